@@ -1,0 +1,46 @@
+"""Pick the compute device (cuda > mps > cpu) and the autocast policy that goes with it."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def available_devices() -> list[str]:
+    """Names of the device types this machine can run on, best first."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if _mps_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def pick_device(name: str | None = "auto") -> torch.device:
+    """`auto` (or None) picks cuda > mps > cpu; an explicit name must be present on this machine."""
+    name = (name or "auto").lower()
+    kind = name.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    have = available_devices()
+    if kind == "auto":
+        return torch.device(have[0])
+    if kind not in have:
+        raise ValueError(
+            f"device {name!r} was asked for but is not available here; available: {', '.join(have)}"
+        )
+    return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA (fast and overflow-safe); a no-op elsewhere, where fp32 is the safe choice."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

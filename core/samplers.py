@@ -1,0 +1,164 @@
+"""Samplers: run the reverse process from pure noise to data, one `Step` record at a time.
+
+Every sampler has the same signature and is a generator, so the UI can animate it and the
+command line can simply run it to the end:
+
+    sample(model, schedule, shape, *, steps, generator, device, prediction, x_T, clip, **opts)
+
+It walks the timesteps `schedule.timesteps(steps)` = T > ... > 0 in pairs (t, s) and yields, for
+each pair, the state x_t it started from, the network's predicted x0 and eps at t, and x_s.
+Noise is drawn on the CPU from `generator` and then moved, so a seed gives the same picture on
+every device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+
+from .device import autocast
+from .forward import model_predictions, q_posterior
+from .schedules import NoiseSchedule, broadcast, extract, gather
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reverse step t -> t_next (t_next < t; 0 is the data). Tensors are (B, ...) on the sampling device."""
+
+    i: int                # step number, 0-based
+    n: int                # total number of steps
+    t: int
+    t_next: int
+    x_t: torch.Tensor     # state before the step
+    x0: torch.Tensor      # predicted clean data at t
+    eps: torch.Tensor     # predicted noise at t
+    x_next: torch.Tensor  # state after the step (the sample itself when t_next == 0)
+
+
+def _randn(shape, generator, device, dtype=torch.float32):
+    return torch.randn(shape, generator=generator, dtype=dtype).to(device)
+
+
+def _setup(schedule, shape, steps, generator, device, x_T):
+    ts = schedule.timesteps(steps)
+    if x_T is None:
+        x = _randn(tuple(shape), generator, device)
+    else:
+        if tuple(x_T.shape) != tuple(shape):
+            raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
+        x = x_T.to(device=device, dtype=torch.float32)
+    return ts.tolist(), x
+
+
+def _predict(model, schedule, x, t, prediction, clip, device):
+    tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+    with torch.no_grad(), autocast(torch.device(device)):
+        return model_predictions(model, schedule, x, tt, prediction, clip)
+
+
+def ddpm(model, schedule: NoiseSchedule, shape, *, steps: int | None = None, generator=None, device="cpu",
+         prediction="eps", x_T=None, clip=None, variance: str = "posterior") -> Iterator[Step]:
+    """Ancestral sampling (Ho et al. 2020, Algorithm 2) with jumps t -> s for fewer steps.
+
+    variance="posterior": sigma^2 = beta-tilde (the posterior's own variance, DDPM's lower bound);
+    variance="beta": sigma^2 = beta_{t|s} (the upper bound). Both were found to work in the paper.
+    """
+    if variance not in ("posterior", "beta"):
+        raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
+    ts, x = _setup(schedule, shape, steps or schedule.T, generator, device, x_T)
+    n = len(ts) - 1
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
+        x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
+        mean, var = q_posterior(schedule, x0, x, t, s)
+        if variance == "beta":
+            var = broadcast(1.0 - schedule.alpha_bar[t] / schedule.alpha_bar[s], x).expand_as(var)
+        x_next = mean + var.sqrt() * _randn(x.shape, generator, x.device) if s > 0 else mean
+        yield Step(i, n, t, s, x, x0, eps, x_next)
+        x = x_next
+
+
+def ddim(model, schedule: NoiseSchedule, shape, *, steps: int = 50, generator=None, device="cpu",
+         prediction="eps", x_T=None, clip=None, eta: float = 0.0) -> Iterator[Step]:
+    """DDIM (Song et al. 2021, eq. 12). eta = 0 is the deterministic ODE-like sampler; eta = 1 matches DDPM."""
+    if not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must be between 0 and 1, got {eta}")
+    ts, x = _setup(schedule, shape, steps, generator, device, x_T)
+    n = len(ts) - 1
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
+        x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
+        ab_t = gather(schedule.alpha_bar, t, x.shape[0])
+        ab_s = gather(schedule.alpha_bar, s, x.shape[0])
+        sigma = eta * ((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)).sqrt()
+        c_eps = (1 - ab_s - sigma**2).clamp(min=0).sqrt()
+        x_next = broadcast(ab_s.sqrt(), x) * x0 + broadcast(c_eps, x) * eps
+        if eta > 0 and s > 0:
+            x_next = x_next + broadcast(sigma, x) * _randn(x.shape, generator, x.device)
+        yield Step(i, n, t, s, x, x0, eps, x_next)
+        x = x_next
+
+
+def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, generator=None, device="cpu",
+                     prediction="eps", x_T=None, clip=None) -> Iterator[Step]:
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): a second-order multistep solver of the probability-flow ODE.
+
+    In half-log-SNR time lambda = log(alpha / sigma), with alpha = sqrt(abar), sigma = sqrt(1 - abar):
+        x_s = (sigma_s / sigma_t) x_t - alpha_s (e^{-h} - 1) D,   h = lambda_s - lambda_t,
+    where D is x0 at t (first step) or the extrapolation (1 + 1/2r) x0_t - (1/2r) x0_prev, r = h_prev / h.
+    The last step (to t = 0, where lambda is infinite) returns D = x0 directly (first order, as k-diffusion does).
+    """
+    ts, x = _setup(schedule, shape, steps, generator, device, x_T)
+    n = len(ts) - 1
+    lam = 0.5 * schedule.log_snr
+    x0_prev, h_prev = None, None
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
+        x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
+        if s == 0:
+            x_next = x0
+        else:
+            h = float(lam[s] - lam[t])
+            D = x0
+            if x0_prev is not None:
+                r = h_prev / h
+                D = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
+            sig_ratio = float(((1 - schedule.alpha_bar[s]) / (1 - schedule.alpha_bar[t])).sqrt())
+            alpha_s = float(schedule.alpha_bar[s].sqrt())
+            x_next = sig_ratio * x - alpha_s * torch.expm1(torch.tensor(-h)).item() * D
+            h_prev = h
+        yield Step(i, n, t, s, x, x0, eps, x_next)
+        x0_prev, x = x0, x_next
+
+
+SAMPLERS: dict[str, Callable[..., Iterator[Step]]] = {
+    "ddpm": ddpm,
+    "ddim": ddim,
+    "dpm++2m": dpm_solver_pp_2m,
+}
+
+SAMPLER_LABELS = {
+    "ddpm": "DDPM (ancestral, stochastic)",
+    "ddim": "DDIM (eta: 0 deterministic .. 1 stochastic)",
+    "dpm++2m": "DPM-Solver++ 2M (2nd-order ODE solver)",
+}
+
+
+def get_sampler(name: str) -> Callable[..., Iterator[Step]]:
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+    return SAMPLERS[name]
+
+
+def final(steps: Iterator[Step]) -> torch.Tensor:
+    """Run a sampler to the end and return the sample x_0."""
+    last = None
+    for last in steps:
+        pass
+    if last is None:
+        raise ValueError("the sampler yielded no steps")
+    return last.x_next
+
+
+def sample(model, schedule, shape, *, sampler: str = "ddim", seed: int | None = 0, **kwargs) -> torch.Tensor:
+    """Convenience: draw samples with a named sampler and an integer seed; returns x_0 (B, ...)."""
+    g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    return final(get_sampler(sampler)(model, schedule, shape, generator=g, **kwargs))

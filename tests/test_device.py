@@ -1,0 +1,24 @@
+import pytest
+import torch
+
+from core.device import autocast, available_devices, pick_device
+
+
+def test_auto_picks_best_available():
+    assert pick_device("auto").type == available_devices()[0]
+    assert pick_device(None).type == available_devices()[0]
+    assert pick_device("cpu") == torch.device("cpu")
+
+
+def test_missing_device_is_a_clear_error():
+    missing = [d for d in ("cuda", "mps") if d not in available_devices()]
+    for name in missing:
+        with pytest.raises(ValueError, match=f"device '{name}' was asked for but is not available"):
+            pick_device(name)
+    with pytest.raises(ValueError, match="unknown device 'tpu'; choose one of auto, cpu, cuda, mps"):
+        pick_device("tpu")
+
+
+def test_autocast_is_a_noop_on_cpu():
+    with autocast(torch.device("cpu")):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

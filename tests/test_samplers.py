@@ -1,0 +1,122 @@
+"""Samplers checked against exact (analytic) denoisers, where the right answer is known."""
+import math
+
+import pytest
+import torch
+
+from core.forward import eps_from_x0, target_for
+from core.samplers import SAMPLERS, Step, final, get_sampler, sample
+from core.schedules import broadcast, gather, make_schedule
+
+
+class GaussianDenoiser(torch.nn.Module):
+    """The exact eps-predictor for data ~ N(mu, std^2) per coordinate: E[x0 | x_t] in closed form."""
+
+    def __init__(self, schedule, mu, std, prediction="eps"):
+        super().__init__()
+        self.s, self.mu, self.var, self.prediction = schedule, mu, std**2, prediction
+
+    def forward(self, x, t):
+        ab = broadcast(gather(self.s.alpha_bar, t, x.shape[0]), x)
+        x0 = self.mu + ab.sqrt() * self.var / (ab * self.var + 1 - ab) * (x - ab.sqrt() * self.mu)
+        eps = eps_from_x0(self.s, x, t, x0)
+        return target_for(self.prediction, self.s, x0, t, eps)
+
+
+class MixtureDenoiser(torch.nn.Module):
+    """The exact E[x0 | x_t] for an isotropic 2-D Gaussian mixture (equal weights, small std)."""
+
+    def __init__(self, schedule, means, std):
+        super().__init__()
+        self.s, self.means, self.var = schedule, means, std**2
+
+    def forward(self, x, t):
+        ab = broadcast(gather(self.s.alpha_bar, t, x.shape[0]), x)  # (B, 1)
+        tot = ab * self.var + 1 - ab                               # marginal variance of each component
+        diff = x[:, None, :] - ab.sqrt()[:, None, :] * self.means[None]  # (B, K, 2)
+        logw = -(diff**2).sum(-1) / (2 * tot)
+        w = torch.softmax(logw, dim=1)                              # posterior over components
+        comp_x0 = self.means[None] + (ab.sqrt() * self.var / tot)[:, None, :] * diff
+        x0 = (w[..., None] * comp_x0).sum(1)
+        return eps_from_x0(self.s, x, t, x0)
+
+
+@pytest.fixture(scope="module")
+def sched():
+    return make_schedule("linear", 1000)
+
+
+@pytest.mark.parametrize("name,opts,steps", [
+    ("ddpm", {}, 1000), ("ddpm", {"variance": "beta"}, 1000), ("ddpm", {}, 250),
+    ("ddim", {"eta": 0.0}, 1000), ("ddim", {"eta": 0.0}, 50), ("ddim", {"eta": 1.0}, 250), ("dpm++2m", {}, 20),
+])
+def test_gaussian_data_recovers_mean_and_variance(sched, name, opts, steps):
+    # Few-step samplers end on a posterior mean and so shrink the variance a little; std = 0.6 keeps
+    # that bias (a few %) inside the tolerance while a wrong coefficient would not be.
+    mu, std = 0.7, 0.6
+    model = GaussianDenoiser(sched, mu, std)
+    x = sample(model, sched, (4000, 2), sampler=name, seed=0, steps=steps, **opts)
+    assert x.mean().item() == pytest.approx(mu, abs=0.03)
+    assert x.std().item() == pytest.approx(std, rel=0.08)
+
+
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+def test_other_prediction_targets(sched, prediction):
+    model = GaussianDenoiser(sched, -0.5, 0.6, prediction=prediction)
+    x = sample(model, sched, (4000, 1), sampler="ddim", seed=1, steps=100, prediction=prediction)
+    assert x.mean().item() == pytest.approx(-0.5, abs=0.03) and x.std().item() == pytest.approx(0.6, rel=0.08)
+
+
+@pytest.mark.parametrize("name,steps", [("ddpm", 250), ("ddim", 50), ("dpm++2m", 25)])
+def test_mixture_samples_land_on_modes(sched, name, steps):
+    angles = torch.arange(8) * (2 * math.pi / 8)
+    means = 2.0 * torch.stack([angles.cos(), angles.sin()], 1)
+    model = MixtureDenoiser(sched, means, 0.05)
+    x = sample(model, sched, (2000, 2), sampler=name, seed=2, steps=steps)
+    d = torch.cdist(x, means)
+    nearest = d.min(1)
+    assert (nearest.values < 0.25).float().mean() > 0.97          # on a mode, not between them
+    counts = torch.bincount(nearest.indices, minlength=8).float()
+    assert counts.min() > 0.5 * counts.mean()                      # every mode is found, roughly evenly
+
+
+def test_ddim_with_eta1_is_ddpm(sched):
+    # Song et al.: eta = 1 gives exactly the DDPM posterior variance, so the same noise gives the same path.
+    model = GaussianDenoiser(sched, 0.1, 0.5)
+    a = sample(model, sched, (64, 2), sampler="ddim", seed=3, steps=40, eta=1.0)
+    b = sample(model, sched, (64, 2), sampler="ddpm", seed=3, steps=40)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_ddim_eta0_is_deterministic_given_x_T(sched):
+    model = GaussianDenoiser(sched, 0.0, 0.5)
+    x_T = torch.randn(16, 3)
+    a = final(SAMPLERS["ddim"](model, sched, (16, 3), steps=20, x_T=x_T, generator=torch.Generator().manual_seed(1)))
+    b = final(SAMPLERS["ddim"](model, sched, (16, 3), steps=20, x_T=x_T, generator=torch.Generator().manual_seed(2)))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_same_seed_same_result_and_step_records(sched, name):
+    model = GaussianDenoiser(sched, 0.2, 0.4)
+    a = sample(model, sched, (8, 1, 4), sampler=name, seed=5, steps=10)
+    b = sample(model, sched, (8, 1, 4), sampler=name, seed=5, steps=10)
+    assert torch.equal(a, b)
+    steps = list(get_sampler(name)(model, sched, (8, 1, 4), steps=10, generator=torch.Generator().manual_seed(5)))
+    assert len(steps) == 10 and all(isinstance(s, Step) for s in steps)
+    assert [s.t for s in steps] == list(range(1000, 0, -100)) and steps[-1].t_next == 0
+    for prev, nxt in zip(steps, steps[1:]):
+        assert torch.equal(prev.x_next, nxt.x_t)                   # records chain together
+    assert steps[0].x0.shape == steps[0].eps.shape == (8, 1, 4)
+
+
+def test_bad_arguments_are_clear(sched):
+    model = GaussianDenoiser(sched, 0, 1)
+    with pytest.raises(ValueError, match="steps must be an integer between 1 and T=1000"):
+        next(SAMPLERS["ddim"](model, sched, (2, 2), steps=0))
+    with pytest.raises(ValueError, match="eta must be between 0 and 1"):
+        next(SAMPLERS["ddim"](model, sched, (2, 2), steps=5, eta=1.5))
+    with pytest.raises(ValueError, match="unknown sampler 'euler'; known: ddpm, ddim, dpm\\+\\+2m"):
+        get_sampler("euler")
+    with pytest.raises(ValueError, match="x_T has shape"):
+        next(SAMPLERS["ddpm"](model, sched, (2, 2), steps=5, x_T=torch.zeros(3, 2)))

@@ -1,0 +1,88 @@
+import math
+
+import pytest
+import torch
+
+from core.schedules import SCHEDULES, extract, make_schedule
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+@pytest.mark.parametrize("T", [1, 2, 10, 1000, 10_000])
+def test_every_schedule_is_valid_for_any_T(name, T):
+    s = make_schedule(name, T)
+    assert s.T == T and s.beta.shape == (T + 1,)
+    assert s.beta[0] == 0 and s.alpha_bar[0] == 1
+    assert bool((s.beta[1:] > 0).all() and (s.beta[1:] <= 0.999).all())
+    # alpha_bar is the running product of the alphas, exactly
+    assert torch.equal(s.alpha_bar, torch.cumprod(1 - s.beta, 0))
+    assert bool((s.alpha_bar[1:] < s.alpha_bar[:-1]).all())  # strictly more noise each step
+    assert torch.allclose(s.snr[1:], s.alpha_bar[1:] / (1 - s.alpha_bar[1:]))
+    assert torch.allclose(s.log_snr[1:], torch.log(s.snr[1:]))
+    assert math.isinf(s.snr[0]) and math.isinf(s.log_snr[0])
+
+
+def test_linear_matches_ddpm_definition():
+    s = make_schedule("linear", 1000)
+    ref = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float32)
+    assert torch.equal(s.beta[1:].float(), ref)
+    # scaled for other T as in improved-diffusion: beta ranges over (1000/T) * [1e-4, 0.02]
+    s4 = make_schedule("linear", 4000)
+    assert s4.beta[1].item() == pytest.approx(0.25e-4, rel=1e-6)
+    assert s4.beta[-1].item() == pytest.approx(0.005, rel=1e-6)
+
+
+def test_cosine_matches_nichol_dhariwal_formula():
+    T, s_off = 1000, 0.008
+    f = lambda t: math.cos((t / T + s_off) / (1 + s_off) * math.pi / 2) ** 2
+    ref = [min(1 - f(i + 1) / f(i), 0.999) for i in range(T)]
+    sched = make_schedule("cosine", T)
+    assert torch.allclose(sched.beta[1:], torch.tensor(ref, dtype=torch.float64), rtol=1e-12, atol=1e-15)
+    assert sched.beta[-1].item() == pytest.approx(0.999)  # the clip is active at the end
+
+
+def test_against_diffusers_reference():
+    diffusers = pytest.importorskip("diffusers")
+    for ours, theirs in [("linear", "linear"), ("cosine", "squaredcos_cap_v2"), ("quadratic", "scaled_linear")]:
+        ref = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule=theirs)
+        s = make_schedule(ours, 1000)
+        assert torch.allclose(s.beta[1:].float(), ref.betas, rtol=1e-6, atol=1e-9), ours
+        assert torch.allclose(s.alpha_bar[1:].float(), ref.alphas_cumprod, rtol=1e-5, atol=1e-7), ours
+
+
+def test_sigmoid_schedule_is_monotone_and_ends_near_pure_noise():
+    s = make_schedule("sigmoid", 1000)
+    assert s.alpha_bar[-1] < 1e-3 and s.alpha_bar[1] > 0.99
+
+
+@pytest.mark.parametrize("T", [0, -1, 10_001, 2.5, "5"])
+def test_bad_T_is_a_clear_error(T):
+    with pytest.raises(ValueError, match="T must be an integer between 1 and 10000"):
+        make_schedule("linear", T)
+
+
+def test_unknown_schedule_lists_known():
+    with pytest.raises(ValueError, match="known: linear, cosine, sigmoid, quadratic"):
+        make_schedule("exponential", 100)
+
+
+def test_timesteps_and_respacing():
+    s = make_schedule("linear", 1000)
+    ts = s.timesteps(10)
+    assert ts.tolist() == [1000, 900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
+    assert s.timesteps(1000).tolist() == list(range(1000, -1, -1))
+    r, orig = s.respace(10)
+    assert r.T == 10 and orig.tolist() == list(range(0, 1001, 100))
+    # q(x_t | x_0) is unchanged on the kept timesteps
+    assert torch.allclose(r.alpha_bar, s.alpha_bar[orig], rtol=1e-12)
+    for bad in (0, 1001):
+        with pytest.raises(ValueError, match="steps must be an integer between 1 and T=1000"):
+            s.timesteps(bad)
+
+
+def test_extract_broadcasts_per_sample():
+    s = make_schedule("linear", 10)
+    x = torch.zeros(3, 2, 4, 4)
+    out = extract(s.alpha_bar, torch.tensor([0, 5, 10]), x)
+    assert out.shape == (3, 1, 1, 1) and out.dtype == torch.float32
+    assert out[0].item() == 1.0 and out[2].item() == pytest.approx(s.alpha_bar[10].item(), rel=1e-6)
+    assert extract(s.beta, 3, torch.zeros(2, 2)).shape == (2, 1)
