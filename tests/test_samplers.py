@@ -120,3 +120,36 @@ def test_bad_arguments_are_clear(sched):
         get_sampler("euler")
     with pytest.raises(ValueError, match="x_T has shape"):
         next(SAMPLERS["ddpm"](model, sched, (2, 2), steps=5, x_T=torch.zeros(3, 2)))
+
+
+def test_ddim_matches_diffusers_reference(sched):
+    """Our DDIM(eta=0) equals diffusers' DDIMScheduler with trailing spacing (its t = our t - 1)."""
+    diffusers = pytest.importorskip("diffusers")
+    model = GaussianDenoiser(sched, 0.3, 0.5)
+    x_T = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    ours = final(SAMPLERS["ddim"](model, sched, (32, 2), steps=25, x_T=x_T))
+    ref = diffusers.DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", timestep_spacing="trailing",
+                                  set_alpha_to_one=True, clip_sample=False)
+    ref.set_timesteps(25)
+    x = x_T.clone()
+    for k in ref.timesteps:
+        eps = model(x, torch.full((32,), int(k) + 1))
+        x = ref.step(eps, k, x, eta=0.0).prev_sample
+    assert torch.allclose(ours, x, atol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [10, 25])
+def test_dpm_solver_matches_diffusers_reference(sched, steps):
+    """Our DPM-Solver++(2M) equals diffusers' DPMSolverMultistepScheduler (trailing spacing, first-order final step)."""
+    diffusers = pytest.importorskip("diffusers")
+    model = GaussianDenoiser(sched, 0.3, 0.5)
+    x_T = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    ours = final(SAMPLERS["dpm++2m"](model, sched, (32, 2), steps=steps, x_T=x_T))
+    ref = diffusers.DPMSolverMultistepScheduler(
+        num_train_timesteps=1000, beta_schedule="linear", timestep_spacing="trailing", algorithm_type="dpmsolver++",
+        solver_order=2, lower_order_final=True, final_sigmas_type="zero")
+    ref.set_timesteps(steps)
+    x = x_T.clone()
+    for k in ref.timesteps:
+        x = ref.step(model(x, torch.full((32,), int(k) + 1)), k, x).prev_sample
+    assert torch.allclose(ours, x, atol=1e-5)
