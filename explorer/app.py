@@ -1,0 +1,79 @@
+"""The Gradio app: a title, a short introduction, and one tab per module in `explorer.tabs`.
+
+A tab is a module `explorer.tabs.<name>` with a `TITLE` string and a `build(ctx)` function that
+creates its components and events inside the `gr.Tab` the app opens for it. Adding a tab is one
+line in `TABS`. A name whose module does not exist yet is skipped; a module that exists but
+fails to import raises, so a broken tab is never silently missing.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+import gradio as gr
+
+from .context import AppContext, Settings
+from .images import MAX_FILE_BYTES
+
+TABS = ["forward", "reverse", "train", "evaluate"]
+
+INTRO = """\
+# Diffusion Explorer
+Watch data dissolve into noise (the **forward process**) and a trained network bring it back
+(the **reverse process**), on photos, 2-D point clouds and 1-D signals.
+"""
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="slate")
+
+CSS = """
+.gradio-container { max-width: 1600px !important; margin: 0 auto; }
+.tight-md p { margin: 0.2em 0; }
+#fw-coeffs .coeffs { display: flex; flex-wrap: wrap; gap: 0.3em 1.4em; align-items: baseline;
+  padding: 0.35em 0.8em; font-variant-numeric: tabular-nums; }
+#fw-coeffs .eq { font-size: 1.15em; }
+#fw-coeffs .tt { opacity: 0.7; }
+"""
+
+# Output files pile up in the cache as a slider is dragged: sweep every 10 min, drop those > 30 min old.
+DELETE_CACHE = (600, 1800)
+
+
+def tab_modules(names: list[str] = TABS, package: str = "explorer.tabs") -> list[ModuleType]:
+    """Import the tab modules that exist, in order. Import errors propagate."""
+    found = []
+    for name in names:
+        full = f"{package}.{name}"
+        if importlib.util.find_spec(full) is None:
+            continue
+        module = importlib.import_module(full)
+        if not callable(getattr(module, "build", None)):
+            raise TypeError(f"{full} must define build(ctx)")
+        found.append(module)
+    return found
+
+
+def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -> gr.Blocks:
+    """The whole app as a gr.Blocks (not launched). Pass `ctx` to share one context with tests."""
+    ctx = ctx or AppContext(settings or Settings())
+    with gr.Blocks(title="Diffusion Explorer", fill_width=True, delete_cache=DELETE_CACHE,
+                   analytics_enabled=False) as demo:
+        gr.Markdown(INTRO, elem_id="intro")
+        with gr.Tabs():
+            for module in tab_modules():
+                name = module.__name__.rsplit(".", 1)[-1]
+                with gr.Tab(getattr(module, "TITLE", name.capitalize()), id=name, elem_id=f"tab-{name}"):
+                    module.build(ctx)
+    demo.ctx = ctx  # lets launchers and tests reach the shared context
+    return demo
+
+
+def launch_options() -> dict:
+    """The keyword arguments for `demo.launch(...)` that every launcher shares (look and safety)."""
+    return dict(
+        theme=THEME,
+        css=CSS,
+        max_file_size=MAX_FILE_BYTES,
+        enable_monitoring=False,
+        footer_links=["api", "settings"],
+    )

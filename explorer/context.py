@@ -1,0 +1,94 @@
+"""What every tab shares: the launch settings and the app-wide, read-only resources.
+
+Per-user values (the chosen image, a noise draw, playback position) live in `gr.State` inside
+each tab, never here. What lives here is either read-only (settings, sample images, loaded
+checkpoints) or guards itself with a lock (the checkpoint cache, the job manager).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.device import pick_device
+
+from .images import sample_images
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the app was launched. Paths may be relative (to the working directory)."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    device: str = "auto"
+    share: bool = False
+    runs_dir: Path = Path("runs")                     # where the user's own checkpoints go
+    shipped_checkpoints: Path = ASSETS / "checkpoints"  # the pretrained models that ship with the app
+    images_dir: Path = ASSETS / "images"
+    extra_checkpoint_dirs: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def checkpoint_dirs(self) -> tuple[Path, ...]:
+        """Every folder searched for checkpoints: shipped first, then the user's."""
+        dirs = [Path(self.shipped_checkpoints), Path(self.runs_dir), *map(Path, self.extra_checkpoint_dirs)]
+        return tuple(dict.fromkeys(dirs))  # keep order, drop duplicates
+
+
+class AppContext:
+    """Shared, read-only resources handed to every tab's `build(ctx)`."""
+
+    MAX_LOADED = 8  # checkpoints kept in memory; the least recently used is dropped
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.device: torch.device = pick_device(settings.device)
+        self.images: dict[str, Path] = sample_images(settings.images_dir)
+        self.jobs: Any = None  # the background job manager, set by the app when it exists
+        self._lock = threading.Lock()
+        self._models: OrderedDict[tuple, tuple] = OrderedDict()
+
+    def checkpoints(self) -> list[dict]:
+        """Every checkpoint found now under `settings.checkpoint_dirs` (rescanned on each call).
+
+        Entries are `core.checkpoint.list_checkpoints` records plus "root" (the folder searched);
+        "label" is "<root name>/<name>", unique across the folders.
+        """
+        from core.checkpoint import list_checkpoints
+
+        found = []
+        for root in self.settings.checkpoint_dirs:
+            for entry in list_checkpoints(root):
+                found.append(dict(entry, root=str(root), label=f"{Path(root).name}/{entry['name']}"))
+        return found
+
+    def load_checkpoint(self, path: str | Path) -> tuple:
+        """(model, config, meta) for the checkpoint directory `path`, loaded once and cached.
+
+        The model is in eval mode with gradients off: callers share it and must not train it.
+        A checkpoint rewritten on disk (newer weights file) is loaded afresh.
+        """
+        from core.checkpoint import load
+
+        path = Path(path).resolve()
+        weights = path / "model.safetensors"
+        key = (str(path), weights.stat().st_mtime_ns if weights.exists() else None)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model, config, meta = load(path, self.device)  # outside the lock: loading may take a while
+        model.eval().requires_grad_(False)
+        with self._lock:
+            self._models[key] = (model, config, meta)
+            self._models.move_to_end(key)
+            while len(self._models) > self.MAX_LOADED:
+                self._models.popitem(last=False)
+        return model, config, meta

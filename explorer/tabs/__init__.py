@@ -1,0 +1,1 @@
+"""One module per tab; each has TITLE and build(ctx). explorer.app lists them in order."""

@@ -1,0 +1,94 @@
+"""Fixtures shared by the UI tests: one running app per test session, a client, a browser.
+
+`import gradio` and building the app take seconds, so the app starts once (lazily, only when a
+test asks for it) and serves every UI test. Browser tests use Debian's chromium through
+Playwright; they are skipped, with the reason, only where /usr/bin/chromium is missing.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1366, "height": 768}  # a common laptop screen: the layout must work here
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_settings(tmp_path_factory):
+    """Settings with an empty user checkpoint folder and the shipped assets."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from explorer.context import Settings
+
+    return Settings(runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def app(app_settings):
+    """The built (not launched) gr.Blocks; `app.ctx` is its AppContext."""
+    from explorer.app import build_app
+
+    return build_app(app_settings)
+
+
+@pytest.fixture(scope="session")
+def app_url(app):
+    """URL of the app served in this process on a free local port; closed after the session."""
+    from explorer.app import launch_options
+
+    app.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                       **launch_options())
+    yield app.local_url
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    """A gradio_client.Client on the running app (for function; it is no latency meter)."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless chromium via Playwright, with a fresh profile."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, viewport=VIEWPORT)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh tab on the app, fully loaded; closed after the test."""
+    tab = browser.new_page()
+    tab.set_default_timeout(30_000)
+    tab.goto(app_url)
+    tab.wait_for_selector("#ximg img")
+    yield tab
+    tab.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Folder for screenshots tests take (ignored by git)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return SCREENSHOTS

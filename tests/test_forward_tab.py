@@ -1,0 +1,214 @@
+"""explorer.tabs.forward: handlers called directly, then the named API through gradio_client."""
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.forward import q_sample
+from core.schedules import make_schedule
+from explorer import render
+from explorer.inputs import Input, from_dataset, from_image_file
+from explorer.tabs import forward as fw
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "images"
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return from_image_file(ASSETS / "astronaut.jpg", "astronaut")
+
+
+def visible_value(image_update, plot_update):
+    return fw._value(image_update, plot_update)
+
+
+# --- the slider's fast path -----------------------------------------------------------------
+
+def test_noisy_is_the_closed_form_with_the_seeded_noise(photo):
+    img, plot, numbers = fw.noisy(photo, "cosine", 500, 123, 7)
+    s = make_schedule("cosine", 500)
+    eps = torch.randn(photo.shape, generator=torch.Generator().manual_seed(7))
+    expected = s.alpha_bar[123].sqrt() * photo.x0 + (1 - s.alpha_bar[123]).sqrt() * eps
+    assert np.array_equal(img, render.image(expected.float()[0]))
+    assert isinstance(plot, type(gr.skip()))
+    assert f"{float(s.alpha_bar[123].sqrt()):.4f}" in numbers and f"{float(s.snr[123]):.4g}" in numbers
+
+
+def test_t_zero_shows_the_clean_data(photo):
+    img, _, numbers = fw.noisy(photo, "linear", 1000, 0, 0)
+    assert np.array_equal(img, render.image(photo.x0[0]))
+    assert "SNR = ∞" in numbers
+
+
+def test_same_seed_same_noise_other_seed_other_noise(photo):
+    a = fw.noisy(photo, "linear", 1000, 400, 3)[0]
+    b = fw.noisy(photo, "linear", 1000, 400, 3)[0]
+    c = fw.noisy(photo, "linear", 1000, 400, 4)[0]
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert fw.noise_for(3, (1, 2)) is fw.noise_for(3, (1, 2))  # one draw, cached
+
+
+def test_noisy_skips_work_when_its_view_is_hidden(photo):
+    assert all(isinstance(o, type(gr.skip())) for o in fw.noisy(photo, "linear", 1000, 10, 0, active="compare"))
+
+
+@pytest.mark.parametrize("args,message", [
+    (("linear", 1000, 1001, 0), "t must be between 0 and T=1000"),
+    (("linear", 1000, 2.5, 0), "t must be a whole number"),
+    (("warp", 1000, 10, 0), "unknown schedule 'warp'"),
+    (("linear", 1000, 10, -1), "seed must be a whole number"),
+    (("linear", 1000, 10, None), "seed must be a whole number"),
+])
+def test_bad_controls_give_clear_errors(photo, args, message):
+    with pytest.raises(gr.Error, match=message):
+        fw.noisy(photo, *args)
+
+
+def test_points_and_signals_get_figures():
+    pts = from_dataset("swiss_roll")
+    img, fig, _ = fw.noisy(pts, "linear", 1000, 1000, 0)
+    assert isinstance(img, type(gr.skip()))
+    d = fig.to_plotly()
+    assert len(d.data) == 2 and d.layout.title.text == "x_t at t = 1000"
+    sig = from_dataset("signals", 2)
+    _, fig, _ = fw.noisy(sig, "linear", 1000, 10, 0)
+    assert len(fig.to_dict()["data"]) == 2  # x_0 faint behind x_t
+
+
+# --- the other views ------------------------------------------------------------------------
+
+def test_t_views_fill_only_the_visible_sub_tab(photo):
+    skip = type(gr.skip())
+    main = fw.t_views(photo, "linear", 1000, 100, 0, ["linear"], "main")
+    assert len(main) == 2 + 7 + 2
+    assert not isinstance(main[0], skip) and all(isinstance(o, skip) for o in main[2:])
+    enc = fw.t_views(photo, "linear", 1000, 100, 0, ["linear"], "encoding")
+    assert all(isinstance(o, skip) for o in enc[:9]) and enc[9].to_dict()["layout"]["title"]["text"].startswith(
+        "e(t) for t = 100")
+
+
+def test_compare_uses_the_same_noise_for_every_schedule(photo):
+    out = fw.compare(photo, ["linear", "cosine"], 1000, 300, 5)
+    assert len(out) == 7
+    eps = fw.noise_for(5, photo.shape)
+    for i, name in enumerate(["linear", "cosine"]):
+        s = make_schedule(name, 1000)
+        assert np.array_equal(out[2 * i]["value"], render.image(q_sample(s, photo.x0, 300, eps)[0]))
+        assert out[2 * i]["label"] == name
+    assert out[4] == gr.update(visible=False)  # the unused third slot is hidden
+    assert len(out[6].to_dict()["data"]) == 2 * 4
+    assert fw.compare(photo, [], 1000, 300, 5)[-1] is None
+    with pytest.warns(UserWarning, match="Compare up to 3"):
+        assert len(fw.check_compare(["linear", "cosine", "sigmoid", "quadratic"])) == 3
+
+
+def test_refresh_returns_every_view(photo):
+    out = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"])
+    assert len(out) == 27
+    assert out[0]["label"] == "x₀: astronaut"
+    film = out[16]["value"]
+    assert film.shape[1] == fw.FILM_FRAMES * (fw.FILM_SIZE + 6) + 6
+    assert out[-1] is None and out[-2] == fw.text.CHAIN_IDLE  # stale chain results cleared
+
+
+def test_filmstrip_for_points_is_panels():
+    fig = fw.filmstrip_value(from_dataset("moons"), make_schedule("linear", 100), fw.noise_for(0, (1000, 2)))
+    assert len(fig.to_dict()["layout"]["annotations"]) == fw.FILM_FRAMES
+
+
+def test_chain_reaches_the_closed_form_distribution(photo):
+    frames = list(fw.chain(photo, "linear", 1000, 300, 0))
+    assert frames[0][2]["label"] == "closed form q(x_t | x_0)"
+    assert len(frames) == 1 + (fw.CHAIN_FRAMES - 1) + 1
+    final = frames[-1]
+    hist, stats, key = final[4], final[5], final[6]
+    names = [t["name"] for t in hist.to_dict()["data"]]
+    assert names == ["chain (t steps)", "closed form", "N(0, 1)"]
+    # 196,608 values: the implied noise of both must be N(0, 1) to within sampling error.
+    rows = {line.split("|")[1].strip(): line.split("|")[2:6] for line in stats.splitlines()[2:4]}
+    for name in ("chain", "closed form"):
+        mean_x, std_x, mean_e, std_e = (float(v) for v in rows[name])
+        assert abs(mean_e) < 0.01 and abs(std_e - 1) < 0.01
+    assert abs(float(rows["chain"][1]) - float(rows["closed form"][1])) < 0.01  # same std of x_t
+    again = list(fw.chain(photo, "linear", 1000, 300, 0, last_run=key))
+    assert again == [(gr.skip(),) * 7]  # nothing to redo
+
+
+def test_chain_at_t_zero_explains_itself(photo):
+    (out,) = list(fw.chain(photo, "linear", 1000, 0, 0))
+    assert out[5] == fw.text.CHAIN_AT_ZERO
+
+
+def test_encoding_comes_from_core():
+    from core.nets.embeddings import timestep_embedding
+
+    fig = fw.encoding_bars(37)
+    assert fig.to_dict()["data"][0]["y"] == render._num(timestep_embedding(37, fw.EMB_DIM))
+
+
+# --- input selection ------------------------------------------------------------------------
+
+def test_select_input_for_each_source(app_settings):
+    photos = {"astronaut": ASSETS / "astronaut.jpg"}
+    select = fw.make_input_selector(photos)
+    inp, *_ = select("Photo", "astronaut", "digits", 0, None)
+    assert inp.kind == "image" and inp.shape == (1, 3, 256, 256)
+    inp, photo_u, data_u, index_u, upload_u, caption = select("Dataset", "astronaut", "digits", 9, None)
+    assert inp.kind == "image" and inp.shape == (1, 1, 8, 8)
+    assert index_u["visible"] and index_u["maximum"] == 1796
+    assert data_u["visible"] and not photo_u["visible"] and not upload_u["visible"]
+    assert caption.startswith("**digits #9")
+    inp, *_ , index_u, _, _ = select("Dataset", "astronaut", "rings", 0, None)
+    assert inp.kind == "points" and not index_u["visible"]
+    mine = Input("image", torch.zeros(1, 3, 4, 4), "mine")
+    assert select("Upload", "astronaut", "digits", 0, mine)[0] is mine
+    assert isinstance(select("Upload", "astronaut", "digits", 0, None)[0], type(gr.skip()))
+    with pytest.raises(gr.Error, match="unknown photo"):
+        select("Photo", "nope", "digits", 0, None)
+    assert select("Dataset", "astronaut", "digits", 5000, None)[0].label.startswith("digits #1796")  # clamped
+
+
+def test_upload_converts_or_refuses(tmp_path):
+    Image.new("LA", (600, 300), (90, 255)).save(tmp_path / "grey.png")
+    inp, source = fw.upload(str(tmp_path / "grey.png"))
+    assert source == "Upload" and inp.shape == (1, 3, 128, 256)
+    (tmp_path / "data.bin").write_bytes(b"\0\1\2" * 100)
+    with pytest.raises(gr.Error, match="not an image"):
+        fw.upload(str(tmp_path / "data.bin"))
+    with pytest.raises(gr.Error, match="no file"):
+        fw.upload(None)
+
+
+def test_changing_T_keeps_t_at_the_same_fraction():
+    update, T = fw.set_T(500, 250, 1000)
+    assert update["value"] == 125 and update["maximum"] == 500 and T == 500
+    with pytest.raises(gr.Error, match="T must be between"):
+        fw.set_T(5, 1, 1000)
+
+
+# --- through the API ------------------------------------------------------------------------
+
+def test_api_names_cover_every_view(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/noisy", "/t_views", "/refresh", "/compare", "/chain", "/upload", "/select_input"} <= names
+
+
+def test_api_drives_the_views(client):
+    img, _, numbers = client.predict("linear", 1000, 500, 0, api_name="/noisy")
+    assert Image.open(img).size == (256, 256)
+    assert "x<sub>500</sub>" in numbers
+    # a dataset input chosen through the API is kept in this client's session state
+    client.predict("Dataset", "astronaut", "digits", 3, api_name="/select_input")
+    img, _, _ = client.predict("linear", 1000, 500, 0, api_name="/noisy")
+    assert Image.open(img).size == (256, 256)  # an 8x8 digit, enlarged 32 times
+    assert len(np.unique(np.asarray(Image.open(img).convert("L"))[::32, ::32])) > 4
+
+
+def test_api_reports_bad_input(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="t must be between 0 and T=100"):
+        client.predict("linear", 100, 101, 0, api_name="/noisy")

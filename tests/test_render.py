@@ -1,0 +1,175 @@
+"""explorer.render: tensors to images and plotly figures."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.schedules import make_schedule
+from explorer import render
+
+
+# --- images ---------------------------------------------------------------------------------
+
+def test_to_uint8_maps_the_data_range_and_clips():
+    x = torch.tensor([[-1.0, 0.0, 1.0, 3.0, -7.0]])
+    assert render.to_uint8(x).tolist() == [[0, 128, 255, 255, 0]]
+
+
+def test_to_uint8_layouts():
+    rgb = torch.zeros(3, 4, 5)
+    rgb[0] = 1.0  # red channel full
+    out = render.to_uint8(rgb)
+    assert out.shape == (4, 5, 3) and out.dtype == np.uint8
+    assert out[0, 0].tolist() == [255, 128, 128]
+    assert render.to_uint8(torch.zeros(1, 4, 5)).shape == (4, 5)  # one channel -> greyscale 2-D
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        render.to_uint8(torch.zeros(2, 4, 4))
+    with pytest.raises(ValueError, match="shape"):
+        render.to_uint8(torch.zeros(4))
+
+
+def test_tiny_images_are_upscaled_by_whole_factors_nearest_neighbour():
+    digit = torch.rand(1, 8, 8) * 2 - 1
+    big = render.image(digit, min_size=256)
+    assert big.shape == (256, 256)
+    small = render.to_uint8(digit)
+    assert np.array_equal(big[::32, ::32], small)  # each pixel became a 32x32 block
+    assert np.array_equal(big[31::32, 31::32], small)
+    photo = torch.zeros(3, 200, 300)
+    assert render.image(photo, min_size=256).shape == (200, 300, 3)  # big enough: untouched
+
+
+def test_signed_image_centres_zero():
+    eps = torch.tensor([[[-3.0, 0.0, 3.0, 10.0]]])
+    assert render.signed_image(eps, limit=3.0, min_size=1).tolist() == [[0, 128, 255, 255]]
+
+
+def test_grid_lays_out_a_batch():
+    batch = torch.ones(5, 3, 8, 8)
+    g = render.grid(batch, nrow=3, pad=2, min_size=8)
+    assert g.shape == (2 * (8 + 2) + 2, 3 * (8 + 2) + 2, 3)
+    assert g[2, 2].tolist() == [255, 255, 255]
+    with pytest.raises(ValueError, match="batch"):
+        render.grid(torch.ones(3, 8, 8))
+
+
+def test_labelled_strip_resizes_frames_and_adds_captions():
+    frames = [np.full((32, 32, 3), 40, np.uint8), np.full((32, 32), 200, np.uint8)]
+    strip = render.labelled_strip(frames, ["t = 0", "t = 10"], size=64, pad=4, font_size=12)
+    assert strip.shape[1] == 2 * (64 + 4) + 4
+    assert strip.shape[0] > 64 + 8  # room for the captions
+    assert strip[4 + 10, 4 + 10].tolist() == [40, 40, 40]
+    assert strip[4 + 10, 4 + 68 + 10].tolist() == [200, 200, 200]  # greyscale became RGB
+    with pytest.raises(ValueError, match="one label per frame"):
+        render.labelled_strip(frames, ["only one"])
+
+
+# --- figures --------------------------------------------------------------------------------
+
+def valid(fig):
+    """A figure must survive plotly's own validation and strict JSON (no NaN / Infinity)."""
+    fig.to_plotly()  # raises on any unknown property or bad value
+    return json.loads(fig.to_json())
+
+
+def test_scatter_has_fixed_equal_axes_and_a_reference():
+    pts = torch.randn(3000, 2)
+    fig = render.scatter(pts, reference=pts * 0.5, lim=3.0)
+    d = valid(fig)
+    assert d["layout"]["xaxis"]["range"] == [-3.0, 3.0] == d["layout"]["yaxis"]["range"]
+    assert d["layout"]["yaxis"]["scaleanchor"] == "x"
+    assert len(d["data"]) == 2 and len(d["data"][1]["x"]) == render.MAX_POINTS
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        render.scatter(torch.zeros(5, 3))
+
+
+def test_signals_draws_one_line_per_sequence():
+    x = torch.randn(3, 1, 16)
+    d = valid(render.signals(x, reference=x[:1]))
+    assert len(d["data"]) == 1 + 3
+    assert d["layout"]["yaxis"]["range"] == [-3.5, 3.5]
+
+
+@pytest.mark.parametrize("kind,item", [("points", torch.randn(50, 2)), ("signal", torch.randn(1, 1, 32))])
+def test_panels_put_items_side_by_side(kind, item):
+    d = valid(render.panels(kind, [item, item, item], ["a", "b", "c"]))
+    axes = {t["xaxis"] for t in d["data"]}
+    assert axes == {"x", "x2", "x3"}
+    assert [a["text"] for a in d["layout"]["annotations"]] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="points"):
+        render.panels("image", [item], ["a"])
+
+
+def test_schedule_curves_mark_t_and_survive_infinite_snr():
+    s = make_schedule("cosine", 1000)
+    fig = render.schedule_curves([("cosine", s.to_numpy())], t=300, title="x")
+    d = valid(fig)
+    marker = d["data"][2]
+    assert marker["x"] == [300]
+    assert marker["y"][0] == pytest.approx(float(s.alpha_bar[300]), rel=1e-3)
+    snr_marker = d["data"][3]
+    assert snr_marker["y"][0] == pytest.approx(float(s.snr[300]), rel=1e-3)
+    assert d["data"][1]["x"][0] == 1  # SNR(0) = inf is left out
+    assert d["layout"]["yaxis2"]["type"] == "log"
+    d0 = valid(render.schedule_curves([("cosine", s.to_numpy())], t=0))
+    assert len(d0["data"]) == 3  # no SNR marker at t = 0, where SNR is infinite
+
+
+def test_schedule_curves_compare_several():
+    curves = [(n, make_schedule(n, 200).to_numpy()) for n in ("linear", "cosine", "sigmoid")]
+    d = valid(render.schedule_curves(curves, t=50))
+    assert len(d["data"]) == 3 * 4
+    assert d["layout"]["xaxis"]["range"] == [0, 200]
+
+
+def test_histogram_is_a_density_and_keeps_outliers():
+    values = torch.cat([torch.randn(20_000), torch.tensor([100.0, -100.0])])
+    d = valid(render.histogram(values, bins=40, lim=4.0))
+    bars = d["data"][0]
+    assert sum(bars["y"]) * bars["width"] == pytest.approx(1.0, abs=2e-3)  # 4 significant digits per bin
+    assert bars["y"][0] > 0 and bars["y"][-1] > 0  # the two outliers landed in the edge bins
+    normal = d["data"][-1]
+    assert normal["name"] == "N(0, 1)"
+    assert max(normal["y"]) == pytest.approx(1 / math.sqrt(2 * math.pi), rel=1e-3)
+
+
+def test_histogram_overlays_series_as_outlines():
+    d = valid(render.histogram({"a": torch.randn(100), "b": torch.randn(100)}, normal=False))
+    assert [t["type"] for t in d["data"]] == ["bar", "scatter"]
+
+
+def test_step_encoding_plots():
+    emb = torch.cat([torch.sin(torch.arange(8.0)), torch.cos(torch.arange(8.0))])
+    d = valid(render.step_encoding(emb, 7))
+    assert len(d["data"][0]["y"]) == 16
+    grid = torch.rand(5, 16) * 2 - 1
+    m = valid(render.step_encoding_map(grid, torch.arange(5) * 10, t=20))
+    assert m["data"][0]["y"] == [0, 10, 20, 30, 40]
+    assert m["layout"]["shapes"][0]["y0"] == 20
+
+
+def test_numbers_are_rounded_and_non_finite_become_null():
+    assert render._num([1.23456789, float("inf"), float("nan"), 0.0, -0.000123456]) == [
+        1.235, None, None, 0.0, -0.0001235]
+
+
+def test_with_title_sets_a_title():
+    fig = render.scatter(torch.zeros(3, 2)).with_title("x_t")
+    assert valid(fig)["layout"]["title"]["text"] == "x_t"
+
+
+def test_gradio_plot_accepts_our_figures():
+    """gr.Plot serialises any object with to_json() as plotly: guard that contract."""
+    import gradio as gr
+
+    fig = render.histogram(torch.randn(100))
+    out = gr.Plot().postprocess(fig)
+    assert out.type == "plotly"
+    assert json.loads(out.plot) == json.loads(fig.to_json())
+
+
+def test_stat_rows_formats_a_markdown_table():
+    md = render.stat_rows([["", "mean"], ["a", 0.5], ["b", "x"]])
+    assert md.splitlines() == ["|  | mean |", "|---|---|", "| a | 0.5000 |", "| b | x |"]
