@@ -1,0 +1,536 @@
+"""The training loop as an object: `Trainer.step()` does one optimisation step and returns a `StepEvent`.
+
+The loss is the DDPM "simple" objective generalised to any prediction target (Ho et al. 2020,
+eq. 14): draw t uniformly from 1..T and noise eps, form x_t = q_sample(x_0, t, eps), and regress
+the network output onto eps, x_0 or v, optionally weighted by min-SNR-gamma (Hang et al. 2023).
+Around it: AdamW, linear warm-up then cosine decay, gradient clipping, an EMA of the weights
+(the copy that samples and is saved), bf16 autocast on CUDA, optional torch.compile, and DDP when
+a process group is running (`torchrun`). Whoever drives the loop (the CLI, the UI's job manager)
+decides when to stop, pause, log or save; the trainer only steps and reports.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from . import checkpoint
+from .config import RunConfig
+from .device import autocast
+from .forward import q_sample, snr_weight, target_for
+from .nets import build_model
+from .samplers import ddim, final
+from .schedules import NoiseSchedule, make_schedule
+
+PER_T_BINS = 20          # timestep bins of the per-t loss curve
+PER_T_DECAY = 0.98       # per step: the per-t curve averages over roughly the last 50 steps
+LOSS_DECAY = 0.98        # smoothing of StepEvent.loss_avg
+SPEED_DECAY = 0.9        # smoothing of the throughput numbers
+PREVIEW_STEPS = 20       # DDIM steps of a preview: cheap, and enough to show the shape of the data
+PREVIEW_POINTS = 512     # 2-D points need many samples before a distribution is visible
+EMA_WARMUP = 10          # EMA decay ramps as (1 + n) / (EMA_WARMUP + n), so short runs preview something
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss (or the gradient norm) became NaN or inf; the step was not applied."""
+
+    def __init__(self, step: int, what: str, value: float):
+        self.step, self.what, self.value = step, what, value
+        super().__init__(
+            f"the {what} became {value} at step {step}; training stopped without applying that step, so the "
+            f"weights are those after step {step - 1}. Lower the learning rate, keep gradient clipping on, "
+            f"or check the data for NaN/inf values"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class StepEvent:
+    """What one training step reports. Plain numbers, plus a CPU tensor of samples every preview_every steps."""
+
+    step: int                      # optimisation steps done so far (1 after the first)
+    loss: float                    # this step's training loss (min-SNR weighted when configured)
+    loss_avg: float                # exponential moving average of loss (bias-corrected)
+    lr: float                      # learning rate this step used
+    grad_norm: float               # global gradient norm before clipping
+    per_t_loss: tuple[float, ...]  # running mean unweighted MSE per timestep bin; NaN where no t fell yet
+    steps_per_s: float             # smoothed; previews excluded
+    samples_per_s: float           # steps_per_s * global batch size
+    elapsed: float                 # seconds spent in step() so far, across resumes (pauses excluded)
+    preview: torch.Tensor | None = None  # (n, *sample_shape) samples of the EMA model, on the CPU
+
+    def to_dict(self) -> dict:
+        """JSON-ready: NaN becomes None, the preview is left out."""
+        d = asdict(self)
+        d.pop("preview")
+        d["per_t_loss"] = [None if math.isnan(v) else v for v in self.per_t_loss]
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# the pieces, each testable on its own
+
+
+def diffusion_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                   prediction: str = "eps", min_snr_gamma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss of one batch: returns (scalar loss, per-sample unweighted MSE (B,)).
+
+    x0, noise: (B, ...); t: (B,) LongTensor in 1..T (on the CPU: the schedule's tables live there).
+    """
+    x_t = q_sample(schedule, x0, t, noise)
+    out = model(x_t, t.to(x0.device))
+    target = target_for(prediction, schedule, x0, t, noise)
+    mse = (out.float() - target.float()).pow(2).flatten(1).mean(1)
+    if min_snr_gamma is None:
+        return mse.mean(), mse
+    return (snr_weight(schedule, t, prediction, min_snr_gamma, mse) * mse).mean(), mse
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """LR multiplier after `step` updates: linear warm-up over `warmup` steps, then cosine to min_ratio at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _lr_lambda(warmup: int, total: int, min_ratio: float):
+    # A plain closure: LambdaLR saves no state for functions, so a resumed run may change `total`.
+    return lambda step: lr_factor(step, warmup, total, min_ratio)
+
+
+def ema_decay(decay: float, updates: int) -> float:
+    """EMA decay for the update after `updates` earlier ones: ramps up as (1 + n) / (EMA_WARMUP + n), capped at decay."""
+    return min(decay, (1 + updates) / (EMA_WARMUP + updates))
+
+
+class PerTimestepLoss:
+    """The loss binned over t: equal-width bins over 1..T, each an exponentially weighted running mean.
+
+    Each step's sums and counts decay by `decay` before the new batch is added, so a bin's value is
+    the mean over roughly its last 1 / (1 - decay) steps of samples, however few land in it per step.
+    """
+
+    def __init__(self, T: int, bins: int = PER_T_BINS, decay: float = PER_T_DECAY):
+        self.T, self.bins, self.decay = T, min(bins, T), decay
+        self.bin_of = (torch.arange(T + 1).clamp(min=1) - 1) * self.bins // T  # t -> bin (t = 0 shares bin 0)
+        self.edges = tuple(k * T / self.bins for k in range(self.bins + 1))  # bin k: edges[k] < t <= edges[k+1]
+        self.centers = tuple((a + b) / 2 for a, b in zip(self.edges[:-1], self.edges[1:]))
+        self.sums = torch.zeros(self.bins, dtype=torch.float64)
+        self.counts = torch.zeros(self.bins, dtype=torch.float64)
+
+    def update(self, t: torch.Tensor, loss: torch.Tensor) -> tuple[float, ...]:
+        """Add a batch: t (B,) CPU LongTensor in 1..T, loss (B,) CPU per-sample losses. Returns the curve."""
+        b = self.bin_of[t]
+        self.sums.mul_(self.decay).index_add_(0, b, loss.double())
+        self.counts.mul_(self.decay).add_(torch.bincount(b, minlength=self.bins).double())
+        return self.values()
+
+    def values(self) -> tuple[float, ...]:
+        """The running mean per bin; NaN (0/0) where no sample has fallen yet."""
+        return tuple((self.sums / self.counts).tolist())
+
+
+class _Series:
+    """A bounded (step, value) series: when full it drops every other point, so it always spans the run."""
+
+    def __init__(self, max_len: int, stride: int = 1):
+        self.max_len, self.stride, self.items = max_len, max(1, stride), []
+
+    def add(self, step: int, value) -> None:
+        if step % self.stride:
+            return
+        self.items.append((step, value))
+        if len(self.items) > self.max_len:
+            self.stride *= 2
+            self.items = [(s, v) for s, v in self.items if s % self.stride == 0]
+
+
+class History:
+    """What a plot of the run needs, bounded in memory; `snapshot()` is safe to call from another thread."""
+
+    def __init__(self, max_points: int = 1000, max_previews: int = 32, per_t_every: int = 10, preview_every: int = 0):
+        self._lock = threading.Lock()
+        self.loss = _Series(max_points)
+        self.loss_avg = _Series(max_points)
+        self.lr = _Series(max_points)
+        self.per_t = _Series(max_points // 5, per_t_every)
+        self.previews = _Series(max_previews, preview_every)
+
+    def add(self, e: StepEvent) -> None:
+        with self._lock:
+            self.loss.add(e.step, e.loss)
+            self.loss_avg.add(e.step, e.loss_avg)
+            self.lr.add(e.step, e.lr)
+            self.per_t.add(e.step, e.per_t_loss)
+            if e.preview is not None:
+                self.previews.add(e.step, e.preview)
+
+    def snapshot(self) -> dict:
+        """{"loss", "loss_avg", "lr": [(step, value)], "per_t": [(step, tuple)], "previews": {step: tensor}}."""
+        with self._lock:
+            return {"loss": list(self.loss.items), "loss_avg": list(self.loss_avg.items), "lr": list(self.lr.items),
+                    "per_t": list(self.per_t.items), "previews": dict(self.previews.items)}
+
+    def state(self) -> dict:
+        """The scalar series (previews and per-t curves are not kept in checkpoints)."""
+        with self._lock:
+            return {name: {"stride": s.stride, "items": [list(i) for i in s.items]}
+                    for name, s in (("loss", self.loss), ("loss_avg", self.loss_avg), ("lr", self.lr))}
+
+    def load(self, state: dict) -> None:
+        with self._lock:
+            for name in ("loss", "loss_avg", "lr"):
+                if name in state:
+                    series = getattr(self, name)
+                    series.stride = int(state[name]["stride"])
+                    series.items = [(int(s), float(v)) for s, v in state[name]["items"]]
+
+
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """Global L2 norm of the gradients without clipping them."""
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+
+
+def _detached_copy(tree):
+    """The same nested structure with every tensor detached and cloned."""
+    if torch.is_tensor(tree):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: _detached_copy(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_detached_copy(v) for v in tree)
+    return tree
+
+
+def _ema_pairs(ema: nn.Module, raw: nn.Module):
+    """([ema floating tensors], [raw ones]), ([ema other tensors], [raw ones]): parameters then buffers, in step."""
+    pairs = list(zip(list(ema.parameters()) + list(ema.buffers()), list(raw.parameters()) + list(raw.buffers())))
+    floating = [(e, r) for e, r in pairs if e.is_floating_point()]
+    other = [(e, r) for e, r in pairs if not e.is_floating_point()]
+    return ([e for e, _ in floating], [r for _, r in floating]), ([e for e, _ in other], [r for _, r in other])
+
+
+def _adamw(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW, fused where the device has the fused kernel (about 4x faster than foreach on a CPU)."""
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size) of the running process group, or (0, 1) without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the trainer
+
+
+class Trainer:
+    """Trains a denoiser on `data` one step at a time: `event = trainer.step()`.
+
+    config: the RunConfig (model, diffusion, data, train); data: a core.data.Dataset;
+    device: where to train (a torch.device or its name); model: start from this module instead of
+    building config.model freshly; log: called with the StepEvent every log_every steps, on
+    preview steps and on the last configured step (rank 0 only under DDP).
+    """
+
+    def __init__(self, config: RunConfig, data, device: torch.device | str = "cpu", *,
+                 model: nn.Module | None = None, log: Callable[[StepEvent], None] | None = None):
+        tc = config.train
+        self.config, self.data, self.log = config, data, log
+        self.device = torch.device(device)
+        self.rank, self.world_size = dist_info()
+        self.is_main = self.rank == 0
+        if tc.batch_size % self.world_size:
+            raise ValueError(f"batch_size {tc.batch_size} must be divisible by the number of processes "
+                             f"({self.world_size}): each process trains on an equal share of the batch")
+        self.batch = tc.batch_size // self.world_size
+        self.schedule = make_schedule(config.diffusion.schedule, config.diffusion.T)
+        self.prediction = config.diffusion.prediction
+        self.sample_shape = tuple(data.x.shape[1:])
+        self.amp = tc.amp
+
+        raw = model if model is not None else build_model(config.model, self.sample_shape, seed=tc.seed)
+        raw = raw.to(self.device).train()
+        # channels_last lets cuDNN pick its fastest convolution kernels; elsewhere it only costs copies.
+        self.channels_last = self.device.type == "cuda" and data.kind == "image"
+        if self.channels_last:
+            raw = raw.to(memory_format=torch.channels_last)
+        self.model = raw  # the raw weights the optimizer updates
+        self.ema = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True).eval()
+        self._ema_pairs = _ema_pairs(self.ema.module, raw)
+        net: nn.Module = raw
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(raw, device_ids=ids)
+        self.net = torch.compile(net) if tc.compile else net
+
+        self._params = [p for p in raw.parameters() if p.requires_grad]
+        self.optimizer = _adamw(self._params, tc.lr, tc.weight_decay)
+        self.warmup = min(tc.warmup_steps, tc.steps - 1)
+        self.scheduler = LambdaLR(self.optimizer, _lr_lambda(self.warmup, tc.steps, tc.min_lr_ratio))
+
+        self._x = data.x.to(self.device)
+        self._seed_streams(tc.seed)
+        # The global RNG (dropout) is swapped in and out around each step so this trainer is
+        # reproducible whatever else in the process draws random numbers.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tc.seed + 7919 * self.rank)
+            self._torch_rng = torch.get_rng_state()
+        self._cuda_rng = None
+        if self.device.type == "cuda":
+            with torch.random.fork_rng(devices=[self.device]):
+                torch.cuda.manual_seed(tc.seed + 7919 * self.rank)
+                self._cuda_rng = torch.cuda.get_rng_state(self.device)
+
+        self.per_t = PerTimestepLoss(self.schedule.T)
+        self.step_count = 0
+        self.elapsed = 0.0
+        self._loss_ema, self._loss_weight = 0.0, 0.0
+        self._dt_avg: float | None = None
+        self.last_event: StepEvent | None = None
+        self.last_preview: tuple[int, torch.Tensor] | None = None
+        self.history = History(per_t_every=max(1, tc.log_every), preview_every=max(1, tc.preview_every))
+
+    # --- randomness -------------------------------------------------------------------------
+
+    def _seed_streams(self, seed: int, salt: int = 0) -> None:
+        """Index/t draws on a CPU generator; noise on the training device. Each DDP rank gets its own streams."""
+        base = seed + 1_000_003 * self.rank + 7_368_787 * salt
+        self._cpu_gen = torch.Generator().manual_seed(base)
+        self._dev_gen = torch.Generator(device=self.device).manual_seed(base + 1)
+
+    @contextlib.contextmanager
+    def _own_rng(self):
+        devices = [self.device] if self._cuda_rng is not None else []
+        with torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(self._torch_rng)
+            if self._cuda_rng is not None:
+                torch.cuda.set_rng_state(self._cuda_rng, self.device)
+            try:
+                yield
+            finally:
+                self._torch_rng = torch.get_rng_state()
+                if self._cuda_rng is not None:
+                    self._cuda_rng = torch.cuda.get_rng_state(self.device)
+
+    # --- one step ---------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True once the configured number of steps is reached (step() may still be called to go on)."""
+        return self.step_count >= self.config.train.steps
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n = self._x.shape[0]
+        idx = torch.randint(n, (self.batch,), generator=self._cpu_gen)
+        t = torch.randint(1, self.schedule.T + 1, (self.batch,), generator=self._cpu_gen)
+        x0 = self._x[idx.to(self.device)]
+        if self.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        noise = torch.randn(x0.shape, generator=self._dev_gen, device=self.device)
+        return x0, t, noise
+
+    def step(self) -> StepEvent:
+        """One optimisation step; raises NonFiniteLossError (without updating anything) on NaN/inf."""
+        tc = self.config.train
+        start = time.perf_counter()
+        x0, t, noise = self._batch()
+        with self._own_rng():
+            with autocast(self.device, self.amp):
+                loss, mse = diffusion_loss(self.net, self.schedule, x0, t, noise, self.prediction, tc.min_snr_gamma)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        if tc.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self._params, tc.grad_clip, foreach=True)
+        else:
+            grad_norm = _total_norm([p.grad for p in self._params if p.grad is not None])
+        # The one device->host transfer of the step: the numbers the event and the NaN guard need.
+        stats = torch.cat([loss.detach().reshape(1), grad_norm.detach().reshape(1).float(), mse.detach()]).cpu()
+        loss_f, norm_f = float(stats[0]), float(stats[1])
+        step = self.step_count + 1
+        if not math.isfinite(loss_f):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLossError(step, "loss", loss_f)
+        if not math.isfinite(norm_f):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLossError(step, "gradient norm", norm_f)
+
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self._update_ema()
+        self.step_count = step
+
+        per_t = self.per_t.update(t, stats[2:])
+        self._loss_ema = LOSS_DECAY * self._loss_ema + (1 - LOSS_DECAY) * loss_f
+        self._loss_weight = LOSS_DECAY * self._loss_weight + (1 - LOSS_DECAY)
+        dt = time.perf_counter() - start
+        self._dt_avg = dt if self._dt_avg is None else SPEED_DECAY * self._dt_avg + (1 - SPEED_DECAY) * dt
+        preview = None
+        if tc.preview_every and step % tc.preview_every == 0 and self.is_main:
+            preview = self.preview()
+            self.last_preview = (step, preview)
+        self.elapsed += time.perf_counter() - start
+        steps_per_s = 1.0 / max(self._dt_avg, 1e-9)
+        event = StepEvent(step=step, loss=loss_f, loss_avg=self._loss_ema / self._loss_weight, lr=lr,
+                          grad_norm=norm_f, per_t_loss=per_t, steps_per_s=steps_per_s,
+                          samples_per_s=steps_per_s * tc.batch_size, elapsed=self.elapsed, preview=preview)
+        self.last_event = event
+        self.history.add(event)
+        if self.log is not None and self.is_main and (
+                step % max(1, tc.log_every) == 0 or preview is not None or step == tc.steps):
+            self.log(event)
+        return event
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """AveragedModel.update_parameters(self.model) with use_buffers=True, on tensor lists gathered once.
+
+        update_parameters re-walks and regroups every parameter and buffer on each call, which
+        costs more than the averaging itself for our small nets; the arithmetic is the same
+        `get_ema_multi_avg_fn` update, with a warm-up of the decay (see `ema_decay`).
+        """
+        (ema_float, raw_float), (ema_other, raw_other) = self._ema_pairs
+        n = self.step_count  # updates so far; counted in Python so a GPU need not sync to read n_averaged
+        if n == 0:
+            torch._foreach_copy_(ema_float, raw_float)
+        elif ema_float:
+            get_ema_multi_avg_fn(ema_decay(self.config.train.ema_decay, n))(ema_float, raw_float, None)
+        for e, r in zip(ema_other, raw_other):  # integer buffers (counters) are copied, not averaged
+            e.copy_(r)
+        self.ema.n_averaged += 1
+
+    def run(self, until: int | None = None) -> Iterator[StepEvent]:
+        """Step until `until` steps are done (default: config.train.steps), yielding each event."""
+        until = self.config.train.steps if until is None else until
+        while self.step_count < until:
+            yield self.step()
+
+    # --- previews and snapshots -------------------------------------------------------------
+
+    def preview_count(self) -> int:
+        n = self.config.train.preview_n
+        return max(n, PREVIEW_POINTS) if self.data.kind == "points" else n
+
+    @torch.no_grad()
+    def preview(self, n: int | None = None, steps: int = PREVIEW_STEPS) -> torch.Tensor:
+        """Samples of the EMA model by deterministic DDIM from a fixed seed, so previews compare over time.
+
+        Returns (n, *sample_shape) float32 on the CPU.
+        """
+        n = self.preview_count() if n is None else n
+        g = torch.Generator().manual_seed(self.config.train.seed)
+        clip = 1.0 if self.data.kind == "image" else None  # images live in [-1, 1]
+        it = ddim(self.ema.module, self.schedule, (n, *self.sample_shape), steps=min(steps, self.schedule.T),
+                  generator=g, device=self.device, prediction=self.prediction, clip=clip)
+        return final(it).float().cpu()
+
+    def snapshot(self) -> dict:
+        """Everything a progress view needs, as plain values and CPU tensors (safe from another thread)."""
+        last = self.last_event
+        return {"step": self.step_count, "steps": self.config.train.steps, "done": self.done,
+                "elapsed": self.elapsed, "last": last.to_dict() if last is not None else None,
+                "last_preview": self.last_preview, "t_bin_centers": self.per_t.centers,
+                **self.history.snapshot()}
+
+    # --- save and resume --------------------------------------------------------------------
+
+    def train_state(self) -> dict:
+        """Everything needed to continue exactly: raw weights, optimizer, scheduler, EMA, step, RNG states."""
+        state = {
+            "step": self.step_count,
+            "elapsed": self.elapsed,
+            "world_size": self.world_size,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict(),
+            "rng": {"cpu_gen": self._cpu_gen.get_state(), "dev_gen": self._dev_gen.get_state(),
+                    "torch": self._torch_rng},
+            "stats": {"loss_ema": self._loss_ema, "loss_weight": self._loss_weight,
+                      "per_t_sums": self.per_t.sums, "per_t_counts": self.per_t.counts},
+            "history": self.history.state(),
+        }
+        if self._cuda_rng is not None:
+            state["rng"]["cuda"] = self._cuda_rng
+        # Copies: state_dict() hands out the live tensors, and an optimizer loading them would share its moments.
+        return _detached_copy(state)
+
+    def load_state(self, state: dict | str | Path) -> None:
+        """Continue from a `train_state()` dict or a checkpoint directory saved with one."""
+        if not isinstance(state, dict):
+            state = checkpoint.load_train_state(state, device="cpu")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.ema.load_state_dict(state["ema"])
+        self.step_count = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+        # The lr of the next step from this config's schedule (the same number unless `steps` changed).
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        rng = state["rng"]
+        if self.world_size == 1 and int(state.get("world_size", 1)) == 1:
+            self._cpu_gen.set_state(rng["cpu_gen"].cpu())
+            self._dev_gen.set_state(rng["dev_gen"].cpu())
+            self._torch_rng = rng["torch"].cpu()
+            if self._cuda_rng is not None and "cuda" in rng:
+                self._cuda_rng = rng["cuda"].cpu()
+        else:
+            # Only rank 0's streams were saved; give every rank fresh streams of its own for this leg.
+            self._seed_streams(self.config.train.seed, salt=self.step_count)
+        stats = state.get("stats", {})
+        self._loss_ema = float(stats.get("loss_ema", 0.0))
+        self._loss_weight = float(stats.get("loss_weight", 0.0))
+        if "per_t_sums" in stats and stats["per_t_sums"].numel() == self.per_t.bins:
+            self.per_t.sums = stats["per_t_sums"].cpu().double().clone()
+            self.per_t.counts = stats["per_t_counts"].cpu().double().clone()
+        self.history.load(state.get("history", {}))
+
+    def save(self, path: str | Path, meta: dict | None = None, *, train_state: bool = True,
+             dtype: torch.dtype | None = None) -> Path:
+        """Write a checkpoint: the EMA weights as the model, plus (by default) the state to resume from."""
+        info = {"steps": self.step_count, "kind": self.data.kind, "train_seconds": round(self.elapsed, 3)}
+        if self._loss_weight > 0:
+            info["train_loss"] = self._loss_ema / self._loss_weight
+        info.update(meta or {})
+        state = self.train_state() if train_state else None
+        return checkpoint.save(path, self.ema.module, self.config, info, state, dtype=dtype)
+
+    @classmethod
+    def resume(cls, path: str | Path, data=None, device: torch.device | str = "cpu", *,
+               config: RunConfig | None = None, log: Callable[[StepEvent], None] | None = None) -> "Trainer":
+        """A trainer that continues the run saved at `path`.
+
+        data: the dataset (default: made again from the checkpoint's data config); config: run
+        with this config instead (e.g. more steps) - model, diffusion and data must match the saved ones.
+        """
+        saved, _ = checkpoint.load_config(path)
+        if config is None:
+            config = saved
+        elif (config.model, config.diffusion) != (saved.model, saved.diffusion):
+            raise ValueError(f"cannot resume {path} with a different model or diffusion config; saved: "
+                             f"{saved.model}, {saved.diffusion}")
+        if data is None:
+            from .data import load_dataset
+            data = load_dataset(config.data.name, **config.data.params)
+        state = checkpoint.load_train_state(path, device="cpu")
+        trainer = cls(config, data, device, log=log)
+        trainer.load_state(state)
+        return trainer

@@ -1,0 +1,316 @@
+"""The training engine: loss, LR schedule, EMA, per-t loss, previews, NaN guard, determinism, exact resume."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core import checkpoint
+from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
+from core.data import load_dataset
+from core.forward import q_sample
+from core.schedules import make_schedule
+from core.training import (
+    NonFiniteLossError,
+    PerTimestepLoss,
+    StepEvent,
+    Trainer,
+    _Series,
+    diffusion_loss,
+    ema_decay,
+    lr_factor,
+)
+
+TINY_MLP = ModelConfig("mlp", {"width": 32, "blocks": 1, "fourier_features": 8})
+
+
+@pytest.fixture(scope="module")
+def points():
+    return load_dataset("gaussians8", n=2000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def make_config(steps=20, model=TINY_MLP, data="gaussians8", prediction="eps", T=100, **train) -> RunConfig:
+    train = {"batch_size": 64, "lr": 3e-3, "warmup_steps": 5, "preview_every": 0, "log_every": 5, **train}
+    return RunConfig(model=model, diffusion=DiffusionConfig("linear", T, prediction), data=DataConfig(data),
+                     train=TrainConfig(steps=steps, **train))
+
+
+def losses(trainer: Trainer, n: int) -> list[float]:
+    return [trainer.step().loss for _ in range(n)]
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+
+class Zero(torch.nn.Module):
+    def forward(self, x, t):
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+@pytest.mark.parametrize("gamma", [None, 5.0])
+def test_diffusion_loss_is_the_weighted_mse_to_the_target(prediction, gamma):
+    # A net that outputs 0 has loss = mean_b w_b * mean(target_b^2), with the targets written out by hand.
+    sched = make_schedule("linear", 100)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g)
+    t = torch.tensor([1, 5, 20, 50, 80, 100])
+    ab = sched.alpha_bar[t].float()[:, None]
+    target = {"eps": eps, "x0": x0, "v": ab.sqrt() * eps - (1 - ab).sqrt() * x0}[prediction]
+    mse = target.pow(2).mean(1)
+    snr = (ab / (1 - ab))[:, 0]
+    w = {"eps": snr.clamp(max=gamma) / snr, "x0": snr.clamp(max=gamma),
+         "v": snr.clamp(max=gamma) / (snr + 1)}[prediction] if gamma else torch.ones(6)
+    loss, per_sample = diffusion_loss(Zero(), sched, x0, t, eps, prediction, gamma)
+    torch.testing.assert_close(per_sample, mse)
+    torch.testing.assert_close(loss, (w * mse).mean())
+
+
+def test_diffusion_loss_feeds_the_net_q_sample_and_t():
+    sched = make_schedule("cosine", 50)
+    seen = {}
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, t):
+            seen["x"], seen["t"] = x, t
+            return x
+
+    x0, eps, t = torch.randn(4, 1, 8), torch.randn(4, 1, 8), torch.tensor([1, 2, 49, 50])
+    diffusion_loss(Spy(), sched, x0, t, eps)
+    torch.testing.assert_close(seen["x"], q_sample(sched, x0, t, eps))
+    assert torch.equal(seen["t"], t)
+
+
+def test_lr_factor_warms_up_linearly_then_decays_by_cosine_to_the_floor():
+    assert [lr_factor(s, 4, 100, 0.1) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 4, 100, 0.1) == 1.0
+    assert lr_factor(52, 4, 100, 0.1) == pytest.approx(0.1 + 0.9 * 0.5)  # halfway through the cosine
+    assert lr_factor(100, 4, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(5000, 4, 100, 0.1) == pytest.approx(0.1)  # training on past the end holds the floor
+    assert lr_factor(0, 0, 10, 0.0) == 1.0
+
+
+def test_ema_decay_warms_up_to_the_configured_value():
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay(0.999, 10) == pytest.approx(11 / 20)
+    assert ema_decay(0.9, 10_000) == 0.9
+
+
+def test_per_timestep_loss_bins_and_running_means():
+    p = PerTimestepLoss(T=100, bins=4, decay=0.5)
+    assert p.edges == (0, 25, 50, 75, 100) and p.centers == (12.5, 37.5, 62.5, 87.5)
+    assert p.bin_of[[1, 25, 26, 50, 51, 100]].tolist() == [0, 0, 1, 1, 2, 3]
+    v = p.update(torch.tensor([1, 25, 30]), torch.tensor([1.0, 3.0, 5.0]))
+    assert v[:2] == (2.0, 5.0) and all(math.isnan(x) for x in v[2:])  # bins 2, 3 unseen yet
+    v = p.update(torch.tensor([10, 100]), torch.tensor([8.0, 7.0]))
+    # bin 0: sums 0.5 * 4 + 8 = 10, counts 0.5 * 2 + 1 = 2 -> 5; bin 3: 7
+    assert v[0] == pytest.approx(5.0) and v[1] == pytest.approx(5.0) and v[3] == pytest.approx(7.0)
+    assert PerTimestepLoss(T=10).bins == 10  # never more bins than timesteps
+
+
+def test_series_thins_itself_but_always_spans_the_run():
+    s = _Series(max_len=50)
+    for step in range(1, 10_001):
+        s.add(step, float(step))
+    steps = [st for st, _ in s.items]
+    assert len(steps) <= 50 and steps == sorted(steps)
+    assert steps[0] <= 10_000 // 50 * 2 and steps[-1] > 10_000 - 2 * s.stride
+    assert all(st % s.stride == 0 for st in steps)
+
+
+# --- the trainer ------------------------------------------------------------------------------
+
+
+def test_loss_decreases_on_a_2d_toy(points):
+    cfg = make_config(steps=150, model=ModelConfig("mlp", {"width": 32, "blocks": 1, "fourier_features": 16}),
+                      lr=5e-3, warmup_steps=10)
+    tr = Trainer(cfg, points)
+    ls = [e.loss for e in tr.run()]
+    first, last = sum(ls[:10]) / 10, sum(ls[-30:]) / 30
+    assert last < 0.7 * first, (first, last)
+    assert tr.done and tr.step_count == 150
+
+
+def test_events_carry_what_they_promise(points):
+    cfg = make_config(steps=12, batch_size=32, T=100, preview_every=4, warmup_steps=3)
+    logged = []
+    tr = Trainer(cfg, points, log=logged.append)
+    events = list(tr.run())
+    assert [e.step for e in events] == list(range(1, 13))
+    for e in events:
+        assert isinstance(e, StepEvent)
+        assert e.lr == pytest.approx(3e-3 * lr_factor(e.step - 1, 3, 12, cfg.train.min_lr_ratio))
+        assert math.isfinite(e.loss) and e.loss > 0 and e.grad_norm > 0
+        assert len(e.per_t_loss) == 20
+        assert e.steps_per_s > 0 and e.samples_per_s == pytest.approx(e.steps_per_s * 32)
+        assert (e.preview is not None) == (e.step % 4 == 0)
+    assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)
+    assert events[-1].preview.shape == (512, 2) and events[-1].preview.device.type == "cpu"
+    # log: every log_every (5) steps, every preview step, and the last step
+    assert [e.step for e in logged] == [4, 5, 8, 10, 12]
+    d = events[0].to_dict()
+    assert "preview" not in d and d["step"] == 1 and len(d["per_t_loss"]) == 20
+    snap = tr.snapshot()
+    assert snap["step"] == 12 and snap["done"] and snap["last"]["step"] == 12
+    assert [s for s, _ in snap["loss"]] == list(range(1, 13))
+    assert sorted(snap["previews"]) == [4, 8, 12] and snap["last_preview"][0] == 12
+    assert len(snap["t_bin_centers"]) == 20
+
+
+def test_per_t_loss_has_nan_only_where_no_timestep_fell(points):
+    tr = Trainer(make_config(batch_size=2, T=1000), points)
+    tr.step()
+    values = tr.last_event.per_t_loss
+    assert sum(not math.isnan(v) for v in values) in (1, 2)  # two samples land in one or two bins
+
+
+def test_preview_is_deterministic_and_does_not_disturb_training(points):
+    base = losses(Trainer(make_config(steps=8), points), 8)
+    tr = Trainer(make_config(steps=8, preview_every=3), points)
+    assert losses(tr, 8) == base
+    torch.testing.assert_close(tr.preview(), tr.preview(), rtol=0, atol=0)
+    assert tr.preview(n=7).shape == (7, 2)
+
+
+def test_image_previews_are_clipped_images(digits):
+    model = ModelConfig("unet", {"base": 8, "channel_mult": [1, 2], "blocks": 1, "attn_resolutions": [], "groups": 4})
+    cfg = make_config(steps=2, model=model, data="digits", T=50, batch_size=8, preview_every=2, preview_n=3)
+    tr = Trainer(cfg, digits)
+    e = list(tr.run())[-1]
+    assert e.preview.shape == (3, 1, 8, 8) and e.preview.abs().max() <= 1.0
+
+
+def test_same_seed_same_losses_other_seed_other_losses(points):
+    a = losses(Trainer(make_config(), points), 6)
+    torch.manual_seed(123)  # the global RNG must not matter
+    b = losses(Trainer(make_config(), points), 6)
+    c = losses(Trainer(make_config(seed=1), points), 6)
+    assert a == b and a != c
+
+
+def test_ema_follows_the_raw_weights_with_the_warm_decay_and_is_what_is_saved(points, tmp_path):
+    cfg = make_config(steps=5, ema_decay=0.9)
+    tr = Trainer(cfg, points)
+    raw_after = []
+    for _ in range(5):
+        tr.step()
+        raw_after.append({k: v.clone() for k, v in tr.model.state_dict().items()})
+    expected = dict(raw_after[0])  # the first update copies
+    for n, raw in enumerate(raw_after[1:], start=1):
+        d = ema_decay(0.9, n)
+        expected = {k: d * expected[k] + (1 - d) * raw[k] for k in expected}
+    ema = tr.ema.module.state_dict()
+    for k in expected:
+        torch.testing.assert_close(ema[k], expected[k])
+    assert any(not torch.equal(ema[k], raw_after[-1][k]) for k in ema)
+    assert int(tr.ema.n_averaged) == 5
+
+    tr.save(tmp_path / "ck")
+    model, config, meta = checkpoint.load(tmp_path / "ck")
+    assert config == cfg and meta["steps"] == 5 and meta["kind"] == "points"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, ema[k])
+    state = checkpoint.load_train_state(tmp_path / "ck")
+    for k, v in state["model"].items():
+        assert torch.equal(v, raw_after[-1][k])
+
+
+def test_nan_loss_raises_keeps_the_weights_and_the_last_good_checkpoint(points, tmp_path):
+    tr = Trainer(make_config(steps=10), points)
+    losses(tr, 3)
+    tr.save(tmp_path / "good")
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    good_ema = {k: v.clone() for k, v in tr.ema.module.state_dict().items()}
+    tr._x = torch.full_like(tr._x, float("nan"))  # the data goes bad
+    with pytest.raises(NonFiniteLossError, match="loss became nan at step 4") as info:
+        tr.step()
+    assert info.value.step == 4 and tr.step_count == 3
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(v, before[k])
+    model, _, meta = checkpoint.load(tmp_path / "good")
+    assert meta["steps"] == 3
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, good_ema[k]) and torch.isfinite(v).all()
+
+
+def test_nan_from_the_model_raises_too(points, monkeypatch):
+    tr = Trainer(make_config(), points)
+    tr.step()
+    forward = tr.model.forward
+    monkeypatch.setattr(tr.model, "forward", lambda x, t: forward(x, t) * float("inf"))
+    with pytest.raises(NonFiniteLossError) as info:
+        tr.step()
+    assert info.value.step == 2 and not math.isfinite(info.value.value)
+
+
+@pytest.mark.parametrize("model", [TINY_MLP, ModelConfig("mlp", {"width": 32, "blocks": 2, "dropout": 0.2})],
+                         ids=["plain", "dropout"])
+def test_resume_continues_exactly(points, tmp_path, model):
+    n, m = 7, 6
+    cfg = make_config(steps=n + m, model=model, warmup_steps=4)
+    straight = Trainer(cfg, points)
+    want = losses(straight, n + m)
+
+    first = Trainer(cfg, points)
+    got = losses(first, n)
+    first.save(tmp_path / "ck")
+    torch.manual_seed(99)  # other randomness in between must not matter
+    second = Trainer.resume(tmp_path / "ck", points)
+    assert second.step_count == n
+    got += losses(second, m)
+    assert got == pytest.approx(want, rel=1e-6, abs=1e-7)
+    for k, v in second.ema.module.state_dict().items():
+        torch.testing.assert_close(v, straight.ema.module.state_dict()[k])
+    assert second.last_event.loss_avg == pytest.approx(straight.last_event.loss_avg)
+    assert second.last_event.per_t_loss == pytest.approx(straight.last_event.per_t_loss, nan_ok=True)
+    assert second.elapsed >= first.elapsed
+
+
+def test_resume_from_a_dict_and_with_more_steps(points, tmp_path):
+    cfg = make_config(steps=6)
+    tr = Trainer(cfg, points)
+    losses(tr, 6)
+    other = Trainer(cfg, points)
+    other.load_state(tr.train_state())
+    assert losses(other, 2) == losses(tr, 2)
+    tr.save(tmp_path / "ck")
+    longer = Trainer.resume(tmp_path / "ck", points, config=make_config(steps=20))
+    assert longer.step_count == 8 and not longer.done
+    assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(3e-3 * lr_factor(8, 5, 20, 0.05))
+    with pytest.raises(ValueError, match="different model"):
+        Trainer.resume(tmp_path / "ck", points, config=make_config(model=ModelConfig("mlp", {"width": 16})))
+
+
+def test_resume_needs_a_train_state(points, tmp_path):
+    tr = Trainer(make_config(), points)
+    tr.step()
+    tr.save(tmp_path / "slim", train_state=False)
+    assert not checkpoint.has_train_state(tmp_path / "slim")
+    with pytest.raises(checkpoint.CheckpointError, match="no training state"):
+        Trainer.resume(tmp_path / "slim", points)
+
+
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+def test_other_targets_and_min_snr_train(points, prediction):
+    tr = Trainer(make_config(steps=40, prediction=prediction, min_snr_gamma=5.0, warmup_steps=2), points)
+    ls = [e.loss for e in tr.run()]
+    assert all(math.isfinite(v) for v in ls)
+    assert sum(ls[-10:]) < sum(ls[:10])
+
+
+def test_nets_must_fit_the_data(points):
+    with pytest.raises(ValueError, match="cannot take samples"):
+        Trainer(make_config(model=ModelConfig("unet", {})), points)
+
+
+def test_grad_norm_is_reported_with_and_without_clipping(points):
+    clipped = Trainer(make_config(grad_clip=1e-3), points).step()
+    free = Trainer(make_config(grad_clip=0.0), points).step()
+    assert clipped.grad_norm == pytest.approx(free.grad_norm, rel=1e-5)
+    assert clipped.loss == free.loss
