@@ -1,0 +1,330 @@
+"""Train a denoiser from the command line: `python -m core.train --dataset swiss_roll --steps 2000 --out runs/swiss`.
+
+Writes OUT as a checkpoint (model.safetensors with the EMA weights, config.json, and the state to
+resume from) at the end and every --checkpoint-every steps, each time atomically. Beside the
+weights, OUT/log.jsonl gets one JSON line every --log-every steps, and OUT/previews/ the sample
+previews. Runs unchanged under `torchrun --nproc_per_node N -m core.train ...` (DDP: gloo on the
+CPU, NCCL on GPUs); only rank 0 writes anything.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .config import PREDICTIONS, DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
+from .data import DATASETS, load_dataset
+from .device import DEVICE_CHOICES, pick_device
+from .nets import NETS, PRESETS, build_model, count_parameters
+from .schedules import SCHEDULES
+from .training import NonFiniteLossError, StepEvent, Trainer, dist_info
+
+LOG = "log.jsonl"
+PREVIEWS = "previews"
+SIDE_FILES = (LOG, PREVIEWS)  # ours, inside OUT, but not part of the checkpoint proper
+
+# Optimisation defaults per kind of data, where TrainConfig's (made for 2-D points) do not suit.
+KIND_DEFAULTS = {
+    "points": {"lr": 2e-3, "batch_size": 256},
+    "image": {"lr": 5e-4, "batch_size": 64},
+    "signal": {"lr": 1e-3, "batch_size": 128},
+}
+# Flags that describe a new run; --resume takes all of these from the checkpoint instead.
+RUN_FLAGS = ("dataset", "dataset_param", "preset", "net", "model_param", "schedule", "T", "prediction", "lr",
+             "batch_size", "ema_decay", "min_snr_gamma", "seed", "warmup_steps", "grad_clip", "weight_decay")
+
+
+class UsageError(ValueError):
+    """A bad command line: reported as `error: ...` with exit status 2."""
+
+
+def parse_params(items: list[str] | None, flag: str) -> dict:
+    """["n=500", "noise=0.1", "channel_mult=[1,2]"] -> {"n": 500, "noise": 0.1, "channel_mult": [1, 2]}.
+
+    Values are read as JSON where they parse (numbers, lists, true/false/null), else kept as text.
+    """
+    out = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{flag} takes key=value, got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[key.strip()] = value
+    return out
+
+
+def default_preset(kind: str, sample_shape: tuple[int, ...]) -> str:
+    """The preset for a kind of data, sized for it (images: by side length); the first that fits the shape."""
+    side = min(sample_shape[1:]) if kind == "image" else 0
+    candidates = {
+        "points": ["mlp-2d"],
+        "signal": ["conv1d-signals", "gru-signals"],
+        "image": (["unet-digits", "unet-small", "unet-shapes"] if side <= 8 else
+                  ["unet-shapes", "unet-small", "unet-digits"] if side >= 32 else
+                  ["unet-small", "unet-digits", "unet-shapes"]),
+    }[kind]
+    for name in (c for c in candidates if c in PRESETS):
+        try:
+            build_model(PRESETS[name], sample_shape, seed=0)
+            return name
+        except ValueError:
+            continue
+    raise UsageError(f"no preset fits {kind} data of shape {sample_shape}; choose --net and --model-param")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("what to train")
+    g.add_argument("--dataset", help=f"one of: {', '.join(DATASETS)}")
+    g.add_argument("--dataset-param", action="append", metavar="KEY=VALUE",
+                   help="a dataset parameter, e.g. n=5000 or path=data/mnist (repeatable)")
+    net = g.add_mutually_exclusive_group()
+    net.add_argument("--preset", help=f"a named model: {', '.join(PRESETS)} (default: one sized for the data)")
+    net.add_argument("--net", help=f"a bare net with its default sizes: {', '.join(NETS)}")
+    g.add_argument("--model-param", action="append", metavar="KEY=VALUE",
+                   help="override a net parameter, e.g. width=128 or channel_mult=[1,2] (repeatable)")
+    g.add_argument("--schedule", choices=list(SCHEDULES), help="noise schedule (default: linear)")
+    g.add_argument("--T", type=int, help="diffusion steps (default: 1000)")
+    g.add_argument("--prediction", choices=PREDICTIONS, help="what the net predicts (default: eps)")
+
+    g = p.add_argument_group("optimisation (defaults depend on the kind of data)")
+    g.add_argument("--steps", type=int, help="total optimisation steps (with --resume: the new total)")
+    g.add_argument("--lr", type=float, help="peak learning rate (points 2e-3, images 5e-4, signals 1e-3)")
+    g.add_argument("--batch-size", type=int, help="global batch size (points 256, images 64, signals 128)")
+    g.add_argument("--warmup-steps", type=int)
+    g.add_argument("--grad-clip", type=float, help="max gradient norm; 0 disables")
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--ema-decay", type=float)
+    g.add_argument("--min-snr-gamma", type=float, help="min-SNR-gamma loss weighting, e.g. 5 (default: off)")
+    g.add_argument("--seed", type=int)
+
+    g = p.add_argument_group("running")
+    g.add_argument("--out", help="checkpoint directory to write (default with --resume: the resumed one)")
+    g.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint")
+    g.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (0: torch's default); 1 is often fastest for small models or a busy CPU")
+    g.add_argument("--checkpoint-every", type=int, default=0, help="also save every N steps (0: only at the end)")
+    g.add_argument("--log-every", type=int, default=10, help="steps between lines of OUT/log.jsonl")
+    g.add_argument("--preview-every", type=int, default=0, help="steps between sample previews in OUT/previews (0: none)")
+    g.add_argument("--no-train-state", action="store_true",
+                   help="save only the sampling weights (smaller; the run cannot be resumed)")
+    return p
+
+
+def build_config(a: argparse.Namespace, data_kind: str, sample_shape: tuple[int, ...]) -> tuple[RunConfig, str]:
+    """The RunConfig of a new run from the flags; returns it and a label of the model chosen."""
+    if a.preset is not None and a.preset not in PRESETS:
+        raise UsageError(f"unknown preset {a.preset!r}; known: {', '.join(PRESETS)}")
+    if a.net is not None and a.net not in NETS:
+        raise UsageError(f"unknown net {a.net!r}; known: {', '.join(NETS)}")
+    if a.net is not None:
+        model, label = ModelConfig(a.net, {}), f"net {a.net}"
+    else:
+        name = a.preset or default_preset(data_kind, sample_shape)
+        model, label = PRESETS[name], f"preset {name}"
+    extra = parse_params(a.model_param, "--model-param")
+    if extra:
+        model = ModelConfig(model.net, {**model.params, **extra})
+    diffusion = DiffusionConfig(**_given(a, schedule="schedule", T="T", prediction="prediction"))
+    train = {**KIND_DEFAULTS[data_kind], "log_every": a.log_every, "preview_every": a.preview_every,
+             "checkpoint_every": a.checkpoint_every, "compile": a.compile,
+             **_given(a, steps="steps", lr="lr", batch_size="batch_size", warmup_steps="warmup_steps",
+                      grad_clip="grad_clip", weight_decay="weight_decay", ema_decay="ema_decay",
+                      min_snr_gamma="min_snr_gamma", seed="seed")}
+    data = DataConfig(a.dataset, parse_params(a.dataset_param, "--dataset-param"))
+    return RunConfig(model=model, diffusion=diffusion, data=data, train=TrainConfig(**train)), label
+
+
+def _given(a: argparse.Namespace, **names) -> dict:
+    return {key: getattr(a, attr) for key, attr in names.items() if getattr(a, attr) is not None}
+
+
+def _check_out(out: Path, resuming_here: bool) -> None:
+    """Fail before training, not after it, if OUT cannot take a checkpoint."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and not resuming_here:
+        foreign = [p.name for p in out.iterdir() if p.name not in SIDE_FILES]
+        if foreign and not ((out / checkpoint.CONFIG).exists() or (out / checkpoint.WEIGHTS).exists()):
+            raise UsageError(f"--out {out} is a non-empty directory that is not a checkpoint; choose a new path")
+
+
+def save_checkpoint(trainer: Trainer, out: Path, train_state: bool = True) -> None:
+    """Save atomically, carrying our side files across: checkpoint.save swaps in a whole new directory."""
+    aside = out.parent / f".{out.name}.side-{uuid.uuid4().hex[:8]}"
+    moved = []
+    if out.is_dir():
+        for name in SIDE_FILES:
+            if (out / name).exists():
+                aside.mkdir(exist_ok=True)
+                os.replace(out / name, aside / name)
+                moved.append(name)
+    try:
+        trainer.save(out, {"dataset_kind": trainer.data.kind}, train_state=train_state)
+    finally:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in moved:
+            os.replace(aside / name, out / name)
+        if aside.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+class RunLog:
+    """OUT/log.jsonl and OUT/previews/, opened per write so a checkpoint swap under them does no harm."""
+
+    def __init__(self, out: Path, kind: str, append: bool):
+        self.out, self.kind = out, kind
+        out.mkdir(parents=True, exist_ok=True)
+        if not append and (out / LOG).exists():
+            (out / LOG).unlink()
+
+    def __call__(self, event: StepEvent) -> None:
+        with open(self.out / LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event.to_dict()) + "\n")
+        if event.preview is not None:
+            self.preview(event.step, event.preview)
+
+    def preview(self, step: int, x: torch.Tensor) -> None:
+        folder = self.out / PREVIEWS
+        folder.mkdir(exist_ok=True)
+        np.save(folder / f"step_{step:07d}.npy", x.numpy())
+        if self.kind == "image":
+            from PIL import Image
+            from .sample import to_uint8_grid
+            grid = to_uint8_grid(x)
+            Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(folder / f"step_{step:07d}.png")
+
+
+def _init_distributed(device_name: str) -> torch.device:
+    """Join the process group torchrun describes (if any) and return this process's device."""
+    device = pick_device(device_name)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or "RANK" not in os.environ:
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    elif device.type != "cpu":
+        raise UsageError(f"distributed training runs on cuda or cpu, not {device.type}; pass --device cpu")
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if math.isfinite(x) else str(x)
+
+
+def run(a: argparse.Namespace) -> int:
+    if a.resume is None and (a.dataset is None or a.out is None):
+        raise UsageError("--dataset and --out are required (or --resume DIR to continue a run)")
+    if a.resume is not None:
+        given = [f"--{n.replace('_', '-')}" for n in RUN_FLAGS if getattr(a, n) is not None]
+        if given:
+            raise UsageError(f"--resume takes the model, data and training settings from the checkpoint; "
+                             f"drop {', '.join(given)} (only --steps, --out and the running flags may change)")
+    for flag, value in (("--checkpoint-every", a.checkpoint_every), ("--log-every", a.log_every),
+                        ("--preview-every", a.preview_every), ("--threads", a.threads)):
+        if value < 0:
+            raise UsageError(f"{flag} must be >= 0, got {value}")
+    out = Path(a.out if a.out is not None else a.resume)
+    resuming_here = a.resume is not None and out.resolve() == Path(a.resume).resolve()
+    _check_out(out, resuming_here)
+
+    if a.resume is not None:
+        try:
+            saved, _ = checkpoint.load_config(a.resume)
+        except (FileNotFoundError, checkpoint.CheckpointError) as e:
+            raise UsageError(f"cannot resume: {e}") from None
+        if not checkpoint.has_train_state(a.resume):
+            raise UsageError(f"cannot resume {a.resume}: it was saved without its training state")
+        tc = saved.train
+        tc = dataclasses.replace(tc, steps=a.steps if a.steps is not None else tc.steps, log_every=a.log_every,
+                                 preview_every=a.preview_every, checkpoint_every=a.checkpoint_every,
+                                 compile=a.compile)
+        config, label = saved.replace(train=tc), "resumed"
+        data = load_dataset(config.data.name, **config.data.params)
+    else:
+        data = load_dataset(a.dataset, **parse_params(a.dataset_param, "--dataset-param"))
+        config, label = build_config(a, data.kind, tuple(data.x.shape[1:]))
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = _init_distributed(a.device)
+    rank, world = dist_info()
+    try:
+        if a.resume is not None:
+            trainer = Trainer.resume(a.resume, data, device, config=config)
+        else:
+            trainer = Trainer(config, data, device)
+        if rank == 0:  # only now, so a model that does not fit the data leaves no folder behind
+            trainer.log = RunLog(out, data.kind, append=a.resume is not None)
+        return _train(trainer, out, label, a, rank, world)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(trainer: Trainer, out: Path, label: str, a: argparse.Namespace, rank: int, world: int) -> int:
+    from tqdm import tqdm
+
+    tc = trainer.config.train
+    main = rank == 0
+    if main:
+        print(f"training {trainer.config.model.net} ({label}, {count_parameters(trainer.model):,} parameters) on "
+              f"{trainer.data.name} ({len(trainer.data)} x {tuple(trainer.data.x.shape[1:])}) on {trainer.device}"
+              f"{f' x {world} processes' if world > 1 else ''}; steps {trainer.step_count} -> {tc.steps}",
+              flush=True)
+    bar = tqdm(total=tc.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,
+               disable=not (main and sys.stderr.isatty()))
+    try:
+        for event in trainer.run():
+            bar.update(1)
+            if event.step % max(1, tc.log_every) == 0:
+                bar.set_postfix(loss=f"{event.loss_avg:.4f}", lr=f"{event.lr:.2e}", refresh=False)
+            if main and tc.checkpoint_every and event.step % tc.checkpoint_every == 0 and event.step < tc.steps:
+                save_checkpoint(trainer, out, train_state=not a.no_train_state)
+    except NonFiniteLossError as e:
+        bar.close()
+        if main:
+            kept = f"the last checkpoint in {out} is kept" if (out / checkpoint.WEIGHTS).exists() else "nothing was saved"
+            print(f"error: {e}; {kept}", file=sys.stderr)
+        return 1
+    bar.close()
+    if main:
+        save_checkpoint(trainer, out, train_state=not a.no_train_state)
+        last = trainer.last_event
+        loss = f", loss {_fmt(last.loss_avg)}" if last is not None else ""
+        print(f"wrote {out} ({trainer.step_count} steps{loss}, {trainer.elapsed:.1f} s)", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    a = p.parse_args(argv)
+    try:
+        return run(a)
+    except UsageError as e:
+        p.error(str(e))
+    except (ValueError, FileNotFoundError) as e:  # bad dataset/config values: say what, exit 2 like argparse
+        p.error(str(e))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
