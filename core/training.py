@@ -457,6 +457,7 @@ class Trainer:
             "step": self.step_count,
             "elapsed": self.elapsed,
             "world_size": self.world_size,
+            "device_type": self.device.type,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -478,6 +479,7 @@ class Trainer:
             state = checkpoint.load_train_state(state, device="cpu")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self._match_moment_layouts()
         self.scheduler.load_state_dict(state["scheduler"])
         self.ema.load_state_dict(state["ema"])
         self.step_count = int(state["step"])
@@ -488,10 +490,13 @@ class Trainer:
         rng = state["rng"]
         if self.world_size == 1 and int(state.get("world_size", 1)) == 1:
             self._cpu_gen.set_state(rng["cpu_gen"].cpu())
-            self._dev_gen.set_state(rng["dev_gen"].cpu())
             self._torch_rng = rng["torch"].cpu()
-            if self._cuda_rng is not None and "cuda" in rng:
-                self._cuda_rng = rng["cuda"].cpu()
+            if state.get("device_type") == self.device.type:
+                self._dev_gen.set_state(rng["dev_gen"].cpu())
+                if self._cuda_rng is not None and "cuda" in rng:
+                    self._cuda_rng = rng["cuda"].cpu()
+            else:  # moved between devices: their generators differ, so the noise stream starts afresh
+                self._dev_gen.manual_seed(self.config.train.seed + 7_368_787 * self.step_count + 1)
         else:
             # Only rank 0's streams were saved; give every rank fresh streams of its own for this leg.
             self._seed_streams(self.config.train.seed, salt=self.step_count)
@@ -502,6 +507,17 @@ class Trainer:
             self.per_t.sums = stats["per_t_sums"].cpu().double().clone()
             self.per_t.counts = stats["per_t_counts"].cpu().double().clone()
         self.history.load(state.get("history", {}))
+
+    def _match_moment_layouts(self) -> None:
+        """Give loaded optimizer moments their parameter's memory layout (channels_last on CUDA).
+
+        load_state_dict moves them to the right device and dtype but keeps the saved (contiguous)
+        strides, and the fused AdamW kernel needs parameter, gradient and moments laid out alike.
+        """
+        for p in self._params:
+            for key, value in self.optimizer.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    self.optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
     def save(self, path: str | Path, meta: dict | None = None, *, train_state: bool = True,
              dtype: torch.dtype | None = None) -> Path:

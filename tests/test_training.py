@@ -314,3 +314,26 @@ def test_grad_norm_is_reported_with_and_without_clipping(points):
     free = Trainer(make_config(grad_clip=0.0), points).step()
     assert clipped.grad_norm == pytest.approx(free.grad_norm, rel=1e-5)
     assert clipped.loss == free.loss
+
+
+def test_resume_on_another_device_kind_and_memory_layout(points, tmp_path, monkeypatch):
+    # A run saved on one kind of device may continue on another; the noise stream then restarts.
+    tr = Trainer(make_config(steps=6), points)
+    losses(tr, 3)
+    tr.save(tmp_path / "ck")
+    state = checkpoint.load_train_state(tmp_path / "ck")
+    state["device_type"] = "elsewhere"
+    state["rng"]["dev_gen"] = torch.zeros(16, dtype=torch.uint8)  # another generator's state size
+    moved = Trainer(make_config(steps=6), points)
+    moved.load_state(state)
+    assert all(math.isfinite(v) for v in losses(moved, 3))
+    # Moments saved contiguous are given the parameter's layout again (channels_last on CUDA).
+    model = ModelConfig("unet", {"base": 8, "channel_mult": [1], "blocks": 1, "groups": 4})
+    digits = load_dataset("digits")
+    img = Trainer(make_config(steps=4, model=model, data="digits", batch_size=4), digits)
+    img.model.to(memory_format=torch.channels_last)
+    source = Trainer(make_config(steps=4, model=model, data="digits", batch_size=4), digits)
+    source.step()
+    img.load_state(source.train_state())
+    conv = img.model.inp.weight
+    assert img.optimizer.state[conv]["exp_avg"].stride() == conv.stride() != torch.empty(conv.shape).stride()
