@@ -1,0 +1,513 @@
+"""Evaluate a checkpoint: draw n samples and score them against real data, every figure with its floor.
+
+    python -m core.evaluate --checkpoint DIR --n 1000 [--json] [--sampler ddim --steps 50 --seed 0 --device auto]
+
+`evaluate_checkpoint(...)` returns plain JSON-able results grouped by figure. Each figure carries
+its value, a bootstrap interval (resampling the generated set), its sample size n, the same figure
+for two disjoint real sets (the floor: what a perfect model would score at this n) and warnings
+where n is too small for the figure to mean much. Which figures apply depends on the data:
+points get sliced Wasserstein / MMD in the plane, images FID / KID / IS in a feature network's
+space, signals a log-spectral distance; all get the noise-prediction MSE per timestep,
+precision/recall, diversity and memorisation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .checkpoint import load
+from .config import RunConfig
+from .data import dataset_info, load_dataset
+from .device import pick_device
+from .extractors import EXTRACTOR_CHOICES, FeatureExtractor, choose_extractor
+from .fid import FID, KID, inception_score
+from .metrics import (EvaluationCancelled, bootstrap, manifold_radii, mean_pairwise_distance, median_distance,
+                      memorisation, mmd_rbf, noise_mse, precision_recall, sliced_wasserstein)
+from .samplers import SAMPLERS, get_sampler
+from .schedules import make_schedule
+from .signal_features import Standardise, log_spectral_distance, signal_features
+
+__all__ = ["evaluate_checkpoint", "evaluate_samples", "real_sets", "format_report", "EvaluationCancelled", "main"]
+
+BATCH = {"points": 2000, "signal": 500, "image": 250}  # sampling batch sizes; fixed, so a seed fixes the samples
+MIN_N, MAX_N = 10, 100_000
+K_NN = 3                  # k of the k-NN manifolds (Kynkaanniemi et al. 2019 use 3)
+FID_MIN_N = 1000          # below this FID is strongly biased high (Chong & Forsyth 2020)
+MIN_N_PR = 1000           # k-NN manifolds are noisy below this
+MIN_N_2D = 200            # SWD / MMD in the plane
+MSE_N = 512               # held-out examples the noise MSE is measured on (at most)
+MSE_BINS = 20
+POSITIVE = (0.0, math.inf)  # range of figures that cannot be negative, for clipping their intervals
+
+Progress = Callable[[float, str], None]
+
+
+def _check(cancel) -> None:
+    if cancel is not None and cancel():
+        raise EvaluationCancelled("evaluation cancelled")
+
+
+# ---------------------------------------------------------------------------------------------
+# real data to compare with
+
+
+def real_sets(config: RunConfig, n: int, seed: int = 0) -> dict:
+    """The training data and a pool of real samples to compare with, as tensors (N, ...).
+
+    The pool is held out where the dataset allows: seeded datasets are drawn afresh with the next
+    seed (2n examples, so the floor compares two disjoint sets of n), file datasets with a train
+    split use their test split. Otherwise (UCI digits, image folders) the pool is the training data.
+    Returns {"train", "pool", "held_out", "note", "perm"} with `perm` a seeded shuffle of the pool.
+    """
+    name, params = config.data.name, dict(config.data.params)
+    train = load_dataset(name, **params)
+    full = dataset_info(name, **params).params
+    if "seed" in full:
+        held = dict(full, seed=int(full["seed"]) + 1)
+        if "n" in held:
+            held["n"] = max(2 * n, MSE_N)
+        try:
+            pool = load_dataset(name, **held).x
+            note = f"real samples held out: {name} drawn afresh with seed={held['seed']}"
+            held_out = True
+        except ValueError:  # more examples than the dataset allows: fall back to the training data
+            pool, held_out = train.x, False
+            note = f"real samples are the training data ({name} cannot make {held.get('n')} more)"
+    elif full.get("split") == "train":
+        pool, held_out = load_dataset(name, **dict(full, split="test")).x, True
+        note = f"real samples held out: the {name} test split"
+    else:
+        pool, held_out = train.x, False
+        note = f"{name} has no held-out split: real samples are the training data the model saw"
+    perm = torch.randperm(pool.shape[0], generator=torch.Generator().manual_seed(int(seed) + 1))
+    return {"train": train.x, "kind": train.kind, "pool": pool, "held_out": held_out, "note": note, "perm": perm}
+
+
+# ---------------------------------------------------------------------------------------------
+# one figure
+
+
+def _figure(label: str, boot: dict, floor, n: int, n_floor: int | None, *, better: str, space: str,
+            warnings: list[str] | None = None, **extra) -> dict:
+    """A figure's record. better: "lower", "higher" or "closer to floor" (how to read value vs floor)."""
+    out = {"label": label, "value": boot["value"], "interval": boot["interval"], "level": boot["level"],
+           "floor": floor, "n": n, "n_floor": n_floor, "better": better, "space": space,
+           "warnings": list(warnings or [])}
+    out.update(extra)
+    return out
+
+
+def _small(n: int, need: int, what: str) -> list[str]:
+    return [f"n={n} is below {need}: {what}"] if n < need else []
+
+
+def _floor_n_warning(n: int, m: int, why: str) -> list[str]:
+    return [f"the floor uses two real sets of {m}, fewer than n={n} ({why}); it reads a little worse than "
+            f"a floor at n={n} would"] if m < n else []
+
+
+# ---------------------------------------------------------------------------------------------
+# the figures of each kind of data
+
+
+def _pr_figures(real, real_f, real_g, gen, *, space: str, boot_args: dict) -> dict:
+    """precision, recall, density, coverage with their floors (real_f vs real_g)."""
+    radii = manifold_radii(real, K_NN)
+    res = bootstrap(lambda g: precision_recall(real, g, k=K_NN, real_radii=radii), gen, **boot_args,
+                    bounds={"precision": (0, 1), "recall": (0, 1), "coverage": (0, 1), "density": (0, math.inf)})
+    floor = precision_recall(real_f, real_g, k=K_NN)
+    n, m = gen.shape[0], real_f.shape[0]
+    warn = _small(n, MIN_N_PR, "k-NN manifold estimates are noisy; compare with the floor at the same n")
+    labels = {"precision": "Precision (k-NN)", "recall": "Recall (k-NN)", "density": "Density", "coverage": "Coverage"}
+    return {key: _figure(labels[key], res[key], floor[key], n, m, better="higher", space=space, warnings=warn,
+                         k=K_NN) for key in labels}
+
+
+def _diversity(real, gen, *, space: str, boot_args: dict) -> dict:
+    res = bootstrap(mean_pairwise_distance, gen, **boot_args, bounds=POSITIVE)
+    floor = mean_pairwise_distance(real)
+    return _figure("Diversity (mean pairwise distance)", res, floor, gen.shape[0], real.shape[0],
+                   better="closer to floor", space=space,
+                   ratio=res["value"] / floor if floor > 0 else None)
+
+
+def _memorisation(gen, train, reference, *, space: str, boot_args: dict, where: str) -> dict:
+    mem = memorisation(gen, train, reference=reference)
+    ratio = torch.from_numpy(mem["ratio"])
+    res = bootstrap(lambda r: float(r.median()), ratio, **boot_args, bounds=POSITIVE)
+    warn = []
+    if mem["copy_fraction"] > 0.05:
+        warn.append(f"{mem['copy_fraction']:.1%} of samples lie closer to a training example than 99% of real "
+                    "samples do: likely memorised copies (see closest)")
+    return _figure(f"Memorisation, {where} (nearest / typical real)", res, 1.0, gen.shape[0],
+                   len(mem["real_nn_distance"]), better="closer to floor", space=space, warnings=warn,
+                   typical_real_distance=mem["typical_real_distance"], typical_from=mem["typical_from"],
+                   copy_fraction=mem["copy_fraction"], copy_threshold=mem["copy_threshold"],
+                   median_distance=float(np.median(mem["nn_distance"])), closest=mem["closest"],
+                   note="ratio 1 = as close to the training set as a typical real sample; near 0 = copies")
+
+
+def _points(gen, sets, n_ref, m, boot_args) -> dict:
+    pool, perm = sets["pool"], sets["perm"]
+    real = pool[perm[:n_ref]]
+    real_f, real_g = pool[perm[:m]], pool[perm[m:2 * m]]
+    n = gen.shape[0]
+    why = "the real pool is small"
+    sigma = median_distance(real)
+    small = _small(n, MIN_N_2D, "distances between sets are noisy")
+    figs = {
+        "swd": _figure("Sliced Wasserstein-2", bootstrap(lambda g: sliced_wasserstein(real, g), gen, **boot_args,
+                                                         bounds=POSITIVE),
+                       sliced_wasserstein(real_f, real_g), n, m, better="lower", space="plane",
+                       warnings=small + _floor_n_warning(n, m, why), projections="180 evenly spaced angles"),
+        "mmd": _figure("MMD^2 (RBF)", bootstrap(lambda g: mmd_rbf(real, g, bandwidth=sigma), gen, **boot_args),
+                       mmd_rbf(real_f, real_g, bandwidth=sigma), n, m, better="lower", space="plane",
+                       warnings=small + _floor_n_warning(n, m, why), bandwidth=sigma,
+                       note="unbiased estimate: can dip just below 0 when the sets match"),
+    }
+    figs.update(_pr_figures(real, real_f, real_g, gen, space="plane", boot_args=boot_args))
+    figs["diversity"] = _diversity(real, gen, space="plane", boot_args=boot_args)
+    reference = pool[perm[m:2 * m]] if sets["held_out"] else None
+    figs["memorisation"] = _memorisation(gen, sets["train"], reference, space="plane", boot_args=boot_args,
+                                         where="plane")
+    return figs
+
+
+def _images(gen, sets, n_ref, m, boot_args, extractor: FeatureExtractor | None, device, cancel, progress) -> dict:
+    pool, perm = sets["pool"], sets["perm"]
+    n = gen.shape[0]
+    figs = {}
+    reference = pool[perm[m:2 * m]] if sets["held_out"] else None
+    pixel_mem = _memorisation(gen, sets["train"], reference, space="pixels", boot_args=boot_args, where="pixels")
+    if extractor is None:
+        figs["diversity"] = _diversity(pool[perm[:n_ref]], gen, space="pixels", boot_args=boot_args)
+        figs["memorisation_pixel"] = pixel_mem
+        return figs
+    _check(cancel)
+    progress(0.82, f"extracting {extractor.name} features")
+    rows = perm[:max(n_ref, 2 * m)]
+    f_pool, lg_pool = extractor(pool[rows], device=device, cancel=cancel)
+    f_gen, lg_gen = extractor(gen, device=device, cancel=cancel)
+    f_real, f_a, f_b = f_pool[:n_ref], f_pool[:m], f_pool[m:2 * m]
+    space = f"{extractor.name} features ({extractor.dim}-d)"
+    why = "the real pool is small"
+    floor_warn = _floor_n_warning(n, m, why)
+    _check(cancel)
+    progress(0.86, "FID")
+    fid_warn = [] if n >= max(FID_MIN_N, extractor.dim) else [
+        f"n={n} is below {max(FID_MIN_N, extractor.dim)}: FID is biased high at small n; read it against the floor"]
+    figs["fid"] = _figure("FID", bootstrap(FID(f_real), f_gen, **boot_args, bounds=POSITIVE), FID(f_a)(f_b), n, m,
+                          better="lower", space=space, warnings=fid_warn + floor_warn)
+    _check(cancel)
+    progress(0.89, "KID")
+    kid = KID(f_real, seed=boot_args["seed"])
+    figs["kid"] = _figure("KID", bootstrap(kid, f_gen, **boot_args), KID(f_a, seed=boot_args["seed"])(f_b), n, m,
+                          better="lower", space=space,
+                          warnings=_small(n, 100, "KID is unbiased but very noisy") + floor_warn,
+                          note="unbiased estimate: can dip just below 0 when the sets match")
+    _check(cancel)
+    progress(0.91, "Inception Score")
+    classes = lg_gen.shape[1]
+    figs["is"] = _figure("Inception Score" if extractor.info.get("kind") == "inception" else
+                         f"Inception Score ({extractor.name} classes)",
+                         bootstrap(lambda lg: inception_score(lg)[0], lg_gen, **boot_args, bounds=(1, classes)),
+                         inception_score(lg_pool[:n_ref])[0], n, n_ref, better="closer to floor", space=space,
+                         warnings=_small(n, 10 * classes, f"too few samples per class ({classes} classes)"),
+                         classes=classes, note="the floor here is the real data's own score (an upper mark)")
+    _check(cancel)
+    progress(0.93, "precision / recall")
+    figs.update(_pr_figures(f_real, f_a, f_b, f_gen, space=space, boot_args=boot_args))
+    figs["diversity"] = _diversity(f_real, f_gen, space=space, boot_args=boot_args)
+    _check(cancel)
+    progress(0.96, "memorisation in feature space")
+    f_train, _ = extractor(sets["train"], device=device, cancel=cancel)
+    f_ref = f_b if sets["held_out"] else None
+    figs["memorisation_pixel"] = pixel_mem
+    figs["memorisation_feature"] = _memorisation(f_gen, f_train, f_ref, space=space, boot_args=boot_args,
+                                                 where="features")
+    return figs
+
+
+def _signals(gen, sets, n_ref, m, boot_args) -> dict:
+    pool, perm = sets["pool"], sets["perm"]
+    real, real_f, real_g = pool[perm[:n_ref]], pool[perm[:m]], pool[perm[m:2 * m]]
+    n = gen.shape[0]
+    z = Standardise(signal_features(sets["train"]))
+    space = "signal features (log power per frequency, std, peak; standardised)"
+    figs = {"spectrum": _figure(
+        "Log-spectral distance (dB)", bootstrap(lambda g: log_spectral_distance(real, g), gen, **boot_args,
+                                                bounds=POSITIVE),
+        log_spectral_distance(real_f, real_g), n, m, better="lower", space="mean power spectrum",
+        warnings=_small(n, MIN_N_2D, "mean spectra are noisy") + _floor_n_warning(n, m, "the real pool is small"))}
+    fz = lambda x: z(signal_features(x))  # noqa: E731
+    figs.update(_pr_figures(fz(real), fz(real_f), fz(real_g), fz(gen), space=space, boot_args=boot_args))
+    figs["diversity"] = _diversity(real, gen, space="raw signal", boot_args=boot_args)
+    reference = real_g if sets["held_out"] else None
+    figs["memorisation_raw"] = _memorisation(gen, sets["train"], reference, space="raw signal", boot_args=boot_args,
+                                             where="raw signal")
+    figs["memorisation_feature"] = _memorisation(fz(gen), fz(sets["train"]), None if reference is None else fz(reference),
+                                                 space=space, boot_args=boot_args, where="features")
+    return figs
+
+
+def evaluate_samples(gen: torch.Tensor, sets: dict, *, extractor: FeatureExtractor | None = None,
+                     rounds: int = 30, level: float = 0.9, seed: int = 0, device="cpu",
+                     progress: Progress | None = None, cancel=None) -> dict:
+    """Every figure that applies to `gen` (N, ...) against `sets` (from `real_sets`): {name: figure}."""
+    progress = progress or (lambda f, m: None)
+    n = gen.shape[0]
+    pool_n = sets["pool"].shape[0]
+    n_ref, m = min(n, pool_n), min(n, pool_n // 2)
+    if m < 2:
+        raise ValueError(f"need at least 4 real samples to compare with, the pool has {pool_n}")
+    boot_args = {"rounds": rounds, "level": level, "seed": seed}
+    gen = gen.detach().float().cpu()
+    kind = sets["kind"]
+    _check(cancel)
+    if kind == "points":
+        return _points(gen, sets, n_ref, m, boot_args)
+    if kind == "image":
+        return _images(gen, sets, n_ref, m, boot_args, extractor, device, cancel, progress)
+    return _signals(gen, sets, n_ref, m, boot_args)
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry point
+
+
+def _generate(model, schedule, config, shape, n, *, sampler, steps, seed, device, kind, progress, cancel, span):
+    fn = get_sampler(sampler)
+    g = torch.Generator().manual_seed(int(seed))
+    clip = 1.0 if kind == "image" else None  # images live in [-1, 1]
+    batch = BATCH[kind]
+    out = []
+    done = 0
+    for b0 in range(0, n, batch):
+        bs = min(batch, n - b0)
+        last = None
+        for step in fn(model, schedule, (bs, *shape), steps=steps, generator=g, device=device,
+                       prediction=config.diffusion.prediction, clip=clip):
+            _check(cancel)
+            last = step
+            frac = (done + bs * (step.i + 1) / step.n) / n
+            progress(span[0] + (span[1] - span[0]) * frac, f"sampling {b0 + bs}/{n} ({sampler}, step {step.i + 1}/{step.n})")
+        out.append(last.x_next.float().cpu())
+        done += bs
+    return torch.cat(out)
+
+
+def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps: int = 50, seed: int = 0,
+                        device="cpu", progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
+                        extractor: str = "auto", download_inception: bool = False, rounds: int = 30,
+                        level: float = 0.9, mse_bins: int = MSE_BINS, return_samples: bool = False):
+    """Draw n samples from a checkpoint and compute every figure that applies. Plain JSON-able dict.
+
+    path_or_loaded: a checkpoint directory, or the (model, config, meta) that `core.checkpoint.load` gives.
+    progress(fraction, message) is called as work proceeds; cancel() returning True stops the work
+    with EvaluationCancelled. extractor: "auto" (InceptionV3 if usable, else the dataset's shipped
+    classifier), "inception" or "builtin". rounds, level: bootstrap rounds and interval level.
+    Result: {"checkpoint", "dataset", "kind", "n", "sampler", "steps", "seed", "device", "extractor",
+    "real_data", "bootstrap", "metrics": {name: {"label", "value", "interval", "level", "floor", "n",
+    "n_floor", "better", "space", "warnings", ...}}, "warnings", "notes", "timings"}.
+    With return_samples=True: (result, samples tensor (n, ...) on the CPU).
+    """
+    progress = progress or (lambda f, m: None)
+    if isinstance(n, bool) or not isinstance(n, int) or not MIN_N <= n <= MAX_N:
+        raise ValueError(f"n must be an integer between {MIN_N} and {MAX_N}, got {n!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+    if extractor not in EXTRACTOR_CHOICES:
+        raise ValueError(f"extractor must be one of {', '.join(EXTRACTOR_CHOICES)}, got {extractor!r}")
+    t0 = time.perf_counter()
+    dev = pick_device(device) if isinstance(device, str) else torch.device(device)
+    progress(0.0, "loading the checkpoint")
+    if isinstance(path_or_loaded, (str, Path)):
+        model, config, meta = load(path_or_loaded, device=dev)
+        where = str(path_or_loaded)
+    else:
+        model, config, meta = path_or_loaded
+        model = model.to(dev)
+        where = None
+    model.eval()
+    schedule = make_schedule(config.diffusion.schedule, config.diffusion.T)
+    if not isinstance(steps, int) or not 1 <= steps <= schedule.T:
+        raise ValueError(f"steps must be between 1 and T={schedule.T}, got {steps!r}")
+    sets = real_sets(config, n, seed)
+    kind = sets["kind"]
+    shape = tuple(meta.get("sample_shape") or sets["train"].shape[1:])
+    if tuple(sets["train"].shape[1:]) != shape:
+        raise ValueError(f"the checkpoint makes samples of shape {shape} but its dataset {config.data.name!r} "
+                         f"has shape {tuple(sets['train'].shape[1:])}")
+    notes, warnings = [sets["note"]], []
+    ext = None
+    if kind == "image":
+        ext, ext_notes = choose_extractor(config.data.name, extractor, download=download_inception, device=dev)
+        notes += ext_notes
+        if ext is None:
+            warnings.append("no feature extractor: FID, KID, IS, precision/recall and feature-space memorisation "
+                            "were skipped (" + "; ".join(ext_notes) + ")")
+    _check(cancel)
+
+    t1 = time.perf_counter()
+    span = (0.02, 0.70)
+    gen = _generate(model, schedule, config, shape, n, sampler=sampler, steps=steps, seed=seed, device=dev,
+                    kind=kind, progress=progress, cancel=cancel, span=span)
+    t2 = time.perf_counter()
+    metrics = {}
+
+    progress(0.70, "noise-prediction error per timestep")
+    pool, perm = sets["pool"], sets["perm"]
+    x_mse = pool[perm[:min(MSE_N, n, pool.shape[0])]]
+    mse = noise_mse(model, schedule, x_mse, prediction=config.diffusion.prediction, bins=mse_bins, seed=seed,
+                    device=dev, cancel=cancel)
+    per = torch.from_numpy(mse["weights"] @ mse["per_sample"])
+    mse_warn = [] if sets["held_out"] else ["measured on training examples (no held-out split)"]
+    metrics["mse"] = _figure("Noise-prediction MSE", bootstrap(lambda v: float(v.mean()), per, rounds=rounds,
+                                                               level=level, seed=seed, bounds=POSITIVE),
+                             None, int(x_mse.shape[0]), None, better="lower", space="noise (eps) per element",
+                             warnings=mse_warn, per_t={k: mse[k].tolist() for k in ("t", "t_lo", "t_hi", "mse", "sem")},
+                             note="E||eps - eps_hat||^2 per element, t uniform over 1..T (stratified in "
+                                  f"{len(mse['t'])} bins); no real-vs-real floor exists for this figure")
+    t3 = time.perf_counter()
+    metrics.update(evaluate_samples(gen, sets, extractor=ext, rounds=rounds, level=level, seed=seed, device=dev,
+                                    progress=progress, cancel=cancel))
+    t4 = time.perf_counter()
+    for name, fig in metrics.items():
+        warnings += [f"{fig['label']}: {w}" for w in fig["warnings"]]
+    progress(1.0, "done")
+    result = _jsonable({
+        "checkpoint": where,
+        "dataset": config.data.name,
+        "data_params": dict(config.data.params),
+        "kind": kind,
+        "sample_shape": list(shape),
+        "n": n,
+        "sampler": sampler,
+        "steps": steps,
+        "seed": seed,
+        "device": str(dev),
+        "train_steps": meta.get("steps"),
+        "extractor": None if ext is None else {"name": ext.name, "dim": ext.dim, **ext.info},
+        "real_data": {"held_out": sets["held_out"], "pool": int(pool.shape[0]), "train": int(sets["train"].shape[0])},
+        "bootstrap": {"rounds": rounds, "level": level, "resampled": "generated samples",
+                      "interval": "percentile interval re-centred on the point estimate"},
+        "metrics": metrics,
+        "warnings": warnings,
+        "notes": notes,
+        "timings": {"load_s": t1 - t0, "sampling_s": t2 - t1, "mse_s": t3 - t2, "metrics_s": t4 - t3,
+                    "total_s": time.perf_counter() - t0},
+    })
+    return (result, gen) if return_samples else result
+
+
+def _jsonable(obj):
+    """numpy / torch scalars and arrays -> Python numbers and lists; NaN and inf -> None."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(v)
+    a = abs(v)
+    return f"{v:.4g}" if a == 0 or 1e-3 <= a < 1e5 else f"{v:.3e}"
+
+
+def format_report(r: dict) -> str:
+    """The result of evaluate_checkpoint as a readable table."""
+    lines = [f"Evaluation of {r['checkpoint'] or 'a model in memory'}: {r['dataset']} ({r['kind']}, "
+             f"{'x'.join(map(str, r['sample_shape']))}), trained {r['train_steps'] or '?'} steps",
+             f"n={r['n']} samples, {r['sampler']} {r['steps']} steps, seed {r['seed']}, device {r['device']}; "
+             f"{round(r['bootstrap']['level'] * 100)}% bootstrap intervals from {r['bootstrap']['rounds']} rounds"]
+    if r["extractor"]:
+        e = r["extractor"]
+        acc = f", held-out accuracy {e['held_out_accuracy']:.2%}" if "held_out_accuracy" in e else ""
+        lines.append(f"feature extractor: {e['name']} ({e['dim']}-d{acc})")
+    lines.append("")
+    head = f"{'figure':<56} {'value':>10}  {'interval':<23} {'floor (real vs real)':<22} {'n':>6}  better"
+    lines += [head, "-" * len(head)]
+    for name, f in r["metrics"].items():
+        lo, hi = f["interval"]
+        floor = "-" if f["floor"] is None else f"{_num(f['floor'])} (n={f['n_floor']})"
+        lines.append(f"{f['label']:<56} {_num(f['value']):>10}  [{_num(lo)}, {_num(hi)}]".ljust(92)
+                     + f"{floor:<22} {f['n']:>6}  {f['better']}")
+    mse = r["metrics"].get("mse")
+    if mse:
+        pts = ", ".join(f"t~{round(t)}: {_num(v)}" for t, v in zip(mse["per_t"]["t"], mse["per_t"]["mse"]))
+        lines += ["", f"noise MSE per timestep bin: {pts}"]
+    for name, f in r["metrics"].items():
+        if name.startswith("memorisation") and f["closest"]:
+            pairs = ", ".join(f"#{c['generated']}~train#{c['train']} ({_num(c['distance'])})" for c in f["closest"][:5])
+            lines.append(f"closest to training ({f['space']}): {pairs}; typical real distance "
+                         f"{_num(f['typical_real_distance'])}, near-copies {f['copy_fraction']:.1%}")
+    if r["notes"]:
+        lines += ["", "notes:"] + [f"  - {s}" for s in r["notes"]]
+    if r["warnings"]:
+        lines += ["", "warnings:"] + [f"  - {s}" for s in r["warnings"]]
+    t = r["timings"]
+    lines += ["", f"time: sampling {t['sampling_s']:.1f} s, noise MSE {t['mse_s']:.1f} s, "
+                  f"figures {t['metrics_s']:.1f} s, total {t['total_s']:.1f} s"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    p.add_argument("--n", type=int, default=1000, help=f"number of samples to draw ({MIN_N}..{MAX_N})")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--extractor", default="auto", choices=list(EXTRACTOR_CHOICES),
+                   help="feature network for image figures: auto = InceptionV3 if usable, else the built-in one")
+    p.add_argument("--download-inception", action="store_true", help="allow downloading the InceptionV3 weights")
+    p.add_argument("--rounds", type=int, default=30, help="bootstrap rounds")
+    p.add_argument("--level", type=float, default=0.9, help="bootstrap interval level")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    def progress(frac, msg):
+        if not a.json:
+            print(f"\r[{frac:4.0%}] {msg:<60}", end="", file=sys.stderr, flush=True)
+
+    try:
+        r = evaluate_checkpoint(a.checkpoint, a.n, sampler=a.sampler, steps=a.steps, seed=a.seed, device=a.device,
+                                progress=progress, extractor=a.extractor, download_inception=a.download_inception,
+                                rounds=a.rounds, level=a.level)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        return 2
+    if not a.json:
+        print(file=sys.stderr)
+    print(json.dumps(r, indent=2) if a.json else format_report(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
