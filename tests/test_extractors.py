@@ -11,6 +11,15 @@ from core.extractors import (EXTRACTOR_DIR, INCEPTION_FILE, ConvClassifier, Extr
                              load_classifier, save_classifier, train_classifier)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dataset, floor", [("digits", 0.95), ("shapes", 0.98)])
 def test_shipped_extractor_has_its_recorded_held_out_accuracy(dataset, floor):
     model, meta = load_classifier(dataset)

@@ -7,6 +7,15 @@ import torch
 from core.fid import FID, KID, Precomputed, frechet_distance, inception_score, kernel_inception_distance
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def with_moments(n, mean, cov, seed):
     """n samples whose sample mean and (unbiased) covariance are exactly `mean` and `cov`."""
     d = len(mean)

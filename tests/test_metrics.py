@@ -15,6 +15,15 @@ from core.schedules import linear
 from core.signal_features import log_spectral_distance, signal_features
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def gauss(n, d=2, seed=0, shift=0.0):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + shift
 
