@@ -54,7 +54,7 @@ def from_dataset(name: str, index: int = 0) -> Input:
     """Points: the whole cloud. Images and signals: sample number `index`."""
     data = display_dataset(name)
     if data.kind == "points":
-        return Input("points", data.x, f"{name} ({len(data)} points)")
+        return Input("points", data.x, name)
     index = int(index)
     if not 0 <= index < len(data):
         raise ValueError(f"index must be between 0 and {len(data) - 1} for {name}, got {index}")

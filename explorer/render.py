@@ -145,7 +145,8 @@ class Figure:
     def with_title(self, text: str) -> "Figure":
         """Set the title (top left, small) and make room for it; returns self."""
         self.layout["title"] = dict(text=text, x=0.02, xanchor="left", y=0.98, yanchor="top", font=dict(size=13))
-        self.layout["margin"] = dict(self.layout.get("margin", {}), t=max(36, self.layout.get("margin", {}).get("t", 0)))
+        margin = self.layout.get("margin", {})
+        self.layout["margin"] = dict(margin, t=max(36, margin.get("t", 0)))
         return self
 
     def to_plotly(self):
@@ -349,7 +350,8 @@ def histogram(series: dict[str, object] | object, bins: int = 72, lim: float = 4
     data, top = [], 0.45
     for i, (name, values) in enumerate(series.items()):
         v = np.clip(_np(values).ravel(), -lim, lim)
-        dens, _ = np.histogram(v, bins=edges, density=True)
+        # bins + range (not an edges array) takes numpy's uniform-bin path: no sort, ~10x faster.
+        dens, _ = np.histogram(v, bins=bins, range=(-lim, lim), density=True)
         top = max(top, float(dens.max()) if dens.size else 0.0)
         color = PALETTE[i % len(PALETTE)]
         if i == 0:  # the first series as bars, the others as outlines on top so both stay visible

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # launch.py lives at the top level, outside the packages
+    sys.path.insert(0, str(ROOT))
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -92,3 +97,20 @@ def screenshots() -> Path:
     """Folder for screenshots tests take (ignored by git)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoints(app_settings):
+    """Tiny trained checkpoints (digits images, 2-D points, signals) in the app's user runs folder.
+
+    {name: path}; see tests/reverse_checkpoints.py. Tiny nets train fastest on one thread.
+    """
+    import torch
+    from reverse_checkpoints import make_checkpoints
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return make_checkpoints(app_settings.runs_dir)
+    finally:
+        torch.set_num_threads(threads)

@@ -32,6 +32,7 @@ SEED_MAX = 2**31 - 1
 EMB_DIM = 64            # width of the step encoding shown (the nets' default)
 FILM_FRAMES = 8
 FILM_SIZE = 160         # px per filmstrip frame
+FILM_POINTS = 300       # points per filmstrip panel
 CHAIN_FRAMES = 12       # states of the chain replayed after it ran
 CHAIN_FPS = 20
 MAX_COMPARE = 3
@@ -72,13 +73,14 @@ def _setup(inp: Input, schedule: str, T, t, seed):
 
 # --- values for each view (raw: arrays, figures, text) --------------------------------------
 
-def show_data(inp: Input, x: torch.Tensor, title: str | None = None):
-    """x (a batch like inp.x0) as an image array or a figure, with x_0 faint behind points/signals."""
+def show_data(inp: Input, x: torch.Tensor, title: str | None = None, reference: bool = True):
+    """x (a batch like inp.x0) as an image array or a figure; `reference` draws x_0 faint behind it."""
     if inp.kind == "image":
         return render.image(x[0])
+    ref = inp.x0 if reference else None
     if inp.kind == "points":
-        return render.scatter(x, reference=inp.x0, title=title)
-    return render.signals(x, reference=inp.x0, title=title)
+        return render.scatter(x, reference=ref, title=title)
+    return render.signals(x, reference=ref, title=title)
 
 
 def x_label(t: int | None) -> str:
@@ -87,8 +89,8 @@ def x_label(t: int | None) -> str:
 
 
 def show_noise(inp: Input, eps: torch.Tensor):
-    if inp.kind == "image":
-        return render.signed_image(eps[0])
+    if inp.kind == "image":  # the same value-to-grey mapping as x_t, so x_T and eps look alike
+        return render.signed_image(eps[0], limit=1.0)
     if inp.kind == "points":
         return render.scatter(eps, color=render.PALETTE[1])
     return render.signals(eps)
@@ -99,10 +101,11 @@ def coefficients(s: NoiseSchedule, t: int) -> str:
     a, b = float(s.sqrt_alpha_bar[t]), float(s.sqrt_one_minus_alpha_bar[t])
     snr = "∞" if t == 0 else f"{float(s.snr[t]):.4g}"
     log_snr = "∞" if t == 0 else f"{float(s.log_snr[t]):+.2f}"
-    return (f'<div class="coeffs"><span class="eq">x<sub>{t}</sub> = <b>{a:.4f}</b>·x<sub>0</sub> + '
-            f'<b>{b:.4f}</b>·ε</span><span>√ᾱ<sub>t</sub> = {a:.4f}</span><span>√(1−ᾱ<sub>t</sub>) = {b:.4f}'
-            f'</span><span>ᾱ<sub>t</sub> = {float(s.alpha_bar[t]):.4f}</span><span>SNR = {snr}</span>'
-            f'<span>log SNR = {log_snr}</span></div>')
+    parts = [f'<span class="eq">x<sub>{t}</sub> = <b>{a:.4f}</b>·x<sub>0</sub> + <b>{b:.4f}</b>·ε</span>',
+             f"√ᾱ<sub>t</sub> = {a:.4f}", f"√(1−ᾱ<sub>t</sub>) = {b:.4f}",
+             f"ᾱ<sub>t</sub> = {float(s.alpha_bar[t]):.4f}", f"SNR = {snr}", f"log SNR = {log_snr}"]
+    spans = "".join(part if part.startswith("<span") else f"<span>{part}</span>" for part in parts)
+    return f'<div class="coeffs">{spans}</div>'
 
 
 def curves(s: NoiseSchedule, t: int):
@@ -118,7 +121,7 @@ def encoding_bars(t: int):
 
 
 def encoding_map(T: int, t: int | None = None):
-    ts = torch.linspace(0, int(T), min(int(T) + 1, 120)).round().long()
+    ts = torch.linspace(0, int(T), min(int(T) + 1, 80)).round().long()
     return render.step_encoding_map(timestep_embedding(ts, EMB_DIM), ts, t)
 
 
@@ -127,10 +130,10 @@ def filmstrip_value(inp: Input, s: NoiseSchedule, eps: torch.Tensor):
     ts = torch.linspace(0, s.T, FILM_FRAMES).round().long()
     if inp.kind == "image":
         xs = q_sample(s, inp.x0.expand(len(ts), *inp.shape[1:]), ts, eps.expand(len(ts), *inp.shape[1:]))
-        size = 128 if max(inp.shape[-2:]) <= 128 else max(inp.shape[-2:])
         return render.labelled_strip([render.to_uint8(x) for x in xs], [f"t = {t}" for t in ts.tolist()],
                                      size=FILM_SIZE)
-    frames = [q_sample(s, inp.x0, int(t), eps) for t in ts]
+    # A few hundred points per panel show the cloud's shape; thousands would only slow the browser.
+    frames = [q_sample(s, inp.x0, int(t), eps)[:FILM_POINTS] for t in ts]
     return render.panels(inp.kind, frames, [f"t = {t}" for t in ts.tolist()],
                          reference=inp.x0 if inp.kind == "signal" else None)
 
@@ -139,7 +142,10 @@ def filmstrip_value(inp: Input, s: NoiseSchedule, eps: torch.Tensor):
 
 @user_errors
 def noisy(inp: Input, schedule: str, T, t, seed, active: str = "main"):
-    """The slider's fast path: x_t and its coefficients (one q_sample, one JPEG). Outputs: x_t image, x_t plot, numbers."""
+    """The slider's fast path: x_t and its coefficients (one q_sample, one JPEG).
+
+    Outputs: x_t image, x_t plot, numbers.
+    """
     if active != "main":
         return gr.skip(), gr.skip(), gr.skip()
     s, t, eps = _setup(inp, schedule, T, t, seed)
@@ -155,7 +161,8 @@ def compare(inp: Input, names: list[str], T, t, seed):
     for i in range(MAX_COMPARE):
         if i < len(names):
             s, tt, eps = _setup(inp, names[i], T, t, seed)
-            out += DataView.show(inp.kind, show_data(inp, q_sample(s, inp.x0, tt, eps)), label=names[i])
+            x_t = q_sample(s, inp.x0, tt, eps)
+            out += DataView.show(inp.kind, show_data(inp, x_t, reference=False), label=names[i])
         else:
             out += [gr.update(visible=False), gr.update(visible=False)]
     tt = int(t)
@@ -193,7 +200,7 @@ def refresh(inp: Input, schedule: str, T, t, seed, names: list[str]):
     s, t, eps = _setup(inp, schedule, T, t, seed)
     x_t = q_sample(s, inp.x0, t, eps)
     return (
-        *DataView.show(inp.kind, show_data(inp, inp.x0), label=f"x₀: {inp.label}"),
+        *DataView.show(inp.kind, show_data(inp, inp.x0, reference=False), label=f"x₀: {inp.label}"),
         *DataView.show(inp.kind, show_data(inp, x_t), label=x_label(None if inp.kind == "image" else t)),
         *DataView.show(inp.kind, show_noise(inp, eps), label=f"noise ε (seed {int(seed)})"),
         coefficients(s, t), curves(s, t), histogram(x_t, t),
@@ -283,8 +290,7 @@ def make_input_selector(photos: dict):
                 index_update = gr.update(visible=True, maximum=len(data) - 1, value=index)
             inp = from_dataset(dataset, int(index or 0))
         elif source == "Upload":
-            if uploaded is None:
-                gr.Info("Upload an image with the button below.")
+            if uploaded is None:  # keep showing the current input until a file arrives
                 return gr.skip(), show["Photo"], show["Dataset"], index_update, show["Upload"], text.UPLOAD_HINT
             inp = uploaded
         else:
@@ -295,9 +301,11 @@ def make_input_selector(photos: dict):
 
 
 def caption(inp: Input) -> str:
-    dims = " × ".join(str(d) for d in inp.shape[1:])
-    what = {"image": f"image {dims}", "points": f"{inp.shape[0]} points in 2-D", "signal": f"signal of length {dims.split(' × ')[-1]}"}
-    return f"**{inp.label}**: {what[inp.kind]}"
+    if inp.kind == "points":
+        return f"**{inp.label}**: {inp.shape[0]} points in 2-D"
+    if inp.kind == "signal":
+        return f"**{inp.label}**: a signal of length {inp.shape[-1]}"
+    return f"**{inp.label}**: image {' × '.join(str(d) for d in inp.shape[1:])}"
 
 
 @user_errors
@@ -369,7 +377,8 @@ def build(ctx) -> None:
             with gr.Tabs():
                 with gr.Tab("Noisy sample", id="main") as tab_main:
                     with gr.Row(equal_height=True):
-                        v_x0 = DataView(f"x₀: {inp0.label}", "x0img", kind0, show_data(inp0, inp0.x0))
+                        v_x0 = DataView(f"x₀: {inp0.label}", "x0img", kind0,
+                                        show_data(inp0, inp0.x0, reference=False))
                         v_xt = DataView(x_label(None if kind0 == "image" else t0), "ximg", kind0,
                                         show_data(inp0, x_t0))
                         v_eps = DataView("noise ε (seed 0)", "epsimg", kind0, show_noise(inp0, eps0))
@@ -381,8 +390,8 @@ def build(ctx) -> None:
                             md(text.MAIN)
                 with gr.Tab("Compare schedules", id="compare") as tab_compare:
                     with gr.Row():
-                        cmp_names = gr.CheckboxGroup(list(SCHEDULES), value=COMPARE_DEFAULT, label="Schedules (up to 3)",
-                                                     elem_id="fw-compare-names", scale=3)
+                        cmp_names = gr.CheckboxGroup(list(SCHEDULES), value=COMPARE_DEFAULT, scale=3,
+                                                     label="Schedules (up to 3)", elem_id="fw-compare-names")
                         md(text.COMPARE, elem_classes=["tight-md"])
                     cmp_init = compare(inp0, COMPARE_DEFAULT, T0, t0, 0)
                     with gr.Row(equal_height=True):
@@ -419,11 +428,12 @@ def build(ctx) -> None:
     chain_outputs = [*v_chain.outputs, *v_closed.outputs, chain_hist, chain_md, chain_key]
     all_outputs = [*v_x0.outputs, *v_xt.outputs, *v_eps.outputs, coeffs, curves_plot, hist_plot, *cmp_outputs,
                    *v_film.outputs, enc_bars, enc_map, *chain_outputs]
+    t_outputs = [curves_plot, hist_plot, *cmp_outputs, enc_bars, enc_map]
     fast = dict(trigger_mode="always_last", show_progress="hidden")
 
     # While dragging: the image first (cheap), the figures in a separate event so they never hold it up.
     t.input(noisy, [*controls, active], x_outputs, api_name="noisy", **fast)
-    t.input(t_views, [*controls, cmp_names, active], [curves_plot, hist_plot, *cmp_outputs, enc_bars, enc_map],
+    t.input(t_views, [*controls, cmp_names, active], t_outputs,
             api_name="t_views", **fast)
 
     # Public endpoints first: a later event with the same function gets a suffixed api name.
@@ -454,7 +464,7 @@ def build(ctx) -> None:
                       (tab_film, "film"), (tab_enc, "encoding")):
         ev = tab.select(lambda name=name: name, None, active, api_visibility="private", queue=False)
         if name in ("main", "compare", "encoding"):
-            ev = ev.then(t_views, [*controls, cmp_names, active], [curves_plot, hist_plot, *cmp_outputs, enc_bars, enc_map],
+            ev = ev.then(t_views, [*controls, cmp_names, active], t_outputs,
                          show_progress="hidden", api_visibility="private")
         if name == "main":
             ev.then(noisy, [*controls, active], x_outputs, show_progress="hidden", api_visibility="private")

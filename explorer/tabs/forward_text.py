@@ -24,7 +24,7 @@ more signal in the middle steps than **linear**, which destroys most of it early
 CHAIN = r"""
 **The noise addition layer.** Step by step, each step adds a little fresh noise:
 $x_s = \sqrt{1-\beta_s}\,x_{s-1} + \sqrt{\beta_s}\,\varepsilon_s$ for $s = 1, \dots, t$.
-After $t$ steps this Markov chain has the same distribution as the closed form above. Both should
+After $t$ steps this Markov chain has the same distribution as the closed form $q(x_t \mid x_0)$. Both should
 give an implied noise $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\,x_0)/\sqrt{1-\bar\alpha_t}$ that is
 $\mathcal{N}(0, 1)$: same histogram, mean 0, std 1. The pictures differ pixel by pixel (different
 noise draws) but not in distribution.

@@ -1,0 +1,165 @@
+"""How fast the Forward tab follows its timestep slider, for a 256x256 RGB photo.
+
+(a) server: the `noisy` handler plus the JPEG encoding Gradio does for its output (the image is
+    written to the cache as the browser will fetch it), median over many calls;
+(b) browser: in headless chromium, from the slider's `input` event to the new x_t <img> having
+    loaded, median over many single moves (each waits for its image: latency, not throughput).
+
+    python benchmarks/forward_slider.py [--calls 300] [--moves 60] [--device-note "2-core CPU, no GPU"]
+
+Writes its section of benchmarks/RESULTS.md (between its own markers) and prints the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+
+from explorer.app import build_app, launch_options  # noqa: E402
+from explorer.context import Settings  # noqa: E402
+from explorer.inputs import from_image_file  # noqa: E402
+from explorer.tabs import forward as fw  # noqa: E402
+from launch import default_threads  # noqa: E402
+
+TARGET_SERVER_MS, TARGET_BROWSER_MS = 20.0, 80.0
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+BEGIN, END = "<!-- forward_slider: begin -->", "<!-- forward_slider: end -->"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# One move: set the range input, fire `input`, resolve when a new x_t image has loaded.
+MOVE_JS = """(t) => new Promise(resolve => {
+  const range = document.querySelector('#tslider input[type=range]');
+  const box = document.querySelector('#ximg');
+  const before = box.querySelector('img') ? box.querySelector('img').src : null;
+  const timeout = setTimeout(() => { obs.disconnect(); resolve(-1); }, 5000);
+  const done = () => { clearTimeout(timeout); obs.disconnect(); resolve(performance.now() - t0); };
+  const check = () => {
+    const img = box.querySelector('img');
+    if (!img || img.src === before) return;
+    if (img.complete && img.naturalWidth > 0) done(); else img.addEventListener('load', done, {once: true});
+  };
+  const obs = new MutationObserver(check);
+  obs.observe(box, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+  const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+  const t0 = performance.now();
+  setter.call(range, String(t));
+  range.dispatchEvent(new Event('input', {bubbles: true}));
+})"""
+
+
+def server_side(calls: int) -> list[float]:
+    """ms per slider event in the server: handler + JPEG encoding of its image output."""
+    photo = from_image_file(ROOT / "assets" / "images" / "astronaut.jpg")
+    assert photo.shape == (1, 3, 256, 256), photo.shape
+    out_image = gr.Image(format="jpeg", type="numpy")
+    out_html = gr.HTML()
+    times = []
+    for i in range(calls + 10):
+        t = (i * 37) % 1001
+        t0 = time.perf_counter()
+        img, _, numbers = fw.noisy(photo, "linear", 1000, t, 0)
+        out_image.postprocess(img)
+        out_html.postprocess(numbers)
+        if i >= 10:  # the first calls warm caches (schedule, noise, allocator)
+            times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def browser_side(moves: int) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_app(Settings(runs_dir=Path(tempfile.mkdtemp())))
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        **launch_options())
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(demo.local_url)
+            page.wait_for_selector("#ximg img", timeout=60_000)
+            page.wait_for_timeout(1500)  # let the page finish wiring its events
+            times = []
+            for i in range(moves + 5):
+                ms = page.evaluate(MOVE_JS, 100 + (i * 53) % 900)
+                if ms < 0:
+                    raise RuntimeError(f"slider move {i} produced no new image within 5 s (so far: {times})")
+                if i >= 5:
+                    times.append(ms)
+                page.wait_for_timeout(50)  # let the figures' event finish too, as after a real move
+            browser.close()
+    finally:
+        demo.close()
+    return times
+
+
+def summary(times: list[float]) -> str:
+    q = statistics.quantiles(times, n=10)
+    return f"median {statistics.median(times):.1f} ms (p10 {q[0]:.1f}, p90 {q[-1]:.1f}, n={len(times)})"
+
+
+def write_results(device: str, server: list[float], browser: list[float] | None, threads: int) -> None:
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines = [
+        BEGIN,
+        "## Forward tab: slider latency (`benchmarks/forward_slider.py`)",
+        "",
+        f"Device: {device}; torch {torch.__version__}, gradio {gr.__version__}, {threads} torch thread(s); "
+        f"load average while measuring: {load}. Input: a 256x256 RGB photo, linear schedule, T = 1000.",
+        "",
+        "| what | measured | target |",
+        "| --- | --- | --- |",
+        f"| server: `noisy` handler + JPEG encoding | {summary(server)} | <= {TARGET_SERVER_MS:.0f} ms |",
+    ]
+    if browser:
+        lines.append(f"| browser: slider `input` event -> new x_t image loaded | {summary(browser)} "
+                     f"| <= {TARGET_BROWSER_MS:.0f} ms |")
+    lines += ["", "The browser figure includes Gradio's queue round trip (SSE), the JPEG fetch and decode.",
+              "The figures (curves, histogram) follow in a separate event so they never delay the image.", END]
+    block = "\n".join(lines)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--calls", type=int, default=300)
+    p.add_argument("--moves", type=int, default=60)
+    p.add_argument("--device-note", default="2-core CPU, no GPU")
+    p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+    threads = default_threads()  # as launch.py sets it
+    torch.set_num_threads(threads)
+    server = server_side(args.calls)
+    print("server:", summary(server))
+    browser = None
+    if not args.no_browser:
+        browser = browser_side(args.moves)
+        print("browser:", summary(browser))
+    if not args.no_write:
+        write_results(args.device_note, server, browser, threads)
+        print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The Forward tab in a real browser: dragging t updates x_t while dragging; other inputs work."""
+import re
+
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+
+def drag(page, selector: str, start: float, end: float, steps: int = 12):
+    """Drag a range input's thumb from fraction `start` to fraction `end` of its width."""
+    box = page.locator(selector).bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + start * box["width"], y)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(box["x"] + (start + (end - start) * i / steps) * box["width"], y)
+        page.wait_for_timeout(40)
+    page.mouse.up()
+
+
+def src(page, selector="#ximg img"):
+    return page.locator(selector).get_attribute("src")
+
+
+def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
+    before, numbers_before = src(page), page.locator("#fw-coeffs").inner_text()
+    seen = set()
+    box = page.locator("#tslider input[type=range]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 0.25 * box["width"], y)
+    page.mouse.down()
+    for i in range(1, 11):  # still holding the button: images must already change
+        page.mouse.move(box["x"] + (0.25 + 0.05 * i) * box["width"], y)
+        page.wait_for_timeout(120)
+        seen.add(src(page))
+    page.mouse.up()
+    assert len(seen - {before}) >= 2, "x_t did not update during the drag"
+    # after the drag the image settles on the slider's final value
+    final_t = int(page.locator("#tslider input[type=number]").input_value())
+    page.wait_for_function(
+        "t => document.querySelector('#fw-coeffs').innerText.includes('x' + t + ' =')"
+        " || document.querySelector('#fw-coeffs').innerText.includes('x' + t + '=')", arg=str(final_t))
+    assert page.locator("#fw-coeffs").inner_text() != numbers_before
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(screenshots / "forward.png"))
+
+
+def test_sub_tabs_render(page, screenshots):
+    page.get_by_role("tab", name="Compare schedules").click()
+    page.wait_for_selector("#cmp2 img")
+    page.get_by_role("tab", name="Step encoding").click()
+    page.wait_for_selector("#fw-enc .js-plotly-plot")
+    page.get_by_role("tab", name="Step by step").click()
+    page.wait_for_selector("#fw-chain-hist .js-plotly-plot", timeout=60_000)  # the chain runs on opening
+    assert "chain" in page.locator("#fw-chain-stats").inner_text()
+    page.screenshot(path=str(screenshots / "forward-chain.png"), full_page=True)
+
+
+def test_points_dataset_shows_a_diffusing_scatter(page, screenshots):
+    page.locator("#fw-source").get_by_text("Dataset").click()
+    page.wait_for_selector("#ximg-plot .js-plotly-plot")
+    assert not page.locator("#ximg").is_visible()
+    before = page.locator("#ximg-plot .scatterlayer .point").count()
+    assert before > 100
+    drag(page, "#tslider input[type=range]", 0.25, 0.9)
+    page.wait_for_timeout(800)
+    assert "x_t at t = " in page.locator("#ximg-plot .gtitle").text_content()
+    page.screenshot(path=str(screenshots / "forward-points.png"))
+
+
+def test_uploading_a_non_image_shows_a_message(page, tmp_path):
+    page.locator("#fw-source").get_by_text("Upload").click()
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a picture")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#fw-upload").click()
+    chooser.value.set_files(str(bad))
+    page.locator(".toast-body", has_text=re.compile("Invalid file type|not an image")).wait_for()
+    assert page.locator("#fw-caption").inner_text().startswith("Upload a PNG")  # still waiting for an image
+
+
+def test_uploading_a_photo_uses_it(page, tmp_path):
+    Image.new("RGB", (640, 320), (0, 90, 200)).save(tmp_path / "blue.png")
+    page.locator("#fw-source").get_by_text("Upload").click()
+    with page.expect_file_chooser() as chooser:
+        page.locator("#fw-upload").click()
+    chooser.value.set_files(str(tmp_path / "blue.png"))
+    page.wait_for_function("() => document.querySelector('#fw-caption').innerText.includes('3 × 128 × 256')")

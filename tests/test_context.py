@@ -1,0 +1,72 @@
+"""explorer.context: settings, checkpoint listing and the shared read-only model cache."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoint import save
+from core.config import ModelConfig, RunConfig
+from core.nets import build_model
+from explorer.context import AppContext, Settings
+
+TINY = ModelConfig("mlp", {"width": 16, "blocks": 1, "fourier_features": 8, "step_dim": 8})
+
+
+def tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    model = build_model(TINY, (2,), seed=seed)
+    return save(path, model, RunConfig(model=TINY), {"steps": 1})
+
+
+def test_checkpoint_dirs_shipped_first_then_the_users(tmp_path):
+    s = Settings(runs_dir=tmp_path / "runs", shipped_checkpoints=tmp_path / "shipped",
+                 extra_checkpoint_dirs=(tmp_path / "runs", tmp_path / "more"))
+    assert s.checkpoint_dirs == (tmp_path / "shipped", tmp_path / "runs", tmp_path / "more")
+    assert Settings().host == "127.0.0.1"  # local only unless asked
+
+
+def test_lists_checkpoints_from_every_folder(tmp_path):
+    tiny_checkpoint(tmp_path / "shipped" / "toy")
+    tiny_checkpoint(tmp_path / "runs" / "mine")
+    ctx = AppContext(Settings(device="cpu", runs_dir=tmp_path / "runs", shipped_checkpoints=tmp_path / "shipped",
+                              images_dir=tmp_path / "no-images"))
+    found = ctx.checkpoints()
+    assert [c["label"] for c in found] == ["shipped/toy", "runs/mine"]
+    assert found[1]["root"] == str(tmp_path / "runs") and found[1]["net"] == "mlp"
+    assert ctx.images == {} and ctx.device == torch.device("cpu") and ctx.jobs is None
+
+
+def test_missing_folders_list_nothing(tmp_path):
+    ctx = AppContext(Settings(runs_dir=tmp_path / "nope", shipped_checkpoints=tmp_path / "nope2"))
+    assert ctx.checkpoints() == []
+
+
+def test_loaded_models_are_cached_read_only_and_reloaded_when_rewritten(tmp_path):
+    path = tiny_checkpoint(tmp_path / "ck")
+    ctx = AppContext(Settings(device="cpu", runs_dir=tmp_path))
+    model, config, meta = ctx.load_checkpoint(path)
+    assert ctx.load_checkpoint(str(path))[0] is model  # same object: loaded once
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert config.model == TINY and meta["steps"] == 1
+    before = next(model.parameters()).clone()
+    tiny_checkpoint(tmp_path / "ck", seed=1)  # retrained: new weights on disk
+    weights = path / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    fresh = ctx.load_checkpoint(path)[0]
+    assert fresh is not model and not torch.equal(next(fresh.parameters()), before)
+
+
+def test_cache_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(AppContext, "MAX_LOADED", 2)
+    ctx = AppContext(Settings(device="cpu", runs_dir=tmp_path))
+    paths = [tiny_checkpoint(tmp_path / f"c{i}") for i in range(3)]
+    first = ctx.load_checkpoint(paths[0])[0]
+    for p in paths[1:]:
+        ctx.load_checkpoint(p)
+    assert len(ctx._models) == 2
+    assert ctx.load_checkpoint(paths[0])[0] is not first  # the oldest was dropped
+
+
+def test_unknown_device_is_refused():
+    with pytest.raises(ValueError, match="unknown device"):
+        AppContext(Settings(device="tpu"))
