@@ -462,3 +462,11 @@ def list_checkpoints(root: str | os.PathLike) -> list[dict]:
                 "resumable": has_train_state(where),
             })
     return sorted(found, key=lambda e: e["name"])
+
+
+def sampling_clip(meta: dict) -> float | None:
+    """The x0 clip range a checkpoint was trained for (meta "x0_clip"); images default to 1, else no clip."""
+    clip = meta.get("x0_clip")
+    if clip is not None:
+        return float(clip)
+    return 1.0 if len(meta.get("sample_shape", ())) == 3 else None

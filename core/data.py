@@ -57,6 +57,16 @@ class Dataset:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    def x0_clip(self) -> float:
+        """The range [-c, c] a sampler may clip predicted x0 to: 1 for images, else 10 % beyond the data.
+
+        Clipping x0 keeps a sample that strays off the data (where the net was never trained) from being
+        flung further out at every step; without it a few 2-D points end up hundreds of units away.
+        """
+        if self.kind == "image":
+            return 1.0
+        return round(1.1 * float(self.x.abs().max()), 4)
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load
+from .checkpoint import load, sampling_clip
 from .device import pick_device
 from .samplers import SAMPLERS, sample
 from .schedules import make_schedule
@@ -46,7 +46,7 @@ def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", e
         raise ValueError(f"n must be at least 1, got {n}")
     opts = {"eta": eta} if sampler == "ddim" else {}
     shape = (n, *meta["sample_shape"])
-    clip = 1.0 if len(meta["sample_shape"]) == 3 else None  # images live in [-1, 1]
+    clip = sampling_clip(meta)
     x = sample(model, schedule, shape, sampler=sampler, seed=seed, steps=steps, device=dev,
                prediction=config.diffusion.prediction, clip=clip, **opts)
     return x.cpu(), meta

@@ -263,6 +263,7 @@ class Trainer:
         self.schedule = make_schedule(config.diffusion.schedule, config.diffusion.T)
         self.prediction = config.diffusion.prediction
         self.sample_shape = tuple(data.x.shape[1:])
+        self.x0_clip = data.x0_clip()  # samplers clip predicted x0 to [-x0_clip, x0_clip]
         self.amp = tc.amp
 
         raw = model if model is not None else build_model(config.model, self.sample_shape, seed=tc.seed)
@@ -436,9 +437,8 @@ class Trainer:
         """
         n = self.preview_count() if n is None else n
         g = torch.Generator().manual_seed(self.config.train.seed)
-        clip = 1.0 if self.data.kind == "image" else None  # images live in [-1, 1]
         it = ddim(self.ema.module, self.schedule, (n, *self.sample_shape), steps=min(steps, self.schedule.T),
-                  generator=g, device=self.device, prediction=self.prediction, clip=clip)
+                  generator=g, device=self.device, prediction=self.prediction, clip=self.x0_clip)
         return final(it).float().cpu()
 
     def snapshot(self) -> dict:
@@ -522,7 +522,8 @@ class Trainer:
     def save(self, path: str | Path, meta: dict | None = None, *, train_state: bool = True,
              dtype: torch.dtype | None = None) -> Path:
         """Write a checkpoint: the EMA weights as the model, plus (by default) the state to resume from."""
-        info = {"steps": self.step_count, "kind": self.data.kind, "train_seconds": round(self.elapsed, 3)}
+        info = {"steps": self.step_count, "kind": self.data.kind, "train_seconds": round(self.elapsed, 3),
+                "x0_clip": self.x0_clip}
         if self._loss_weight > 0:
             info["train_loss"] = self._loss_ema / self._loss_weight
         info.update(meta or {})

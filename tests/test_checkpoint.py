@@ -407,3 +407,11 @@ def test_load_train_state_absent(tmp_path):
     save(tmp_path / "ck", mlp_model(), run_config())
     with pytest.raises(CheckpointError, match="has no training state"):
         load_train_state(tmp_path / "ck")
+
+
+def test_sampling_clip_reads_meta_and_defaults_by_kind():
+    from core.checkpoint import sampling_clip
+
+    assert sampling_clip({"x0_clip": 2.5, "sample_shape": [2]}) == 2.5
+    assert sampling_clip({"sample_shape": [3, 32, 32]}) == 1.0
+    assert sampling_clip({"sample_shape": [2]}) is None

@@ -230,3 +230,9 @@ def test_image_folder_dataset_reports_skipped_files(tmp_path):
     assert np.allclose(d.x[1, :, 0, 0], [1, -1, -1])  # sorted: black.jpg, red.png
     with pytest.raises(ValueError, match="channels must be 1"):
         load_dataset("image_folder", path=tmp_path, channels=4)
+
+
+def test_x0_clip_is_one_for_images_and_just_beyond_the_data_otherwise():
+    assert load_dataset("digits").x0_clip() == 1.0
+    roll = load_dataset("swiss_roll", n=500)
+    assert roll.x0_clip() == pytest.approx(1.1 * float(roll.x.abs().max()), rel=1e-3)

@@ -33,9 +33,7 @@ NETS: dict[str, type[Denoiser]] = {
 PRESETS: dict[str, ModelConfig] = {
     "mlp-2d": ModelConfig("mlp", {"width": 128, "blocks": 4, "fourier_features": 64, "fourier_scale": 1.0}),
     "unet-digits": ModelConfig("unet", {"base": 32, "channel_mult": [1, 2], "blocks": 2, "attn_resolutions": [4]}),
-    "unet-shapes": ModelConfig(
-        "unet", {"base": 32, "channel_mult": [1, 2, 2, 2], "blocks": 2, "attn_resolutions": [8], "dropout": 0.1}
-    ),
+    "unet-shapes": ModelConfig("unet", {"base": 32, "channel_mult": [1, 2, 2], "blocks": 2, "attn_resolutions": [8]}),
     "unet-small": ModelConfig("unet", {"base": 32, "channel_mult": [1, 2], "blocks": 1, "attn_resolutions": []}),
     "gru-signals": ModelConfig("gru", {"hidden": 128, "layers": 2}),
     "conv1d-signals": ModelConfig("conv1d", {"channels": 64, "blocks": 8, "dilations": [1, 2, 4, 8]}),
