@@ -15,7 +15,7 @@ from core.data import dataset_info, list_datasets, load_dataset
 
 from .images import load_image
 
-DISPLAY_SIZE = {"points": 1000, "image": 64, "signal": 64}  # how many samples to make for display
+DISPLAY_SIZE = {"points": 600, "image": 64, "signal": 64}  # how many samples to make for display
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,5 @@
 """explorer.tabs.forward: handlers called directly, then the named API through gradio_client."""
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -105,17 +106,34 @@ def test_compare_uses_the_same_noise_for_every_schedule(photo):
         assert len(fw.check_compare(["linear", "cosine", "sigmoid", "quadratic"])) == 3
 
 
-def test_refresh_returns_every_view(photo):
-    out = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"])
-    assert len(out) == 27
-    assert out[0]["label"] == "x₀: astronaut"
-    film = out[16]["value"]
-    assert film.shape[1] == fw.FILM_FRAMES * (fw.FILM_SIZE + 6) + 6
+def test_refresh_fills_the_visible_sub_tab_and_clears_the_chain(photo):
+    skip = type(gr.skip())
+    out = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"], "main")
+    assert len(out) == 9 + 7 + 2 + 2 + 7
+    assert out[0]["label"] == "x₀: astronaut" and out[4]["label"] == "noise ε (seed 1)"
+    assert all(isinstance(o, skip) for o in out[9:20])  # other sub-tabs catch up when opened
     assert out[-1] is None and out[-2] == fw.text.CHAIN_IDLE  # stale chain results cleared
+    film = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"], "film")
+    assert isinstance(film[0], skip) and film[16]["visible"]
+    assert film[16]["value"].shape[1] == fw.FILM_FRAMES * (fw.FILM_SIZE + 6) + 6
+    enc = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"], "encoding")
+    assert enc[18].to_dict()["layout"]["title"]["text"].startswith("e(t) for t = 50")
+
+
+def test_sub_tab_handlers(photo):
+    main = fw.noisy_sample(photo, "linear", 100, 100, 0)
+    assert len(main) == 9 and main[2]["visible"]
+    img, plot = fw.filmstrip(photo, "linear", 100, 0)
+    assert img["visible"] and not plot["visible"]
+    bars, heat = fw.step_encoding(100, 30)
+    assert heat.to_dict()["layout"]["shapes"][0]["y0"] == 30
+    with pytest.raises(gr.Error, match="t must be between 0 and T=100"):
+        fw.step_encoding(100, 101)
 
 
 def test_filmstrip_for_points_is_panels():
-    fig = fw.filmstrip_value(from_dataset("moons"), make_schedule("linear", 100), fw.noise_for(0, (1000, 2)))
+    moons = from_dataset("moons")
+    fig = fw.filmstrip_value(moons, make_schedule("linear", 100), fw.noise_for(0, moons.shape))
     assert len(fig.to_dict()["layout"]["annotations"]) == fw.FILM_FRAMES
 
 
@@ -193,7 +211,8 @@ def test_changing_T_keeps_t_at_the_same_fraction():
 
 def test_api_names_cover_every_view(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/noisy", "/t_views", "/refresh", "/compare", "/chain", "/upload", "/select_input"} <= names
+    assert {"/noisy", "/t_views", "/refresh", "/compare", "/chain", "/upload", "/select_input", "/noisy_sample",
+            "/filmstrip", "/step_encoding"} <= names
 
 
 def test_api_drives_the_views(client):
@@ -205,6 +224,10 @@ def test_api_drives_the_views(client):
     img, _, _ = client.predict("linear", 1000, 500, 0, api_name="/noisy")
     assert Image.open(img).size == (256, 256)  # an 8x8 digit, enlarged 32 times
     assert len(np.unique(np.asarray(Image.open(img).convert("L"))[::32, ::32])) > 4
+    film, _ = client.predict("linear", 100, 0, api_name="/filmstrip")
+    assert Image.open(film["value"]).size[0] == fw.FILM_FRAMES * (fw.FILM_SIZE + 6) + 6
+    bars, _ = client.predict(100, 30, api_name="/step_encoding")
+    assert json.loads(bars["plot"])["layout"]["title"]["text"].startswith("e(t) for t = 30")
 
 
 def test_api_reports_bad_input(client):

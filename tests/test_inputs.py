@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from explorer.inputs import builtin_datasets, dataset_size, display_dataset, from_dataset, from_image_file
+from explorer.inputs import DISPLAY_SIZE, builtin_datasets, dataset_size, display_dataset, from_dataset, from_image_file
 
 
 def test_builtin_datasets_need_no_files():
@@ -12,7 +12,7 @@ def test_builtin_datasets_need_no_files():
 
 
 def test_display_copies_are_small_and_cached():
-    assert dataset_size("swiss_roll") == 1000
+    assert dataset_size("swiss_roll") == DISPLAY_SIZE["points"]
     assert display_dataset("signals") is display_dataset("signals")
     with pytest.raises(ValueError, match="unknown built-in dataset 'mnist'"):
         display_dataset("mnist")
@@ -20,7 +20,7 @@ def test_display_copies_are_small_and_cached():
 
 def test_points_use_the_whole_cloud_others_one_sample():
     pts = from_dataset("moons", 5)
-    assert pts.kind == "points" and pts.shape == (1000, 2) and pts.label == "moons"
+    assert pts.kind == "points" and pts.shape == (DISPLAY_SIZE["points"], 2) and pts.label == "moons"
     digit = from_dataset("digits", 7)
     assert digit.kind == "image" and digit.shape == (1, 1, 8, 8)
     data = display_dataset("digits")

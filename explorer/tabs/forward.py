@@ -185,28 +185,58 @@ def t_views(inp: Input, schedule: str, T, t, seed, names: list[str], active: str
     elif active == "compare":
         cmp = list(compare(inp, names, T, t, seed))
     elif active == "encoding":
-        t = get_schedule(schedule, int(T)).check_t(int(t))
-        enc = [encoding_bars(t), encoding_map(T, t)]
+        enc = list(step_encoding(T, t))
     return (*main, *cmp, *enc)
 
 
-@user_errors
-def refresh(inp: Input, schedule: str, T, t, seed, names: list[str]):
-    """Every view at once, after the input, schedule, T or seed changed.
-
-    Outputs: x_0 (2), x_t (2), eps (2), numbers, curves, histogram, compare (7), filmstrip (2),
-    encoding bars, encoding map, and the chain views cleared (6).
-    """
-    s, t, eps = _setup(inp, schedule, T, t, seed)
+def main_views(inp: Input, s: NoiseSchedule, t: int, eps: torch.Tensor, seed: int) -> tuple:
+    """x_0, x_t and eps (two outputs each), the numbers, the curves and the histogram."""
     x_t = q_sample(s, inp.x0, t, eps)
     return (
         *DataView.show(inp.kind, show_data(inp, inp.x0, reference=False), label=f"x₀: {inp.label}"),
         *DataView.show(inp.kind, show_data(inp, x_t), label=x_label(None if inp.kind == "image" else t)),
-        *DataView.show(inp.kind, show_noise(inp, eps), label=f"noise ε (seed {int(seed)})"),
+        *DataView.show(inp.kind, show_noise(inp, eps), label=f"noise ε (seed {seed})"),
         coefficients(s, t), curves(s, t), histogram(x_t, t),
-        *compare(inp, names, T, t, seed),
-        *DataView.show(inp.kind, filmstrip_value(inp, s, eps)),
-        encoding_bars(t), encoding_map(s.T, t),
+    )
+
+
+@user_errors
+def noisy_sample(inp: Input, schedule: str, T, t, seed):
+    """The "Noisy sample" sub-tab in full. Outputs: x_0 (2), x_t (2), eps (2), numbers, curves, histogram."""
+    s, t, eps = _setup(inp, schedule, T, t, seed)
+    return main_views(inp, s, t, eps, int(seed))
+
+
+@user_errors
+def filmstrip(inp: Input, schedule: str, T, seed):
+    """x_t at evenly spaced t from 0 to T. Outputs: filmstrip image, filmstrip plot."""
+    s, _, eps = _setup(inp, schedule, T, 0, seed)
+    return DataView.show(inp.kind, filmstrip_value(inp, s, eps))
+
+
+@user_errors
+def step_encoding(T, t):
+    """The sinusoidal encoding of t, and of every t up to T. Outputs: bars, heatmap."""
+    T, t = int(T), int(t)
+    if not 0 <= t <= T:
+        raise ValueError(f"t must be between 0 and T={T}, got {t}")
+    return encoding_bars(t), encoding_map(T, t)
+
+
+@user_errors
+def refresh(inp: Input, schedule: str, T, t, seed, names: list[str], active: str = "main"):
+    """After the input, schedule, T or seed changed: the views of the sub-tab in sight, chain results cleared.
+
+    The other sub-tabs catch up when they are opened. Outputs: x_0 (2), x_t (2), eps (2), numbers,
+    curves, histogram, compare (7), filmstrip (2), encoding bars, encoding map, chain (7).
+    """
+    s, t, eps = _setup(inp, schedule, T, t, seed)
+    skip = gr.skip()
+    return (
+        *(main_views(inp, s, t, eps, int(seed)) if active == "main" else (skip,) * 9),
+        *(compare(inp, names, T, t, seed) if active == "compare" else (skip,) * (2 * MAX_COMPARE + 1)),
+        *(DataView.show(inp.kind, filmstrip_value(inp, s, eps)) if active == "film" else (skip, skip)),
+        *((encoding_bars(t), encoding_map(s.T, t)) if active == "encoding" else (skip, skip)),
         *chain_cleared(inp.kind),
     )
 
@@ -426,8 +456,8 @@ def build(ctx) -> None:
     x_outputs = [*v_xt.outputs, coeffs]
     cmp_outputs = [*(o for v in v_cmp for o in v.outputs), cmp_curves]
     chain_outputs = [*v_chain.outputs, *v_closed.outputs, chain_hist, chain_md, chain_key]
-    all_outputs = [*v_x0.outputs, *v_xt.outputs, *v_eps.outputs, coeffs, curves_plot, hist_plot, *cmp_outputs,
-                   *v_film.outputs, enc_bars, enc_map, *chain_outputs]
+    main_outputs = [*v_x0.outputs, *v_xt.outputs, *v_eps.outputs, coeffs, curves_plot, hist_plot]
+    all_outputs = [*main_outputs, *cmp_outputs, *v_film.outputs, enc_bars, enc_map, *chain_outputs]
     t_outputs = [curves_plot, hist_plot, *cmp_outputs, enc_bars, enc_map]
     fast = dict(trigger_mode="always_last", show_progress="hidden")
 
@@ -437,11 +467,11 @@ def build(ctx) -> None:
             api_name="t_views", **fast)
 
     # Public endpoints first: a later event with the same function gets a suffixed api name.
-    gr.on([schedule.input, seed.input], refresh, [*controls, cmp_names], all_outputs,
+    gr.on([schedule.input, seed.input], refresh, [*controls, cmp_names, active], all_outputs,
           api_name="refresh", show_progress="hidden", trigger_mode="always_last")
 
     def do_refresh(event):
-        return event.then(refresh, [*controls, cmp_names], all_outputs, show_progress="hidden",
+        return event.then(refresh, [*controls, cmp_names, active], all_outputs, show_progress="hidden",
                           api_visibility="private")
 
     select_input = make_input_selector(photos)
@@ -460,16 +490,20 @@ def build(ctx) -> None:
     chain_btn.click(chain, controls, chain_outputs, api_name="chain", concurrency_id="chain", concurrency_limit=2)
 
     # Views follow the slider only in the sub-tab in sight; a sub-tab catches up when opened.
+    quiet = dict(show_progress="hidden", api_visibility="private")
     for tab, name in ((tab_main, "main"), (tab_compare, "compare"), (tab_chain, "chain"),
                       (tab_film, "film"), (tab_enc, "encoding")):
         ev = tab.select(lambda name=name: name, None, active, api_visibility="private", queue=False)
-        if name in ("main", "compare", "encoding"):
-            ev = ev.then(t_views, [*controls, cmp_names, active], t_outputs,
-                         show_progress="hidden", api_visibility="private")
         if name == "main":
-            ev.then(noisy, [*controls, active], x_outputs, show_progress="hidden", api_visibility="private")
-        if name == "chain":
+            ev.then(noisy_sample, controls, main_outputs, api_name="noisy_sample", show_progress="hidden")
+        elif name == "compare":
+            ev.then(t_views, [*controls, cmp_names, active], t_outputs, **quiet)
+        elif name == "chain":
             ev.then(chain, [*controls, chain_key], chain_outputs, api_visibility="private", concurrency_id="chain")
+        elif name == "film":
+            ev.then(filmstrip, [inp, schedule, T, seed], v_film.outputs, api_name="filmstrip", show_progress="hidden")
+        else:
+            ev.then(step_encoding, [T, t], [enc_bars, enc_map], api_name="step_encoding", show_progress="hidden")
 
 
 def _value(image_update, plot_update):
