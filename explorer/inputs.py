@@ -60,7 +60,7 @@ def from_dataset(name: str, index: int = 0) -> Input:
         raise ValueError(f"index must be between 0 and {len(data) - 1} for {name}, got {index}")
     label = f"{name} #{index}"
     if data.labels is not None and data.class_names:
-        label += f" ({data.class_names[int(data.labels[index])]})"
+        label += f" · {data.class_names[int(data.labels[index])]}"
     return Input(data.kind, data.x[index: index + 1], label)
 
 

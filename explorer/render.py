@@ -334,16 +334,20 @@ def normal_pdf(x: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.ndarray
     return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
-def histogram(series: dict[str, object] | object, bins: int = 72, lim: float = 4.0, normal: bool = True,
+def histogram(series: dict[str, object] | object, bins: int | None = None, lim: float = 4.0, normal: bool = True,
               height: int = PLOT_HEIGHT, title: str | None = None) -> Figure:
     """Density histogram(s) of values on [-lim, lim] against the N(0, 1) density.
 
     series: a tensor/array, or {name: values} to overlay several (e.g. chain vs closed form).
-    The first series is drawn as bars, the others as step outlines over them.
+    The first series is drawn as bars, the others as step outlines over them. bins: None picks
+    2 sqrt(n) between 16 and 72, so a 64-value signal is not all spikes and gaps.
     Values outside [-lim, lim] are counted in the edge bins so the total mass stays 1.
     """
     if not isinstance(series, dict):
         series = {"values": series}
+    if bins is None:
+        n = min(_np(v).size for v in series.values())
+        bins = int(min(72, max(16, 2 * math.sqrt(n))))
     edges = np.linspace(-lim, lim, bins + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     width = edges[1] - edges[0]

@@ -24,7 +24,7 @@ def test_points_use_the_whole_cloud_others_one_sample():
     digit = from_dataset("digits", 7)
     assert digit.kind == "image" and digit.shape == (1, 1, 8, 8)
     data = display_dataset("digits")
-    assert digit.label == f"digits #7 ({data.class_names[int(data.labels[7])]})"
+    assert digit.label == f"digits #7 · {data.class_names[int(data.labels[7])]}"
     assert torch.equal(digit.x0[0], display_dataset("digits").x[7])
     sig = from_dataset("signals", 0)
     assert sig.kind == "signal" and sig.shape == (1, 1, 64)

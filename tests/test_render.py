@@ -173,3 +173,9 @@ def test_gradio_plot_accepts_our_figures():
 def test_stat_rows_formats_a_markdown_table():
     md = render.stat_rows([["", "mean"], ["a", 0.5], ["b", "x"]])
     assert md.splitlines() == ["|  | mean |", "|---|---|", "| a | 0.5000 |", "| b | x |"]
+
+
+def test_histogram_bins_follow_the_sample_size():
+    assert len(valid(render.histogram(torch.randn(64)))["data"][0]["x"]) == 16
+    assert len(valid(render.histogram(torch.randn(900)))["data"][0]["x"]) == 60
+    assert len(valid(render.histogram(torch.randn(100_000)))["data"][0]["x"]) == 72
