@@ -45,6 +45,8 @@ MIN_N_PR = 1000           # k-NN manifolds are noisy below this
 MIN_N_2D = 200            # SWD / MMD in the plane
 MSE_N = 512               # held-out examples the noise MSE is measured on (at most)
 MSE_BINS = 20
+MAX_FEATURE_TRAIN = 10_000  # training examples run through the feature network for memorisation, at most
+MAX_INCEPTION_TRAIN = 2_000  # the same for InceptionV3, ~1000x the cost of a shipped classifier per image
 POSITIVE = (0.0, math.inf)  # range of figures that cannot be negative, for clipping their intervals
 
 Progress = Callable[[float, str], None]
@@ -125,7 +127,8 @@ def _pr_figures(real, real_f, real_g, gen, *, space: str, boot_args: dict) -> di
                     bounds={"precision": (0, 1), "recall": (0, 1), "coverage": (0, 1), "density": (0, math.inf)})
     floor = precision_recall(real_f, real_g, k=K_NN)
     n, m = gen.shape[0], real_f.shape[0]
-    warn = _small(n, MIN_N_PR, "k-NN manifold estimates are noisy; compare with the floor at the same n")
+    warn = _small(n, MIN_N_PR, "k-NN manifold estimates are noisy; compare with the floor at the same n") + \
+        _floor_n_warning(n, m, "the real pool is small")
     labels = {"precision": "Precision (k-NN)", "recall": "Recall (k-NN)", "density": "Density", "coverage": "Coverage"}
     return {key: _figure(labels[key], res[key], floor[key], n, m, better="higher", space=space, warnings=warn,
                          k=K_NN) for key in labels}
@@ -139,11 +142,16 @@ def _diversity(real, gen, *, space: str, boot_args: dict) -> dict:
                    ratio=res["value"] / floor if floor > 0 else None)
 
 
-def _memorisation(gen, train, reference, *, space: str, boot_args: dict, where: str) -> dict:
+def _memorisation(gen, train, reference, *, space: str, boot_args: dict, where: str,
+                  train_index: torch.Tensor | None = None, warn: list[str] | None = None) -> dict:
+    """train_index: the training-set row of each row of `train` when `train` is a subset of it."""
     mem = memorisation(gen, train, reference=reference)
+    if train_index is not None:
+        for c in mem["closest"]:
+            c["train"] = int(train_index[c["train"]])
     ratio = torch.from_numpy(mem["ratio"])
     res = bootstrap(lambda r: float(r.median()), ratio, **boot_args, bounds=POSITIVE)
-    warn = []
+    warn = list(warn or [])
     if mem["copy_fraction"] > 0.05:
         warn.append(f"{mem['copy_fraction']:.1%} of samples lie closer to a training example than 99% of real "
                     "samples do: likely memorised copies (see closest)")
@@ -228,11 +236,18 @@ def _images(gen, sets, n_ref, m, boot_args, extractor: FeatureExtractor | None, 
     figs["diversity"] = _diversity(f_real, f_gen, space=space, boot_args=boot_args)
     _check(cancel)
     progress(0.96, "memorisation in feature space")
-    f_train, _ = extractor(sets["train"], device=device, cancel=cancel)
+    train, pick, sub_warn = sets["train"], None, []
+    cap = MAX_FEATURE_TRAIN if extractor.info.get("kind") != "inception" else MAX_INCEPTION_TRAIN
+    if train.shape[0] > cap:  # a feature network over a whole large training set costs too much
+        pick = torch.randperm(train.shape[0], generator=torch.Generator().manual_seed(boot_args["seed"]))
+        pick = pick[:cap].sort().values
+        train = train[pick]
+        sub_warn = [f"searched a random {cap} of the {sets['train'].shape[0]} training examples"]
+    f_train, _ = extractor(train, device=device, cancel=cancel)
     f_ref = f_b if sets["held_out"] else None
     figs["memorisation_pixel"] = pixel_mem
     figs["memorisation_feature"] = _memorisation(f_gen, f_train, f_ref, space=space, boot_args=boot_args,
-                                                 where="features")
+                                                 where="features", train_index=pick, warn=sub_warn)
     return figs
 
 
@@ -253,8 +268,8 @@ def _signals(gen, sets, n_ref, m, boot_args) -> dict:
     reference = real_g if sets["held_out"] else None
     figs["memorisation_raw"] = _memorisation(gen, sets["train"], reference, space="raw signal", boot_args=boot_args,
                                              where="raw signal")
-    figs["memorisation_feature"] = _memorisation(fz(gen), fz(sets["train"]), None if reference is None else fz(reference),
-                                                 space=space, boot_args=boot_args, where="features")
+    figs["memorisation_feature"] = _memorisation(fz(gen), fz(sets["train"]), None if reference is None else
+                                                 fz(reference), space=space, boot_args=boot_args, where="features")
     return figs
 
 
@@ -266,8 +281,8 @@ def evaluate_samples(gen: torch.Tensor, sets: dict, *, extractor: FeatureExtract
     n = gen.shape[0]
     pool_n = sets["pool"].shape[0]
     n_ref, m = min(n, pool_n), min(n, pool_n // 2)
-    if m < 2:
-        raise ValueError(f"need at least 4 real samples to compare with, the pool has {pool_n}")
+    if m < K_NN + 1:  # two disjoint real sets, each large enough for k-NN radii
+        raise ValueError(f"need at least {2 * (K_NN + 1)} real samples to compare with, the dataset has {pool_n}")
     boot_args = {"rounds": rounds, "level": level, "seed": seed}
     gen = gen.detach().float().cpu()
     kind = sets["kind"]
@@ -298,7 +313,8 @@ def _generate(model, schedule, config, shape, n, *, sampler, steps, seed, device
             _check(cancel)
             last = step
             frac = (done + bs * (step.i + 1) / step.n) / n
-            progress(span[0] + (span[1] - span[0]) * frac, f"sampling {b0 + bs}/{n} ({sampler}, step {step.i + 1}/{step.n})")
+            progress(span[0] + (span[1] - span[0]) * frac,
+                     f"sampling {b0 + bs}/{n} ({sampler}, step {step.i + 1}/{step.n})")
         out.append(last.x_next.float().cpu())
         done += bs
     return torch.cat(out)

@@ -348,12 +348,14 @@ def save_classifier(model: ConvClassifier, record: dict, out: str | Path) -> Pat
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.extractors",
-                                description="Train the small classifier used as a feature extractor for a built-in dataset.")
+                                description="Train the small classifier used as the feature extractor of a "
+                                            "built-in dataset.")
     p.add_argument("--dataset", required=True, choices=list(RECIPES))
     p.add_argument("--out", default=str(EXTRACTOR_DIR), help="folder for <dataset>.safetensors and .json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: these nets are too small to gain from more)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (default 1: these nets are too small to gain from more)")
     a = p.parse_args(argv)
     torch.set_num_threads(max(1, a.threads))
     model, record = train_classifier(a.dataset, seed=a.seed, epochs=a.epochs)

@@ -61,7 +61,10 @@ class FID:
 
 
 def frechet_distance(real, fake) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets: |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^1/2)."""
+    """Frechet distance between Gaussians fitted to two feature sets (N, D), (M, D).
+
+    d^2 = |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^1/2) (Heusel et al. 2017), in squared feature units.
+    """
     return FID(real)(fake)
 
 

@@ -27,10 +27,16 @@ class EvaluationCancelled(Exception):
 
 def flat64(x) -> torch.Tensor:
     """Any (N, ...) tensor or array -> (N, D) float64 CPU tensor."""
+    return _flat(x).to(torch.float64)
+
+
+def _flat(x) -> torch.Tensor:
+    """(N, ...) -> (N, D) floating CPU tensor, without a copy where possible (large sets stay float32)."""
     x = torch.as_tensor(x)
     if x.ndim < 1 or x.shape[0] < 1:
         raise ValueError(f"expected a non-empty set of samples (N, ...), got shape {tuple(x.shape)}")
-    return x.detach().to("cpu", torch.float64).reshape(x.shape[0], -1)
+    x = x.detach().to("cpu").reshape(x.shape[0], -1)
+    return x if x.is_floating_point() else x.double()
 
 
 def _chunks(n_rows: int, n_cols: int):
@@ -39,6 +45,8 @@ def _chunks(n_rows: int, n_cols: int):
         yield lo, min(n_rows, lo + step)
 
 
+_BIG = 1 << 24     # a reference set with more entries than this (128 MB in float64) is searched in float32
+_SPARE = 8         # extra float32 candidates per query, re-ranked exactly, so near ties cannot be missed
 _BALL_RTOL = 1e-9  # ball tests allow this relative slack: a radius and a distance may come from different roundings
 
 
@@ -48,31 +56,45 @@ def _cdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cdist(a, b, compute_mode="use_mm_for_euclid_dist").clamp_min_(0.0)
 
 
-def knn_distances(queries, reference, k: int = 1, *, exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def knn_distances(queries, reference, k: int = 1, *, exclude_self: bool = False,
+                  exclude_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Distances and indices of the k nearest reference points of each query: (N, k) each, ascending.
 
     exclude_self: queries ARE the reference set (same rows); a point is not its own neighbour.
+    exclude_index: (N,) the reference row that each query is (leave-one-out for a subset of rows).
+    The returned distances are exact (computed directly in float64); large reference sets (a
+    training set of images) are searched in their own float32 for candidates, then re-ranked.
     """
-    q, r = flat64(queries), flat64(reference)
+    q, r = _flat(queries), _flat(reference)
+    work = torch.float64 if r.numel() <= _BIG else torch.float32
     if q.shape[1] != r.shape[1]:
         raise ValueError(f"queries have {q.shape[1]} features per sample but the reference has {r.shape[1]}")
-    if exclude_self and q.shape[0] != r.shape[0]:
-        raise ValueError("exclude_self needs the queries to be the reference set itself")
+    if exclude_self:
+        if q.shape[0] != r.shape[0]:
+            raise ValueError("exclude_self needs the queries to be the reference set itself")
+        exclude_index = torch.arange(q.shape[0])
+    if exclude_index is not None and exclude_index.shape != (q.shape[0],):
+        raise ValueError(f"exclude_index must have one entry per query ({q.shape[0]}), "
+                         f"got shape {tuple(exclude_index.shape)}")
+    exclude_self = exclude_index is not None
     avail = r.shape[0] - (1 if exclude_self else 0)
     if not 1 <= k <= avail:
         raise ValueError(f"k must be between 1 and {avail} (reference size{' - 1' if exclude_self else ''}), got {k}")
+    r_work = r.to(work)
+    cand = k if work == torch.float64 else min(avail, k + _SPARE)
     dists, idxs = [], []
     for lo, hi in _chunks(q.shape[0], r.shape[0]):
-        d = _cdist(q[lo:hi], r)
+        qc = q[lo:hi].to(torch.float64)
+        d = _cdist(qc.to(work), r_work)
         if exclude_self:
-            d[torch.arange(hi - lo), torch.arange(lo, hi)] = math.inf
-        _, i = torch.topk(d, k, dim=1, largest=False)
+            d[torch.arange(hi - lo), exclude_index[lo:hi]] = math.inf
+        _, i = torch.topk(d, cand, dim=1, largest=False)
         # recompute the chosen distances directly: exact, so a copied example reads 0.0 and not 1e-8
-        v = (q[lo:hi, None, :] - r[i]).norm(dim=-1)
+        v = (qc[:, None, :] - r[i].to(torch.float64)).norm(dim=-1)
         v, order = v.sort(1)
         i = i.gather(1, order)
-        dists.append(v)
-        idxs.append(i)
+        dists.append(v[:, :k])
+        idxs.append(i[:, :k])
     return torch.cat(dists), torch.cat(idxs)
 
 
@@ -230,7 +252,7 @@ def memorisation(generated, train, *, reference=None, top: int = 8, max_referenc
     near-copy when it is closer to a training example than 99% of those real samples are.
     Returns per-sample arrays (nn_distance, nn_index, ratio) and the `top` closest pairs.
     """
-    g, t = flat64(generated), flat64(train)
+    g, t = _flat(generated), _flat(train)
     d, idx = knn_distances(g, t, 1)
     d, idx = d[:, 0], idx[:, 0]
     if reference is not None:
@@ -238,10 +260,7 @@ def memorisation(generated, train, *, reference=None, top: int = 8, max_referenc
         how = "held-out real samples to their nearest training example"
     else:
         pick = torch.linspace(0, t.shape[0] - 1, min(max_reference, t.shape[0])).round().long().unique()
-        q = t[pick]
-        dd = _cdist(q, t)
-        dd[torch.arange(len(pick)), pick] = math.inf
-        real_d = dd.min(1).values
+        real_d = knn_distances(t[pick], t, 1, exclude_index=pick)[0][:, 0]
         how = "training examples to their nearest other training example"
     typical = float(real_d.median())
     threshold = float(torch.quantile(real_d, 0.01))

@@ -109,6 +109,22 @@ def test_loaded_model_and_samples_can_be_passed(ckpts):
     assert 0 <= closest["generated"] < 20
 
 
+def test_feature_memorisation_on_a_training_subset_points_at_real_training_rows(ckpts, monkeypatch):
+    import core.evaluate as evaluate
+    from core.data import load_dataset
+    from core.extractors import builtin_extractor
+
+    monkeypatch.setattr(evaluate, "MAX_FEATURE_TRAIN", 300)
+    r, samples = evaluate_checkpoint(ckpts["digits"], 20, steps=2, rounds=3, extractor="builtin", return_samples=True)
+    fig = r["metrics"]["memorisation_feature"]
+    assert any("random 300 of the 1797" in w for w in fig["warnings"])
+    ext, train = builtin_extractor("digits"), load_dataset("digits").x
+    for c in fig["closest"][:3]:  # the reported distance is that of the named training image
+        fg, _ = ext(samples[c["generated"]:c["generated"] + 1])
+        ft, _ = ext(train[c["train"]:c["train"] + 1])
+        assert (fg - ft).norm().item() == pytest.approx(c["distance"], rel=1e-5)
+
+
 def test_argument_errors(ckpts):
     with pytest.raises(ValueError, match="n must be an integer between 10"):
         evaluate_checkpoint(ckpts["moons"], 5)

@@ -40,6 +40,20 @@ def test_knn_matches_brute_force_and_excludes_self():
     assert (i_self[:, 0] != torch.arange(50)).all() and (d_self > 0).all()
 
 
+def test_knn_on_a_large_reference_searches_in_float32_and_reports_exact_distances(monkeypatch):
+    import core.metrics as metrics
+
+    x, ref = gauss(40, 20, 1), gauss(500, 20, 2)
+    ref[123] = x[7]
+    want_d, want_i = knn_distances(x, ref, 3)
+    monkeypatch.setattr(metrics, "_BIG", 100)  # pretend the reference is too big for float64
+    d, i = knn_distances(x.float(), ref.float(), 3)
+    assert torch.equal(i, want_i)
+    assert torch.allclose(d, want_d, rtol=1e-6) and d[7, 0] == 0.0
+    loo_d, loo_i = knn_distances(ref[[5, 123]], ref, 1, exclude_index=torch.tensor([5, 123]))
+    assert 5 not in loo_i[0].tolist() and loo_i[1, 0] != 123 and (loo_d > 0).all()
+
+
 def test_knn_errors():
     with pytest.raises(ValueError, match="features per sample"):
         knn_distances(gauss(5, 2), gauss(5, 3))
