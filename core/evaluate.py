@@ -171,11 +171,18 @@ def _points(gen, sets, n_ref, m, boot_args) -> dict:
     why = "the real pool is small"
     sigma = median_distance(real)
     small = _small(n, MIN_N_2D, "distances between sets are noisy")
+    # SWD squares distances, so a few diverged samples can dominate it: count them and say so
+    centre = real.mean(0)
+    reach = 2 * float((real - centre).norm(dim=1).max())
+    far = int(((gen - centre).norm(dim=1) > reach).sum())
+    far_warn = [f"{far} of {n} samples lie more than twice as far from the data's centre as any real point; "
+                "they dominate this figure"] if far else []
     figs = {
         "swd": _figure("Sliced Wasserstein-2", bootstrap(lambda g: sliced_wasserstein(real, g), gen, **boot_args,
                                                          bounds=POSITIVE),
                        sliced_wasserstein(real_f, real_g), n, m, better="lower", space="plane",
-                       warnings=small + _floor_n_warning(n, m, why), projections="180 evenly spaced angles"),
+                       warnings=small + far_warn + _floor_n_warning(n, m, why), outliers=far,
+                       projections="180 evenly spaced angles"),
         "mmd": _figure("MMD^2 (RBF)", bootstrap(lambda g: mmd_rbf(real, g, bandwidth=sigma), gen, **boot_args),
                        mmd_rbf(real_f, real_g, bandwidth=sigma), n, m, better="lower", space="plane",
                        warnings=small + _floor_n_warning(n, m, why), bandwidth=sigma,

@@ -9,7 +9,7 @@ import torch
 
 from core import checkpoint
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig
-from core.evaluate import EvaluationCancelled, evaluate_checkpoint, format_report, main, real_sets
+from core.evaluate import EvaluationCancelled, evaluate_checkpoint, evaluate_samples, format_report, main, real_sets
 from core.nets import build_model
 
 
@@ -123,6 +123,21 @@ def test_feature_memorisation_on_a_training_subset_points_at_real_training_rows(
         fg, _ = ext(samples[c["generated"]:c["generated"] + 1])
         ft, _ = ext(train[c["train"]:c["train"] + 1])
         assert (fg - ft).norm().item() == pytest.approx(c["distance"], rel=1e-5)
+
+
+def test_evaluate_samples_on_real_data_matches_its_floor_and_flags_outliers(ckpts):
+    config, _ = checkpoint.load_config(ckpts["moons"])
+    sets = real_sets(config, 200)
+    fresh = real_sets(config.replace(data=DataConfig("moons", {"n": 500, "seed": 5})), 200)["train"][:200]
+    figs = evaluate_samples(fresh, sets, rounds=5)
+    # real data scored as if generated: within a few floor-widths of the real-vs-real floor, no warnings of outliers
+    assert figs["swd"]["outliers"] == 0 and figs["swd"]["value"] < 3 * figs["swd"]["floor"] + 0.05
+    assert figs["precision"]["value"] > 0.85 and figs["recall"]["value"] > 0.85
+    assert 0.7 < figs["memorisation"]["value"] < 1.4
+    far = fresh.clone()
+    far[:3] = 1000.0
+    flagged = evaluate_samples(far, sets, rounds=5)["swd"]
+    assert flagged["outliers"] == 3 and any("3 of 200 samples" in w for w in flagged["warnings"])
 
 
 def test_argument_errors(ckpts):
