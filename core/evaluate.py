@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .checkpoint import load
+from .checkpoint import load, sampling_clip
 from .config import RunConfig
 from .data import dataset_info, load_dataset
 from .device import pick_device
@@ -305,10 +305,10 @@ def evaluate_samples(gen: torch.Tensor, sets: dict, *, extractor: FeatureExtract
 # the entry point
 
 
-def _generate(model, schedule, config, shape, n, *, sampler, steps, seed, device, kind, progress, cancel, span):
+def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, device, kind, progress, cancel, span):
     fn = get_sampler(sampler)
     g = torch.Generator().manual_seed(int(seed))
-    clip = 1.0 if kind == "image" else None  # images live in [-1, 1]
+    clip = sampling_clip(meta)  # predicted x0 is clipped to the range the model was trained for, as core.sample does
     batch = BATCH[kind]
     out = []
     done = 0
@@ -381,7 +381,7 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
 
     t1 = time.perf_counter()
     span = (0.02, 0.70)
-    gen = _generate(model, schedule, config, shape, n, sampler=sampler, steps=steps, seed=seed, device=dev,
+    gen = _generate(model, schedule, config, meta, shape, n, sampler=sampler, steps=steps, seed=seed, device=dev,
                     kind=kind, progress=progress, cancel=cancel, span=span)
     t2 = time.perf_counter()
     metrics = {}
@@ -416,6 +416,7 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
         "sampler": sampler,
         "steps": steps,
         "seed": seed,
+        "x0_clip": sampling_clip(meta),
         "device": str(dev),
         "train_steps": meta.get("steps"),
         "extractor": None if ext is None else {"name": ext.name, "dim": ext.dim, **ext.info},
