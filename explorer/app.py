@@ -29,6 +29,7 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="s
 CSS = """
 .gradio-container { max-width: 1600px !important; margin: 0 auto; }
 .tight-md p { margin: 0.2em 0; }
+.katex-display { overflow-x: auto; overflow-y: hidden; }
 #fw-coeffs .coeffs { display: flex; flex-wrap: wrap; gap: 0.3em 1.4em; align-items: baseline;
   padding: 0.35em 0.8em; font-variant-numeric: tabular-nums; }
 #fw-coeffs .eq { font-size: 1.15em; }

@@ -109,7 +109,7 @@ def coefficients(s: NoiseSchedule, t: int) -> str:
 
 
 def curves(s: NoiseSchedule, t: int):
-    return render.schedule_curves([(s.name, s.to_numpy())], t, title=f"ᾱ(t) and SNR(t), {s.name} schedule")
+    return render.schedule_curves([(s.name, s.to_numpy())], t, title=f"ᾱ(t) and SNR(t): {s.name}")
 
 
 def histogram(x_t: torch.Tensor, t: int):

@@ -8,9 +8,9 @@ shows one noise draw fading in and out. The **schedule** sets how fast the signa
 MAIN = r"""
 **Forward process.** Noise is added in closed form, for any $t$ in one step:
 
-$$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,\qquad \varepsilon \sim \mathcal{N}(0, I)$$
+$$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon$$
 
-with $\bar\alpha_t = \prod_{s=1}^{t} (1-\beta_s)$. The signal-to-noise ratio
+with $\varepsilon \sim \mathcal{N}(0, I)$ and $\bar\alpha_t = \prod_{s=1}^{t} (1-\beta_s)$. The signal-to-noise ratio
 $\mathrm{SNR}(t) = \bar\alpha_t / (1-\bar\alpha_t)$ falls from $\infty$ at $t=0$ to almost $0$ at $t=T$,
 where $x_T$ is close to pure $\mathcal{N}(0, I)$ noise: the histogram of $x_t$ slides onto the dashed
 normal curve.
