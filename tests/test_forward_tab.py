@@ -57,8 +57,10 @@ def test_noisy_skips_work_when_its_view_is_hidden(photo):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("linear", 1000, 1001, 0), "t must be between 0 and T=1000"),
+    (("linear", 1000, 1001, 0), "t must be a whole number between 0 and T=1000, got 1001"),
     (("linear", 1000, 2.5, 0), "t must be a whole number"),
+    (("linear", 5000, 10, 0), "T must be a whole number between 10 and 2000"),
+    (("linear", 1000, 10, "abc"), "seed must be a whole number"),
     (("warp", 1000, 10, 0), "unknown schedule 'warp'"),
     (("linear", 1000, 10, -1), "seed must be a whole number"),
     (("linear", 1000, 10, None), "seed must be a whole number"),
@@ -127,7 +129,7 @@ def test_sub_tab_handlers(photo):
     assert img["visible"] and not plot["visible"]
     bars, heat = fw.step_encoding(100, 30)
     assert heat.to_dict()["layout"]["shapes"][0]["y0"] == 30
-    with pytest.raises(gr.Error, match="t must be between 0 and T=100"):
+    with pytest.raises(gr.Error, match="t must be a whole number between 0 and T=100"):
         fw.step_encoding(100, 101)
 
 
@@ -203,7 +205,7 @@ def test_upload_converts_or_refuses(tmp_path):
 def test_changing_T_keeps_t_at_the_same_fraction():
     update, T = fw.set_T(500, 250, 1000)
     assert update["value"] == 125 and update["maximum"] == 500 and T == 500
-    with pytest.raises(gr.Error, match="T must be between"):
+    with pytest.raises(gr.Error, match="T must be a whole number between"):
         fw.set_T(5, 1, 1000)
 
 
@@ -233,5 +235,5 @@ def test_api_drives_the_views(client):
 def test_api_reports_bad_input(client):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match="t must be between 0 and T=100"):
+    with pytest.raises(AppError, match="t must be a whole number between 0 and T=100"):
         client.predict("linear", 100, 101, 0, api_name="/noisy")

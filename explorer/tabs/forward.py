@@ -37,6 +37,7 @@ CHAIN_FRAMES = 12       # states of the chain replayed after it ran
 CHAIN_FPS = 20
 MAX_COMPARE = 3
 COMPARE_DEFAULT = ["linear", "cosine", "sigmoid"]
+NOISY_QUEUED = True     # the slider's image event through Gradio's queue (see benchmarks/forward_slider.py)
 
 
 # --- cached, read-only building blocks ------------------------------------------------------
@@ -52,22 +53,27 @@ def noise_for(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator().manual_seed(int(seed)))
 
 
+def whole(name: str, value, lo: int, hi: int, where: str = "") -> int:
+    """A control's value as an int in [lo, hi], or a ValueError that says what is allowed."""
+    try:
+        ok = value is not None and float(value).is_integer() and lo <= int(value) <= hi
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a whole number between {lo} and {where}{hi}, got {value!r}")
+    return int(value)
+
+
 def check_seed(seed) -> int:
-    if seed is None or not float(seed).is_integer() or not 0 <= int(seed) <= SEED_MAX:
-        raise ValueError(f"seed must be a whole number between 0 and {SEED_MAX}, got {seed!r}")
-    return int(seed)
+    return whole("seed", seed, 0, SEED_MAX)
 
 
 def _setup(inp: Input, schedule: str, T, t, seed):
     """Validate the controls; returns (schedule, t, eps)."""
     if not isinstance(inp, Input):
         raise ValueError("choose an input first (a photo, a dataset or an upload)")
-    if T is None or not float(T).is_integer():
-        raise ValueError(f"T must be a whole number between {T_MIN} and {T_MAX}, got {T!r}")
-    s = get_schedule(schedule, int(T))
-    if t is None or not float(t).is_integer():
-        raise ValueError(f"t must be a whole number between 0 and T={s.T}, got {t!r}")
-    t = s.check_t(int(t))
+    s = get_schedule(schedule, whole("T", T, T_MIN, T_MAX))
+    t = whole("t", t, 0, s.T, where="T=")
     return s, t, noise_for(check_seed(seed), inp.shape)
 
 
@@ -165,9 +171,9 @@ def compare(inp: Input, names: list[str], T, t, seed):
             out += DataView.show(inp.kind, show_data(inp, x_t, reference=False), label=names[i])
         else:
             out += [gr.update(visible=False), gr.update(visible=False)]
-    tt = int(t)
-    figs = [(n, get_schedule(n, int(T)).to_numpy()) for n in names]
-    out.append(render.schedule_curves(figs, tt) if figs else None)
+    T = whole("T", T, T_MIN, T_MAX)
+    figs = [(n, get_schedule(n, T).to_numpy()) for n in names]
+    out.append(render.schedule_curves(figs, whole("t", t, 0, T, where="T=")) if figs else None)
     return tuple(out)
 
 
@@ -217,9 +223,8 @@ def filmstrip(inp: Input, schedule: str, T, seed):
 @user_errors
 def step_encoding(T, t):
     """The sinusoidal encoding of t, and of every t up to T. Outputs: bars, heatmap."""
-    T, t = int(T), int(t)
-    if not 0 <= t <= T:
-        raise ValueError(f"t must be between 0 and T={T}, got {t}")
+    T = whole("T", T, T_MIN, T_MAX)
+    t = whole("t", t, 0, T, where="T=")
     return encoding_bars(t), encoding_map(T, t)
 
 
@@ -346,11 +351,10 @@ def upload(path: str | None):
     return from_image_file(path, "your image"), "Upload"
 
 
+@user_errors
 def set_T(T, t, old_T):
     """Keep t at the same fraction of the way when T changes. Outputs: t slider, remembered T."""
-    T = int(T)
-    if not T_MIN <= T <= T_MAX:
-        raise gr.Error(f"T must be between {T_MIN} and {T_MAX}, got {T}")
+    T = whole("T", T, T_MIN, T_MAX)
     new_t = round(int(t) * T / max(int(old_T), 1))
     return gr.update(maximum=T, value=min(new_t, T)), T
 
@@ -462,7 +466,7 @@ def build(ctx) -> None:
     fast = dict(trigger_mode="always_last", show_progress="hidden")
 
     # While dragging: the image first (cheap), the figures in a separate event so they never hold it up.
-    t.input(noisy, [*controls, active], x_outputs, api_name="noisy", **fast)
+    t.input(noisy, [*controls, active], x_outputs, api_name="noisy", queue=NOISY_QUEUED, **fast)
     t.input(t_views, [*controls, cmp_names, active], t_outputs,
             api_name="t_views", **fast)
 
