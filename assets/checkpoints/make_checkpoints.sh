@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Rebuild the shipped checkpoints, one after another: bash assets/checkpoints/make_checkpoints.sh [DEVICE] [NAME...]
+# DEVICE defaults to cpu (what the shipped ones were trained on); NAMEs default to all of them.
+# Each run writes assets/checkpoints/<name>/ (model.safetensors + config.json + log.jsonl).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DEV=${1:-cpu}; shift || true
+PY=${PYTHON:-python}
+OUT=assets/checkpoints
+COMMON="--no-train-state --log-every 50 --seed 0 --device $DEV --threads ${THREADS:-1}"
+
+run() {  # name, then core.train arguments
+  local name=$1; shift
+  echo "== $name: python -m core.train $* --out $OUT/$name"
+  /usr/bin/env time -f "$name wall %e s" $PY -m core.train "$@" --out "$OUT/$name" $COMMON
+}
+
+declare -A CMD=(
+  [swiss_roll]="--dataset swiss_roll --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [moons]="--dataset moons --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [gaussians8]="--dataset gaussians8 --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [checkerboard]="--dataset checkerboard --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [rings]="--dataset rings --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [spiral]="--dataset spiral --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [signals_conv1d]="--dataset signals --preset conv1d-signals --steps 3000 --batch-size 128 --lr 1e-3"
+  [signals_gru]="--dataset signals --preset gru-signals --steps 3000 --batch-size 128 --lr 1e-3"
+  [digits]="--dataset digits --preset unet-digits --steps 3000 --batch-size 128 --lr 1e-3"
+  [shapes]="--dataset shapes --preset unet-shapes --steps 3000 --batch-size 128 --lr 1e-3"
+)
+ORDER=(swiss_roll moons gaussians8 checkerboard rings spiral signals_conv1d signals_gru digits shapes)
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ORDER[@]}")
+for n in "${names[@]}"; do
+  [ -n "${CMD[$n]:-}" ] || { echo "unknown checkpoint $n; known: ${ORDER[*]}" >&2; exit 2; }
+  run "$n" ${CMD[$n]}
+done
