@@ -1,0 +1,154 @@
+"""explorer.animation: trajectory frames for every data kind, and GIF / MP4 export."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from explorer import animation, render
+from explorer.trajectory import Lane, snapshot
+
+LANES = (Lane("ddpm", "DDPM", 10), Lane("ddim", "DDIM", 5, 0.5))
+
+
+def image_frame_parts(n=4, shape=(1, 8, 8), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((n, *shape), generator=g) * 2 - 1
+    eps = torch.randn((n, *shape), generator=g)
+    return x, eps
+
+
+def test_lane_title_names_sampler_step_and_t():
+    s = snapshot("points", 2, 10, 800, torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
+    assert animation.lane_title(LANES[0], s) == "DDPM · step 3/10 · t = 800"
+    assert animation.lane_title(LANES[1], s).startswith("DDIM (eta 0.5) · step 3/10")
+    done = snapshot("points", 10, 10, 0, torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
+    assert "done" in animation.lane_title(LANES[0], done)
+
+
+def test_image_frame_shows_the_three_grids_of_each_lane():
+    x, eps = image_frame_parts()
+    s = snapshot("image", 0, 10, 1000, x, x, eps)
+    one = animation.image_frame((s,), LANES[:1])
+    two = animation.image_frame((s, s), LANES)
+    assert one.dtype == np.uint8 and one.ndim == 3 and one.shape[2] == 3
+    assert two.shape[0] == 2 * one.shape[0] and two.shape[1] == one.shape[1]
+    # the x_t grid sits under the title bar, left-most, exactly as render.grid draws it
+    grid = render.grid(x, min_size=240)
+    pad = 6  # labelled_strip's padding
+    top = animation.HEADER + pad
+    patch = one[top:top + grid.shape[0], pad:pad + grid.shape[1], 0]
+    np.testing.assert_allclose(patch.astype(int), grid.astype(int), atol=1)
+
+
+def test_field_arrows_point_along_minus_eps_and_fit_the_grid():
+    pts = np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    eps = np.array([[1.0, 0.0], [0.0, -2.0]], dtype=np.float32)
+    starts, ends = animation.field_arrows(pts, eps, spacing=0.5)
+    d = ends - starts
+    np.testing.assert_allclose(d[1], [0.0, 0.45], atol=1e-6)     # the longest is 0.9 * spacing
+    np.testing.assert_allclose(d[0], [-0.225, 0.0], atol=1e-6)   # others keep their relative size
+    _, still = animation.field_arrows(pts, np.zeros_like(eps), 0.5)
+    np.testing.assert_array_equal(still, pts)
+
+
+def points_parts(n=30, steps=5):
+    g = torch.Generator().manual_seed(0)
+    snaps = [snapshot("points", i, steps, 100 - 20 * i, torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g),
+                      torch.randn(n, 2, generator=g)) for i in range(steps)]
+    axis = np.linspace(-3, 3, 5, dtype=np.float32)
+    grid = np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
+    field = (grid, -grid, 1.5)
+    return snaps, field
+
+
+def test_points_figure_has_field_trails_points_and_x0_per_lane():
+    snaps, field = points_parts()
+    ref = np.zeros((7, 2), dtype=np.float32)
+    fig = animation.points_figure((snaps[-1], snaps[-1]), LANES, [snaps, snaps[-2:]], [field, field], ref)
+    names = [tr["name"] for tr in fig.data]
+    assert names.count("-eps field") == 2 and names.count("trails") == 2
+    assert names.count("x_t") == 2 and names.count("predicted x0") == 2 and names.count("data") == 2
+    trail = fig.data[names.index("trails")]
+    assert len(trail["x"]) == 30 * (5 + 1)  # each particle's 5 positions, then a gap
+    arrows = fig.data[names.index("-eps field")]
+    assert len(arrows["x"]) == 3 * 25 and arrows["marker"]["size"][1::3] == [7] * 25
+    assert fig.layout["xaxis"]["range"] == [-animation.POINTS_LIM, animation.POINTS_LIM]
+    assert "yaxis4" in fig.layout and len(fig.layout["annotations"]) == 4
+    fig.to_json()  # valid JSON for the browser
+
+
+def test_signal_figure_draws_three_panels_per_lane():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 1, 32, generator=g)
+    s = snapshot("signal", 1, 10, 50, x, x, x)
+    fig = animation.signal_figure((s, s), LANES, max_lines=3)
+    assert len(fig.data) == 2 * 3 * 3
+    assert len(fig.data[0]["y"]) == 32
+    assert "xaxis6" in fig.layout
+    # three significant digits keep the JSON small
+    np.testing.assert_allclose(fig.data[0]["y"], x[0, 0].numpy(), rtol=5e-3, atol=1e-3)
+
+
+def test_rasters_draw_points_and_signals():
+    snaps, field = points_parts()
+    img = animation.points_raster((snaps[-1],), LANES[:1], [snaps], [field], None)
+    assert img.dtype == np.uint8 and img.shape[2] == 3
+    blue = np.array(Image.new("RGB", (1, 1), render.PALETTE[0]).getpixel((0, 0)))
+    assert (np.abs(img.astype(int) - blue).sum(axis=2) < 10).sum() > 30  # the particles are there
+    x = torch.zeros(2, 1, 16)
+    sig = animation.signal_raster((snapshot("signal", 0, 1, 5, x, x, x),), LANES[:1])
+    assert sig.shape[1] > sig.shape[0] and sig.dtype == np.uint8
+
+
+def test_pick_frames_spreads_and_keeps_the_ends():
+    assert animation.pick_frames(5, 10) == [0, 1, 2, 3, 4]
+    picks = animation.pick_frames(1001, 50)
+    assert picks[0] == 0 and picks[-1] == 1000 and len(picks) <= 50
+    assert animation.pick_frames(0, 10) == []
+
+
+def frames(k=4, h=37, w=51):
+    out = []
+    for i in range(k):
+        f = np.full((h, w, 3), 255, np.uint8)
+        f[:, : (i + 1) * w // k] = (40 * i, 100, 200)
+        out.append(f)
+    return out
+
+
+def test_export_gif_keeps_frames_timing_and_holds_the_last(tmp_path):
+    path = animation.export(frames(), tmp_path / "a.gif", fps=10, hold_last=0.5)
+    with Image.open(path) as im:
+        # the held copies of the last frame merge into one frame shown 0.1 + 0.5 s
+        assert im.n_frames == 4 and im.size == (51, 37)
+        assert im.info["duration"] == 100
+        im.seek(1)
+        assert np.asarray(im.convert("RGB"))[0, 0].tolist() == [40, 100, 200]
+        im.seek(3)
+        assert im.info["duration"] == 600
+
+
+def test_export_mp4_pads_to_codec_friendly_size(tmp_path):
+    import imageio.v2 as imageio
+
+    path = animation.export(frames(6), tmp_path / "a.mp4", fps=12, hold_last=0)
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        got = [f for f in reader]
+        assert reader.get_meta_data()["fps"] == 12
+    finally:
+        reader.close()
+    assert len(got) == 6
+    assert got[0].shape[0] % 16 == 0 and got[0].shape[1] % 16 == 0
+    assert abs(int(got[-1][10, 10, 2]) - 200) < 12  # colours survive the codec, roughly
+
+
+def test_export_rejects_bad_requests(tmp_path):
+    with pytest.raises(ValueError, match="gif, mp4"):
+        animation.export(frames(), tmp_path / "a.avi")
+    with pytest.raises(ValueError, match="fps must be between 1 and 60"):
+        animation.export(frames(), tmp_path / "a.gif", fps=0)
+    with pytest.raises(ValueError, match="no frames"):
+        animation.export([], tmp_path / "a.gif")
