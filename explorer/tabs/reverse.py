@@ -1,0 +1,136 @@
+"""Reverse tab: watch a trained model turn noise into data, one sampler step at a time.
+
+Pick a checkpoint, a sampler (DDPM, DDIM, DPM-Solver++ 2M), steps, seed and number of samples;
+Play streams the trajectory while it is computed, Pause / Stop / step / scrub move through it,
+and the recorded frames export as GIF or MP4. A second sampler can run beside the first from the
+same x_T. The handlers are in `reverse_handlers.py`; this module lays out widgets and wires events.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from core.schedules import MAX_T
+
+from .. import animation
+from ..widgets import DataView, md
+from . import reverse_text as text
+from .reverse_handlers import (
+    DEFAULT_SAMPLES,
+    DEFAULT_SPEED,
+    MAX_SAMPLES,
+    SEED_MAX,
+    SPEEDS,
+    ReverseHandlers,
+    ReverseSession,
+    default_steps,
+    kind_of,
+    sampler_choices,
+)
+
+TITLE = "Reverse"
+
+
+# --- layout and wiring ------------------------------------------------------------------------
+
+def build(ctx) -> None:
+    h = ReverseHandlers(ctx)
+    choices = h.choices()
+    ckpt0 = h.default_checkpoint()
+    kind0, T0 = "image", 1000
+    if ckpt0:
+        try:  # load (and so cache and warm) the default model now: the first Play is then cheap
+            model, _, meta, schedule = h.load(ckpt0)
+            kind0, T0 = kind_of(h.entry(ckpt0)), schedule.T
+            h._warm(model, meta, DEFAULT_SAMPLES[kind0])
+        except gr.Error:
+            ckpt0 = None  # a broken checkpoint must not keep the app from starting; choosing it says why
+    session = gr.State(ReverseSession)
+    shown_kind = gr.State(kind0)
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320, variant="panel"):
+            md("### Model")
+            # custom values pass gradio's own check so that a checkpoint saved after launch can be
+            # named through the API; `entry` still accepts only listed checkpoints
+            ckpt = gr.Dropdown(choices, value=ckpt0, label="Checkpoint", elem_id="rv-ckpt", allow_custom_value=True)
+            refresh = gr.Button("↻ Refresh the list", elem_id="rv-refresh", size="sm")
+            info = md(h.info(ckpt0), elem_id="rv-info", elem_classes=["tight-md"])
+            md("### Sampler")
+            sampler = gr.Dropdown(sampler_choices(), value="ddim", label="Sampler", elem_id="rv-sampler")
+            # Bounds fit the chosen checkpoint when the tab opens (select_checkpoint); until then they are
+            # wide, because gradio checks API calls against a new session's initial bounds.
+            steps = gr.Slider(1, MAX_T, value=default_steps("ddim", T0), step=1, label="Steps", elem_id="rv-steps")
+            eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="eta", info="0: deterministic · 1: as noisy as DDPM",
+                            elem_id="rv-eta")
+            with gr.Row():
+                seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="rv-seed")
+                n = gr.Slider(1, max(MAX_SAMPLES.values()), value=DEFAULT_SAMPLES[kind0], step=1, label="Samples",
+                              elem_id="rv-n")
+            compare = gr.Checkbox(False, label="Compare with a second sampler (same x_T)", elem_id="rv-compare")
+            with gr.Group(visible=False) as second:
+                sampler_b = gr.Dropdown(sampler_choices(), value="ddpm", label="Second sampler", elem_id="rv-sampler-b")
+                steps_b = gr.Slider(1, MAX_T, value=T0, step=1, label="Steps (second)", elem_id="rv-steps-b")
+                eta_b = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="eta (second)", visible=False,
+                                  info="0: deterministic · 1: as noisy as DDPM", elem_id="rv-eta-b")
+            speed = gr.Radio(SPEEDS, value=DEFAULT_SPEED, label="Playback speed (steps per second)",
+                             elem_id="rv-speed")
+            md(text.CONTROLS_HELP, elem_classes=["tight-md"])
+
+        with gr.Column(scale=3):
+            with gr.Row():
+                play = gr.Button("▶ Play", variant="primary", elem_id="rv-play", min_width=90)
+                pause = gr.Button("Pause", elem_id="rv-pause", min_width=90)
+                stop = gr.Button("Stop", variant="stop", elem_id="rv-stop", min_width=90)
+                back = gr.Button("◀ Step", elem_id="rv-back", min_width=80)
+                fwd = gr.Button("Step ▶", elem_id="rv-fwd", min_width=80)
+            view = DataView("trajectory", "rv-frame", kind0, None, height=None, show_label=False)
+            scrub = gr.Slider(0, 1, value=0, step=1, label="Frame (drag to scrub the recorded trajectory)",
+                              interactive=False, elem_id="rv-scrub")
+            cap = md("Press **Play** to start.", elem_id="rv-caption", elem_classes=["tight-md"])
+            with gr.Row():
+                fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
+                               scale=1)
+                export = gr.Button("Export trajectory", elem_id="rv-export", scale=1)
+                file = gr.File(label="Download", elem_id="rv-file", scale=2, interactive=False, visible=False)
+            with gr.Accordion("Sample without animation", open=False):
+                with gr.Row():
+                    sample_btn = gr.Button("Sample to the end", elem_id="rv-sample", scale=0, min_width=180)
+                    stats = gr.JSON(label="Statistics of the samples", elem_id="rv-stats")
+                final = gr.Image(label="Samples", format="png", interactive=False, elem_id="rv-final")
+            explain = md(text.explanation("ddim", kind0), elem_id="rv-explain")
+
+    outputs = [*view.outputs, cap, scrub]
+    settings = [ckpt, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b]
+
+    play_event = play.click(h.play, [*settings, speed, session], outputs, api_name="reverse_play",
+                            concurrency_id="reverse-play", concurrency_limit=2, show_progress="hidden")
+    pause.click(h.pause, session, cap, api_name="reverse_pause", queue=False)
+    stop.click(h.stop, session, outputs, api_name="reverse_stop", cancels=[play_event])
+    back.click(h.back, session, outputs, api_name="reverse_back", show_progress="hidden")
+    fwd.click(h.forward, session, outputs, api_name="reverse_forward", show_progress="hidden")
+    scrub.input(h.scrub, [scrub, session], outputs, api_name="reverse_scrub", trigger_mode="always_last",
+                show_progress="hidden")
+    export.click(h.export, [fmt, session], file, api_name="reverse_export", concurrency_id="reverse-export").success(
+        lambda: gr.update(visible=True), None, file, api_visibility="private", queue=False)
+    sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n], [final, stats], api_name="reverse_sample",
+                     concurrency_id="reverse-sample")
+
+    ckpt_inputs = [ckpt, sampler, steps, sampler_b, steps_b, n, shown_kind]
+    ckpt_outputs = [info, steps, steps_b, n, *view.outputs, shown_kind]
+    ckpt.select(h.select_checkpoint, ckpt_inputs, ckpt_outputs, api_name="reverse_select_checkpoint").then(
+        h.sampler_changed, [ckpt, sampler], [eta, steps], api_visibility="private")
+    sampler.input(h.sampler_changed, [ckpt, sampler], [eta, steps], api_visibility="private")
+    sampler_b.input(h.sampler_changed, [ckpt, sampler_b], [eta_b, steps_b], api_visibility="private")
+    compare.input(lambda on: gr.update(visible=bool(on)), compare, second, api_visibility="private", queue=False)
+    gr.on([ckpt.select, sampler.input, sampler_b.input, compare.input], h.explanation,
+          [ckpt, sampler, compare, sampler_b], explain, api_visibility="private", show_progress="hidden")
+
+    def do_refresh(trigger):
+        trigger(h.refresh, ckpt, ckpt, api_visibility="private", show_progress="hidden").then(
+            h.select_checkpoint, ckpt_inputs, ckpt_outputs,
+            api_visibility="private", show_progress="hidden")
+
+    do_refresh(refresh.click)
+    tab = gr.context.Context.block  # the gr.Tab the app opened for this module
+    if isinstance(tab, gr.Tab):
+        do_refresh(tab.select)

@@ -1,0 +1,590 @@
+"""The Reverse tab's handlers: validate settings, run samplers on one clock, draw and export frames.
+
+`ReverseHandlers(ctx)` holds every event of the tab (tests and gradio_client call them; `reverse.py`
+wires them to widgets). A `ReverseSession` (in a gr.State) keeps one browser session's recorded
+trajectory, the live computation and the playback cursor. All diffusion math is in `core`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+
+from core.data import load_dataset
+from core.forward import model_predictions
+from core.nets.base import KINDS
+from core.samplers import SAMPLER_LABELS, SAMPLERS
+from core.schedules import make_schedule
+
+from .. import animation
+from ..trajectory import Clock, Lane, Trajectory, snapshot
+from ..widgets import DataView
+from . import reverse_text as text
+
+
+RANK_KIND = {rank: kind for kind, rank in KINDS.items()}   # 1 -> points, 2 -> signal, 3 -> image
+MAX_SAMPLES = {"image": 64, "points": 2000, "signal": 16}
+DEFAULT_SAMPLES = {"image": 16, "points": 500, "signal": 4}
+DEFAULT_STEPS = {"ddpm": None, "ddim": 50, "dpm++2m": 20}   # None: all T steps (the original DDPM)
+SEED_MAX = 2**31 - 1
+SPEEDS = ["10", "30", "100", "300", "1000", "max"]         # clock ticks (sampler steps) per second
+DEFAULT_SPEED = "100"
+# Frames actually sent while playing: a browser shows ~30 images/s; plotly redraws are slower.
+MAX_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
+EXPORT_MAX_FRAMES = {"gif": 90, "mp4": 360}
+EXPORT_FPS = {"gif": 12, "mp4": 24}
+FIELD_GRID = 17            # arrows per side of the 2-D field
+FIELD_LIM = 3.2
+TRAIL_SPAN = 0.12          # a trail covers the last 12% of T
+REFERENCE_POINTS = 1200
+SECOND_LANE_SALT = 1_000_003  # the second sampler's noise stream: seed + salt (its x_T is the first's)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated setting: everything that decides a trajectory (not the playback speed)."""
+
+    checkpoint: str
+    mtime: int
+    kind: str
+    lanes: tuple[Lane, ...]
+    seed: int
+    n: int
+
+
+class ReverseSession:
+    """Per browser session: the recorded trajectory, the live computation and the playback cursor.
+
+    Lives in a gr.State, so it is passed by reference to every event of the session: Pause and
+    Stop flip flags here that the playing generator reads between steps.
+    """
+
+    def __init__(self):
+        self.spec: Spec | None = None
+        self.traj: Trajectory | None = None
+        self.clock: Clock | None = None
+        self.cursor = 0
+        self.token: object | None = None   # identifies the playing generator; None = nothing plays
+        self.model = None
+        self.schedule = None
+        self.prediction = "eps"
+        self.reference = None              # (M, 2) training points for 2-D models
+        self.fields: dict[int, tuple] = {}  # t -> (grid points, eps, spacing): cached per session
+        self.total = 0                     # clock ticks the run will take
+        self.lock = threading.RLock()
+
+    def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
+        return ReverseSession()
+
+    @property
+    def computing(self) -> bool:
+        return self.clock is not None and not self.clock.finished
+
+
+# --- choices and validation -------------------------------------------------------------------
+
+def _int(name: str, value, lo: int, hi: int) -> int:
+    """An integer from a widget or an API call (sliders send floats like 50.0); errors say the range."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}") from None
+    if not math.isfinite(f) or f != int(f) or not lo <= f <= hi:
+        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}")
+    return int(f)
+
+
+def _float(name: str, value, lo: float, hi: float) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}") from None
+    if not math.isfinite(f) or not lo <= f <= hi:
+        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}")
+    return f
+
+
+def sampler_choices() -> list[tuple[str, str]]:
+    return [(SAMPLER_LABELS.get(k, k), k) for k in SAMPLERS]
+
+
+def kind_of(entry: dict) -> str:
+    shape = entry.get("sample_shape") or []
+    return RANK_KIND.get(len(shape), "image")
+
+
+def checkpoint_label(entry: dict) -> str:
+    """'gaussians8 · checkpoints' or 'my-run · digits · runs': name, dataset if it differs, folder."""
+    parts = [entry["name"]]
+    if entry.get("dataset") and entry["dataset"] != entry["name"]:
+        parts.append(str(entry["dataset"]))
+    if entry.get("root"):
+        parts.append(Path(entry["root"]).name)
+    return " · ".join(parts)
+
+
+def default_steps(sampler: str, T: int) -> int:
+    return min(DEFAULT_STEPS.get(sampler) or T, T)
+
+
+def _speed(value) -> float:
+    if str(value) == "max":
+        return math.inf
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"speed must be one of {', '.join(SPEEDS)} (steps per second), got {value!r}") from None
+    if not 0 < v <= 100_000:
+        raise gr.Error(f"speed must be one of {', '.join(SPEEDS)} (steps per second), got {value!r}")
+    return v
+
+
+@functools.lru_cache(maxsize=8)
+def _reference_points(name: str, params_json: str):
+    """Up to REFERENCE_POINTS training points of a 2-D dataset, or None where they cannot be made."""
+    try:
+        data = load_dataset(name, **json.loads(params_json))
+    except (ValueError, OSError, TypeError):
+        return None
+    if data.kind != "points":
+        return None
+    return data.x[:REFERENCE_POINTS].numpy()
+
+
+# --- the handlers -----------------------------------------------------------------------------
+
+class ReverseHandlers:
+    """Every event of the tab, bound to the app context (for checkpoints and the device)."""
+
+    LISTING_TTL = 2.0  # seconds a folder scan is reused: Play must not re-read every config.json
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self._listing: tuple[float, list[dict]] = (-math.inf, [])
+        self._listing_lock = threading.Lock()
+
+    # checkpoints --------------------------------------------------------------------------
+
+    def checkpoints(self, fresh: bool = False) -> list[dict]:
+        """The checkpoints the context lists now (a scan at most every LISTING_TTL seconds, or `fresh`)."""
+        with self._listing_lock:
+            stamp, entries = self._listing
+            if fresh or time.monotonic() - stamp > self.LISTING_TTL:
+                entries = [e for e in self.ctx.checkpoints() if e.get("sample_shape")]
+                self._listing = (time.monotonic(), entries)
+            return entries
+
+    def choices(self, fresh: bool = False) -> list[tuple[str, str]]:
+        return [(checkpoint_label(e), e["path"]) for e in self.checkpoints(fresh)]
+
+    def default_checkpoint(self) -> str | None:
+        entries = self.checkpoints()
+        for e in entries:  # images first: the most telling first picture
+            if kind_of(e) == "image":
+                return e["path"]
+        return entries[0]["path"] if entries else None
+
+    def entry(self, path) -> dict:
+        """The listing entry of a checkpoint path; only listed checkpoints are ever loaded."""
+        if not path:
+            listed = self.checkpoints()
+            if not listed:
+                raise gr.Error("No checkpoint found. Train one in the Train tab (it is saved to the runs folder) "
+                               "or put checkpoints in assets/checkpoints, then press ↻.")
+            raise gr.Error("Choose a checkpoint first.")
+        for fresh in (False, True):  # a checkpoint saved a moment ago is not in the cached scan yet
+            for e in self.checkpoints(fresh):
+                if e["path"] == str(path):
+                    return e
+        names = ", ".join(e["label"] for e in self.checkpoints()) or "none"
+        raise gr.Error(f"Unknown checkpoint {path!r}; available: {names}. Press ↻ to refresh the list.")
+
+    def load(self, path):
+        """(model, config, meta, schedule) of a listed checkpoint, from the context's cache."""
+        entry = self.entry(path)
+        try:
+            model, config, meta = self.ctx.load_checkpoint(entry["path"])
+        except (ValueError, FileNotFoundError, OSError) as e:
+            raise gr.Error(f"Could not load {entry['label']}: {e}") from None
+        schedule = _schedule(config.diffusion.schedule, config.diffusion.T)
+        return model, config, meta, schedule
+
+    def info(self, path) -> str:
+        if not path:
+            return "*No checkpoint selected.*"
+        try:
+            _, config, meta, schedule = self.load(path)
+        except gr.Error as e:
+            return f"**Problem:** {e.message if hasattr(e, 'message') else e}"
+        trained = meta.get("steps")
+        shape = "×".join(str(s) for s in meta["sample_shape"])
+        return (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · samples {shape} · "
+                f"T = {schedule.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}"
+                + (f" · trained {trained:,} steps" if isinstance(trained, int) else ""))
+
+    def refresh(self, current):
+        """Rescan the checkpoint folders; keep the current choice if it is still there."""
+        choices = self.choices(fresh=True)
+        paths = [p for _, p in choices]
+        value = current if current in paths else self.default_checkpoint()
+        return gr.update(choices=choices, value=value)
+
+    def select_checkpoint(self, path, sampler, steps, sampler_b, steps_b, n, last_kind=None):
+        """Fit the controls to a checkpoint (steps up to its T, sample count for its kind) and warm it up.
+
+        Returns (info, steps, steps_b, n, image, plot, kind): the sample count is kept while the data
+        kind stays the same and reset to the kind's default when it changes.
+        """
+        if not path:
+            return (self.info(path), gr.update(), gr.update(), gr.update(), *DataView.show("image", None), last_kind)
+        entry = self.entry(path)
+        kind = kind_of(entry)
+        model, config, meta, schedule = self.load(path)
+        T = schedule.T
+        steps = min(_int("steps", steps or 1, 1, 10**6), T)
+        steps_b = min(_int("steps", steps_b or 1, 1, 10**6), T)
+        n_max = MAX_SAMPLES[kind]
+        try:
+            n_val = _int("number of samples", n, 1, n_max) if kind == last_kind else DEFAULT_SAMPLES[kind]
+        except gr.Error:
+            n_val = DEFAULT_SAMPLES[kind]
+        self._warm(model, meta, n_val)
+        return (self.info(path),
+                gr.update(maximum=T, value=steps),
+                gr.update(maximum=T, value=steps_b),
+                gr.update(maximum=n_max, value=n_val),
+                *DataView.show(kind, None),
+                kind)
+
+    def _warm(self, model, meta, n: int) -> None:
+        """One throw-away forward pass: the first call of a net pays for allocations and kernel choice."""
+        x = torch.zeros((n, *meta["sample_shape"]), device=self.ctx.device)
+        t = torch.ones(n, dtype=torch.long, device=self.ctx.device)
+        with torch.no_grad():
+            model(x, t)
+
+    def sampler_changed(self, path, sampler):
+        """Show eta only for DDIM and suggest the sampler's usual number of steps (all T for DDPM)."""
+        T = None
+        if path:
+            try:
+                T = self.load(path)[3].T
+            except gr.Error:
+                pass
+        steps = gr.update(value=default_steps(sampler, T)) if T else gr.update()
+        return gr.update(visible=sampler == "ddim"), steps
+
+    def explanation(self, path, sampler, compare=False, sampler_b=None) -> str:
+        """The equations of the chosen sampler(s) and what the panels of this data kind show."""
+        kind = None
+        if path:
+            try:
+                kind = kind_of(self.entry(path))
+            except gr.Error:
+                pass
+        return text.explanation(sampler, kind, bool(compare), sampler_b if compare else None)
+
+    # validation ----------------------------------------------------------------------------
+
+    def spec(self, path, sampler, steps, eta, seed, n, compare=False, sampler_b="ddim", steps_b=50,
+             eta_b=0.0) -> tuple[Spec, tuple]:
+        """Check every setting against the checkpoint; returns (Spec, (model, config, meta, schedule))."""
+        loaded = self.load(path)
+        _, config, meta, schedule = loaded
+        kind = RANK_KIND.get(len(meta["sample_shape"]), "image")
+        lanes = [self._lane(sampler, steps, eta, schedule.T)]
+        if compare:
+            lanes.append(self._lane(sampler_b, steps_b, eta_b, schedule.T, "second sampler"))
+        n = _int("number of samples", n, 1, MAX_SAMPLES[kind])
+        seed = _int("seed", seed, 0, SEED_MAX)
+        weights = Path(path) / "model.safetensors"
+        mtime = weights.stat().st_mtime_ns if weights.exists() else 0
+        return Spec(str(path), mtime, kind, tuple(lanes), seed, n), loaded
+
+    @staticmethod
+    def _lane(sampler, steps, eta, T: int, which: str = "sampler") -> Lane:
+        if sampler not in SAMPLERS:
+            raise gr.Error(f"unknown {which} {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        steps = _int(f"steps ({which})", steps, 1, T)
+        eta = _float(f"eta ({which})", eta if eta is not None else 0.0, 0.0, 1.0) if sampler == "ddim" else None
+        return Lane(sampler, SAMPLER_LABELS.get(sampler, sampler), steps, eta)
+
+    # running -------------------------------------------------------------------------------
+
+    def _iterators(self, spec: Spec, loaded):
+        """One sampler iterator per lane, all from the same x_T drawn from the seed."""
+        model, config, meta, schedule = loaded
+        shape = (spec.n, *meta["sample_shape"])
+        g = torch.Generator().manual_seed(spec.seed)
+        x_T = torch.randn(shape, generator=g)  # drawn once; every lane starts here
+        clip = 1.0 if spec.kind == "image" else None  # images live in [-1, 1]
+        its, timesteps = [], []
+        for k, lane in enumerate(spec.lanes):
+            gen = g if k == 0 else torch.Generator().manual_seed(spec.seed + SECOND_LANE_SALT * k)
+            opts = {"eta": lane.eta} if lane.sampler == "ddim" else {}
+            its.append(SAMPLERS[lane.sampler](model, schedule, shape, steps=lane.steps, generator=gen,
+                                              device=self.ctx.device, prediction=config.diffusion.prediction,
+                                              x_T=x_T, clip=clip, **opts))
+            timesteps.append(schedule.timesteps(lane.steps).tolist())
+        return its, timesteps
+
+    def _start(self, session: ReverseSession, spec: Spec, loaded) -> None:
+        model, config, meta, schedule = loaded
+        its, timesteps = self._iterators(spec, loaded)
+        session.spec, session.clock = spec, Clock(its, timesteps)
+        session.traj = Trajectory(spec.kind, spec.lanes)
+        session.cursor = 0
+        session.model, session.schedule, session.prediction = model, schedule, config.diffusion.prediction
+        session.fields = {}
+        session.reference = None
+        if spec.kind == "points":
+            session.reference = _reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
+        session.total = session.clock.total
+
+    def _advance(self, session: ReverseSession) -> bool:
+        """Compute clock ticks until one is recorded as a new frame; False when the run is complete."""
+        with session.lock:  # one thread at a time may drive the samplers (Play, step, export)
+            clock, traj = session.clock, session.traj
+            while clock is not None and not clock.finished:
+                tick = clock.tick()
+                if tick is None:
+                    break
+                if traj.observe(tick):
+                    return True
+            return False
+
+    def play(self, path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
+             session: ReverseSession | None):
+        """Stream frames while the trajectory is computed (or replay it); yields the view outputs."""
+        session = session if isinstance(session, ReverseSession) else ReverseSession()
+        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
+        rate = _speed(speed)
+        token = object()
+        with session.lock:
+            session.token = token
+            fresh = session.spec != spec or session.traj is None or (
+                not session.computing and not session.traj.complete)  # a stopped run starts over
+            if fresh:
+                self._start(session, spec, loaded)
+            elif session.traj.complete and session.cursor >= len(session.traj) - 1:
+                session.cursor = 0  # replay from the start
+        if fresh:
+            self._advance(session)  # the first step only: the first frame goes out at once
+        yield self.view(session, session.cursor, playing=True)
+
+        min_gap = 1.0 / MAX_FPS[spec.kind]
+        t0 = last_sent = time.perf_counter()
+        played = 0  # clock ticks shown since t0: the speed paces these, whether replayed or computed
+        shown = session.cursor
+        while session.token is token:
+            traj = session.traj
+            if session.cursor < len(traj) - 1:          # replaying recorded frames
+                session.cursor += 1
+                played += traj.stride
+            else:                                        # computing new ones
+                before = traj.ticks
+                if not self._advance(session):
+                    break
+                session.cursor = len(traj) - 1
+                played += traj.ticks - before
+            if rate != math.inf:
+                wait = played / rate - (time.perf_counter() - t0)
+                if wait > 0:
+                    time.sleep(wait)
+            if session.token is not token:
+                break
+            now = time.perf_counter()
+            last = session.cursor >= len(traj) - 1 and not session.computing
+            if now - last_sent >= min_gap or last:
+                last_sent = now
+                shown = session.cursor
+                yield self.view(session, session.cursor, playing=True)
+        with session.lock:
+            mine = session.token is token
+            if mine:
+                session.token = None
+        if mine or shown != session.cursor:
+            yield self.view(session, session.cursor)
+
+    def pause(self, session):
+        """Stop playback after the current step; the run can go on with Play."""
+        if isinstance(session, ReverseSession):
+            session.token = None
+        return self.status(session, "Paused.")
+
+    def stop(self, session):
+        """End the run: nothing more is computed; the recorded frames stay for scrubbing and export."""
+        if not isinstance(session, ReverseSession) or session.traj is None:
+            return (gr.skip(),) * 4
+        with session.lock:
+            session.token = None
+            session.clock = None
+        return self.view(session, session.cursor, note="Stopped. The frames computed so far stay; Play starts over.")
+
+    def step(self, delta, session):
+        """Move one frame back (-1) or forward (+1); forward past the end computes the next step."""
+        if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
+            raise gr.Error("Nothing to step through yet: press Play first.")
+        session.token = None  # stepping takes over from playback
+        delta = _int("step", delta, -1000, 1000)
+        target = session.cursor + delta
+        with session.lock:
+            while target > len(session.traj) - 1 and self._advance(session):
+                pass
+            session.cursor = max(0, min(target, len(session.traj) - 1))
+        return self.view(session, session.cursor)
+
+    def back(self, session):
+        return self.step(-1, session)
+
+    def forward(self, session):
+        return self.step(1, session)
+
+    def scrub(self, k, session):
+        """Show recorded frame k (pauses playback)."""
+        if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
+            return (gr.skip(),) * 4
+        session.token = None
+        session.cursor = max(0, min(_int("frame", k, 0, 10**7), len(session.traj) - 1))
+        return self.view(session, session.cursor, slider=False)
+
+    # drawing -------------------------------------------------------------------------------
+
+    def field(self, session: ReverseSession, t: int):
+        """The model's eps on a grid of 2-D points at timestep t: (points, eps, spacing); cached per t."""
+        t = max(1, int(t))  # t = 0 is the clean data, where the net is not defined: show t = 1
+        if t not in session.fields:
+            axis = np.linspace(-FIELD_LIM, FIELD_LIM, FIELD_GRID, dtype=np.float32)
+            pts = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+            x = torch.from_numpy(pts).to(self.ctx.device)
+            with torch.no_grad():
+                _, eps = model_predictions(session.model, session.schedule, x, t, session.prediction)
+            if len(session.fields) > 256:
+                session.fields.clear()
+            session.fields[t] = (pts, eps.float().cpu().numpy(), float(axis[1] - axis[0]))
+        return session.fields[t]
+
+    def _points_parts(self, session: ReverseSession, k: int):
+        traj = session.traj
+        frame = traj.frame(k)
+        span = max(1, int(TRAIL_SPAN * session.schedule.T))
+        trails = [traj.lane_history(lane, k, span) for lane in range(len(traj.lanes))]
+        fields = [self.field(session, s.t) for s in frame]
+        return frame, trails, fields
+
+    def picture(self, session: ReverseSession, k: int):
+        """Frame k as shown live: an RGB array for images, a plotly Figure for points and signals."""
+        traj = session.traj
+        if traj.kind == "image":
+            return animation.image_frame(traj.frame(k), traj.lanes)
+        if traj.kind == "points":
+            frame, trails, fields = self._points_parts(session, k)
+            return animation.points_figure(frame, traj.lanes, trails, fields, session.reference)
+        return animation.signal_figure(traj.frame(k), traj.lanes)
+
+    def raster(self, session: ReverseSession, k: int) -> np.ndarray:
+        """Frame k as an RGB array (for export), whatever the data kind."""
+        traj = session.traj
+        if traj.kind == "image":
+            return animation.image_frame(traj.frame(k), traj.lanes)
+        if traj.kind == "points":
+            frame, trails, fields = self._points_parts(session, k)
+            return animation.points_raster(frame, traj.lanes, trails, fields, session.reference)
+        return animation.signal_raster(traj.frame(k), traj.lanes)
+
+    def caption(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False) -> str:
+        traj = session.traj
+        lines = []
+        for lane, s in zip(traj.lanes, traj.frame(k)):
+            ab = float(session.schedule.alpha_bar[s.t])
+            where = "**done**: the sample $x_0$" if s.done else f"step **{s.i + 1}** of {s.n}, $t = {s.t}$"
+            lines.append(f"{animation.lane_title(lane, s).split(' · ')[0]}: {where}, "
+                         f"$\\bar\\alpha_t = {ab:.3g}$")
+        lines.append(self.progress(session, note, playing))
+        return "  \n".join(lines)
+
+    def progress(self, session: ReverseSession, note: str | None = None, playing: bool = False) -> str:
+        traj = session.traj
+        if session.computing:
+            state = "computing…" if playing else "paused"
+        else:
+            state = "complete" if traj.complete else "stopped"
+        kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"
+        line = (f"Frame {session.cursor + 1} of {len(traj)} recorded · {traj.ticks} of {session.total} "
+                f"steps computed{kept} · {state}.")
+        return line + (f" {note}" if note else "")
+
+    def status(self, session, note: str) -> str:
+        if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
+            return note
+        return self.caption(session, session.cursor, note)
+
+    def view(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False,
+             slider: bool = True) -> tuple:
+        """The outputs (image, plot, caption, frame slider) for frame k."""
+        pic = self.picture(session, k)
+        image, plot = DataView.fast(session.traj.kind, pic)
+        top = max(len(session.traj) - 1, 0)
+        scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing) if slider else gr.skip()
+        return image, plot, self.caption(session, k, note, playing), scrub
+
+    # export and the final sample ------------------------------------------------------------
+
+    def export(self, fmt, session):
+        """Write the recorded frames as GIF or MP4; returns the file's path (for a gr.File)."""
+        if fmt not in animation.EXPORT_FORMATS:
+            raise gr.Error(f"export format must be one of {', '.join(animation.EXPORT_FORMATS)}, got {fmt!r}")
+        if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
+            raise gr.Error("Nothing to export yet: press Play and let some frames arrive first.")
+        traj = session.traj
+        picks = animation.pick_frames(len(traj), EXPORT_MAX_FRAMES[fmt])
+        frames = [self.raster(session, k) for k in picks]
+        spec = session.spec
+        names = "-vs-".join(f"{lane.sampler.replace('+', 'p')}{lane.steps}" for lane in spec.lanes)
+        out = Path(tempfile.mkdtemp(prefix="reverse-")) / f"reverse-{names}-seed{spec.seed}.{fmt}"
+        animation.export(frames, out, fps=EXPORT_FPS[fmt])
+        gr.Info(f"Exported {len(frames)} frames as {fmt.upper()}.")
+        return str(out)
+
+    def sample(self, path, sampler, steps, eta, seed, n):
+        """Run one sampler to the end without animation: (picture of the samples, stats dict)."""
+        spec, loaded = self.spec(path, sampler, steps, eta, seed, n)
+        its, _ = self._iterators(spec, loaded)
+        start = time.perf_counter()
+        last = None
+        for last in its[0]:
+            pass
+        seconds = time.perf_counter() - start
+        x = last.x_next.float().cpu()
+        final = snapshot(spec.kind, last.n, last.n, 0, last.x_next, last.x0, last.eps)
+        lanes = spec.lanes
+        if spec.kind == "image":
+            pic = animation.image_frame((final,), lanes)
+        elif spec.kind == "points":
+            ref = _reference_points(loaded[1].data.name, json.dumps(loaded[1].data.params, sort_keys=True))
+            pic = animation.points_raster((final,), lanes, None, None, ref)
+        else:
+            pic = animation.signal_raster((final,), lanes)
+        finite = bool(torch.isfinite(x).all())
+        stats = {
+            "checkpoint": Path(path).name, "sampler": spec.lanes[0].sampler, "steps": spec.lanes[0].steps,
+            "eta": spec.lanes[0].eta, "seed": spec.seed, "n": spec.n, "shape": list(x.shape),
+            "seconds": round(seconds, 3), "finite": finite,
+            "mean": float(x.mean()) if finite else None, "std": float(x.std()) if finite else None,
+            "min": float(x.min()) if finite else None, "max": float(x.max()) if finite else None,
+        }
+        return pic, stats
+
+
+@functools.lru_cache(maxsize=16)
+def _schedule(name: str, T: int):
+    return make_schedule(name, T)

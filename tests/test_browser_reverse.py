@@ -1,0 +1,146 @@
+"""The Reverse tab in a real browser: frames stream in while Play computes; scrub, step, export."""
+import re
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.browser
+
+WATCH_FRAMES = """() => {
+    window.__srcs = new Set();
+    const note = () => { const img = document.querySelector('#rv-frame img'); if (img) window.__srcs.add(img.src); };
+    new MutationObserver(note).observe(document.querySelector('#rv-frame').parentElement,
+                                      {subtree: true, childList: true, attributes: true});
+}"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """As launch.py runs the app on 2 cores: one torch thread (see test_reverse_tab.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def reverse(page, trained_checkpoints):
+    """The page with the Reverse tab open."""
+    page.get_by_role("tab", name="Reverse").click()
+    page.wait_for_selector("#rv-play")
+    return page
+
+
+def choose(page, name: str):
+    page.locator("#rv-ckpt input").click()
+    page.get_by_role("option", name=re.compile(re.escape(name))).click()
+    page.wait_for_function("n => document.querySelector('#rv-info').innerText.includes(n)",
+                           arg={"tiny-digits": "digits", "tiny-points": "gaussians8", "tiny-signals": "signals"}[name])
+
+
+def caption(page) -> str:
+    return page.locator("#rv-caption").inner_text()
+
+
+def wait_caption(page, text: str, timeout: int = 90_000):
+    page.wait_for_function("t => document.querySelector('#rv-caption').innerText.includes(t)", arg=text,
+                           timeout=timeout)
+
+
+def wait_plot(page):
+    page.wait_for_function("() => document.querySelectorAll('#rv-frame-plot .scatterlayer .trace').length > 0")
+
+
+def drag(page, selector: str, start: float, end: float, steps: int = 8):
+    box = page.locator(selector).bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + start * box["width"], y)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(box["x"] + (start + (end - start) * i / steps) * box["width"], y)
+        page.wait_for_timeout(40)
+    page.mouse.up()
+
+
+def test_play_streams_frames_then_scrub_step_and_export(reverse, screenshots):
+    page = reverse
+    choose(page, "tiny-digits")
+    page.locator("#rv-speed").get_by_text("30", exact=True).click()
+    page.evaluate(WATCH_FRAMES)
+    page.locator("#rv-play").click()
+    page.wait_for_selector("#rv-frame img")
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(screenshots / "reverse-playing.png"))
+    wait_caption(page, "complete")
+    srcs = page.evaluate("() => window.__srcs.size")
+    assert srcs >= 5, f"only {srcs} distinct frames arrived while playing"
+    assert "done" in caption(page)
+    page.screenshot(path=str(screenshots / "reverse-done.png"), full_page=True)
+
+    # scrub back into the trajectory: the frame and its caption follow the slider
+    before = page.locator("#rv-frame img").get_attribute("src")
+    drag(page, "#rv-scrub input[type=range]", 0.98, 0.3)
+    frame = int(page.locator("#rv-scrub input[type=number]").input_value())
+    assert 5 <= frame <= 30
+    step = frame + 1  # frame k shows sampler step k + 1
+    wait_caption(page, f"step {step} of 50")  # the last value of the drag wins
+    assert page.locator("#rv-frame img").get_attribute("src") != before
+    page.locator("#rv-back").click()
+    wait_caption(page, f"step {step - 1} of 50")
+    page.screenshot(path=str(screenshots / "reverse-scrubbed.png"))
+
+    for fmt in ("gif", "mp4"):
+        page.locator("#rv-fmt").get_by_text(fmt, exact=True).click()
+        page.locator("#rv-export").click()
+        link = page.locator(f"#rv-file a[href$='.{fmt}']")
+        link.wait_for(timeout=90_000)
+    page.screenshot(path=str(screenshots / "reverse-exported.png"), full_page=True)
+
+
+def test_pause_resume_and_stop(reverse):
+    page = reverse
+    choose(page, "tiny-digits")
+    page.locator("#rv-sampler input").click()
+    page.get_by_role("option", name=re.compile("DDPM")).click()
+    page.wait_for_function("() => document.querySelector('#rv-steps input[type=number]').value === '200'")
+    page.locator("#rv-speed").get_by_text("10", exact=True).click()
+    page.locator("#rv-play").click()
+    wait_caption(page, "computing")
+    page.locator("#rv-pause").click()
+    wait_caption(page, "paused")
+    paused_at = int(re.search(r"(\d+) of 201 steps computed", caption(page)).group(1))
+    assert paused_at < 201
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    page.locator("#rv-play").click()  # goes on from where it paused
+    wait_caption(page, "complete")
+    assert "201 of 201 steps computed" in caption(page)
+    page.locator("#rv-play").click()   # a finished run replays from the start
+    page.locator("#rv-stop").click()
+    wait_caption(page, "Stopped")
+
+
+def test_points_model_shows_the_field_and_both_samplers(reverse, screenshots):
+    page = reverse
+    choose(page, "tiny-points")
+    page.locator("#rv-compare input").check()
+    page.wait_for_selector("#rv-sampler-b", state="visible")
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    page.locator("#rv-play").click()
+    wait_plot(page)
+    wait_caption(page, "complete")
+    assert not page.locator("#rv-frame").is_visible()
+    titles = page.locator("#rv-frame-plot .annotation-text").all_text_contents()
+    assert any(t.startswith("DDIM") for t in titles) and any(t.startswith("DDPM") for t in titles)
+    assert page.locator("#rv-frame-plot .scatterlayer .trace").count() >= 8  # field, trails, x_t, x0, data x2
+    page.screenshot(path=str(screenshots / "reverse-points.png"), full_page=True)
+
+
+def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse):
+    page = reverse
+    page.locator("#rv-back").click()
+    page.locator(".toast-body", has_text="press Play first").wait_for()
+    choose(page, "tiny-signals")
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    page.locator("#rv-play").click()
+    wait_plot(page)
+    wait_caption(page, "complete")

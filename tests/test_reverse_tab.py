@@ -1,0 +1,333 @@
+"""The Reverse tab: its handlers called directly, and its API through gradio_client."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.forward import model_predictions
+from explorer.context import AppContext, Settings
+from explorer.render import Figure
+from explorer.tabs.reverse_handlers import DEFAULT_SAMPLES, ReverseHandlers, ReverseSession
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Run as launch.py runs the app on a 2-core machine: one torch thread (all cores but one).
+
+    A second OpenMP thread fighting other processes for the cores makes each tiny step ~20x slower.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def h(app_settings, trained_checkpoints):
+    return ReverseHandlers(AppContext(app_settings))
+
+
+@pytest.fixture(scope="module")
+def ckpt(trained_checkpoints):
+    return {name: str(path) for name, path in trained_checkpoints.items()}
+
+
+def play(h, path, sampler="ddim", steps=10, eta=0.0, seed=0, n=4, compare=False, sampler_b="ddpm", steps_b=20,
+         eta_b=0.0, speed="max", session=None):
+    session = session if session is not None else ReverseSession()
+    return session, h.play(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed, session)
+
+
+def run(h, path, **kw):
+    session, gen = play(h, path, **kw)
+    outs = list(gen)
+    return session, outs
+
+
+# --- checkpoints and controls -------------------------------------------------------------------
+
+def test_lists_the_checkpoints_and_prefers_an_image_model(h, ckpt):
+    paths = [p for _, p in h.choices()]
+    assert set(ckpt.values()) <= set(paths)
+    assert h.default_checkpoint() == ckpt["tiny-digits"] or "digits" in h.default_checkpoint()
+    info = h.info(ckpt["tiny-digits"])
+    assert "digits" in info and "T = 200" in info and "30 steps" in info
+
+
+def test_select_checkpoint_fits_steps_to_T_and_samples_to_the_kind(h, ckpt):
+    out = h.select_checkpoint(ckpt["tiny-points"], "ddpm", 1000, "ddim", 50, 7, "image")
+    info, steps, steps_b, n, image, plot, kind = out
+    assert kind == "points" and "gaussians8" in info
+    assert steps["maximum"] == 100 and steps["value"] == 100      # 1000 clamped to T = 100
+    assert steps_b["value"] == 50
+    assert n["value"] == DEFAULT_SAMPLES["points"]                 # a new kind: its default count
+    assert image["visible"] is False and plot["visible"] is True
+    same = h.select_checkpoint(ckpt["tiny-points"], "ddpm", 100, "ddim", 50, 300, "points")
+    assert same[3]["value"] == 300                                  # same kind: the user's count stays
+    assert h.select_checkpoint(None, "ddim", 10, "ddim", 10, 4, None)[0] == "*No checkpoint selected.*"
+
+
+def test_sampler_change_shows_eta_only_for_ddim_and_suggests_steps(h, ckpt):
+    eta, steps = h.sampler_changed(ckpt["tiny-digits"], "ddim")
+    assert eta["visible"] is True and steps["value"] == 50
+    eta, steps = h.sampler_changed(ckpt["tiny-digits"], "ddpm")
+    assert eta["visible"] is False and steps["value"] == 200       # DDPM: all T steps
+    assert h.sampler_changed(ckpt["tiny-digits"], "dpm++2m")[1]["value"] == 20
+    assert h.sampler_changed(None, "ddim")[1] == gr.update()
+
+
+def test_explanation_has_each_samplers_update_and_the_kinds_panels(h, ckpt):
+    one = h.explanation(ckpt["tiny-digits"], "ddim")
+    assert "DDIM" in one and "\\eta" in one and "DDPM (ancestral)" not in one and "three panels" in one
+    both = h.explanation(ckpt["tiny-points"], "ddim", True, "dpm++2m")
+    assert "DPM-Solver++ 2M" in both and "\\lambda" in both and "2-D points" in both and "same" in both
+    assert "Signals" in h.explanation(ckpt["tiny-signals"], "ddpm")
+
+
+def test_refresh_finds_a_new_checkpoint_and_keeps_the_choice(h, ckpt, app_settings, trained_checkpoints):
+    import shutil
+
+    extra = Path(app_settings.runs_dir) / "copy-of-points"
+    shutil.copytree(trained_checkpoints["tiny-points"], extra)
+    try:
+        upd = h.refresh(ckpt["tiny-signals"])
+        assert str(extra) in [p for _, p in upd["choices"]]
+        assert upd["value"] == ckpt["tiny-signals"]
+        assert h.refresh("/no/such/checkpoint")["value"] == h.default_checkpoint()
+    finally:
+        shutil.rmtree(extra)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    (dict(path=None), "Choose a checkpoint"),
+    (dict(path="/etc"), "Unknown checkpoint"),
+    (dict(steps=0), "steps (sampler) must be a whole number between 1 and 200, got 0"),
+    (dict(steps=201), "between 1 and 200"),
+    (dict(steps=2.5), "whole number"),
+    (dict(sampler="euler"), "unknown sampler 'euler'; choose one of ddpm, ddim, dpm++2m"),
+    (dict(eta=1.5), "eta (sampler) must be a number between 0.0 and 1.0"),
+    (dict(n=65), "number of samples must be a whole number between 1 and 64"),
+    (dict(seed=-1), "seed must be"),
+    (dict(compare=True, steps_b=999), "steps (second sampler) must be a whole number between 1 and 200"),
+    (dict(speed="warp"), "speed must be one of"),
+])
+def test_bad_settings_give_a_clear_error(h, ckpt, change, message):
+    kw = dict(path=ckpt["tiny-digits"], sampler="ddim", steps=10, eta=0.0, seed=0, n=4, compare=False,
+              sampler_b="ddpm", steps_b=20, eta_b=0.0, speed="max")
+    kw.update(change)
+    path = kw.pop("path")
+    session, gen = play(h, path, **kw)
+    with pytest.raises(gr.Error) as err:
+        next(gen)
+    assert message in err.value.message
+    assert session.traj is None  # nothing half-started
+
+
+def test_without_any_checkpoint_the_error_says_how_to_get_one(tmp_path):
+    empty = ReverseHandlers(AppContext(Settings(runs_dir=tmp_path / "runs", shipped_checkpoints=tmp_path / "none")))
+    assert empty.choices() == [] and empty.default_checkpoint() is None
+    with pytest.raises(gr.Error, match="No checkpoint found. Train one"):
+        empty.sample(None, "ddim", 10, 0.0, 0, 4)
+
+
+def test_step_scrub_and_export_before_play_say_what_to_do(h):
+    s = ReverseSession()
+    with pytest.raises(gr.Error, match="press Play"):
+        h.step(1, s)
+    with pytest.raises(gr.Error, match="Nothing to export yet"):
+        h.export("gif", s)
+    assert h.scrub(3, s) == (gr.skip(),) * 4
+    assert h.stop(s) == (gr.skip(),) * 4
+    with pytest.raises(gr.Error, match="export format"):
+        h.export("avi", s)
+
+
+# --- playing --------------------------------------------------------------------------------------
+
+def test_the_first_frame_comes_after_a_single_sampler_step(h, ckpt):
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="10")
+    image, plot, caption, scrub = next(gen)
+    gen.close()
+    assert session.traj.ticks == 1 and len(session.traj) == 1   # nothing else computed before it showed
+    assert isinstance(image, np.ndarray) and image.dtype == np.uint8
+    assert plot == gr.skip()
+    assert "step **1** of 200, $t = 200$" in caption and "computing" in caption
+    assert scrub["interactive"] is False
+
+
+def test_play_streams_to_the_end_and_matches_the_sample_endpoint(h, ckpt):
+    session, outs = run(h, ckpt["tiny-digits"], sampler="ddpm", steps=50, seed=3, n=4)
+    traj = session.traj
+    assert traj.complete and len(traj) == 51 and session.cursor == 50 and not session.computing
+    assert len(outs) >= 2
+    last = outs[-1]
+    assert "complete" in last[2] and "**done**" in last[2]
+    assert last[3]["value"] == 50 and last[3]["maximum"] == 50 and last[3]["interactive"] is True
+    pic, stats = h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 3, 4)
+    np.testing.assert_array_equal(pic, last[0])  # same seed: the same x_T and the same DDPM noise
+    assert stats["shape"] == [4, 1, 8, 8] and stats["finite"] and -1 <= stats["min"] <= stats["max"] <= 1
+    other, _ = h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 4, 4)
+    assert not np.array_equal(other, pic)
+
+
+def test_compare_runs_both_samplers_from_the_same_noise(h, ckpt):
+    session, outs = run(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, compare=True, sampler_b="ddim",
+                        steps_b=10, n=4)
+    traj = session.traj
+    first = traj.frames[0]
+    np.testing.assert_array_equal(first[0].x_t, first[1].x_t)
+    assert len(traj) == session.total == 201
+    assert {s.i for f in traj.frames for s in [f[1]]} == set(range(11))  # DDIM moved 10 times, then done
+    assert all(s.done for s in traj.frames[-1])
+    assert outs[-1][0].shape[0] > 2 * 200  # two rows of grids
+    assert "DDIM" in outs[-1][2] and "DDPM" in outs[-1][2]
+
+
+def test_pause_then_play_goes_on_with_the_same_run(h, ckpt):
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="30")
+    for _ in range(3):
+        next(gen)
+    first = session.traj.frames[0]
+    assert "Paused" in h.pause(session)
+    rest = list(gen)  # the generator notices and ends
+    assert len(rest) <= 1
+    ticks = session.traj.ticks
+    assert session.computing and ticks < 201
+    _, again = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="max", session=session)
+    list(again)
+    assert session.traj.frames[0] is first and session.traj.complete and session.traj.ticks == 201
+
+
+def test_stop_keeps_the_frames_and_play_starts_over(h, ckpt):
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="30")
+    for _ in range(3):
+        next(gen)
+    out = h.stop(session)
+    gen.close()
+    kept = len(session.traj)
+    assert session.clock is None and not session.computing and kept >= 3
+    assert "Stopped" in out[2] and "stopped" in out[2]
+    assert h.scrub(1, session)[2].startswith("DDPM: step **2**")
+    old = session.traj
+    _, again = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="max", session=session)
+    next(again)
+    again.close()
+    assert session.traj is not old and len(session.traj) == 1
+
+
+def test_step_back_and_forward_and_past_the_end_computes(h, ckpt):
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddim", steps=10, speed="10")  # paced: mid-run after 3
+    for _ in range(3):
+        next(gen)
+    h.pause(session)
+    list(gen)
+    at, ticks = session.cursor, session.traj.ticks
+    h.back(session)
+    assert session.cursor == at - 1
+    h.forward(session)
+    h.forward(session)
+    assert session.cursor == at + 1 and session.traj.ticks == ticks + 1  # one new step computed
+    out = h.step(-100, session)
+    assert session.cursor == 0 and "step **1** of 10" in out[2]
+
+
+def test_scrub_clamps_and_stops_playback(h, ckpt):
+    session, outs = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10)
+    out = h.scrub(10_000, session)
+    assert session.cursor == len(session.traj) - 1 and "**done**" in out[2]
+    assert out[3] == gr.skip()  # the slider that sent the value is left alone
+    session.token = object()
+    h.scrub(2, session)
+    assert session.cursor == 2 and session.token is None
+
+
+def test_replay_of_a_finished_run_starts_from_the_beginning(h, ckpt):
+    session, _ = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10)
+    frames = session.traj.frames
+    _, gen = play(h, ckpt["tiny-digits"], sampler="ddim", steps=10, session=session)
+    first = next(gen)
+    assert "step **1** of 10" in first[2]
+    list(gen)
+    assert session.traj.frames is frames  # replayed, not recomputed
+
+
+def test_points_show_trails_and_the_models_field(h, ckpt):
+    session, outs = run(h, ckpt["tiny-points"], sampler="ddim", steps=10, n=50)
+    fig = outs[-1][1]
+    assert isinstance(fig, Figure) and outs[-1][0] == gr.skip()
+    names = [tr["name"] for tr in fig.data]
+    assert "-eps field" in names and "x_t" in names and "data" in names
+    # the arrows are the model's eps at the frame's t, asked of core
+    snap = session.traj.frames[3][0]
+    pts, eps, spacing = h.field(session, snap.t)
+    _, want = model_predictions(session.model, session.schedule, torch.from_numpy(pts), snap.t, "eps")
+    np.testing.assert_allclose(eps, want.numpy(), rtol=1e-5, atol=1e-6)
+    assert spacing == pytest.approx(2 * 3.2 / 16)
+    mid = h.picture(session, 5)
+    assert [tr["name"] for tr in mid.data].count("trails") == 1
+
+
+def test_signals_show_line_plots(h, ckpt):
+    session, outs = run(h, ckpt["tiny-signals"], sampler="dpm++2m", steps=8, n=3)
+    fig = outs[-1][1]
+    assert isinstance(fig, Figure) and len(fig.data) == 3 * 3 and len(fig.data[0]["y"]) == 32
+
+
+# --- export -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["tiny-digits", "tiny-points"])
+def test_export_gif_and_mp4(h, ckpt, name):
+    import imageio.v2 as imageio
+
+    session, _ = run(h, ckpt[name], sampler="ddpm", steps=30, compare=True, sampler_b="ddim", steps_b=5, n=6)
+    gif = Path(h.export("gif", session))
+    assert gif.suffix == ".gif" and "ddpm30-vs-ddim5-seed0" in gif.name
+    raster = h.raster(session, 0)
+    with Image.open(gif) as im:
+        assert im.size == (raster.shape[1], raster.shape[0])
+        assert 2 <= im.n_frames <= 31
+    mp4 = Path(h.export("mp4", session))
+    reader = imageio.get_reader(mp4, format="FFMPEG")
+    try:
+        n_frames = sum(1 for _ in reader)
+    finally:
+        reader.close()
+    assert n_frames >= 31  # every recorded frame, then the last one held
+
+
+# --- the API through gradio_client ------------------------------------------------------------------
+
+def test_api_sample_returns_the_picture_and_stats(client, ckpt):
+    image, stats = client.predict(ckpt["tiny-digits"], "ddim", 10, 0.0, 5, 4, api_name="/reverse_sample")
+    assert Path(image).is_file()
+    assert stats["n"] == 4 and stats["steps"] == 10 and stats["shape"] == [4, 1, 8, 8] and stats["finite"]
+
+
+def test_api_play_streams_frames_then_export(client, ckpt):
+    job = client.submit(ckpt["tiny-digits"], "ddim", 20, 0.0, 0, 4, False, "ddpm", 10, 0.0, "100",
+                        api_name="/reverse_play")
+    job.result(timeout=120)
+    outputs = job.outputs()
+    assert len(outputs) >= 2
+    image, plot, caption, scrub = outputs[-1]
+    assert Path(image).is_file() and "complete" in caption
+    gif = client.predict("gif", api_name="/reverse_export")
+    assert Path(gif).suffix == ".gif" and Path(gif).stat().st_size > 0
+
+
+def test_api_errors_are_messages_not_tracebacks(client, ckpt):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="between 1 and 200"):
+        client.predict(ckpt["tiny-digits"], "ddim", 201, 0.0, 0, 4, api_name="/reverse_sample")
+    with pytest.raises(AppError, match="minimum value 1"):  # the slider's own bound, checked by gradio
+        client.predict(ckpt["tiny-digits"], "ddim", 0, 0.0, 0, 4, api_name="/reverse_sample")
+    with pytest.raises(AppError, match="Unknown checkpoint"):
+        client.predict("/etc", "ddim", 10, 0.0, 0, 4, api_name="/reverse_sample")
