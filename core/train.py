@@ -299,6 +299,14 @@ def _train(trainer: Trainer, out: Path, label: str, a: argparse.Namespace, rank:
                 bar.set_postfix(loss=f"{event.loss_avg:.4f}", lr=f"{event.lr:.2e}", refresh=False)
             if main and tc.checkpoint_every and event.step % tc.checkpoint_every == 0 and event.step < tc.steps:
                 save_checkpoint(trainer, out, train_state=not a.no_train_state)
+    except KeyboardInterrupt:
+        # Ctrl-C keeps what was learnt: the weights after the last finished step, resumable with --resume
+        bar.close()
+        if main and trainer.step_count > 0:
+            save_checkpoint(trainer, out, train_state=not a.no_train_state)
+            print(f"interrupted at step {trainer.step_count} of {tc.steps}; saved {out}"
+                  f"{'' if a.no_train_state else f' (continue with --resume {out})'}", file=sys.stderr, flush=True)
+        return 130
     except NonFiniteLossError as e:
         bar.close()
         if main:

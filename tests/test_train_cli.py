@@ -110,6 +110,26 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
     assert checkpoint.load(out)[2]["steps"] == 4
 
 
+def test_ctrl_c_saves_what_was_learnt_and_can_resume(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    real = core.training.diffusion_loss
+    calls = []
+
+    def interrupted(*args, **kwargs):  # the user presses Ctrl-C during the 4th step
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.training, "diffusion_loss", interrupted)
+    assert train(out, "points", "--steps", "10") == 130
+    assert "interrupted at step 3 of 10" in capsys.readouterr().err
+    assert checkpoint.load(out)[2]["steps"] == 3
+    monkeypatch.setattr(core.training, "diffusion_loss", real)
+    assert main(["--resume", str(out)]) == 0
+    assert checkpoint.load(out)[2]["steps"] == 10
+
+
 def test_default_presets_fit_the_data():
     assert default_preset("points", (2,)) == "mlp-2d"
     for kind, shape, net in [("image", (1, 8, 8), "unet"), ("image", (1, 28, 28), "unet"),
