@@ -1,0 +1,565 @@
+"""The background training job: one per app process, trained in a child process, watched by snapshot.
+
+Why a child process: a torch training thread inside the server process competes with the request
+threads for the same cores and the same interpreter; measured on 2 cores it slowed the UI's
+sliders and was itself slowed ten-fold. The child runs `core.training.Trainer` with one torch
+thread at a lower priority and sends back plain numbers and small numpy previews over a pipe; a
+reader thread here folds them into a history under a lock. Every viewer (any browser tab, any
+number of them) polls `snapshot()`; nothing is pushed, so a reload simply reattaches.
+
+Commands (pause, resume, stop, save) go to the child over a second pipe. A checkpoint is written
+by the child (it owns the weights) into the user's runs folder, where the checkpoint lists find it.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import math
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from core.config import RunConfig
+
+STATUSES = ("idle", "starting", "running", "paused", "stopping", "finished", "stopped", "failed")
+ACTIVE = ("starting", "running", "paused", "stopping")
+FLUSH_SECONDS = 0.25      # the child batches per-step numbers this often (a UI polls about once a second)
+MAX_POINTS = 2000         # loss / lr points kept: when full every other one is dropped, so they span the run
+MAX_PER_T = 200           # per-timestep loss rows kept for the heatmap
+MAX_PREVIEWS = 40         # preview batches kept
+REFERENCE_N = 1000        # real samples sent once for comparison (points: a scatter; images: a grid)
+SMOOTHING = 0.98          # EMA factor of the smoothed loss curve (bias-corrected), per step
+SAVE_TIMEOUT = 120.0      # seconds a save waits for the child to write the checkpoint
+STOP_TIMEOUT = 10.0       # seconds to wait for a clean stop before the child is terminated
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class JobBusy(RuntimeError):
+    """A training job is already running in this app; only one runs at a time."""
+
+
+class JobError(RuntimeError):
+    """A command could not be carried out (no job, job over, save failed)."""
+
+
+def _spawn_child() -> tuple[subprocess.Popen, Connection, Connection]:
+    """Start the training process; returns it with the parent's ends of the command and event pipes."""
+    cmd_r, cmd_w = os.pipe()
+    evt_r, evt_w = os.pipe()
+    env = dict(os.environ)
+    # The child must import this package whatever the working directory the app was started from.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from explorer.jobs import _child_entry; _child_entry()", str(cmd_r), str(evt_w)],
+            pass_fds=(cmd_r, evt_w), env=env, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+    finally:
+        os.close(cmd_r)  # the child holds its own copies; ours would keep the pipes open after it exits
+        os.close(evt_w)
+    return proc, Connection(cmd_w, readable=False), Connection(evt_r, writable=False)
+
+
+def default_threads() -> int:
+    """Torch threads for the child: leave one core for the UI (1 on a 2-core machine)."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def run_name(config: RunConfig, preset: str | None = None, when: datetime | None = None) -> str:
+    """A readable, unique-enough folder name: dataset-preset-YYYYmmdd-HHMMSS."""
+    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    label = preset or config.model.net
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{config.data.name}-{label}-{stamp}")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:07d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the child process: `python -c "from explorer.jobs import _child_entry; _child_entry()" CMD_FD EVT_FD`
+#
+# Not multiprocessing's spawn: it re-runs the parent's main script in the child (which breaks any
+# launcher without an `if __name__ == "__main__"` guard and imports gradio there for nothing). A
+# plain subprocess imports only this module, core and torch, and talks over two private pipes.
+
+
+def _to_numpy(x, dtype=np.float16) -> np.ndarray:
+    return x.detach().to("cpu").float().numpy().astype(dtype)
+
+
+def _child_entry() -> None:
+    """Entry point of the training process; its arguments are the two pipe descriptors."""
+    import signal
+    import sys
+    from multiprocessing.connection import Connection
+
+    # Ctrl+C in the terminal reaches the whole process group; the parent decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    commands, events = Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)
+    try:
+        setup = commands.recv()
+    except EOFError:
+        return
+    _child_main(setup, commands, events)
+
+
+def _child_main(setup: dict, commands, events) -> None:
+    """Train until done or told to stop; report over `events`, obey `commands`."""
+    if setup["nice"] and hasattr(os, "nice"):
+        try:
+            os.nice(setup["nice"])  # the UI's requests come first when both want the CPU
+        except OSError:
+            pass
+    import torch
+
+    torch.set_num_threads(setup["threads"])
+    trainer = None
+    try:
+        from core.data import load_dataset
+        from core.training import NonFiniteLossError, Trainer
+
+        config = RunConfig.from_json(setup["config"])
+        data = load_dataset(config.data.name, **config.data.params)
+        trainer = Trainer(config, data, setup["device"])
+        g = torch.Generator().manual_seed(config.train.seed)
+        ref_idx = torch.randperm(len(data), generator=g)[:REFERENCE_N if data.kind == "points" else 64]
+        events.send({"type": "started", "kind": data.kind, "sample_shape": list(data.shape),
+                     "dataset_size": len(data), "parameters": sum(p.numel() for p in trainer.model.parameters()),
+                     "t_bin_edges": list(trainer.per_t.edges), "reference": _to_numpy(data.x[ref_idx]),
+                     "device": str(trainer.device), "threads": setup["threads"], "pid": os.getpid()})
+        _child_loop(trainer, Path(setup["run_dir"]), setup["checkpoint_every"], commands, events, NonFiniteLossError)
+    except (EOFError, BrokenPipeError):
+        return  # the app went away: nobody is left to report to
+    except Exception as e:  # reported to the UI; the parent marks the job failed
+        try:
+            events.send({"type": "error", "message": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
+                         "step": getattr(trainer, "step_count", 0)})
+        except OSError:
+            pass
+
+
+def _child_loop(trainer, run_dir: Path, checkpoint_every: int, commands, events, nan_error) -> None:
+    buffer: list[tuple] = []
+    last_flush = time.monotonic()
+    paused = False
+    total = trainer.config.train.steps
+    last_event = None
+
+    def flush(ev=None) -> None:
+        nonlocal buffer, last_flush
+        msg = {"type": "progress", "rows": buffer}
+        if ev is not None:
+            msg.update(per_t=list(ev.per_t_loss), steps_per_s=ev.steps_per_s, samples_per_s=ev.samples_per_s,
+                       elapsed=ev.elapsed)
+        events.send(msg)
+        buffer, last_flush = [], time.monotonic()
+
+    def save(path: Path, token=None) -> str:
+        where = str(trainer.save(path))
+        events.send({"type": "saved", "token": token, "path": where, "step": trainer.step_count})
+        return where
+
+    while True:
+        # A command: wait for one while paused, otherwise only look. EOF = the app is gone.
+        cmd = commands.recv() if commands.poll(1.0 if paused else 0) else None
+        if cmd is not None:
+            what = cmd[0]
+            if what == "pause" and not paused:
+                paused = True
+                flush(last_event)
+                events.send({"type": "paused", "step": trainer.step_count})
+            elif what == "resume" and paused:
+                paused = False
+                events.send({"type": "resumed", "step": trainer.step_count})
+            elif what == "save":
+                _, token = cmd
+                try:
+                    save(run_dir / checkpoint_name(trainer.step_count), token)
+                except Exception as e:
+                    events.send({"type": "save_failed", "token": token, "message": f"{type(e).__name__}: {e}"})
+            elif what == "stop":
+                flush(last_event)
+                events.send({"type": "stopped", "step": trainer.step_count})
+                return
+            continue
+        if paused:
+            continue
+        try:
+            ev = trainer.step()
+        except nan_error as e:
+            flush(last_event)
+            events.send({"type": "error", "message": str(e), "step": trainer.step_count, "traceback": ""})
+            return
+        last_event = ev
+        buffer.append((ev.step, ev.loss, ev.lr, ev.grad_norm))
+        if ev.preview is not None:
+            flush(ev)
+            events.send({"type": "preview", "step": ev.step, "samples": _to_numpy(ev.preview)})
+        elif time.monotonic() - last_flush >= FLUSH_SECONDS:
+            flush(ev)
+        if checkpoint_every and ev.step % checkpoint_every == 0 and ev.step < total:
+            save(run_dir / checkpoint_name(ev.step))
+        if trainer.done:
+            flush(ev)
+            path = save(run_dir / checkpoint_name(ev.step))
+            events.send({"type": "finished", "step": ev.step, "path": path})
+            return
+
+
+# ---------------------------------------------------------------------------------------------
+# the parent's view of a run
+
+
+class _Series:
+    """(step, value) pairs, at most `cap`: when full, every other point goes, so it always spans the run."""
+
+    def __init__(self, cap: int):
+        self.cap, self.stride, self.items = cap, 1, []
+
+    def add(self, step: int, value) -> None:
+        if step % self.stride:
+            return
+        self.items.append((step, value))
+        if len(self.items) > self.cap:
+            self.stride *= 2
+            self.items = [(s, v) for s, v in self.items if s % self.stride == 0]
+
+
+class RunHistory:
+    """Everything a viewer of one run needs, folded from the child's messages (no torch here)."""
+
+    def __init__(self, steps_total: int, batch_size: int):
+        self.steps_total, self.batch_size = steps_total, batch_size
+        self.step = 0
+        self.loss = _Series(MAX_POINTS)
+        self.smoothed = _Series(MAX_POINTS)
+        self.lr = _Series(MAX_POINTS)
+        self.grad_norm = _Series(MAX_POINTS)
+        self.per_t = _Series(MAX_PER_T)
+        self.previews = _Series(MAX_PREVIEWS)
+        self._ema, self._weight = 0.0, 0.0
+        self.steps_per_s = 0.0
+        self.samples_per_s = 0.0
+        self.elapsed = 0.0
+        self.info: dict = {}
+
+    def add_rows(self, rows) -> None:
+        for step, loss, lr, norm in rows:
+            self.step = step
+            self.loss.add(step, loss)
+            self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
+            self._weight = SMOOTHING * self._weight + (1 - SMOOTHING)
+            self.smoothed.add(step, self._ema / self._weight)
+            self.lr.add(step, lr)
+            self.grad_norm.add(step, norm)
+
+    def add_progress(self, msg: dict) -> None:
+        self.add_rows(msg["rows"])
+        if "per_t" in msg:
+            self.per_t.add(self.step, msg["per_t"])
+            self.steps_per_s, self.samples_per_s, self.elapsed = msg["steps_per_s"], msg["samples_per_s"], msg["elapsed"]
+
+    def eta(self) -> float | None:
+        """Seconds left at the current speed, or None before the speed is known."""
+        if self.steps_per_s <= 0:
+            return None
+        return max(0, self.steps_total - self.step) / self.steps_per_s
+
+
+class TrainingJob:
+    """Starts, steers and watches the one training run of this app. Thread-safe; every method is cheap
+    except `save` (waits for the checkpoint) and `stop` (waits for the child to end)."""
+
+    def __init__(self, runs_dir: str | Path, device: str = "cpu", threads: int | None = None, nice: int = 5):
+        self.runs_dir = Path(runs_dir)
+        self.device = str(device)
+        self.threads = threads or default_threads()
+        self.nice = nice
+        self._lock = threading.Lock()
+        self._saved = threading.Condition(self._lock)
+        self._proc: subprocess.Popen | None = None
+        self._commands = None
+        self._events = None
+        self._reader: threading.Thread | None = None
+        self._tokens = itertools.count(1)
+        self._replies: dict[int, dict] = {}
+        self.version = 0  # bumped on every change, across runs: a viewer redraws only when it moves
+        self.run_id = 0
+        self._reset(None, None, "idle")
+        atexit.register(self.shutdown)
+
+    def _reset(self, config: RunConfig | None, run_dir: Path | None, status: str) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.status = status
+        self.error: str | None = None
+        self.traceback = ""
+        self.checkpoints: list[tuple[int, str]] = []
+        self.started_at = time.time()
+        self.message = ""
+        self.run_id += 1
+        tc = config.train if config is not None else None
+        self.history = RunHistory(tc.steps if tc else 0, tc.batch_size if tc else 0)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def start(self, config: RunConfig, name: str | None = None, checkpoint_every: int = 0) -> Path:
+        """Start training `config` in a child process; returns the run folder its checkpoints go to.
+
+        Raises JobBusy while another run is active.
+        """
+        if checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be 0 (only at the end) or a positive step count, got {checkpoint_every}")
+        with self._lock:
+            if self.status in ACTIVE:
+                raise JobBusy(f"a training run is already {self.status} (step {self.history.step} of "
+                              f"{self.history.steps_total}, {self.run_dir.name}); stop it before starting another")
+            self._join_previous()
+            run_dir = self.runs_dir / (name or run_name(config))
+            if run_dir.exists() and any(run_dir.iterdir()):
+                raise ValueError(f"the run folder {run_dir} already holds files; choose another run name")
+            self._reset(config, run_dir, "starting")
+            try:
+                self._proc, self._commands, self._events = _spawn_child()
+            except OSError as e:
+                self.status, self.error = "failed", f"could not start the training process: {e}"
+                raise JobError(self.error) from None
+            self._send("setup", {"config": config.to_json(), "run_dir": str(run_dir), "device": self.device,
+                                 "threads": self.threads, "nice": self.nice, "checkpoint_every": checkpoint_every})
+            self._reader = threading.Thread(target=self._read, args=(self._proc, self._events, self.run_id),
+                                            name="training-reader", daemon=True)
+            self._reader.start()
+            self.version += 1
+            return run_dir
+
+    def _send(self, *cmd) -> None:
+        """Send a command to the child (with the lock held)."""
+        if self.status not in ACTIVE or self._commands is None:
+            raise JobError("no training run is active; start one first")
+        try:
+            self._commands.send(cmd[1] if cmd[0] == "setup" else cmd)
+        except OSError:  # BrokenPipeError: the child is gone; the reader thread reports why
+            raise JobError("the training process is no longer running") from None
+
+    def pause(self) -> None:
+        """Pause after the current step (the child keeps its state and waits)."""
+        with self._lock:
+            if self.status == "paused":
+                return
+            self._send("pause")
+
+    def resume(self) -> None:
+        with self._lock:
+            if self.status != "paused":
+                raise JobError(f"the run is {self.status}, not paused")
+            self._send("resume")
+
+    def save(self, timeout: float = SAVE_TIMEOUT) -> Path:
+        """Write a checkpoint of the current weights into the run folder now; returns its path.
+
+        A finished run already saved its final checkpoint: that one is returned.
+        """
+        with self._lock:
+            if self.status in ("finished", "stopped", "failed") and self.checkpoints:
+                return Path(self.checkpoints[-1][1])
+            if self.status == "starting":
+                raise JobError("the run is still starting; there are no weights to save yet")
+            token = next(self._tokens)
+            self._send("save", token)
+            deadline = time.monotonic() + timeout
+            while token not in self._replies:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.status not in ACTIVE):
+                    break
+                self._saved.wait(min(left, 0.5))
+            reply = self._replies.pop(token, None)
+        if reply is None:
+            raise JobError("the checkpoint was not written: the run ended or did not answer in time")
+        if reply["type"] == "save_failed":
+            raise JobError(f"saving failed: {reply['message']}")
+        return Path(reply["path"])
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the run (no checkpoint is written; save first to keep it) and wait for the child to end."""
+        with self._lock:
+            if self.status not in ACTIVE:
+                return
+            try:
+                self._send("stop")
+            except JobError:
+                pass
+            self.status = "stopping"
+            self.version += 1
+            proc = self._proc
+        if proc is not None:
+            for end in (None, proc.terminate, proc.kill):
+                if end is not None:
+                    end()
+                try:
+                    proc.wait(timeout if end is None else 2.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._reader is not None:
+            self._reader.join(timeout=3.0)
+        with self._lock:
+            if self.status == "stopping":
+                self.status = "stopped"
+                self.message = "stopped"
+                self.version += 1
+
+    def shutdown(self) -> None:
+        """Stop any run and end the helper threads: call at app exit (also registered with atexit)."""
+        try:
+            self.stop(timeout=5.0)
+        finally:
+            with self._lock:
+                self._join_previous()
+
+    def _join_previous(self) -> None:
+        """Release the last run's process and queues (called with the lock held, after it ended)."""
+        if self._proc is not None and self._proc.poll() is not None:
+            self._proc = None
+            for conn in (self._commands, self._events):
+                if conn is not None:
+                    conn.close()
+            self._commands = self._events = None
+
+    # --- the reader thread ----------------------------------------------------------------------
+
+    def _read(self, proc, events, run_id: int) -> None:
+        """Fold the child's messages into the history until the child is gone."""
+        while True:
+            try:
+                msg = events.recv()  # EOF once the child has exited and its messages are read
+            except (EOFError, OSError):
+                self._child_gone(proc, run_id)
+                return
+            with self._lock:
+                if run_id != self.run_id:  # a newer run has started; this one's news is stale
+                    return
+                self._apply(msg)
+                self.version += 1
+                if msg["type"] in ("saved", "save_failed"):
+                    self._saved.notify_all()
+
+    def _child_gone(self, proc, run_id: int) -> None:
+        try:
+            code = proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        with self._lock:
+            if run_id != self.run_id:
+                return
+            if self.status in ACTIVE and self.status != "stopping":
+                self.status = "failed"
+                self.error = self.error or f"the training process ended unexpectedly (exit code {code})"
+            self._saved.notify_all()
+            self.version += 1
+
+    def _apply(self, msg: dict) -> None:
+        kind, h = msg["type"], self.history
+        if kind == "progress":
+            h.add_progress(msg)
+        elif kind == "started":
+            h.info = {k: v for k, v in msg.items() if k != "type"}
+            self.status = "running"
+        elif kind == "preview":
+            h.previews.add(msg["step"], msg["samples"])
+        elif kind == "paused":
+            self.status = "paused"
+        elif kind == "resumed":
+            self.status = "running"
+        elif kind in ("saved", "save_failed"):
+            if kind == "saved":
+                self.checkpoints = [c for c in self.checkpoints if c[1] != msg["path"]] + [(msg["step"], msg["path"])]
+                self.message = f"saved {Path(msg['path']).name}"
+            if msg.get("token") is not None:
+                self._replies[msg["token"]] = msg
+        elif kind == "finished":
+            self.status = "finished"
+            self.message = f"finished after {msg['step']} steps"
+        elif kind == "stopped":
+            self.status = "stopped"
+            self.message = f"stopped at step {msg['step']}"
+        elif kind == "error":
+            self.status = "failed"
+            self.error = msg["message"]
+            self.traceback = msg.get("traceback", "")
+
+    # --- what viewers see -----------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """A consistent copy of the run's state for any viewer (plain values and small numpy arrays).
+
+        status, message, error, step, steps_total, progress (0..1), loss / smoothed / lr / grad_norm
+        ([steps], [values]), per_t ([steps], rows of bin means, NaN = no sample yet), t_bin_edges,
+        previews {step: array (n, *sample_shape) float16}, reference (real samples), steps_per_s,
+        samples_per_s, elapsed (s), eta (s or None), device, kind, checkpoints [(step, path)],
+        run_dir, config (dict or None), version (changes whenever anything does).
+        """
+        with self._lock:
+            h = self.history
+
+            def series(s):
+                return ([p[0] for p in s.items], [p[1] for p in s.items])
+
+            info = h.info
+            return {
+                "status": self.status, "message": self.message, "error": self.error,
+                "step": h.step, "steps_total": h.steps_total,
+                "progress": (h.step / h.steps_total) if h.steps_total else 0.0,
+                "loss": series(h.loss), "smoothed": series(h.smoothed), "lr": series(h.lr),
+                "grad_norm": series(h.grad_norm),
+                "per_t": ([s for s, _ in h.per_t.items], [list(v) for _, v in h.per_t.items]),
+                "t_bin_edges": info.get("t_bin_edges"),
+                "previews": dict(h.previews.items), "reference": info.get("reference"),
+                "steps_per_s": h.steps_per_s, "samples_per_s": h.samples_per_s, "elapsed": h.elapsed,
+                "eta": h.eta() if self.status == "running" else None,
+                "device": info.get("device", self.device), "threads": info.get("threads"),
+                "kind": info.get("kind"), "sample_shape": info.get("sample_shape"),
+                "parameters": info.get("parameters"),
+                "checkpoints": list(self.checkpoints),
+                "run_dir": str(self.run_dir) if self.run_dir else None,
+                "config": self.config.to_dict() if self.config else None,
+                "run_id": self.run_id, "version": self.version,
+            }
+
+    @property
+    def active(self) -> bool:
+        with self._lock:
+            return self.status in ACTIVE
+
+
+def format_seconds(s: float | None) -> str:
+    """12 s, 3 min 05 s, 1 h 02 min; an em dash for unknown."""
+    if s is None or not math.isfinite(s):
+        return "—"
+    s = int(round(s))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+_MANAGER_LOCK = threading.Lock()
+
+
+def manager_for(ctx) -> TrainingJob:
+    """The app's one job manager, made on first use and kept on the AppContext (`ctx.jobs`)."""
+    with _MANAGER_LOCK:
+        if getattr(ctx, "jobs", None) is None:
+            ctx.jobs = TrainingJob(ctx.settings.runs_dir, device=str(ctx.device))
+        return ctx.jobs
