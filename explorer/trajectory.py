@@ -139,6 +139,30 @@ class Clock:
         self.finished = True
 
 
+class ReuseLastCall:
+    """A denoiser wrapper: a call with the same x and t as the previous call returns the previous output.
+
+    Every lane of a side-by-side run starts from the same x_T at t = T, so their first predictions
+    are one forward pass instead of one per lane: the first frame comes sooner. `calls` counts the
+    forward passes actually run.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.calls = 0
+        self._last: tuple | None = None
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        last = self._last
+        if (last is not None and last[0].shape == x.shape and torch.equal(last[1], t)
+                and (last[0] is x or torch.equal(last[0], x))):
+            return last[2]
+        out = self.model(x, t)
+        self.calls += 1
+        self._last = (x, t, out)
+        return out
+
+
 @dataclass(eq=False)
 class Trajectory:
     """The recorded frames of one run: frames[k] holds one Snapshot per lane; bounded by `budget` bytes."""

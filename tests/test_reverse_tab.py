@@ -12,7 +12,7 @@ from PIL import Image
 from core.forward import model_predictions
 from explorer.context import AppContext, Settings
 from explorer.render import Figure
-from explorer.tabs.reverse_handlers import DEFAULT_SAMPLES, ReverseHandlers, ReverseSession
+from explorer.tabs.reverse_handlers import DEFAULT_SAMPLES, ReverseHandlers, ReverseSession, default_samples
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,6 +70,12 @@ def test_select_checkpoint_fits_steps_to_T_and_samples_to_the_kind(h, ckpt):
     same = h.select_checkpoint(ckpt["tiny-points"], "ddpm", 100, "ddim", 50, 300, "points")
     assert same[3]["value"] == 300                                  # same kind: the user's count stays
     assert h.select_checkpoint(None, "ddim", 10, "ddim", 10, 4, None)[0] == "*No checkpoint selected.*"
+
+
+def test_default_sample_count_keeps_large_images_cheap():
+    assert default_samples("image", (1, 8, 8)) == default_samples("image", (3, 16, 16)) == 16
+    assert default_samples("image", (3, 32, 32)) == 9   # a 3x3 grid: each step is a forward pass on all
+    assert default_samples("points", (2,)) == DEFAULT_SAMPLES["points"]
 
 
 def test_sampler_change_shows_eta_only_for_ddim_and_suggests_steps(h, ckpt):
@@ -209,11 +215,13 @@ def test_stop_keeps_the_frames_and_play_starts_over(h, ckpt):
     session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="30")
     for _ in range(3):
         next(gen)
-    out = h.stop(session)
-    gen.close()
+    assert h.stop(session) == (gr.skip(),) * 4  # while playing, the generator itself shows the end
+    last = list(gen)
+    assert len(last) == 1 and "Stopped" in last[0][2] and "stopped" in last[0][2]
+    assert last[0][3]["interactive"] is True
     kept = len(session.traj)
     assert session.clock is None and not session.computing and kept >= 3
-    assert "Stopped" in out[2] and "stopped" in out[2]
+    assert "Stopped" in h.stop(session)[2]  # with nothing playing, Stop answers itself
     assert h.scrub(1, session)[2].startswith("DDPM: step **2**")
     old = session.traj
     _, again = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="max", session=session)
@@ -278,6 +286,13 @@ def test_signals_show_line_plots(h, ckpt):
     session, outs = run(h, ckpt["tiny-signals"], sampler="dpm++2m", steps=8, n=3)
     fig = outs[-1][1]
     assert isinstance(fig, Figure) and len(fig.data) == 3 * 3 and len(fig.data[0]["y"]) == 32
+
+
+def test_few_step_ddpm_warns_but_runs(h, ckpt):
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=5)
+    with pytest.warns(UserWarning, match="DDPM with 5 of T=200 steps"):
+        outs = list(gen)
+    assert session.traj.complete and len(outs) >= 1
 
 
 # --- export -------------------------------------------------------------------------------------

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.samplers import SAMPLERS
+from core.samplers import SAMPLERS, Step
 from core.schedules import make_schedule
 from explorer.trajectory import (
     EPS_RANGE,
     X_RANGE,
     Clock,
     Lane,
+    ReuseLastCall,
     Trajectory,
     dequantise,
     run_all,
@@ -144,3 +145,23 @@ def test_trajectory_rejects_bad_kinds_and_ticks():
         traj.observe((None,))
     with pytest.raises(IndexError):
         Trajectory("image", (Lane("ddim", "DDIM", 5),)).frame(0)
+
+
+def test_lanes_from_one_x_T_share_their_first_forward_pass(schedule):
+    g = torch.Generator().manual_seed(0)
+    x_T = torch.randn((3, 2), generator=g)
+    model = ReuseLastCall(Half())
+    its = [SAMPLERS[name](model, schedule, (3, 2), steps=steps, generator=torch.Generator().manual_seed(1),
+                          x_T=x_T) for name, steps in (("ddpm", 20), ("ddim", 5))]
+    clock = Clock(its, [schedule.timesteps(20).tolist(), schedule.timesteps(5).tolist()])
+    first = clock.tick()
+    assert model.calls == 1  # DDIM's first call repeated DDPM's: answered from memory
+    np.testing.assert_array_equal(first[0].eps.numpy(), first[1].eps.numpy())
+    ticks = [first, *clock]
+    moves = sum(isinstance(s, Step) for tick in ticks for s in tick)
+    assert model.calls == moves - 1 == 20 + 5 - 1  # later calls differ (x or t) and all run
+    # the result is what the sampler gives without the wrapper
+    plain = list(SAMPLERS["ddim"](Half(), schedule, (3, 2), steps=5, generator=torch.Generator().manual_seed(1),
+                                  x_T=x_T))
+    last_ddim = [tick[1] for tick in ticks if isinstance(tick[1], Step)][-1]
+    np.testing.assert_array_equal(last_ddim.x_next.numpy(), plain[-1].x_next.numpy())

@@ -22,6 +22,7 @@ from .reverse_handlers import (
     SPEEDS,
     ReverseHandlers,
     ReverseSession,
+    default_samples,
     default_steps,
     kind_of,
     sampler_choices,
@@ -36,12 +37,13 @@ def build(ctx) -> None:
     h = ReverseHandlers(ctx)
     choices = h.choices()
     ckpt0 = h.default_checkpoint()
-    kind0, T0 = "image", 1000
+    kind0, T0, n0 = "image", 1000, DEFAULT_SAMPLES["image"]
     if ckpt0:
         try:  # load (and so cache and warm) the default model now: the first Play is then cheap
             model, _, meta, schedule = h.load(ckpt0)
             kind0, T0 = kind_of(h.entry(ckpt0)), schedule.T
-            h._warm(model, meta, DEFAULT_SAMPLES[kind0])
+            n0 = default_samples(kind0, meta["sample_shape"])
+            h._warm(model, meta, n0)
         except gr.Error:
             ckpt0 = None  # a broken checkpoint must not keep the app from starting; choosing it says why
     session = gr.State(ReverseSession)
@@ -64,7 +66,7 @@ def build(ctx) -> None:
                             elem_id="rv-eta")
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="rv-seed")
-                n = gr.Slider(1, max(MAX_SAMPLES.values()), value=DEFAULT_SAMPLES[kind0], step=1, label="Samples",
+                n = gr.Slider(1, max(MAX_SAMPLES.values()), value=n0, step=1, label="Samples",
                               elem_id="rv-n")
             compare = gr.Checkbox(False, label="Compare with a second sampler (same x_T)", elem_id="rv-compare")
             with gr.Group(visible=False) as second:
@@ -102,10 +104,10 @@ def build(ctx) -> None:
     outputs = [*view.outputs, cap, scrub]
     settings = [ckpt, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b]
 
-    play_event = play.click(h.play, [*settings, speed, session], outputs, api_name="reverse_play",
+    play.click(h.play, [*settings, speed, session], outputs, api_name="reverse_play",
                             concurrency_id="reverse-play", concurrency_limit=2, show_progress="hidden")
     pause.click(h.pause, session, cap, api_name="reverse_pause", queue=False)
-    stop.click(h.stop, session, outputs, api_name="reverse_stop", cancels=[play_event])
+    stop.click(h.stop, session, outputs, api_name="reverse_stop", queue=False)
     back.click(h.back, session, outputs, api_name="reverse_back", show_progress="hidden")
     fwd.click(h.forward, session, outputs, api_name="reverse_forward", show_progress="hidden")
     scrub.input(h.scrub, [scrub, session], outputs, api_name="reverse_scrub", trigger_mode="always_last",

@@ -26,7 +26,7 @@ from core.samplers import SAMPLER_LABELS, SAMPLERS
 from core.schedules import make_schedule
 
 from .. import animation
-from ..trajectory import Clock, Lane, Trajectory, snapshot
+from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
 from ..widgets import DataView
 from . import reverse_text as text
 
@@ -34,6 +34,7 @@ from . import reverse_text as text
 RANK_KIND = {rank: kind for kind, rank in KINDS.items()}   # 1 -> points, 2 -> signal, 3 -> image
 MAX_SAMPLES = {"image": 64, "points": 2000, "signal": 16}
 DEFAULT_SAMPLES = {"image": 16, "points": 500, "signal": 4}
+LARGE_IMAGE = 16 * 16        # pixels per channel above which images default to a 3x3 grid (CPU-friendly)
 DEFAULT_STEPS = {"ddpm": None, "ddim": 50, "dpm++2m": 20}   # None: all T steps (the original DDPM)
 SEED_MAX = 2**31 - 1
 SPEEDS = ["10", "30", "100", "300", "1000", "max"]         # clock ticks (sampler steps) per second
@@ -74,6 +75,7 @@ class ReverseSession:
         self.clock: Clock | None = None
         self.cursor = 0
         self.token: object | None = None   # identifies the playing generator; None = nothing plays
+        self.stopped: object | None = None  # the token of the generator Stop ended
         self.model = None
         self.schedule = None
         self.prediction = "eps"
@@ -130,6 +132,13 @@ def checkpoint_label(entry: dict) -> str:
     if entry.get("root"):
         parts.append(Path(entry["root"]).name)
     return " · ".join(parts)
+
+
+def default_samples(kind: str, sample_shape) -> int:
+    """How many samples a run draws unless the user says otherwise: each step costs a forward pass on all."""
+    if kind == "image" and math.prod(sample_shape[1:]) > LARGE_IMAGE:
+        return 9
+    return DEFAULT_SAMPLES[kind]
 
 
 def default_steps(sampler: str, T: int) -> int:
@@ -254,9 +263,10 @@ class ReverseHandlers:
         steps_b = min(_int("steps", steps_b or 1, 1, 10**6), T)
         n_max = MAX_SAMPLES[kind]
         try:
-            n_val = _int("number of samples", n, 1, n_max) if kind == last_kind else DEFAULT_SAMPLES[kind]
+            n_val = _int("number of samples", n, 1, n_max) if kind == last_kind else None
         except gr.Error:
-            n_val = DEFAULT_SAMPLES[kind]
+            n_val = None
+        n_val = n_val or default_samples(kind, meta["sample_shape"])
         self._warm(model, meta, n_val)
         return (self.info(path),
                 gr.update(maximum=T, value=steps),
@@ -327,6 +337,8 @@ class ReverseHandlers:
         g = torch.Generator().manual_seed(spec.seed)
         x_T = torch.randn(shape, generator=g)  # drawn once; every lane starts here
         clip = 1.0 if spec.kind == "image" else None  # images live in [-1, 1]
+        if len(spec.lanes) > 1:
+            model = ReuseLastCall(model)  # the lanes' first steps share one forward pass
         its, timesteps = [], []
         for k, lane in enumerate(spec.lanes):
             gen = g if k == 0 else torch.Generator().manual_seed(spec.seed + SECOND_LANE_SALT * k)
@@ -380,6 +392,8 @@ class ReverseHandlers:
         if fresh:
             self._advance(session)  # the first step only: the first frame goes out at once
         yield self.view(session, session.cursor, playing=True)
+        if fresh:
+            self._advise(spec, loaded[3].T)
 
         min_gap = 1.0 / MAX_FPS[spec.kind]
         t0 = last_sent = time.perf_counter()
@@ -412,8 +426,18 @@ class ReverseHandlers:
             mine = session.token is token
             if mine:
                 session.token = None
-        if mine or shown != session.cursor:
+        if session.stopped is token:
+            yield self.view(session, session.cursor, note=self.STOPPED)
+        elif mine or shown != session.cursor:  # paused: the last frame with the slider free to scrub
             yield self.view(session, session.cursor)
+
+    @staticmethod
+    def _advise(spec: Spec, T: int) -> None:
+        """Warn (without stopping) about settings that work but are likely not what the user wants."""
+        for lane in spec.lanes:
+            if lane.sampler == "ddpm" and lane.steps < T // 10:
+                gr.Warning(f"DDPM with {lane.steps} of T={T} steps adds a lot of fresh noise per step and gives "
+                           "poor samples; DDIM or DPM-Solver++ are made for few steps.")
 
     def pause(self, session):
         """Stop playback after the current step; the run can go on with Play."""
@@ -421,14 +445,25 @@ class ReverseHandlers:
             session.token = None
         return self.status(session, "Paused.")
 
+    STOPPED = "Stopped. The frames computed so far stay; Play starts over."
+
     def stop(self, session):
-        """End the run: nothing more is computed; the recorded frames stay for scrubbing and export."""
+        """End the run: nothing more is computed; the recorded frames stay for scrubbing and export.
+
+        A playing generator notices within one sampler step and sends the last view itself (a
+        cancelled generator's last output can reach the browser after this handler's, so the run is
+        ended cooperatively rather than cancelled); with nothing playing the view comes from here.
+        """
         if not isinstance(session, ReverseSession) or session.traj is None:
             return (gr.skip(),) * 4
         with session.lock:
+            playing = session.token
+            session.stopped = playing
             session.token = None
             session.clock = None
-        return self.view(session, session.cursor, note="Stopped. The frames computed so far stay; Play starts over.")
+        if playing is not None:
+            return (gr.skip(),) * 4
+        return self.view(session, session.cursor, note=self.STOPPED)
 
     def step(self, delta, session):
         """Move one frame back (-1) or forward (+1); forward past the end computes the next step."""
