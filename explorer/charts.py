@@ -1,0 +1,174 @@
+"""Figures of training and evaluation: loss and learning-rate curves, the per-timestep loss map,
+metric plots. Same plain-dict `render.Figure`s as the rest of the app (fast to build every second).
+
+Inputs are plain lists from `jobs.TrainingJob.snapshot()` or from an evaluation's result dict.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from .render import GREY, PALETTE, Figure, _axis, _layout, _num
+
+CHART_HEIGHT = 250
+
+
+def _empty(title: str, note: str, height: int = CHART_HEIGHT) -> Figure:
+    lay = _layout(height, title, xaxis=_axis(visible=False), yaxis=_axis(visible=False))
+    lay["annotations"] = [dict(text=note, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                               font=dict(size=13, color=GREY))]
+    return Figure([], lay)
+
+
+def _marker_line(step: int | None) -> list[dict]:
+    if step is None:
+        return []
+    return [dict(type="line", x0=step, x1=step, y0=0, y1=1, yref="paper",
+                 line=dict(color="rgba(217,39,40,0.7)", width=1.5, dash="dot"))]
+
+
+def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int | None = None,
+               height: int = CHART_HEIGHT) -> Figure:
+    """Training loss per step, raw (faint) and smoothed (bold), on a log axis; `marked` draws a
+    dotted line at that step (the preview in view)."""
+    steps, values = loss
+    if not steps:
+        return _empty("Training loss", "no steps yet: press Start", height)
+    data = [dict(type="scatter", mode="lines", x=list(steps), y=_num(values), name="loss (each step)",
+                 line=dict(color="rgba(31,119,180,0.35)", width=1)),
+            dict(type="scatter", mode="lines", x=list(smoothed[0]), y=_num(smoothed[1]), name="smoothed",
+                 line=dict(color=PALETTE[0], width=2.4))]
+    lay = _layout(height, "Training loss (log scale)", legend=True,
+                  xaxis=_axis(title=dict(text="step"), rangemode="tozero"),
+                  yaxis=_axis(type="log", exponentformat="power"),
+                  margin=dict(l=52, r=16, t=40, b=40))
+    lay["legend"].update(x=1, xanchor="right")
+    lay["shapes"] = _marker_line(marked)
+    lay["uirevision"] = "loss"  # keep a user's zoom while new points arrive
+    return Figure(data, lay)
+
+
+def lr_chart(lr: tuple[list, list], height: int = CHART_HEIGHT) -> Figure:
+    """Learning rate per step (warm-up, then cosine decay)."""
+    steps, values = lr
+    if not steps:
+        return _empty("Learning rate", "the schedule appears once training runs", height)
+    data = [dict(type="scatter", mode="lines", x=list(steps), y=_num(values), name="lr",
+                 line=dict(color=PALETTE[2], width=2), hovertemplate="step %{x}: lr %{y:.3g}<extra></extra>")]
+    lay = _layout(height, "Learning rate", xaxis=_axis(title=dict(text="step"), rangemode="tozero"),
+                  yaxis=_axis(exponentformat="power", rangemode="tozero"), margin=dict(l=60, r=16, t=40, b=40))
+    lay["uirevision"] = "lr"
+    return Figure(data, lay)
+
+
+def per_t_map(steps: Sequence[int], rows: Sequence[Sequence[float]], edges: Sequence[float] | None,
+              height: int = CHART_HEIGHT + 30) -> Figure:
+    """Running loss per timestep bin over training: x = step, y = t, colour = log10 MSE.
+
+    rows: one list of bin means per recorded step (None/NaN where no t fell in the bin yet);
+    edges: the bins' t edges (len = bins + 1).
+    """
+    if not steps or not rows or edges is None:
+        return _empty("Loss per timestep over training", "appears after the first steps", height)
+    z = np.asarray([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64).T  # (bins, steps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logz = np.log10(np.where(z > 0, z, np.nan))
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    data = [dict(type="heatmap", x=list(steps), y=_num(centres), z=[_num(r, 3) for r in logz],
+                 colorscale="Viridis",
+                 colorbar=dict(title=dict(text="log₁₀ MSE", side="right"), thickness=10, len=0.9, outlinewidth=0),
+                 hovertemplate="step %{x}, t ≈ %{y:.0f}: log₁₀ MSE %{z:.2f}<extra></extra>")]
+    lay = _layout(height, "Loss per timestep bin over training (brighter = higher loss)",
+                  xaxis=_axis(title=dict(text="step"), showgrid=False),
+                  yaxis=_axis(title=dict(text="t"), showgrid=False, range=[edges[0], edges[-1]]),
+                  margin=dict(l=52, r=8, t=40, b=40))
+    return Figure(data, lay)
+
+
+def per_t_latest(rows: Sequence[Sequence[float]], edges: Sequence[float] | None, height: int = CHART_HEIGHT) -> Figure:
+    """The most recent per-timestep loss as a line (low t: nearly clean input, high t: nearly noise)."""
+    if not rows or edges is None:
+        return _empty("Loss per timestep now", "appears after the first steps", height)
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    last = [np.nan if v is None else v for v in rows[-1]]
+    data = [dict(type="scatter", mode="lines+markers", x=_num(centres), y=_num(last), name="now",
+                 line=dict(color=PALETTE[3], width=2), marker=dict(size=5))]
+    if len(rows) > 4:
+        first = [np.nan if v is None else v for v in rows[min(2, len(rows) - 1)]]
+        data.insert(0, dict(type="scatter", mode="lines", x=_num(centres), y=_num(first), name="early",
+                            line=dict(color=GREY, width=1.5, dash="dot")))
+    lay = _layout(height, "Loss per timestep: early vs now", legend=True,
+                  xaxis=_axis(title=dict(text="t"), range=[edges[0], edges[-1]]),
+                  yaxis=_axis(type="log", exponentformat="power"), margin=dict(l=52, r=16, t=40, b=40))
+    lay["legend"].update(x=1, xanchor="right")
+    return Figure(data, lay)
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+def mse_per_t(t: Sequence[float], mse: Sequence[float], low: Sequence[float] | None = None,
+              high: Sequence[float] | None = None, label: str = "noise-prediction MSE",
+              height: int = CHART_HEIGHT + 20) -> Figure:
+    """A checkpoint's MSE against the timestep, with an optional band (e.g. a 90 % interval)."""
+    data = []
+    if low is not None and high is not None:
+        data.append(dict(type="scatter", mode="lines", x=_num(list(t) + list(t)[::-1]),
+                         y=_num(list(high) + list(low)[::-1]), fill="toself", fillcolor="rgba(31,119,180,0.15)",
+                         line=dict(width=0), hoverinfo="skip", name="interval"))
+    data.append(dict(type="scatter", mode="lines+markers", x=_num(t), y=_num(mse), name=label,
+                     line=dict(color=PALETTE[0], width=2), marker=dict(size=5),
+                     hovertemplate="t ≈ %{x:.0f}: %{y:.4g}<extra></extra>"))
+    lay = _layout(height, f"{label} per timestep", xaxis=_axis(title=dict(text="t")),
+                  yaxis=_axis(type="log", exponentformat="power", title=dict(text="MSE")),
+                  margin=dict(l=60, r=16, t=40, b=40))
+    return Figure(data, lay)
+
+
+def metric_history(steps: Sequence[int], series: dict[str, Sequence[float | None]],
+                   height: int = CHART_HEIGHT + 20, title: str = "Metrics across the run's checkpoints") -> Figure:
+    """Several metrics against training step, one small panel each (their scales differ)."""
+    names = [n for n, v in series.items() if any(x is not None and math.isfinite(x) for x in v)]
+    if not steps or not names:
+        return _empty(title, "evaluate a run's checkpoints to see how the figures moved", height)
+    n = len(names)
+    gap = 0.06
+    width = (1 - gap * (n - 1)) / n
+    data, lay = [], _layout(height, title, margin=dict(l=40, r=10, t=56, b=40))
+    lay["annotations"] = []
+    for i, name in enumerate(names):
+        ax = "" if i == 0 else str(i + 1)
+        dom = [i * (width + gap), i * (width + gap) + width]
+        data.append(dict(type="scatter", mode="lines+markers", x=list(steps), y=_num(series[name]), name=name,
+                         xaxis=f"x{ax}", yaxis=f"y{ax}", line=dict(color=PALETTE[i % len(PALETTE)], width=2),
+                         marker=dict(size=6), hovertemplate=f"step %{{x}}: {name} %{{y:.4g}}<extra></extra>"))
+        lay[f"xaxis{ax}"] = _axis(domain=dom, anchor=f"y{ax}", title=dict(text="step"))
+        lay[f"yaxis{ax}"] = _axis(anchor=f"x{ax}")
+        lay["annotations"].append(dict(text=name, x=(dom[0] + dom[1]) / 2, y=1.0, xref="paper", yref="paper",
+                                       yanchor="bottom", showarrow=False, font=dict(size=12)))
+    return Figure(data, lay)
+
+
+def closest_pairs_points(train, generated, nearest, height: int = 340) -> Figure:
+    """2-D memorisation: the training data (grey), the generated points closest to it (red) and their
+    nearest training points (green rings), joined by a line. train (N, 2); generated, nearest (K, 2)."""
+    t = np.asarray(train, dtype=np.float64)[:1500]
+    g, r = np.asarray(generated, dtype=np.float64), np.asarray(nearest, dtype=np.float64)
+    xs, ys = [], []
+    for a, b in zip(g, r):
+        xs += [float(a[0]), float(b[0]), None]
+        ys += [float(a[1]), float(b[1]), None]
+    data = [dict(type="scatter", mode="markers", x=_num(t[:, 0]), y=_num(t[:, 1]), name="training data",
+                 marker=dict(size=3, color=GREY, opacity=0.4), hoverinfo="skip"),
+            dict(type="scatter", mode="lines", x=xs, y=ys, line=dict(color="#111827", width=1), showlegend=False,
+                 hoverinfo="skip"),
+            dict(type="scatter", mode="markers", x=_num(r[:, 0]), y=_num(r[:, 1]), name="nearest training point",
+                 marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color=PALETTE[2], width=2))),
+            dict(type="scatter", mode="markers", x=_num(g[:, 0]), y=_num(g[:, 1]), name="generated",
+                 marker=dict(size=7, color=PALETTE[1]))]
+    lim = float(max(3.0, np.abs(t).max() * 1.05)) if t.size else 3.5
+    return Figure(data, _layout(height, None, legend=True,
+                                xaxis=_axis(range=[-lim, lim], constrain="domain"),
+                                yaxis=_axis(range=[-lim, lim], scaleanchor="x", scaleratio=1, constrain="domain"),
+                                margin=dict(l=36, r=8, t=30, b=28)))

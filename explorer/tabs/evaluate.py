@@ -1,0 +1,142 @@
+"""Evaluate tab: how good is a checkpoint? Figures with intervals and real-data floors, their history
+over a run's checkpoints, samples beside real data, and a blind real-or-generated quiz for a class.
+
+Handlers are in `evaluate_handlers.py`; this module lays out widgets and wires events.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from core.evaluate import MAX_N, MIN_N
+from core.samplers import SAMPLERS
+
+from ..widgets import DataView, md
+from .evaluate_handlers import DEFAULT_N, QUIZ_MAX_PER_SOURCE, SEED_MAX, EvaluateHandlers, progress_html
+
+TITLE = "Evaluate"
+
+INTRO = """\
+Each figure is computed on **n** generated samples and comes with a bootstrap interval and a
+**floor**: the same figure between two sets of *real* data of the same size, i.e. what a perfect
+model would score. Read a value against its floor, not against zero. Small n inflates FID and
+makes precision/recall noisy; the table warns where n is too small.
+"""
+
+QUIZ_HELP = """\
+**For a class.** The teacher picks an image checkpoint and presses *New quiz*: the app draws
+real pictures and as many generated ones. Everyone (each browser is one participant) presses
+*Take the quiz*, rates how realistic each picture looks and says *Real* or *Generated*. The
+tallies gather every participant: a model whose pictures fool people half the time is as good as
+this audience can tell.
+"""
+
+
+def build(ctx) -> None:
+    h = EvaluateHandlers(ctx)
+    choices = h.choices()
+    ckpt0 = next((p for _, p in choices if "digits" in p), choices[0][1] if choices else None)
+    try:
+        info0, n0 = h.select(ckpt0)
+    except gr.Error:
+        ckpt0, info0, n0 = None, "*No checkpoint selected.*", DEFAULT_N["image"]
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300, variant="panel"):
+            md("### Checkpoint")
+            ckpt = gr.Dropdown(choices, value=ckpt0, label="Checkpoint", elem_id="ev-ckpt", allow_custom_value=True)
+            refresh = gr.Button("↻ Refresh the list", size="sm", elem_id="ev-refresh")
+            info = md(info0, elem_id="ev-info", elem_classes=["tight-md"])
+            md("### Samples")
+            n = gr.Slider(MIN_N, 5000, value=n0, step=10, label="Number of samples n", elem_id="ev-n")
+            with gr.Row():
+                sampler = gr.Dropdown(list(SAMPLERS), value="ddim", label="Sampler", elem_id="ev-sampler")
+                steps = gr.Number(50, precision=0, minimum=1, label="Sampler steps", elem_id="ev-steps")
+            seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="ev-seed")
+            with gr.Row():
+                run = gr.Button("Evaluate", variant="primary", elem_id="ev-run")
+                cancel = gr.Button("Cancel", variant="stop", elem_id="ev-cancel")
+            progress = gr.HTML(progress_html(0, "ready"), elem_id="ev-progress")
+            md(INTRO, elem_classes=["tight-md"])
+
+        with gr.Column(scale=3):
+            with gr.Tabs():
+                with gr.Tab("Figures", id="figures"):
+                    table = gr.HTML("<i>Press <b>Evaluate</b> to compute the figures.</i>", elem_id="ev-table")
+                    with gr.Row():
+                        mse_plot = gr.Plot(show_label=False, elem_id="ev-mse")
+                        warnings = md("", elem_id="ev-warnings")
+                    md("#### Memorisation: the generated samples closest to the training set")
+                    pairs = DataView("closest pairs", "ev-pairs", "image", height=300)
+                    pairs_caption = md("", elem_id="ev-pairs-caption")
+                with gr.Tab("Visual inspection", id="visual"):
+                    md("Generated samples beside real ones; the full-screen button zooms in.")
+                    with gr.Row(equal_height=True):
+                        samples = DataView("generated samples", "ev-samples", "image", height=520)
+                        real = DataView("real samples", "ev-real", "image", height=520)
+                with gr.Tab("History over the run", id="history"):
+                    md("Evaluates every checkpoint in the chosen checkpoint's folder (a run saved with "
+                       "*Checkpoint every* in the Train tab has several), with fewer samples each, and plots "
+                       "how the figures moved as training went on.")
+                    history_btn = gr.Button("Evaluate the run's checkpoints", elem_id="ev-history-run")
+                    history_progress = gr.HTML("", elem_id="ev-history-progress")
+                    history_plot = gr.Plot(show_label=False, elem_id="ev-history")
+                    history_table = md("", elem_id="ev-history-table")
+                with gr.Tab("Human evaluation", id="quiz"):
+                    md(QUIZ_HELP)
+                    with gr.Row():
+                        per_source = gr.Slider(2, QUIZ_MAX_PER_SOURCE, value=10, step=1,
+                                               label="Pictures per source (real and generated)", elem_id="qz-count")
+                        quiz_new = gr.Button("New quiz from this checkpoint", elem_id="qz-new")
+                    quiz_status = md(h.quiz_status(), elem_id="qz-status")
+                    with gr.Row(equal_height=False):
+                        with gr.Column(scale=2):
+                            take = gr.Button("Take the quiz", variant="primary", elem_id="qz-take")
+                            picture = gr.Image(label="Real or generated?", format="png", interactive=False,
+                                               height=320, elem_id="qz-image", buttons=["fullscreen"])
+                            quiz_progress = md("", elem_id="qz-progress")
+                            with gr.Group(visible=False) as vote_group:
+                                rating = gr.Radio([1, 2, 3, 4, 5], value=3, label="How realistic does it look? "
+                                                  "(1 = clearly fake, 5 = perfectly real)", elem_id="qz-rating")
+                                with gr.Row():
+                                    vote_real = gr.Button("Real", elem_id="qz-real")
+                                    vote_gen = gr.Button("Generated", elem_id="qz-generated")
+                        with gr.Column(scale=3):
+                            show = gr.Button("Show the results", elem_id="qz-show")
+                            summary = md("", elem_id="qz-summary")
+                            table_items = gr.Dataframe(headers=["picture", "source", "answers", "said real",
+                                                                "said generated", "mean rating"],
+                                                       interactive=False, elem_id="qz-table", max_height=260)
+                            gallery = gr.Gallery(label="Every picture and how it was judged", columns=6, height=260,
+                                                 elem_id="qz-gallery")
+                            with gr.Row():
+                                export = gr.Button("Export answers as CSV", elem_id="qz-export")
+                                csv_file = gr.File(label="CSV", interactive=False, elem_id="qz-csv")
+
+    session = gr.State(None)
+    settings = [ckpt, n, sampler, steps, seed]
+    views = [table, warnings, mse_plot, *samples.outputs, *real.outputs, *pairs.outputs, pairs_caption]
+    figures = gr.JSON(visible=False)
+
+    ev = run.click(h.evaluate, settings, [progress, *views, figures], api_name="evaluate",
+                   concurrency_id="evaluate", concurrency_limit=1, show_progress="hidden")
+    hist = history_btn.click(h.history, settings, [history_progress, history_plot, history_table],
+                             api_name="evaluate_history", concurrency_id="evaluate", show_progress="hidden")
+    cancel.click(lambda: progress_html(0, "cancelled", "cancelled"), None, progress, cancels=[ev, hist],
+                 api_name="evaluate_cancel", queue=False)
+
+    ckpt.select(h.select, ckpt, [info, n], api_name="evaluate_select", show_progress="hidden")
+    for trigger in (refresh.click,) + ((gr.context.Context.block.select,)
+                                       if isinstance(gr.context.Context.block, gr.Tab) else ()):
+        trigger(h.refresh, ckpt, ckpt, api_visibility="private", show_progress="hidden").then(
+            h.select, ckpt, [info, n], api_visibility="private", show_progress="hidden")
+
+    quiz_new.click(h.quiz_new, [ckpt, per_source, seed], quiz_status, api_name="quiz_new")
+    take.click(h.quiz_next, session, [session, picture, quiz_progress, vote_group], api_name="quiz_next")
+    results = [summary, table_items, gallery]
+    vote_outputs = [session, picture, quiz_progress, vote_group, *results]
+    vote_real.click(lambda s, r: h.quiz_vote(s, "real", r), [session, rating], vote_outputs, api_name="quiz_vote_real")
+    vote_gen.click(lambda s, r: h.quiz_vote(s, "generated", r), [session, rating], vote_outputs,
+                   api_name="quiz_vote_generated")
+    show.click(h.quiz_results, None, results, api_name="quiz_results").then(
+        h.quiz_status, None, quiz_status, api_visibility="private")
+    export.click(h.quiz_export, None, csv_file, api_name="quiz_export")

@@ -1,0 +1,493 @@
+"""The Evaluate tab's handlers: figures of one checkpoint, their history over a run, visual
+inspection, and the blind real-or-generated quiz.
+
+`EvaluateHandlers(ctx)` holds every event (tests and gradio_client call them; `evaluate.py` wires
+them to widgets). The work is core's `evaluate_checkpoint`; it runs in a worker thread while the
+handler streams its progress, and a Cancel (or a closed page) sets the flag core polls.
+"""
+from __future__ import annotations
+
+import html
+import math
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+
+from core.checkpoint import list_checkpoints, load_config
+from core.data import load_dataset
+from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
+from core.sample import draw
+from core.samplers import SAMPLERS
+
+from .. import charts, render
+from ..quiz import STORE, make_deck
+from ..widgets import DataView
+from .reverse_handlers import checkpoint_label, kind_of
+
+DEFAULT_N = {"points": 1000, "image": 500, "signal": 500}
+HISTORY_N = {"points": 500, "image": 200, "signal": 200}  # per checkpoint when a whole run is evaluated
+HISTORY_MAX = 12          # checkpoints of one run evaluated at most (evenly spaced, always the last)
+# The figures plotted over a run, per kind of data (the first that exist are shown).
+HISTORY_FIGURES = {"points": ("swd", "mmd", "precision", "recall"), "image": ("fid", "kid", "precision", "recall"),
+                   "signal": ("spectrum", "precision", "recall", "diversity")}
+GRID_N = 64               # samples in the visual-inspection grids
+QUIZ_MAX_PER_SOURCE = 50
+SEED_MAX = 2**31 - 1
+_RESULTS_CACHE: dict[tuple, dict] = {}  # (path, weights mtime, n, sampler, steps, seed) -> result
+_CACHE_LOCK = threading.Lock()
+
+
+def fmt(v) -> str:
+    """A figure for a table: 4 significant digits, scientific outside 1e-3..1e5, a dash for None."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, int):
+        return f"{v:,}"
+    a = abs(v)
+    return f"{v:.4g}" if a == 0 or 1e-3 <= a < 1e5 else f"{v:.2e}"
+
+
+def progress_html(fraction: float, message: str, state: str = "running") -> str:
+    colour = {"running": "#4f46e5", "done": "#16a34a", "cancelled": "#6b7280", "failed": "#dc2626"}[state]
+    return (f'<div class="ev-progress"><div style="background:#e5e7eb;border-radius:6px;height:10px;overflow:hidden">'
+            f'<div style="width:{100 * max(0.0, min(1.0, fraction)):.1f}%;background:{colour};height:10px"></div></div>'
+            f'<div style="margin-top:4px">{html.escape(message)}</div></div>')
+
+
+TABLE_CSS = """<style>
+.ev-table table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
+.ev-table th { text-align: left; border-bottom: 2px solid #d1d5db; padding: 4px 6px; }
+.ev-table td { border-bottom: 1px solid #e5e7eb; padding: 4px 6px; vertical-align: top; }
+.ev-table .ev-num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ev-table .ev-dim { color: #6b7280; font-size: 0.85em; }
+.ev-table .ev-warn { color: #b45309; font-size: 0.85em; }
+.ev-table .ev-caption { margin-bottom: 6px; color: #374151; }
+.ev-table .ev-notes { color: #6b7280; font-size: 0.85em; margin-top: 6px; }
+</style>"""
+
+
+def figures_table(result: dict) -> str:
+    """Every figure as an HTML table row: value, interval, the real-vs-real floor, n, how to read it, warnings."""
+    level = round(100 * result["bootstrap"]["level"])
+    rows = []
+    for name, f in result["metrics"].items():
+        lo, hi = f["interval"] if f.get("interval") else (None, None)
+        floor = "–" if f["floor"] is None else f"{fmt(f['floor'])} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
+        warn = "".join(f"<div class='ev-warn'>⚠ {html.escape(w)}</div>" for w in f["warnings"])
+        rows.append(f"<tr id='ev-row-{html.escape(name)}'><td><b>{html.escape(f['label'])}</b>"
+                    f"<div class='ev-dim'>{html.escape(f['space'])}</div>{warn}</td>"
+                    f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
+                    f"<td class='ev-num'>{floor}</td><td class='ev-num'>{fmt(f['n'])}</td>"
+                    f"<td>{html.escape(f['better'])}</td></tr>")
+    head = (f"<tr><th>figure</th><th>value</th><th>{level}% interval</th><th>floor: real vs real</th><th>n</th>"
+            f"<th>better</th></tr>")
+    ext = result.get("extractor")
+    ext_line = f" · features: {html.escape(ext['name'])} ({ext['dim']}-d)" if ext else ""
+    t = result["timings"]
+    caption = (f"{html.escape(result['dataset'])} · n = {result['n']:,} samples by {result['sampler']} "
+               f"({result['steps']} steps, seed {result['seed']}) · trained {fmt(result.get('train_steps'))} steps"
+               f"{ext_line} · {t['total_s']:.1f} s")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))
+    return (f"{TABLE_CSS}<div class='ev-table'><div class='ev-caption'>{caption}</div><table>{head}{''.join(rows)}</table>"
+            + (f"<ul class='ev-notes'>{notes}</ul>" if notes else "") + "</div>")
+
+
+def figures_json(result: dict) -> dict:
+    """The numbers only (no per-t arrays or closest pairs), for the API."""
+    out = {k: result[k] for k in ("checkpoint", "dataset", "kind", "n", "sampler", "steps", "seed", "warnings")}
+    out["metrics"] = {name: {k: f.get(k) for k in ("label", "value", "interval", "floor", "n", "n_floor", "better")}
+                      for name, f in result["metrics"].items()}
+    return out
+
+
+def memorisation_key(result: dict) -> str | None:
+    """The memorisation figure to show pairs of: in feature space where there is one."""
+    for key in ("memorisation_feature", "memorisation", "memorisation_pixel", "memorisation_raw"):
+        if key in result["metrics"] and result["metrics"][key].get("closest"):
+            return key
+    return None
+
+
+def _image_grid(x: torch.Tensor, n: int = GRID_N) -> np.ndarray:
+    return render.grid(x[:n], min_size=512)
+
+
+def samples_view(kind: str, gen: torch.Tensor, real: torch.Tensor, label: str):
+    """(kind, value) of generated samples for a DataView: a large grid, a scatter over the data, or lines."""
+    if kind == "image":
+        return _image_grid(gen)
+    if kind == "points":
+        return render.scatter(gen, reference=real, title=f"{label}: generated (blue) over real (grey)", height=460)
+    return render.signals(gen, title=f"{label}: generated signals", max_lines=8, height=360)
+
+
+def real_view(kind: str, real: torch.Tensor):
+    if kind == "image":
+        return _image_grid(real)
+    if kind == "points":
+        return render.scatter(real, title="real data", color=render.GREY, height=460)
+    return render.signals(real, title="real signals", max_lines=8, height=360)
+
+
+def pairs_view(kind: str, result: dict, gen: torch.Tensor, train: torch.Tensor):
+    """The closest generated/training pairs side by side: (value, caption)."""
+    key = memorisation_key(result)
+    if key is None:
+        return None, "No memorisation figure for this model."
+    fig = result["metrics"][key]
+    closest = fig["closest"][:8]
+    g = torch.stack([gen[c["generated"]] for c in closest])
+    t = torch.stack([train[c["train"]] for c in closest])
+    dist = ", ".join(fmt(c["distance"]) for c in closest)
+    caption = (f"The {len(closest)} generated samples closest to a training example ({html.escape(fig['space'])}); "
+               f"distances {dist}; a typical real sample lies {fmt(fig['typical_real_distance'])} from its nearest "
+               f"training example. Near-copies: {fig['copy_fraction']:.1%}.")
+    if kind == "image":
+        return render.grid(torch.cat([g, t]), nrow=len(closest), min_size=768), \
+            "Top row: generated · bottom row: nearest training example. " + caption
+    if kind == "points":
+        return charts.closest_pairs_points(train, g, t), caption
+    return render.panels("signal", [torch.stack([a, b]) for a, b in zip(g[:4], t[:4])],
+                         [f"pair {i + 1}: generated (blue) · training (red)" for i in range(min(4, len(g)))]), caption
+
+
+def warnings_md(result: dict) -> str:
+    w = result.get("warnings") or []
+    if not w:
+        return "No warnings: the sample count is large enough for every figure."
+    return "**Read with care:**\n" + "\n".join(f"- {x}" for x in w)
+
+
+def history_points(entries: list[dict], most: int = HISTORY_MAX) -> list[dict]:
+    """At most `most` checkpoints of a run, evenly spread over it, always including the last."""
+    entries = sorted(entries, key=lambda e: (e.get("steps") or 0, e["name"]))
+    if len(entries) <= most:
+        return entries
+    idx = sorted(set(np.linspace(0, len(entries) - 1, most).round().astype(int).tolist()))
+    return [entries[i] for i in idx]
+
+
+class EvaluateHandlers:
+    """Every event of the Evaluate tab, bound to the app context."""
+
+    LISTING_TTL = 2.0
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self._listing = (0.0, [])
+        self._lock = threading.Lock()
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoints(self, fresh: bool = False) -> list[dict]:
+        with self._lock:
+            stamp, entries = self._listing
+            if fresh or time.monotonic() - stamp > self.LISTING_TTL:
+                entries = [e for e in self.ctx.checkpoints() if e.get("sample_shape")]
+                self._listing = (time.monotonic(), entries)
+            return entries
+
+    def choices(self, fresh: bool = False) -> list[tuple[str, str]]:
+        return [(checkpoint_label(e), e["path"]) for e in self.checkpoints(fresh)]
+
+    def entry(self, path) -> dict:
+        if not path:
+            raise gr.Error("Choose a checkpoint first (train one in the Train tab, or press ↻).")
+        for fresh in (False, True):
+            for e in self.checkpoints(fresh):
+                if e["path"] == str(path):
+                    return e
+        raise gr.Error(f"Unknown checkpoint {path!r}; press ↻ to refresh the list.")
+
+    def refresh(self, current):
+        choices = self.choices(fresh=True)
+        paths = [p for _, p in choices]
+        return gr.update(choices=choices, value=current if current in paths else (paths[0] if paths else None))
+
+    def select(self, path):
+        """A checkpoint was chosen: its description and the sample count that suits its kind.
+        Outputs: info, n."""
+        if not path:
+            return "*No checkpoint selected.*", gr.update()
+        e = self.entry(path)
+        kind = kind_of(e)
+        config, meta = load_config(path)
+        steps = meta.get("steps")
+        shape = "×".join(str(s) for s in meta["sample_shape"])
+        info = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · {kind} {shape} · "
+                f"T = {config.diffusion.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}"
+                + (f" · trained {steps:,} steps" if isinstance(steps, int) else ""))
+        return info, DEFAULT_N[kind]
+
+    # --- one evaluation -----------------------------------------------------------------------
+
+    def _check(self, path, n, sampler, steps, seed) -> tuple[dict, int, int, int]:
+        e = self.entry(path)
+        for name, v, lo, hi in (("n", n, MIN_N, MAX_N), ("steps", steps, 1, 10_000), ("seed", seed, 0, SEED_MAX)):
+            if v is None or not float(v).is_integer() or not lo <= int(v) <= hi:
+                raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {v!r}")
+        if sampler not in SAMPLERS:
+            raise gr.Error(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        return e, int(n), int(steps), int(seed)
+
+    def run(self, path, n, sampler="ddim", steps=50, seed=0, *, progress=None, cancel=None):
+        """evaluate_checkpoint on the cached model: (result, samples). Cached per settings and weights file."""
+        e, n, steps, seed = self._check(path, n, sampler, steps, seed)
+        mtime = (Path(path) / "model.safetensors").stat().st_mtime_ns
+        key = (str(path), mtime, n, sampler, steps, seed)
+        with _CACHE_LOCK:
+            hit = _RESULTS_CACHE.get(key)
+        if hit is not None:
+            return hit["result"], hit["samples"]
+        model, config, meta = self.ctx.load_checkpoint(path)
+        try:
+            result, gen = evaluate_checkpoint((model, config, meta), n, sampler=sampler, steps=steps, seed=seed,
+                                              device=self.ctx.device, progress=progress, cancel=cancel,
+                                              return_samples=True)
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        result["checkpoint"] = str(path)
+        with _CACHE_LOCK:
+            _RESULTS_CACHE[key] = {"result": result, "samples": gen}
+            while len(_RESULTS_CACHE) > 32:
+                _RESULTS_CACHE.pop(next(iter(_RESULTS_CACHE)))
+        return result, gen
+
+    def _views(self, result: dict, gen: torch.Tensor) -> tuple:
+        """table, warnings, mse plot, samples (2), real (2), pairs (2), pairs caption."""
+        data = self._dataset(result)
+        kind = result["kind"]
+        real = data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(result["seed"]))]
+        per_t = result["metrics"]["mse"]["per_t"]
+        # ±2 standard errors; the lower edge is kept above a fifth of the value so a log axis stays readable
+        lo = [max(m - 2 * s, 0.2 * m) for m, s in zip(per_t["mse"], per_t["sem"])]
+        hi = [m + 2 * s for m, s in zip(per_t["mse"], per_t["sem"])]
+        mse_fig = charts.mse_per_t(per_t["t"], per_t["mse"], lo, hi)
+        n_show = min(1500 if kind == "points" else GRID_N, len(gen))  # as many real as generated, to compare
+        pairs, caption = pairs_view(kind, result, gen, data.x)
+        return (figures_table(result), warnings_md(result), mse_fig,
+                *DataView.show(kind, samples_view(kind, gen[:n_show], real[:n_show], "samples"),
+                               label=f"{n_show} generated samples"),
+                *DataView.show(kind, real_view(kind, real[:n_show]), label=f"{n_show} real samples"),
+                *DataView.show(kind, pairs, label="closest to the training set"), caption)
+
+    @staticmethod
+    def _dataset(result: dict):
+        return load_dataset(result["dataset"], **result.get("data_params", {}))
+
+    def evaluate(self, path, n, sampler, steps, seed):
+        """Stream an evaluation: progress first, then every view.
+
+        Outputs: progress, table, warnings, mse plot, samples (2), real (2), pairs (2), pairs caption, figures JSON.
+        """
+        self._check(path, n, sampler, steps, seed)
+        skip = (gr.skip(),) * 11  # every output but the progress bar
+        state = {"fraction": 0.0, "message": "starting", "result": None, "error": None}
+        cancelled = threading.Event()
+
+        def progress(fraction, message):
+            state["fraction"], state["message"] = fraction, message
+
+        def work():
+            try:
+                state["result"] = self.run(path, n, sampler, steps, seed, progress=progress, cancel=cancelled.is_set)
+            except BaseException as err:  # reported by the streaming loop below
+                state["error"] = err
+
+        worker = threading.Thread(target=work, name="evaluation", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.3)
+                yield progress_html(state["fraction"], state["message"]), *skip
+        finally:
+            cancelled.set()  # the page went away or Cancel was pressed: core stops at its next check
+        err = state["error"]
+        if isinstance(err, EvaluationCancelled):
+            yield progress_html(state["fraction"], "cancelled", "cancelled"), *skip
+            return
+        if err is not None:
+            if isinstance(err, gr.Error):
+                raise err
+            raise gr.Error(f"the evaluation failed: {type(err).__name__}: {err}")
+        result, gen = state["result"]
+        yield (progress_html(1.0, f"done in {result['timings']['total_s']:.1f} s", "done"),
+               *self._views(result, gen), figures_json(result))
+
+    # --- history over a run -------------------------------------------------------------------
+
+    def run_entries(self, path) -> list[dict]:
+        """The checkpoints of the run `path` belongs to: its siblings in the same run folder, of the same
+        dataset and net. A checkpoint directly in a checkpoint root (e.g. the shipped ones) is a run alone."""
+        entry = self.entry(path)
+        parent = Path(path).resolve().parent
+        roots = {Path(d).resolve() for d in self.ctx.settings.checkpoint_dirs}
+        if parent in roots:
+            return [entry]
+        siblings = [e for e in list_checkpoints(parent) if Path(e["path"]).resolve().parent == parent
+                    and (e["dataset"], e["net"]) == (entry["dataset"], entry["net"])]
+        return history_points(siblings or [entry])
+
+    def history(self, path, n, sampler, steps, seed):
+        """Evaluate every checkpoint of the run (up to HISTORY_MAX) and plot the figures against steps.
+        Outputs: progress, history plot, history table (markdown)."""
+        entries = self.run_entries(path)
+        kind = kind_of(self.entry(path))
+        n = min(int(n), HISTORY_N[kind]) if n else HISTORY_N[kind]
+        rows = []
+        cancelled = threading.Event()
+        try:
+            for i, e in enumerate(entries):
+                state = {"fraction": 0.0, "message": "", "out": None, "error": None}
+
+                def progress(fraction, message, state=state):
+                    state["fraction"], state["message"] = fraction, message
+
+                def work(e=e, state=state):
+                    try:
+                        state["out"] = self.run(e["path"], n, sampler, steps, seed, progress=progress,
+                                                cancel=cancelled.is_set)
+                    except BaseException as err:
+                        state["error"] = err
+
+                worker = threading.Thread(target=work, daemon=True)
+                worker.start()
+                while worker.is_alive():
+                    worker.join(0.3)
+                    done = (i + state["fraction"]) / len(entries)
+                    yield (progress_html(done, f"checkpoint {i + 1} of {len(entries)} ({e['name']}): "
+                                               f"{state['message']}"), gr.skip(), gr.skip())
+                if state["error"] is not None:
+                    if isinstance(state["error"], EvaluationCancelled):
+                        return
+                    raise gr.Error(f"evaluating {e['name']} failed: {state['error']}")
+                result, _ = state["out"]
+                rows.append((e.get("steps") or 0, e["name"], result))
+                yield (progress_html((i + 1) / len(entries), f"{i + 1} of {len(entries)} checkpoints evaluated"),
+                       self._history_figure(rows, kind), self._history_table(rows, kind))
+        finally:
+            cancelled.set()
+        yield (progress_html(1.0, f"{len(rows)} checkpoints evaluated at n = {n}", "done"),
+               self._history_figure(rows, kind), self._history_table(rows, kind))
+
+    @staticmethod
+    def _history_keys(rows, kind) -> list[str]:
+        have = rows[-1][2]["metrics"] if rows else {}
+        return ["mse"] + [k for k in HISTORY_FIGURES[kind] if k in have]
+
+    def _history_figure(self, rows, kind):
+        keys = self._history_keys(rows, kind)
+        series = {rows[-1][2]["metrics"][k]["label"] if rows else k: [r[2]["metrics"].get(k, {}).get("value")
+                                                                     for r in rows] for k in keys}
+        return charts.metric_history([r[0] for r in rows], series)
+
+    def _history_table(self, rows, kind) -> str:
+        keys = self._history_keys(rows, kind)
+        if not rows:
+            return ""
+        head = "| checkpoint | steps | " + " | ".join(rows[-1][2]["metrics"][k]["label"] for k in keys) + " |"
+        lines = [head, "|" + "---|" * (len(keys) + 2)]
+        for steps, name, result in rows:
+            lines.append(f"| {name} | {fmt(steps)} | " + " | ".join(fmt(result["metrics"].get(k, {}).get("value"))
+                                                                for k in keys) + " |")
+        return "\n".join(lines)
+
+    # --- human evaluation ---------------------------------------------------------------------
+
+    def quiz_new(self, path, per_source, seed=0):
+        """A new shared quiz: `per_source` real and as many generated images, shuffled. Outputs: quiz status."""
+        e = self.entry(path)
+        if kind_of(e) != "image":
+            raise gr.Error("The quiz shows pictures: choose a checkpoint of an image model (e.g. digits).")
+        if per_source is None or not float(per_source).is_integer() or not 2 <= int(per_source) <= QUIZ_MAX_PER_SOURCE:
+            raise gr.Error(f"pictures per source must be between 2 and {QUIZ_MAX_PER_SOURCE}, got {per_source!r}")
+        k, seed = int(per_source), int(seed or 0)
+        config, meta = load_config(path)
+        gen, _ = draw(path, sampler="ddim", steps=50, n=k, seed=seed, device=str(self.ctx.device))
+        data = load_dataset(config.data.name, **dict(config.data.params))
+        pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 1))[:k]
+        real = data.x[pick]
+        deck = make_deck([render.image(x, min_size=256) for x in real], [render.image(x, min_size=256) for x in gen],
+                         name=f"{e['name']} ({meta.get('dataset', config.data.name)})", seed=seed)
+        STORE.set_deck(deck)
+        return self.quiz_status()
+
+    @staticmethod
+    def quiz_status() -> str:
+        deck = STORE.deck
+        if deck is None:
+            return "No quiz yet. Choose an image checkpoint above and press **New quiz**."
+        t = STORE.tallies()
+        return (f"Quiz **{deck.name}**: {len(deck.items)} pictures, half real, half generated. "
+                f"{t['participants']} participant(s), {t['votes']} answer(s) so far.")
+
+    @staticmethod
+    def _participant(session: dict | None) -> dict:
+        session = dict(session or {})
+        session.setdefault("id", uuid.uuid4().hex[:10])
+        return session
+
+    def quiz_next(self, session):
+        """Show this participant their next unanswered picture.
+        Outputs: session, image, progress text, vote buttons' group visibility."""
+        session = self._participant(session)
+        deck = STORE.deck
+        if deck is None:
+            return session, None, "No quiz is running yet.", gr.update(visible=False)
+        session["deck"] = deck.id
+        item, done, total = STORE.next_item(session["id"], deck.id)
+        if item is None:
+            session["item"] = None
+            return session, None, f"**Done**: you answered all {total} pictures. See the results below.", \
+                gr.update(visible=False)
+        session["item"] = item.id
+        return session, item.image, f"Picture **{done + 1} of {total}**: real or generated?", gr.update(visible=True)
+
+    def quiz_vote(self, session, vote, rating):
+        """Record this participant's answer on the picture in view, then show the next.
+        Outputs: session, image, progress text, vote group, results."""
+        session = self._participant(session)
+        if session.get("item") is None or session.get("deck") is None:
+            raise gr.Error("Press **Take the quiz** first.")
+        try:
+            STORE.vote(session["id"], session["deck"], int(session["item"]), vote, rating)
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        return (*self.quiz_next(session), *self.quiz_results())
+
+    @staticmethod
+    def quiz_results():
+        """The tallies over every participant. Outputs: summary (markdown), per-picture table, gallery."""
+        t = STORE.tallies()
+        if t["deck"] is None:
+            return "No quiz yet.", None, None
+        deck = STORE.deck
+
+        def pct(v):
+            return "–" if v is None else f"{v:.0%}"
+
+        def num(v):
+            return "–" if v is None else f"{v:.2f}"
+
+        summary = (f"**{t['participants']}** participant(s), **{t['votes']}** answers. "
+                   f"Generated pictures fooled people **{pct(t['fooled_rate'])}** of the time "
+                   f"(50% = indistinguishable from real; real ones were called real {pct(t['real_recognised'])}). "
+                   f"Overall accuracy {pct(t['accuracy'])}. Mean realism: generated {num(t['mean_rating_generated'])}, "
+                   f"real {num(t['mean_rating_real'])} (1-5).")
+        rows = [[r["item"], r["source"], r["votes"], r["said_real"], r["said_generated"],
+                 None if r["mean_rating"] is None else round(r["mean_rating"], 2)] for r in t["items"]]
+        gallery = [(deck.items[r["item"]].image,
+                    f"#{r['item']} {r['source']}: said real {r['said_real']}/{r['votes']}") for r in t["items"]]
+        return summary, rows, gallery
+
+    @staticmethod
+    def quiz_export():
+        try:
+            return str(STORE.export_csv())
+        except ValueError as err:
+            raise gr.Error(str(err)) from None

@@ -1,0 +1,441 @@
+"""Train tab: start a run in the background, watch its loss, learning rate, per-timestep loss and
+sample previews live, pause / resume / stop it, and save checkpoints that other tabs can load.
+
+The run is the app's one `jobs.TrainingJob` (a child process). Every browser tab polls its
+snapshot with a `gr.Timer` once a second; a tick that finds nothing new returns `gr.skip()`, so
+an idle page costs almost nothing. Handlers are plain functions (tests and gradio_client call
+them); `build(ctx)` lays out widgets and wires events.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
+from core.config import PREDICTIONS
+from core.data import dataset_info
+from core.nets import PRESET_SHAPES, PRESETS
+from core.schedules import SCHEDULES
+
+from .. import charts, render
+from ..inputs import builtin_datasets
+from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for
+from ..uploads import prepare_images
+from ..widgets import DataView, md, user_errors
+
+TITLE = "Train"
+
+UPLOAD = "your images (upload)"
+UPLOAD_SIZES = (16, 32, 64)
+SPEED_FILE = Path(__file__).resolve().parent.parent / "train_speed.json"
+RANK_KIND = {1: "points", 2: "signal", 3: "image"}
+PRESET_FOR = {"digits": "unet-digits", "shapes": "unet-shapes", "signals": "conv1d-signals", UPLOAD: "unet-small"}
+# Settings that give a visible result quickly on a laptop CPU: a 2-D toy learns its shape in about a minute.
+DEFAULTS = {
+    "points": dict(batch=128, steps=1500, lr=2e-3, preview_every=100),
+    "image": dict(batch=32, steps=2000, lr=5e-4, preview_every=200),
+    "signal": dict(batch=64, steps=2000, lr=1e-3, preview_every=200),
+}
+START_SECONDS = 5.0   # starting the training process (importing torch) before the first step
+LIMITS = dict(T=(10, 2000), steps=(1, 1_000_000), batch=(1, 4096), preview_every=(0, 100_000),
+              checkpoint_every=(0, 1_000_000), seed=(0, 2**31 - 1))
+
+HELP = """\
+**How to read the charts.** The loss is the mean squared error of the network's prediction
+(of the noise ε, of x₀ or of v) at a random timestep per sample, so it is noisy: watch the
+smoothed curve. The map below shows the loss per band of timesteps: at small t the input is
+nearly clean and predicting the noise is hard (high loss); at large t the input is almost pure
+noise and predicting it is easy. Samples are drawn every few steps with 20 DDIM steps from the
+EMA weights; drag the slider to see them at any earlier step.
+"""
+
+
+# --- choices --------------------------------------------------------------------------------
+
+def dataset_choices() -> list[str]:
+    return [*builtin_datasets(), UPLOAD]
+
+
+def kind_of(dataset: str) -> str:
+    return "image" if dataset == UPLOAD else dataset_info(dataset).kind
+
+
+def presets_for(kind: str) -> list[str]:
+    """Model presets that take samples of this kind of data."""
+    return [name for name, shape in PRESET_SHAPES.items() if RANK_KIND[len(shape)] == kind]
+
+
+def default_preset(dataset: str) -> str:
+    return PRESET_FOR.get(dataset) or presets_for(kind_of(dataset))[0]
+
+
+# --- time estimate --------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def speed_table() -> dict:
+    """Measured seconds per step per preset (benchmarks/train_speed.py), or {} if missing."""
+    try:
+        return json.loads(SPEED_FILE.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def estimate_seconds(preset: str, batch: int, steps: int, preview_every: int) -> float | None:
+    """Rough wall time of a run on the machine the table was measured on (one torch thread)."""
+    row = speed_table().get("presets", {}).get(preset)
+    if row is None:
+        return None
+    per_step = row["base_s"] + row["per_sample_s"] * batch
+    previews = steps // preview_every if preview_every else 0
+    # A preview is 20 DDIM steps of a forward pass only (about a third of a training step's work).
+    per_preview = 20 * (row["base_s"] + row["per_sample_s"] * 64) / 3
+    return START_SECONDS + steps * per_step + previews * per_preview
+
+
+def estimate_text(dataset: str, preset: str, batch, steps, preview_every, device: str = "cpu") -> str:
+    """One line for the controls: how long the chosen run should take here."""
+    try:
+        batch, steps, preview_every = int(batch), int(steps), int(preview_every or 0)
+    except (TypeError, ValueError):
+        return ""
+    table = speed_table()
+    secs = estimate_seconds(preset, batch, steps, preview_every)
+    if secs is None or not device.startswith("cpu"):
+        return "The time left is shown once the run has started (measured live)."
+    cpus = table.get("cpus")
+    return (f"About **{format_seconds(secs)}** ({steps:,} steps of {batch}) on a {cpus}-core CPU like the one "
+            f"measured; the live speed replaces this guess once the run starts.")
+
+
+# --- building a run -------------------------------------------------------------------------
+
+def _whole(name: str, value) -> int:
+    lo, hi = LIMITS[name]
+    if value is None or not float(value).is_integer() or not lo <= int(value) <= hi:
+        raise ValueError(f"{name.replace('_', ' ')} must be a whole number between {lo} and {hi}, got {value!r}")
+    return int(value)
+
+
+def make_config(dataset: str, upload_folder: str | None, preset: str, schedule: str, T, prediction: str,
+                lr, batch, steps, preview_every, seed, image_size=32, channels: int = 3) -> RunConfig:
+    """The RunConfig for the controls' values; ValueError naming the first bad one."""
+    if dataset not in dataset_choices():
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(dataset_choices())}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    kind = kind_of(dataset)
+    if preset not in presets_for(kind):
+        raise ValueError(f"preset {preset!r} is not for {kind} data; choose one of {', '.join(presets_for(kind))}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {prediction!r}")
+    if lr is None or not 0 < float(lr) <= 1:
+        raise ValueError(f"learning rate must be in (0, 1], got {lr!r}")
+    if dataset == UPLOAD:
+        if not upload_folder:
+            raise ValueError("upload your images (or a .zip of them) first")
+        if int(image_size) not in UPLOAD_SIZES:
+            raise ValueError(f"image size must be one of {UPLOAD_SIZES}, got {image_size!r}")
+        data = DataConfig("image_folder", {"path": str(upload_folder), "size": int(image_size),
+                                           "channels": int(channels)})
+    else:
+        data = DataConfig(dataset, {})
+    steps = _whole("steps", steps)
+    train = TrainConfig(steps=steps, batch_size=_whole("batch", batch), lr=float(lr),
+                        warmup_steps=min(100, max(1, steps // 10)), preview_every=_whole("preview_every", preview_every),
+                        seed=_whole("seed", seed), log_every=10)
+    return RunConfig(model=PRESETS[preset], diffusion=DiffusionConfig(schedule, _whole("T", T), prediction),
+                     data=data, train=train)
+
+
+# --- handlers (one per API endpoint) --------------------------------------------------------
+
+def make_handlers(ctx):
+    """The tab's handlers bound to the app's job manager."""
+
+    @user_errors
+    def start(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
+              checkpoint_every, seed, image_size=32, channels=3) -> str:
+        """Start a training run with these settings. Returns a status line."""
+        config = make_config(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps,
+                             preview_every, seed, image_size, channels)
+        job = manager_for(ctx)
+        try:
+            run_dir = job.start(config, checkpoint_every=_whole("checkpoint_every", checkpoint_every or 0))
+        except JobBusy as e:
+            raise ValueError(str(e)) from None
+        return f"Started **{run_dir.name}**: {config.train.steps:,} steps of {config.model.net} on {dataset}."
+
+    def _command(what: str):
+        @user_errors
+        def run() -> str:
+            job = manager_for(ctx)
+            try:
+                if what == "pause":
+                    job.pause()
+                    return "Pausing after the current step…"
+                if what == "resume":
+                    job.resume()
+                    return "Resumed."
+                if what == "stop":
+                    job.stop()
+                    return "Stopped. Save before stopping to keep the weights (finished runs are saved)."
+                path = job.save()
+                return f"Saved **{Path(path).parent.name}/{Path(path).name}**: open it in the Reverse or Evaluate tab."
+            except JobError as e:
+                raise ValueError(str(e)) from None
+        run.__name__ = f"train_{what}"
+        return run
+
+    def status() -> dict:
+        """The run's numbers without arrays: status, step, steps_total, loss, steps_per_s, eta, checkpoints, error."""
+        snap = manager_for(ctx).snapshot()
+        loss = snap["smoothed"][1]
+        return {k: snap[k] for k in ("status", "message", "error", "step", "steps_total", "steps_per_s",
+                                     "samples_per_s", "eta", "device", "run_dir", "checkpoints")} | {
+            "loss": loss[-1] if loss else None, "previews": sorted(snap["previews"])}
+
+    return start, _command("pause"), _command("resume"), _command("stop"), _command("save"), status
+
+
+def status_html(snap: dict) -> str:
+    """A progress bar with the run's numbers."""
+    st = snap["status"]
+    if st == "idle":
+        return '<div class="train-status">No run yet. Choose settings on the left and press <b>Start</b>.</div>'
+    pct = 100 * snap["progress"]
+    loss = snap["smoothed"][1]
+    bits = [f"<b>{st}</b>", f"step {snap['step']:,} / {snap['steps_total']:,}"]
+    if loss:
+        bits.append(f"loss {loss[-1]:.4g}")
+    if snap["steps_per_s"]:
+        bits.append(f"{snap['steps_per_s']:.1f} steps/s · {snap['samples_per_s']:,.0f} samples/s")
+    if st == "running":
+        bits.append(f"ETA {format_seconds(snap['eta'])}")
+    if snap["elapsed"]:
+        bits.append(f"trained {format_seconds(snap['elapsed'])}")
+    threads = f", {snap['threads']} thread{'s' if snap['threads'] != 1 else ''}" if snap.get("threads") else ""
+    bits.append(f"on {snap['device']}{threads}")
+    colour = {"failed": "#dc2626", "finished": "#16a34a", "stopped": "#6b7280", "paused": "#d97706"}.get(st, "#4f46e5")
+    html = (f'<div class="train-status"><div style="background:#e5e7eb;border-radius:6px;height:10px;overflow:hidden">'
+            f'<div style="width:{pct:.1f}%;background:{colour};height:10px"></div></div>'
+            f'<div style="margin-top:6px">{" · ".join(bits)}</div>')
+    if snap["error"]:
+        html += f'<div style="color:#dc2626;margin-top:6px"><b>Error:</b> {_escape(snap["error"])}</div>'
+    elif snap["message"]:
+        html += f'<div style="color:#4b5563;margin-top:4px">{_escape(snap["message"])}</div>'
+    return html + "</div>"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def checkpoints_md(snap: dict) -> str:
+    cks = snap["checkpoints"]
+    if not cks:
+        return "No checkpoint saved yet in this run."
+    run = Path(snap["run_dir"]).name if snap["run_dir"] else ""
+    items = ", ".join(f"`{Path(p).name}`" for _, p in cks[-6:])
+    return f"Checkpoints of **{run}**: {items}" + (f" (+{len(cks) - 6} earlier)" if len(cks) > 6 else "")
+
+
+def nearest_preview(steps: list[int], wanted) -> int | None:
+    """The latest preview step at or before `wanted` (the first one if all are later)."""
+    if not steps:
+        return None
+    if wanted is None:
+        return steps[-1]
+    before = [s for s in steps if s <= int(wanted)]
+    return before[-1] if before else steps[0]
+
+
+def preview_value(snap: dict, step: int | None):
+    """(kind, value, label) for the preview taken at `step`: a grid image, a scatter or signal lines."""
+    kind = snap["kind"] or "points"
+    if step is None or step not in snap["previews"]:
+        return kind, None, "samples appear at the first preview step"
+    x = np.asarray(snap["previews"][step], dtype=np.float32)
+    label = f"samples at step {step:,} (EMA weights, 20 DDIM steps)"
+    if kind == "image":
+        return kind, render.grid(x[:64], min_size=384), label
+    if kind == "points":
+        ref = snap["reference"]
+        return kind, render.scatter(x, reference=None if ref is None else np.asarray(ref, np.float32),
+                                    title=f"step {step:,}: samples (blue) over the data (grey)", height=340), label
+    return kind, render.signals(x, title=f"step {step:,}: generated signals", max_lines=6), label
+
+
+def view_outputs(snap: dict, wanted, follow: bool):
+    """Everything a snapshot drives except controls: status, 4 charts, preview slider, preview (2), checkpoints."""
+    steps = sorted(snap["previews"])
+    shown = nearest_preview(steps, None if follow else wanted)
+    kind, value, label = preview_value(snap, shown)
+    total = max(int(snap["steps_total"] or 1), 1)
+    slider = gr.update(maximum=total, value=shown if shown is not None else 0,
+                       label=f"Previews: {len(steps)} kept; showing step {shown:,}" if shown else "Previews")
+    per_steps, per_rows = snap["per_t"]
+    return (status_html(snap),
+            charts.loss_chart(snap["loss"], snap["smoothed"], marked=shown),
+            charts.lr_chart(snap["lr"]),
+            charts.per_t_map(per_steps, per_rows, snap["t_bin_edges"]),
+            charts.per_t_latest(per_rows, snap["t_bin_edges"]),
+            slider, *DataView.show(kind, value, label=label), checkpoints_md(snap))
+
+
+def button_states(status: str) -> tuple:
+    """interactive flags for Start, Pause, Resume, Stop, Save."""
+    active = status in ACTIVE
+    return (gr.update(interactive=not active), gr.update(interactive=status == "running"),
+            gr.update(interactive=status == "paused"), gr.update(interactive=active),
+            gr.update(interactive=status in ("running", "paused")))
+
+
+N_VIEW = 9  # outputs of view_outputs
+N_BUTTONS = 5
+
+
+def make_poll(ctx):
+    def poll(seen: dict, follow: bool, wanted):
+        """Timer tick: redraw only if the run changed since this browser tab last looked."""
+        snap = manager_for(ctx).snapshot()
+        key = (snap["run_id"], snap["version"])
+        if seen and seen.get("key") == key:
+            return (gr.skip(),) * (N_VIEW + N_BUTTONS + 1)
+        buttons = button_states(snap["status"]) if (seen or {}).get("status") != snap["status"] else (gr.skip(),) * N_BUTTONS
+        return (*view_outputs(snap, wanted, follow), *buttons, {"key": key, "status": snap["status"]})
+
+    def scrub(wanted):
+        """The preview slider moved: show the preview nearest that step and mark it on the loss curve.
+        Outputs: follow checkbox (off), loss chart, preview image, preview plot."""
+        snap = manager_for(ctx).snapshot()
+        shown = nearest_preview(sorted(snap["previews"]), wanted)
+        kind, value, label = preview_value(snap, shown)
+        return (False, charts.loss_chart(snap["loss"], snap["smoothed"], marked=shown),
+                *DataView.show(kind, value, label=label))
+
+    return poll, scrub
+
+
+# --- upload and control updates ---------------------------------------------------------------
+
+@user_errors
+def upload_images(files) -> tuple[str, str]:
+    """Uploaded image files / zips -> (folder for the image_folder dataset, a summary line)."""
+    paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+    prepared = prepare_images(paths)
+    return str(prepared.folder), "✅ " + prepared.summary()
+
+
+def on_dataset(dataset: str):
+    """New dataset: presets that fit it, its default settings, the upload box if needed.
+    Outputs: preset, batch, steps, lr, preview every, upload group."""
+    kind = kind_of(dataset)
+    d = DEFAULTS[kind]
+    return (gr.update(choices=presets_for(kind), value=default_preset(dataset)), d["batch"], d["steps"], d["lr"],
+            d["preview_every"], gr.update(visible=dataset == UPLOAD))
+
+
+# --- layout and wiring ----------------------------------------------------------------------
+
+def build(ctx) -> None:
+    job = manager_for(ctx)
+    start, pause, resume, stop, save, status = make_handlers(ctx)
+    poll, scrub = make_poll(ctx)
+    device = str(ctx.device)
+    ds0 = "swiss_roll" if "swiss_roll" in builtin_datasets() else builtin_datasets()[0]
+    kind0 = kind_of(ds0)
+    d0 = DEFAULTS[kind0]
+    preset0 = default_preset(ds0)
+    snap0 = job.snapshot()
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=280, variant="panel"):
+            md("### Data and model")
+            dataset = gr.Dropdown(dataset_choices(), value=ds0, label="Dataset", elem_id="tr-dataset")
+            with gr.Group(visible=False) as upload_group:
+                files = gr.File(file_count="multiple", file_types=[".zip", ".png", ".jpg", ".jpeg"],
+                                label="Images or a .zip of them", elem_id="tr-files", height=120)
+                with gr.Row():
+                    image_size = gr.Dropdown(list(UPLOAD_SIZES), value=32, label="Train at size", elem_id="tr-size")
+                    channels = gr.Radio([("colour", 3), ("grey", 1)], value=3, label="Channels", elem_id="tr-channels")
+                upload_note = md("", elem_id="tr-upload-note")
+            # custom values pass gradio's own check, so an API call may name a preset of another kind of
+            # data than the one shown first; make_config accepts only presets that fit the dataset
+            preset = gr.Dropdown(presets_for(kind0), value=preset0, label="Model preset", elem_id="tr-preset",
+                                 allow_custom_value=True)
+            with gr.Row():
+                schedule = gr.Dropdown(list(SCHEDULES), value="linear", label="Schedule", elem_id="tr-schedule")
+                prediction = gr.Dropdown(list(PREDICTIONS), value="eps", label="Predict", elem_id="tr-prediction")
+            T = gr.Slider(*LIMITS["T"], value=1000, step=10, label="Diffusion steps T", elem_id="tr-T")
+            md("### Optimisation")
+            with gr.Row():
+                lr = gr.Number(d0["lr"], label="Learning rate", minimum=1e-6, maximum=1, elem_id="tr-lr")
+                batch = gr.Number(d0["batch"], precision=0, label="Batch size", minimum=1, maximum=4096, elem_id="tr-batch")
+            with gr.Row():
+                steps = gr.Number(d0["steps"], precision=0, label="Steps", minimum=1, elem_id="tr-steps")
+                seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="tr-seed")
+            with gr.Row():
+                preview_every = gr.Number(d0["preview_every"], precision=0, label="Preview every (steps)", minimum=0,
+                                          elem_id="tr-preview-every")
+                checkpoint_every = gr.Number(0, precision=0, label="Checkpoint every (0 = at the end)", minimum=0,
+                                             elem_id="tr-ckpt-every")
+            estimate = md(estimate_text(ds0, preset0, d0["batch"], d0["steps"], d0["preview_every"], device),
+                          elem_id="tr-estimate")
+            with gr.Row():
+                start_btn = gr.Button("Start", variant="primary", elem_id="tr-start", min_width=80)
+                pause_btn = gr.Button("Pause", elem_id="tr-pause", min_width=80, interactive=False)
+                resume_btn = gr.Button("Resume", elem_id="tr-resume", min_width=80, interactive=False)
+            with gr.Row():
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="tr-stop", min_width=80, interactive=False)
+                save_btn = gr.Button("Save checkpoint", elem_id="tr-save", min_width=120, interactive=False)
+            message = md("", elem_id="tr-message")
+
+        with gr.Column(scale=3):
+            status_box = gr.HTML(status_html(snap0), elem_id="tr-status")
+            with gr.Row(equal_height=True):
+                loss_plot = gr.Plot(show_label=False, elem_id="tr-loss", scale=3)
+                lr_plot = gr.Plot(show_label=False, elem_id="tr-lr", scale=2)
+            with gr.Row(equal_height=True):
+                per_t_plot = gr.Plot(show_label=False, elem_id="tr-per-t", scale=3)
+                per_t_now = gr.Plot(show_label=False, elem_id="tr-per-t-now", scale=2)
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    preview = DataView("Samples", "tr-preview", kind0, height=384)
+                with gr.Column(scale=2, min_width=240):
+                    preview_step = gr.Slider(0, max(d0["steps"], 1), value=0, step=1, label="Previews",
+                                             elem_id="tr-preview-step")
+                    follow = gr.Checkbox(True, label="Follow the newest preview", elem_id="tr-follow")
+                    ckpts = md(checkpoints_md(snap0), elem_id="tr-checkpoints")
+                    md(HELP)
+
+    seen = gr.State({})
+    timer = gr.Timer(1.0)
+    view = [status_box, loss_plot, lr_plot, per_t_plot, per_t_now, preview_step, *preview.outputs, ckpts]
+    buttons = [start_btn, pause_btn, resume_btn, stop_btn, save_btn]
+    upload_folder = gr.State(None)
+    quiet = dict(show_progress="hidden", api_visibility="private")
+
+    timer.tick(poll, [seen, follow, preview_step], [*view, *buttons, seen], queue=False, **quiet)
+    preview_step.input(scrub, preview_step, [follow, loss_plot, *preview.outputs], trigger_mode="always_last", **quiet)
+
+    controls = [dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
+                checkpoint_every, seed, image_size, channels]
+    # A command answers with a message, then the next tick (within a second) shows its effect.
+    start_btn.click(start, controls, message, api_name="train_start")
+    pause_btn.click(pause, None, message, api_name="train_pause")
+    resume_btn.click(resume, None, message, api_name="train_resume")
+    stop_btn.click(stop, None, message, api_name="train_stop")
+    save_btn.click(save, None, message, api_name="train_save")
+    gr.api(status, api_name="train_status")
+
+    dataset.input(on_dataset, dataset, [preset, batch, steps, lr, preview_every, upload_group], **quiet)
+    files.upload(upload_images, files, [upload_folder, upload_note], api_name="train_upload")
+    est_inputs = [dataset, preset, batch, steps, preview_every]
+    gr.on([dataset.change, preset.change, batch.change, steps.change, preview_every.change],
+          lambda *a: estimate_text(*a, device=device), est_inputs, estimate, queue=False, **quiet)

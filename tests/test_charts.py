@@ -1,0 +1,67 @@
+"""Training and evaluation figures: valid plotly JSON, the right traces, empty states that say why."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from explorer import charts
+
+
+def parsed(fig) -> dict:
+    return json.loads(fig.to_json())  # also proves the JSON is strict (no NaN)
+
+
+def test_loss_chart_has_raw_and_smoothed_on_a_log_axis_with_a_marker():
+    fig = parsed(charts.loss_chart(([1, 2, 3], [1.0, float("nan"), 0.5]), ([1, 2, 3], [1.0, 0.9, 0.8]), marked=2))
+    raw, smooth = fig["data"]
+    assert raw["x"] == [1, 2, 3] and raw["y"] == [1.0, None, 0.5]  # NaN becomes a gap
+    assert smooth["y"] == [1.0, 0.9, 0.8]
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert fig["layout"]["shapes"][0]["x0"] == 2
+
+
+def test_empty_charts_say_what_to_do():
+    for fig in (charts.loss_chart(([], []), ([], [])), charts.lr_chart(([], [])),
+                charts.per_t_map([], [], None), charts.per_t_latest([], None),
+                charts.metric_history([], {"FID": []})):
+        d = parsed(fig)
+        assert d["data"] == [] and d["layout"]["annotations"][0]["text"]
+
+
+def test_per_t_map_is_bins_by_steps_of_log_loss():
+    edges = [0, 25, 50, 75, 100]
+    rows = [[1.0, 0.1, None, 0.01], [10.0, 0.1, 0.1, float("nan")]]
+    d = parsed(charts.per_t_map([10, 20], rows, edges))
+    heat = d["data"][0]
+    assert heat["x"] == [10, 20] and heat["y"] == [12.5, 37.5, 62.5, 87.5]
+    z = heat["z"]
+    assert len(z) == 4 and len(z[0]) == 2
+    assert z[0] == [0.0, 1.0] and z[1] == [-1.0, -1.0] and z[2] == [None, -1.0] and z[3] == [-2.0, None]
+
+
+def test_per_t_latest_compares_early_and_now():
+    rows = [[float(i + k) for k in range(3)] for i in range(6)]
+    d = parsed(charts.per_t_latest(rows, [0, 1, 2, 3]))
+    early, now = d["data"]
+    assert now["y"] == rows[-1] and early["y"] == rows[2] and now["x"] == [0.5, 1.5, 2.5]
+
+
+def test_mse_band_and_metric_history_panels():
+    d = parsed(charts.mse_per_t([1, 2], [0.5, 0.25], [0.4, 0.2], [0.6, 0.3]))
+    band, line = d["data"]
+    assert band["y"] == [0.6, 0.3, 0.2, 0.4] and line["y"] == [0.5, 0.25]
+    h = parsed(charts.metric_history([100, 200], {"FID": [3.0, 2.0], "KID": [None, None], "recall": [0.5, 0.6]}))
+    assert [t["name"] for t in h["data"]] == ["FID", "recall"]  # a metric with no values gets no panel
+    assert h["data"][1]["xaxis"] == "x2" and h["layout"]["xaxis2"]["domain"][0] > h["layout"]["xaxis"]["domain"][1]
+
+
+def test_closest_pairs_joins_each_pair():
+    train = np.random.default_rng(0).normal(size=(50, 2))
+    g, r = np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[0.1, 0.0], [1.0, 1.2]])
+    d = parsed(charts.closest_pairs_points(train, g, r))
+    lines = d["data"][1]
+    assert lines["x"] == [0.0, 0.1, None, 1.0, 1.0, None]
+    assert d["data"][3]["name"] == "generated" and d["data"][3]["x"] == [0.0, 1.0]
+    assert not any(isinstance(v, float) and math.isnan(v) for v in lines["y"] if v is not None)

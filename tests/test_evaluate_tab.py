@@ -1,0 +1,198 @@
+"""The Evaluate tab: its handlers called directly, and its API endpoints through gradio_client."""
+from __future__ import annotations
+
+import csv
+import threading
+import time
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
+from core.data import load_dataset
+from core.training import Trainer
+from explorer.context import AppContext
+from explorer.quiz import STORE
+from explorer.render import Figure
+from explorer.tabs import evaluate_handlers as eh
+from explorer.tabs.evaluate_handlers import EvaluateHandlers, figures_table, fmt, history_points
+from reverse_checkpoints import SPECS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """As launch.py runs the app on a 2-core machine: one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def h(app_settings, trained_checkpoints):
+    return EvaluateHandlers(AppContext(app_settings))
+
+
+@pytest.fixture(scope="module")
+def ckpt(trained_checkpoints):
+    return {name: str(path) for name, path in trained_checkpoints.items()}
+
+
+def finish(gen):
+    """Run a streaming handler to its end; returns (every progress output, the last outputs)."""
+    outs = list(gen)
+    assert len({len(o) for o in outs}) == 1  # every yield fills the same outputs
+    return [o[0] for o in outs], outs[-1]
+
+
+# --- small pieces ---------------------------------------------------------------------------
+
+def test_numbers_are_formatted_for_a_table():
+    assert [fmt(v) for v in (None, float("nan"), 1200, 0.123456, 1.5e-6, 123456.0, 0.0)] == \
+        ["–", "–", "1,200", "0.1235", "1.50e-06", "1.23e+05", "0"]
+
+
+def test_history_points_spread_over_the_run():
+    entries = [{"name": f"step-{i}", "steps": i} for i in range(30, 0, -1)]
+    picked = history_points(entries, most=5)
+    assert [e["steps"] for e in picked] == [1, 8, 15, 23, 30]  # indices round(linspace(0, 29, 5))
+    assert history_points(entries[:3], most=5) == sorted(entries[:3], key=lambda e: e["steps"])
+
+
+def test_select_describes_the_checkpoint(h, ckpt):
+    info, n = h.select(ckpt["tiny-points"])
+    assert "gaussians8" in info and "mlp" in info and "T = 100" in info and n == eh.DEFAULT_N["points"]
+    with pytest.raises(gr.Error, match="Unknown checkpoint"):
+        h.select("/no/such/checkpoint")
+
+
+# --- one evaluation -------------------------------------------------------------------------
+
+def test_points_evaluation_streams_progress_then_every_view(h, ckpt):
+    progress, out = finish(h.evaluate(ckpt["tiny-points"], 60, "ddim", 10, 0))
+    assert len(progress) >= 2 and "done in" in progress[-1]
+    table, warnings, mse, s_img, s_plot, r_img, r_plot, p_img, p_plot, caption, figures = out[1:]
+    for label in ("Sliced Wasserstein-2", "MMD^2", "Precision (k-NN)", "Recall", "Memorisation", "floor"):
+        assert label in table
+    assert "n=60 is below" in warnings
+    assert isinstance(mse, Figure) and s_plot["visible"] and isinstance(s_plot["value"], Figure)
+    assert r_plot["visible"] and p_plot["visible"] and "closest to a training example" in caption
+    assert figures["n"] == 60 and set(figures["metrics"]) >= {"mse", "swd", "mmd", "precision", "recall"}
+    swd = figures["metrics"]["swd"]
+    assert swd["interval"][0] <= swd["value"] <= swd["interval"][1] and swd["floor"] is not None
+
+
+def test_image_evaluation_shows_grids_and_pairs(h, ckpt):
+    _, out = finish(h.evaluate(ckpt["tiny-digits"], 40, "ddim", 5, 0))
+    table, _, _, s_img, _, r_img, _, p_img, _, caption, figures = out[1:]
+    assert "FID" in table and "KID" in table and "Inception Score" in table
+    assert s_img["value"].dtype == np.uint8 and s_img["value"].shape[1] >= 512  # a large, zoomable grid
+    assert r_img["value"].shape == s_img["value"].shape
+    assert p_img["visible"] and caption.startswith("Top row: generated")
+    assert any("FID" in w for w in figures["warnings"])  # n = 40 is far too few for FID
+
+
+def test_results_are_cached_per_settings(h, ckpt):
+    path = ckpt["tiny-signals"]
+    r1, g1 = h.run(path, 30, "ddim", 5, 1)
+    r2, g2 = h.run(path, 30, "ddim", 5, 1)
+    assert r1 is r2 and g1 is g2
+    r3, _ = h.run(path, 30, "ddim", 5, 2)
+    assert r3 is not r1 and "spectrum" in r3["metrics"]
+
+
+def test_closing_the_stream_cancels_the_work(h, ckpt):
+    gen = h.evaluate(ckpt["tiny-digits"], 400, "ddpm", 200, 123)
+    first = next(gen)
+    assert "ev-progress" in first[0]
+    gen.close()  # what gradio does when Cancel is pressed or the page goes away
+    for t in threading.enumerate():
+        if t.name == "evaluation":
+            t.join(60)
+    key = [k for k in eh._RESULTS_CACHE if k[0] == ckpt["tiny-digits"] and k[5] == 123]
+    assert key == []  # stopped before a result was made
+
+
+@pytest.mark.parametrize("args, message", [
+    ((5, "ddim", 10, 0), "n must be a whole number between 10 and 100000"),
+    ((50, "euler", 10, 0), "unknown sampler 'euler'"),
+    ((50, "ddim", 0, 0), "steps must be a whole number between 1"),
+    ((50, "ddim", 10, -1), "seed must be a whole number between 0"),
+])
+def test_bad_settings_are_refused_before_any_work(h, ckpt, args, message):
+    with pytest.raises(gr.Error, match=message):
+        next(h.evaluate(ckpt["tiny-points"], *args))
+
+
+# --- history over a run ---------------------------------------------------------------------
+
+def test_history_evaluates_each_checkpoint_of_a_run(h, app_settings):
+    data_name, params, model, T = SPECS["tiny-points"]
+    config = RunConfig(model=model, diffusion=DiffusionConfig("linear", T, "eps"), data=DataConfig(data_name, params),
+                       train=TrainConfig(steps=20, batch_size=32, warmup_steps=2, preview_every=0))
+    trainer = Trainer(config, load_dataset(data_name, **params), "cpu")
+    run = app_settings.runs_dir / "history-run"
+    for stop in (10, 20):
+        while trainer.step_count < stop:
+            trainer.step()
+        trainer.save(run / f"step-{stop:07d}", train_state=False)
+    path = str(run / "step-0000020")
+    assert [e["steps"] for e in h.run_entries(path)] == [10, 20]
+    outs = list(h.history(path, 40, "ddim", 5, 0))
+    progress, fig, table = outs[-1]
+    assert "2 checkpoints evaluated" in progress
+    assert [t["x"] for t in fig.data][0] == [10, 20]
+    assert "Sliced Wasserstein-2" in [t["name"] for t in fig.data]
+    assert "| step-0000010 | 10 |" in table and "| step-0000020 | 20 |" in table
+
+
+def test_a_checkpoint_in_a_root_folder_is_a_run_alone(h, ckpt):
+    assert [e["path"] for e in h.run_entries(ckpt["tiny-points"])] == [ckpt["tiny-points"]]
+
+
+# --- the quiz -------------------------------------------------------------------------------
+
+def test_quiz_for_two_participants(h, ckpt, tmp_path):
+    with pytest.raises(gr.Error, match="image model"):
+        h.quiz_new(ckpt["tiny-points"], 3)
+    status = h.quiz_new(ckpt["tiny-digits"], 3, seed=0)
+    assert "6 pictures" in status and "0 participant(s)" in status
+    alice, img, text, group = h.quiz_next(None)
+    bob = h.quiz_next(None)[0]
+    assert alice["id"] != bob["id"] and img.dtype == np.uint8 and "1 of 6" in text and group["visible"]
+    truth = {it.id: it.source for it in STORE.deck.items}
+    for k in range(6):  # alice answers right every time, bob always says "real"
+        alice, *_ = h.quiz_vote(alice, truth[alice["item"]], 5)
+        out = h.quiz_vote(bob, "real", 2)
+        bob = out[0]
+    summary, rows, gallery = out[-3:]
+    assert "**2** participant(s), **12** answers" in summary and "fooled people **50%**" in summary
+    assert len(rows) == 6 and all(r[2] == 2 for r in rows) and len(gallery) == 6
+    assert "Done" in h.quiz_next(alice)[2]
+    with pytest.raises(gr.Error, match="Take the quiz"):
+        h.quiz_vote({"id": "x"}, "real", 3)
+    rows = list(csv.DictReader(open(h.quiz_export())))
+    assert len(rows) == 12 and {r["participant"] for r in rows} == {alice["id"], bob["id"]}
+
+
+# --- the API --------------------------------------------------------------------------------
+
+def test_api_evaluates_a_checkpoint(client, ckpt):
+    names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/evaluate", "/evaluate_history", "/evaluate_cancel", "/evaluate_select", "/quiz_new",
+                 "/quiz_next", "/quiz_vote_real", "/quiz_vote_generated", "/quiz_results", "/quiz_export"):
+        assert name in names
+    out = client.predict(ckpt["tiny-points"], 50, "ddim", 10, 0, api_name="/evaluate")
+    figures = out[-1]
+    assert figures["dataset"] == "gaussians8" and figures["metrics"]["swd"]["value"] > 0
+    assert "done in" in out[0]
+
+
+def test_api_quiz_round(client, ckpt):
+    assert "4 pictures" in client.predict(ckpt["tiny-digits"], 2, 0, api_name="/quiz_new")
+    client.predict(api_name="/quiz_next")
+    out = client.predict(3, api_name="/quiz_vote_generated")
+    summary = out[-3]
+    assert "**1** answers" in summary or "1** answers" in summary

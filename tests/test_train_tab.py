@@ -1,0 +1,201 @@
+"""The Train tab: its handlers called directly, and its API endpoints through gradio_client."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from explorer.jobs import TrainingJob
+from explorer.render import Figure
+from explorer.tabs import train
+from explorer.tabs.train import (UPLOAD, button_states, default_preset, estimate_seconds, estimate_text, kind_of,
+                                 make_config, make_handlers, make_poll, nearest_preview, on_dataset, presets_for,
+                                 preview_value, view_outputs)
+
+WAIT = 120.0
+GOOD = dict(dataset="gaussians8", upload_folder=None, preset="mlp-2d", schedule="linear", T=100, prediction="eps",
+            lr=2e-3, batch=32, steps=10, preview_every=5, seed=0)
+
+
+def config(**over):
+    return make_config(**{**GOOD, **over})
+
+
+def snapshot(kind="points", **over) -> dict:
+    """A snapshot as TrainingJob.snapshot() makes one, for a run 3 steps in."""
+    previews = {2: np.zeros((8, 2), np.float16)} if kind == "points" else {2: np.zeros((4, 1, 8, 8), np.float16)}
+    snap = {"status": "running", "message": "", "error": None, "step": 3, "steps_total": 10, "progress": 0.3,
+            "loss": ([1, 2, 3], [1.0, 0.8, 0.7]), "smoothed": ([1, 2, 3], [1.0, 0.9, 0.8]),
+            "lr": ([1, 2, 3], [1e-3, 2e-3, 2e-3]), "grad_norm": ([1, 2, 3], [1.0, 1.0, 1.0]),
+            "per_t": ([3], [[0.5, 0.1]]), "t_bin_edges": [0, 50, 100], "previews": previews,
+            "reference": np.ones((8, 2), np.float16) if kind == "points" else None,
+            "steps_per_s": 2.0, "samples_per_s": 64.0, "elapsed": 1.5, "eta": 3.5, "device": "cpu", "threads": 1,
+            "kind": kind, "sample_shape": [2], "parameters": 10, "checkpoints": [], "run_dir": "/x/run",
+            "config": None, "run_id": 1, "version": 7}
+    snap.update(over)
+    return snap
+
+
+# --- choices and settings -------------------------------------------------------------------
+
+def test_presets_fit_the_kind_of_data():
+    assert presets_for("points") == ["mlp-2d"]
+    assert "unet-digits" in presets_for("image") and "mlp-2d" not in presets_for("image")
+    assert set(presets_for("signal")) == {"gru-signals", "conv1d-signals"}
+    assert kind_of("digits") == "image" and kind_of(UPLOAD) == "image" and kind_of("moons") == "points"
+    assert default_preset("digits") == "unet-digits" and default_preset("moons") == "mlp-2d"
+
+
+def test_make_config_builds_the_run():
+    c = config(steps=500, preview_every=50)
+    assert c.model.net == "mlp" and c.data.name == "gaussians8" and c.diffusion.T == 100
+    assert c.train.steps == 500 and c.train.batch_size == 32 and c.train.preview_every == 50
+    assert c.train.warmup_steps == 50  # a tenth of a short run, at most 100
+    up = make_config(**{**GOOD, "dataset": UPLOAD, "upload_folder": "/some/dir", "preset": "unet-small"},
+                     image_size=16, channels=1)
+    assert up.data.name == "image_folder" and up.data.params == {"path": "/some/dir", "size": 16, "channels": 1}
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"dataset": "nope"}, "unknown dataset 'nope'"),
+    ({"preset": "unet-digits"}, "preset 'unet-digits' is not for points data; choose one of mlp-2d"),
+    ({"preset": "huge"}, "unknown model preset 'huge'"),
+    ({"schedule": "zigzag"}, "unknown schedule 'zigzag'"),
+    ({"prediction": "score"}, "prediction must be one of eps, x0, v"),
+    ({"lr": 0}, r"learning rate must be in \(0, 1\]"),
+    ({"T": 5}, "T must be a whole number between 10 and 2000, got 5"),
+    ({"steps": 2.5}, "steps must be a whole number between 1 and 1000000"),
+    ({"batch": 0}, "batch must be a whole number between 1 and 4096, got 0"),
+    ({"dataset": UPLOAD, "preset": "unet-small"}, "upload your images"),
+])
+def test_bad_settings_say_what_is_allowed(over, message):
+    with pytest.raises(ValueError, match=message):
+        config(**over)
+
+
+def test_dataset_change_resets_the_controls():
+    preset, batch, steps, lr, every, group = on_dataset("digits")
+    assert preset["value"] == "unet-digits" and preset["choices"] == presets_for("image")
+    assert (batch, steps, lr, every) == tuple(train.DEFAULTS["image"][k] for k in ("batch", "steps", "lr",
+                                                                                    "preview_every"))
+    assert group["visible"] is False and on_dataset(UPLOAD)[-1]["visible"] is True
+
+
+def test_time_estimate_scales_with_steps_and_batch():
+    short = estimate_seconds("mlp-2d", 64, 100, 0)
+    assert short is not None
+    row = train.speed_table()["presets"]["mlp-2d"]
+    assert estimate_seconds("mlp-2d", 64, 1100, 0) - short == pytest.approx(1000 * (row["base_s"] + 64 * row["per_sample_s"]))
+    assert estimate_seconds("mlp-2d", 256, 100, 0) >= short
+    assert estimate_seconds("mlp-2d", 64, 100, 10) > short  # previews cost time
+    assert estimate_seconds("no-such-preset", 64, 100, 0) is None
+    assert "About" in estimate_text("moons", "mlp-2d", 64, 100, 0)
+    assert "once the run has started" in estimate_text("moons", "mlp-2d", 64, 100, 0, device="cuda")
+
+
+# --- views of a snapshot --------------------------------------------------------------------
+
+def test_nearest_preview_picks_the_latest_at_or_before():
+    assert nearest_preview([], 5) is None
+    assert nearest_preview([10, 20, 30], None) == 30
+    assert nearest_preview([10, 20, 30], 25) == 20 and nearest_preview([10, 20, 30], 5) == 10
+
+
+@pytest.mark.parametrize("kind", ["points", "image"])
+def test_view_outputs_draw_every_chart_and_the_preview(kind):
+    out = view_outputs(snapshot(kind), wanted=None, follow=True)
+    status, loss, lr, per_t, per_t_now, slider, image, plot, ckpts = out
+    assert "step 3 / 10" in status and "2.0 steps/s" in status and "ETA 4 s" in status
+    assert all(isinstance(f, Figure) for f in (loss, lr, per_t, per_t_now))
+    assert slider["value"] == 2 and slider["maximum"] == 10
+    if kind == "image":
+        assert image["visible"] and image["value"].dtype == np.uint8
+    else:
+        assert plot["visible"] and isinstance(plot["value"], Figure)
+    assert "No checkpoint saved yet" in ckpts
+
+
+def test_status_shows_errors_and_idle_help():
+    assert "press <b>Start</b>" in view_outputs(snapshot(status="idle"), None, True)[0]
+    failed = view_outputs(snapshot(status="failed", error="the loss became nan <at> step 3"), None, True)[0]
+    assert "the loss became nan &lt;at&gt; step 3" in failed
+
+
+def test_preview_value_without_previews():
+    kind, value, label = preview_value(snapshot(previews={}), None)
+    assert value is None and "first preview" in label
+
+
+def test_buttons_follow_the_status():
+    flags = [[u["interactive"] for u in button_states(s)] for s in ("idle", "running", "paused", "finished")]
+    assert flags == [[True, False, False, False, False], [False, True, False, True, True],
+                     [False, False, True, True, True], [True, False, False, False, False]]
+
+
+def test_poll_redraws_only_when_the_run_changed(tmp_path):
+    ctx = SimpleNamespace(jobs=TrainingJob(tmp_path, device="cpu"), settings=None)
+    poll, scrub = make_poll(ctx)
+    first = poll({}, True, None)
+    assert len(first) == 15 and isinstance(first[-1], dict)
+    again = poll(first[-1], True, None)
+    assert len(again) == len(first)
+    assert all(isinstance(o, type(gr.skip())) and o == gr.skip() for o in again)
+    follow, loss, image, plot = scrub(5)
+    assert follow is False and isinstance(loss, Figure)
+
+
+# --- handlers with a real job ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def handlers(tmp_path_factory):
+    ctx = SimpleNamespace(jobs=TrainingJob(tmp_path_factory.mktemp("runs"), device="cpu", threads=1),
+                          settings=None)
+    yield make_handlers(ctx)
+    ctx.jobs.shutdown()
+
+
+def test_start_busy_save_and_stop(handlers):
+    start, pause, resume, stop, save, status = handlers
+    msg = start(**{**GOOD, "steps": 100_000, "preview_every": 0}, checkpoint_every=0)
+    assert msg.startswith("Started **gaussians8-mlp-") and "100,000 steps" in msg
+    with pytest.raises(gr.Error, match="already"):
+        start(**GOOD, checkpoint_every=0)
+    deadline = time.monotonic() + WAIT
+    while status()["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "Saved **" in save()
+    s = status()
+    assert s["status"] == "running" and len(s["checkpoints"]) == 1 and Path(s["checkpoints"][0][1]).is_dir()
+    assert "Stopped" in stop()
+    assert status()["status"] == "stopped"
+    with pytest.raises(gr.Error, match="no training run is active"):
+        pause()
+    with pytest.raises(gr.Error, match="learning rate"):
+        start(**{**GOOD, "lr": -1}, checkpoint_every=0)
+
+
+# --- the API --------------------------------------------------------------------------------
+
+def test_api_trains_and_the_checkpoint_is_listed(client, app):
+    names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/train_start", "/train_pause", "/train_resume", "/train_stop", "/train_save", "/train_status"):
+        assert name in names
+    msg = client.predict("gaussians8", "mlp-2d", "linear", 50, "eps", 2e-3, 32, 30, 10, 0, 0, 32, 3,
+                         api_name="/train_start")
+    assert msg.startswith("Started")
+    deadline = time.monotonic() + WAIT
+    while (s := client.predict(api_name="/train_status"))["status"] not in ("finished", "failed"):
+        assert time.monotonic() < deadline, f"the run did not finish: {s}"
+        time.sleep(0.5)
+    assert s["status"] == "finished" and s["step"] == 30 and s["previews"] == [10, 20, 30]
+    path = s["checkpoints"][-1][1]
+    assert path in [e["path"] for e in app.ctx.checkpoints()]
+    with pytest.raises(Exception, match="preset 'unet-digits' is not for points data"):
+        client.predict("gaussians8", "unet-digits", "linear", 50, "eps", 2e-3, 32, 30, 10, 0, 0, 32, 3,
+                       api_name="/train_start")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("nope", "mlp-2d", "linear", 50, "eps", 2e-3, 32, 30, 10, 0, 0, 32, 3, api_name="/train_start")
