@@ -177,7 +177,8 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
 SIGNAL_PANELS = (("x_t", "x_t", SIGNAL_LIM), ("predicted x0", "x0", 1.5), ("predicted noise eps", "eps", SIGNAL_LIM))
 
 
-def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: int = 4, row_height: int = 250) -> Figure:
+def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: int = 4,
+                  row_height: int = 250) -> Figure:
     """Per lane a row of three line plots: x_t | predicted x0 | predicted eps, first `max_lines` samples."""
     nrows = len(lanes)
     data, annotations = [], []

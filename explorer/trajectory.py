@@ -91,7 +91,8 @@ class Clock:
 
     def __init__(self, lanes: Sequence[Iterator[Step]], timesteps: Sequence[Sequence[int]]):
         if len(lanes) != len(timesteps) or not lanes:
-            raise ValueError(f"need one timestep list per lane and at least one lane, got {len(lanes)} and {len(timesteps)}")
+            raise ValueError("need one timestep list per lane and at least one lane, "
+                             f"got {len(lanes)} lanes and {len(timesteps)} lists")
         self._iters = list(lanes)
         self._ts = [list(map(int, ts)) for ts in timesteps]
         self._next = [0] * len(lanes)          # index into _ts of each lane's next step

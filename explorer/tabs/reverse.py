@@ -56,7 +56,7 @@ def build(ctx) -> None:
             # named through the API; `entry` still accepts only listed checkpoints
             ckpt = gr.Dropdown(choices, value=ckpt0, label="Checkpoint", elem_id="rv-ckpt", allow_custom_value=True)
             refresh = gr.Button("↻ Refresh the list", elem_id="rv-refresh", size="sm")
-            info = md(h.info(ckpt0), elem_id="rv-info", elem_classes=["tight-md"])
+            info = md(h.info(ckpt0), label="Checkpoint facts", elem_id="rv-info", elem_classes=["tight-md"])
             md("### Sampler")
             sampler = gr.Dropdown(sampler_choices(), value="ddim", label="Sampler", elem_id="rv-sampler")
             # Bounds fit the chosen checkpoint when the tab opens (select_checkpoint); until then they are
@@ -88,7 +88,7 @@ def build(ctx) -> None:
             view = DataView("trajectory", "rv-frame", kind0, None, height=None, show_label=False)
             scrub = gr.Slider(0, 1, value=0, step=1, label="Frame (drag to scrub the recorded trajectory)",
                               interactive=False, elem_id="rv-scrub")
-            cap = md("Press **Play** to start.", elem_id="rv-caption", elem_classes=["tight-md"])
+            cap = md("Press **Play** to start.", label="Caption", elem_id="rv-caption", elem_classes=["tight-md"])
             with gr.Row():
                 fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
                                scale=1)

@@ -247,17 +247,18 @@ class ReverseHandlers:
         value = current if current in paths else self.default_checkpoint()
         return gr.update(choices=choices, value=value)
 
-    def select_checkpoint(self, path, sampler, steps, sampler_b, steps_b, n, last_kind=None):
+    def select_checkpoint(self, checkpoint, sampler, steps, sampler_b, steps_b, n, last_kind=None):
         """Fit the controls to a checkpoint (steps up to its T, sample count for its kind) and warm it up.
 
         Returns (info, steps, steps_b, n, image, plot, kind): the sample count is kept while the data
         kind stays the same and reset to the kind's default when it changes.
         """
-        if not path:
-            return (self.info(path), gr.update(), gr.update(), gr.update(), *DataView.show("image", None), last_kind)
-        entry = self.entry(path)
+        if not checkpoint:
+            return (self.info(checkpoint), gr.update(), gr.update(), gr.update(), *DataView.show("image", None),
+                    last_kind)
+        entry = self.entry(checkpoint)
         kind = kind_of(entry)
-        model, config, meta, schedule = self.load(path)
+        model, config, meta, schedule = self.load(checkpoint)
         T = schedule.T
         steps = min(_int("steps", steps or 1, 1, 10**6), T)
         steps_b = min(_int("steps", steps_b or 1, 1, 10**6), T)
@@ -268,7 +269,7 @@ class ReverseHandlers:
             n_val = None
         n_val = n_val or default_samples(kind, meta["sample_shape"])
         self._warm(model, meta, n_val)
-        return (self.info(path),
+        return (self.info(checkpoint),
                 gr.update(maximum=T, value=steps),
                 gr.update(maximum=T, value=steps_b),
                 gr.update(maximum=n_max, value=n_val),
@@ -374,11 +375,11 @@ class ReverseHandlers:
                     return True
             return False
 
-    def play(self, path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
+    def play(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
              session: ReverseSession | None):
         """Stream frames while the trajectory is computed (or replay it); yields the view outputs."""
         session = session if isinstance(session, ReverseSession) else ReverseSession()
-        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
+        spec, loaded = self.spec(checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
         rate = _speed(speed)
         token = object()
         with session.lock:
@@ -484,12 +485,12 @@ class ReverseHandlers:
     def forward(self, session):
         return self.step(1, session)
 
-    def scrub(self, k, session):
-        """Show recorded frame k (pauses playback)."""
+    def scrub(self, frame, session):
+        """Show recorded frame number `frame` (pauses playback)."""
         if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
             return (gr.skip(),) * 4
         session.token = None
-        session.cursor = max(0, min(_int("frame", k, 0, 10**7), len(session.traj) - 1))
+        session.cursor = max(0, min(_int("frame", frame, 0, 10**7), len(session.traj) - 1))
         return self.view(session, session.cursor, slider=False)
 
     # drawing -------------------------------------------------------------------------------
@@ -590,9 +591,9 @@ class ReverseHandlers:
         gr.Info(f"Exported {len(frames)} frames as {fmt.upper()}.")
         return str(out)
 
-    def sample(self, path, sampler, steps, eta, seed, n):
+    def sample(self, checkpoint, sampler, steps, eta, seed, n):
         """Run one sampler to the end without animation: (picture of the samples, stats dict)."""
-        spec, loaded = self.spec(path, sampler, steps, eta, seed, n)
+        spec, loaded = self.spec(checkpoint, sampler, steps, eta, seed, n)
         its, _ = self._iterators(spec, loaded)
         start = time.perf_counter()
         last = None
@@ -611,7 +612,7 @@ class ReverseHandlers:
             pic = animation.signal_raster((final,), lanes)
         finite = bool(torch.isfinite(x).all())
         stats = {
-            "checkpoint": Path(path).name, "sampler": spec.lanes[0].sampler, "steps": spec.lanes[0].steps,
+            "checkpoint": Path(checkpoint).name, "sampler": spec.lanes[0].sampler, "steps": spec.lanes[0].steps,
             "eta": spec.lanes[0].eta, "seed": spec.seed, "n": spec.n, "shape": list(x.shape),
             "seconds": round(seconds, 3), "finite": finite,
             "mean": float(x.mean()) if finite else None, "std": float(x.std()) if finite else None,
