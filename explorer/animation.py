@@ -31,12 +31,12 @@ HEADER = 24             # px of the title bar above each image row
 
 
 def lane_title(lane: Lane, snap: Snapshot) -> str:
-    """'DDIM (eta 0.0) · step 3/50 · t = 940' or '... · done: x_0 after 50 steps'."""
+    """'DDIM (eta 0.0) · step 3/50 · t = 940', or '... · done after 50 steps' once x_0 is reached."""
     name = lane.sampler.upper() if lane.sampler != "dpm++2m" else "DPM-Solver++ 2M"
     if lane.eta is not None:
         name += f" (eta {lane.eta:g})"
     if snap.done:
-        return f"{name} · done after {snap.n} steps: x_0"
+        return f"{name} · done after {snap.n} steps"
     return f"{name} · step {snap.i + 1}/{snap.n} · t = {snap.t}"
 
 
@@ -139,7 +139,10 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
             lay[f"yaxis{suffix}"] = _axis(domain=y_dom, range=rng, anchor=f"x{suffix}", scaleanchor=f"x{suffix}",
                                           scaleratio=1, constrain="domain")
             xref, yref = f"x{suffix}", f"y{suffix}"
-            title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
+            if c == 0:
+                title = lane_title(lane, s) + (": the samples x_0" if s.done else "")
+            else:
+                title = "predicted x0 (grey: data)"
             annotations.append(dict(text=title, x=sum(x_dom) / 2, y=y_dom[1], xref="paper", yref="paper",
                                     yanchor="bottom", showarrow=False, font=dict(size=11)))
             if c == 0:
@@ -194,7 +197,10 @@ def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
             x_dom = [c * (width + gap_x), c * (width + gap_x) + width]
             lay[f"xaxis{suffix}"] = _axis(domain=x_dom, anchor=f"y{suffix}", showticklabels=False)
             lay[f"yaxis{suffix}"] = _axis(domain=y_dom, range=[-ylim, ylim], anchor=f"x{suffix}")
-            title = f"{lane_title(lane, s)}: {label}" if c == 0 else label
+            if c == 0:
+                title = f"{lane_title(lane, s)}: {'x_0' if s.done else label}"
+            else:
+                title = label
             annotations.append(dict(text=title, x=x_dom[0], xanchor="left", y=y_dom[1], xref="paper", yref="paper",
                                     yanchor="bottom", showarrow=False, font=dict(size=12)))
             arr = _f32(getattr(s, attr))

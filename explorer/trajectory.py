@@ -20,7 +20,7 @@ import torch
 
 from core.samplers import Step
 
-DEFAULT_BUDGET = 48 * 2**20  # bytes of recorded arrays per trajectory (per browser session)
+DEFAULT_BUDGET = 32 * 2**20  # bytes of recorded arrays per trajectory (per browser session)
 
 # The display range of each quantity: x_t and x0 live in [-1, 1] for images (x_t overshoots at
 # large t and is clipped for display); eps ~ N(0, 1) is shown over [-3, 3] so 0 is mid-grey.

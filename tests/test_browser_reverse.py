@@ -135,7 +135,7 @@ def test_points_model_shows_the_field_and_both_samplers(reverse, screenshots):
     page.screenshot(path=str(screenshots / "reverse-points.png"), full_page=True)
 
 
-def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse):
+def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse, screenshots):
     page = reverse
     page.locator("#rv-back").click()
     page.locator(".toast-body", has_text="press Play first").wait_for()
@@ -144,3 +144,5 @@ def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse):
     page.locator("#rv-play").click()
     wait_plot(page)
     wait_caption(page, "complete")
+    assert page.locator("#rv-frame-plot .scatterlayer .trace").count() == 3 * 4  # three panels of four lines
+    page.screenshot(path=str(screenshots / "reverse-signals.png"))
