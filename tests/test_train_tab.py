@@ -12,7 +12,7 @@ import pytest
 from explorer.jobs import TrainingJob
 from explorer.render import Figure
 from explorer.tabs import train
-from explorer.tabs.train import (UPLOAD, button_states, default_preset, estimate_seconds, estimate_text, kind_of,
+from explorer.tabs.train import (UPLOAD, PreviewChoices, button_states, changed_outputs, default_preset, estimate_seconds, estimate_text, kind_of,
                                  make_config, make_handlers, make_poll, nearest_preview, on_dataset, presets_for,
                                  preview_value, view_outputs)
 
@@ -112,6 +112,8 @@ def test_view_outputs_draw_every_chart_and_the_preview(kind):
     assert "step 3 / 10" in status and "2.0 steps/s" in status and "ETA 4 s" in status
     assert all(isinstance(f, Figure) for f in (loss, lr, per_t, per_t_now))
     assert slider["value"] == 2 and slider["maximum"] == 10
+    _, _, _, _, _, kept, *_ = view_outputs(snapshot(kind), wanted=2, follow=False)
+    assert "value" not in kept  # never moved under a user who is choosing a preview
     if kind == "image":
         assert image["visible"] and image["value"].dtype == np.uint8
     else:
@@ -136,16 +138,39 @@ def test_buttons_follow_the_status():
                      [False, False, True, True, True], [True, False, False, False, False]]
 
 
-def test_poll_redraws_only_when_the_run_changed(tmp_path):
+def test_poll_redraws_only_what_changed(tmp_path):
     ctx = SimpleNamespace(jobs=TrainingJob(tmp_path, device="cpu"), settings=None)
-    poll, scrub = make_poll(ctx)
-    first = poll({}, True, None)
+    poll, scrub, set_follow = make_poll(ctx)
+    first = poll({})
     assert len(first) == 15 and isinstance(first[-1], dict)
-    again = poll(first[-1], True, None)
-    assert len(again) == len(first)
-    assert all(isinstance(o, type(gr.skip())) and o == gr.skip() for o in again)
-    follow, loss, image, plot = scrub(5)
-    assert follow is False and isinstance(loss, Figure)
+    again = poll(first[-1])
+    assert len(again) == len(first) and all(o == gr.skip() for o in again)
+    follow, slider, loss, image, plot = scrub(5)
+    assert follow is False and isinstance(loss, Figure) and slider["value"] == 0  # no previews yet
+    after = poll(first[-1])  # the choice changed: the views are sent again
+    assert after[0] != gr.skip()
+
+
+def test_changed_outputs_skip_unchanged_views():
+    snap = snapshot("points")
+    out, seen = changed_outputs(snap, True, None, None)
+    assert gr.skip() not in out  # a page that has not seen this run gets everything
+    snap2 = snapshot("points", step=4, version=8)
+    out2, seen2 = changed_outputs(snap2, True, None, seen)
+    status, loss, lr, per_t, per_t_now, slider, image, plot, ckpts = out2
+    assert "step 4 / 10" in status and isinstance(loss, Figure) and isinstance(lr, Figure)
+    assert per_t == per_t_now == slider == image == plot == ckpts == gr.skip()  # nothing new there yet
+    snap3 = snapshot("points", step=6, version=9, previews={**snap["previews"], 6: np.zeros((8, 2), np.float16)},
+                     checkpoints=[(6, "/x/run/step-0000006")])
+    out3, _ = changed_outputs(snap3, True, None, seen2)
+    assert out3[5]["value"] == 6 and out3[7]["visible"] and "step-0000006" in out3[8]
+
+
+def test_choices_are_per_session():
+    choices = PreviewChoices()
+    assert choices.get("a") == (True, None)
+    choices.set("a", False, 40)
+    assert choices.get("a") == (False, 40) and choices.get("b") == (True, None)
 
 
 # --- handlers with a real job ---------------------------------------------------------------

@@ -106,8 +106,8 @@ def build(ctx) -> None:
                             table_items = gr.Dataframe(headers=["picture", "source", "answers", "said real",
                                                                 "said generated", "mean rating"],
                                                        interactive=False, elem_id="qz-table", max_height=260)
-                            gallery = gr.Gallery(label="Every picture and how it was judged", columns=6, height=260,
-                                                 elem_id="qz-gallery")
+                            gallery = gr.Gallery(label="Every picture (R real, G generated): said real / answers",
+                                                 columns=6, height="auto", object_fit="contain", elem_id="qz-gallery")
                             with gr.Row():
                                 export = gr.Button("Export answers as CSV", elem_id="qz-export")
                                 csv_file = gr.File(label="CSV", interactive=False, elem_id="qz-csv")

@@ -482,7 +482,8 @@ class EvaluateHandlers:
         rows = [[r["item"], r["source"], r["votes"], r["said_real"], r["said_generated"],
                  None if r["mean_rating"] is None else round(r["mean_rating"], 2)] for r in t["items"]]
         gallery = [(deck.items[r["item"]].image,
-                    f"#{r['item']} {r['source']}: said real {r['said_real']}/{r['votes']}") for r in t["items"]]
+                    f"{'R' if r['source'] == 'real' else 'G'}{r['item']}: real {r['said_real']}/{r['votes']}")
+                   for r in t["items"]]
         return summary, rows, gallery
 
     @staticmethod

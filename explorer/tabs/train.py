@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -50,7 +53,7 @@ HELP = """\
 smoothed curve. The map below shows the loss per band of timesteps: at small t the input is
 nearly clean and predicting the noise is hard (high loss); at large t the input is almost pure
 noise and predicting it is easy. Samples are drawn every few steps with 20 DDIM steps from the
-EMA weights; drag the slider to see them at any earlier step.
+EMA weights; click the loss curve, or drag the slider, to see them at any earlier step.
 """
 
 
@@ -271,14 +274,21 @@ def preview_value(snap: dict, step: int | None):
     return kind, render.signals(x, title=f"step {step:,}: generated signals", max_lines=6), label
 
 
+def preview_slider(snap: dict, steps: list[int], shown: int | None, set_value: bool = True):
+    """The preview slider: spans the run in steps of the preview interval; its value is only set when
+    following the newest preview or answering the user, never under a user who is choosing one."""
+    every = ((snap.get("config") or {}).get("train") or {}).get("preview_every") or 1
+    extra = {"value": shown if shown is not None else 0} if set_value else {}
+    return gr.update(maximum=max(int(snap["steps_total"] or 1), 1), step=every,
+                     label=f"Previews: {len(steps)} kept; showing step {shown:,}" if shown else "Previews", **extra)
+
+
 def view_outputs(snap: dict, wanted, follow: bool):
     """Everything a snapshot drives except controls: status, 4 charts, preview slider, preview (2), checkpoints."""
     steps = sorted(snap["previews"])
     shown = nearest_preview(steps, None if follow else wanted)
     kind, value, label = preview_value(snap, shown)
-    total = max(int(snap["steps_total"] or 1), 1)
-    slider = gr.update(maximum=total, value=shown if shown is not None else 0,
-                       label=f"Previews: {len(steps)} kept; showing step {shown:,}" if shown else "Previews")
+    slider = preview_slider(snap, steps, shown, set_value=follow)
     per_steps, per_rows = snap["per_t"]
     return (status_html(snap),
             charts.loss_chart(snap["loss"], snap["smoothed"], marked=shown),
@@ -296,30 +306,110 @@ def button_states(status: str) -> tuple:
             gr.update(interactive=status in ("running", "paused")))
 
 
+# gr.Plot has no click event: after each redraw of the loss chart, hook plotly's own click so that a
+# click on the curve moves the preview slider there (whose `input` event then shows that preview).
+LOSS_CLICK_JS = """() => { setTimeout(() => {
+  const gd = document.querySelector('#tr-loss .js-plotly-plot');
+  if (!gd || !gd.on || gd.__previewHook) return;
+  gd.__previewHook = true;
+  gd.on('plotly_click', (ev) => {
+    const range = document.querySelector('#tr-preview-step input[type=range]');
+    if (!range || !ev.points.length) return;
+    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+    setter.call(range, String(Math.round(ev.points[0].x)));
+    range.dispatchEvent(new Event('input', {bubbles: true}));
+  });
+}, 250); return []; }"""
+
 N_VIEW = 9  # outputs of view_outputs
 N_BUTTONS = 5
 
 
-def make_poll(ctx):
-    def poll(seen: dict, follow: bool, wanted):
-        """Timer tick: redraw only if the run changed since this browser tab last looked."""
+class PreviewChoices:
+    """Per browser session: follow the newest preview, or show the one at a chosen step.
+
+    Kept on the server rather than sent with each tick: a tick already in flight when the user
+    clicks must not undo the newer choice when its answer arrives.
+    """
+
+    MAX_SESSIONS = 1000
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._choices: OrderedDict[str, tuple[bool, int | None]] = OrderedDict()
+
+    def get(self, session: str | None) -> tuple[bool, int | None]:
+        with self._lock:
+            return self._choices.get(session or "", (True, None))
+
+    def set(self, session: str | None, follow: bool, wanted: int | None = None) -> None:
+        with self._lock:
+            self._choices[session or ""] = (bool(follow), wanted)
+            self._choices.move_to_end(session or "")
+            while len(self._choices) > self.MAX_SESSIONS:
+                self._choices.popitem(last=False)
+
+
+PER_T_EVERY = 3.0  # seconds between redraws of the per-timestep charts while a run goes on
+
+
+def changed_outputs(snap: dict, follow: bool, wanted, seen: dict | None) -> tuple[tuple, dict]:
+    """What a tick sends: every view when the run is new to this page, else only what changed
+    (the browser redraws each plot it is sent, so unchanged ones are skipped). Returns (outputs, seen)."""
+    seen = dict(seen or {})
+    fresh = seen.get("run") != snap["run_id"]
+    out = list(view_outputs(snap, wanted, follow))
+    steps = sorted(snap["previews"])
+    shown = nearest_preview(steps, None if follow else wanted)
+    now = time.monotonic()
+    per_t_due = fresh or snap["status"] != "running" or now - seen.get("per_t_at", 0.0) >= PER_T_EVERY
+    skip = gr.skip()
+    if not per_t_due:
+        out[3] = out[4] = skip
+    if not fresh and (shown, len(steps)) == (seen.get("shown"), seen.get("n_previews")):
+        out[5] = skip
+    if not fresh and shown == seen.get("shown"):
+        out[6] = out[7] = skip
+    if not fresh and len(snap["checkpoints"]) == seen.get("n_checkpoints"):
+        out[8] = skip
+    seen.update(run=snap["run_id"], shown=shown, n_previews=len(steps), n_checkpoints=len(snap["checkpoints"]),
+                key=(snap["run_id"], snap["version"], follow, wanted), status=snap["status"],
+                per_t_at=now if per_t_due else seen.get("per_t_at", 0.0))
+    return tuple(out), seen
+
+
+def make_poll(ctx, choices: PreviewChoices | None = None):
+    choices = choices or PreviewChoices()
+
+    def session(request) -> str | None:
+        return getattr(request, "session_hash", None)
+
+    def poll(seen: dict, request: gr.Request = None):
+        """Timer tick: redraw what changed since this browser tab last looked (nothing if nothing did)."""
         snap = manager_for(ctx).snapshot()
-        key = (snap["run_id"], snap["version"])
-        if seen and seen.get("key") == key:
+        follow, wanted = choices.get(session(request))
+        if seen and seen.get("key") == (snap["run_id"], snap["version"], follow, wanted):
             return (gr.skip(),) * (N_VIEW + N_BUTTONS + 1)
         buttons = button_states(snap["status"]) if (seen or {}).get("status") != snap["status"] else (gr.skip(),) * N_BUTTONS
-        return (*view_outputs(snap, wanted, follow), *buttons, {"key": key, "status": snap["status"]})
+        views, seen = changed_outputs(snap, follow, wanted, seen)
+        return (*views, *buttons, seen)
 
-    def scrub(wanted):
-        """The preview slider moved: show the preview nearest that step and mark it on the loss curve.
-        Outputs: follow checkbox (off), loss chart, preview image, preview plot."""
+    def scrub(wanted, request: gr.Request = None):
+        """The preview slider moved (or the loss curve was clicked): show the preview at or before that step
+        and mark it on the loss curve. Outputs: follow checkbox (off), slider, loss chart, preview (2)."""
+        choices.set(session(request), False, None if wanted is None else int(wanted))
         snap = manager_for(ctx).snapshot()
-        shown = nearest_preview(sorted(snap["previews"]), wanted)
+        steps = sorted(snap["previews"])
+        shown = nearest_preview(steps, wanted)
         kind, value, label = preview_value(snap, shown)
-        return (False, charts.loss_chart(snap["loss"], snap["smoothed"], marked=shown),
-                *DataView.show(kind, value, label=label))
+        return (False, preview_slider(snap, steps, shown),
+                charts.loss_chart(snap["loss"], snap["smoothed"], marked=shown), *DataView.show(kind, value, label=label))
 
-    return poll, scrub
+    def set_follow(follow: bool, wanted, request: gr.Request = None):
+        """The follow checkbox: on, the next tick shows the newest preview; off, the one in view stays."""
+        choices.set(session(request), bool(follow), None if wanted is None else int(wanted))
+
+    return poll, scrub, set_follow
 
 
 # --- upload and control updates ---------------------------------------------------------------
@@ -346,7 +436,7 @@ def on_dataset(dataset: str):
 def build(ctx) -> None:
     job = manager_for(ctx)
     start, pause, resume, stop, save, status = make_handlers(ctx)
-    poll, scrub = make_poll(ctx)
+    poll, scrub, set_follow = make_poll(ctx)
     device = str(ctx.device)
     ds0 = "swiss_roll" if "swiss_roll" in builtin_datasets() else builtin_datasets()[0]
     kind0 = kind_of(ds0)
@@ -421,8 +511,11 @@ def build(ctx) -> None:
     upload_folder = gr.State(None)
     quiet = dict(show_progress="hidden", api_visibility="private")
 
-    timer.tick(poll, [seen, follow, preview_step], [*view, *buttons, seen], queue=False, **quiet)
-    preview_step.input(scrub, preview_step, [follow, loss_plot, *preview.outputs], trigger_mode="always_last", **quiet)
+    timer.tick(poll, seen, [*view, *buttons, seen], queue=False, **quiet)
+    follow.input(set_follow, [follow, preview_step], None, queue=False, **quiet)
+    preview_step.input(scrub, preview_step, [follow, preview_step, loss_plot, *preview.outputs],
+                       trigger_mode="always_last", **quiet)
+    loss_plot.change(None, None, None, js=LOSS_CLICK_JS, **quiet)
 
     controls = [dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
                 checkpoint_every, seed, image_size, channels]

@@ -1,0 +1,159 @@
+"""The Train and Evaluate tabs in a real browser: a live run, a saved checkpoint, an evaluation, a quiz."""
+import re
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.browser
+
+LONG = 180_000  # ms: starting the training process and the first steps are slow on a busy 2-core CPU
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """As launch.py runs the app on 2 cores: one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def open_tab(page, name: str, ready: str):
+    page.get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_selector(ready)
+
+
+def traces(page, selector: str) -> int:
+    return page.evaluate("s => document.querySelectorAll(s + ' .scatterlayer .trace').length", selector)
+
+
+def status(page) -> str:
+    return page.locator("#tr-status").inner_text()
+
+
+def step_of(page) -> int:
+    m = re.search(r"step ([\d,]+) /", status(page))
+    return int(m.group(1).replace(",", "")) if m else -1
+
+
+def choose(page, dropdown: str, option: str):
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+
+
+def set_number(page, selector: str, value):
+    box = page.locator(f"{selector} input[type=number]").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browser, app_url, screenshots):
+    open_tab(page, "Train", "#tr-start")
+    choose(page, "#tr-dataset", "gaussians8")
+    set_number(page, "#tr-steps", 5000)
+    set_number(page, "#tr-batch", 64)
+    set_number(page, "#tr-preview-every", 40)
+    page.locator("#tr-start").click()
+    page.wait_for_function("() => document.querySelector('#tr-message').innerText.includes('Started')")
+    run = re.search(r"Started (\S+):", page.locator("#tr-message").inner_text()).group(1)
+
+    # the loss chart fills and grows; a preview scatter appears
+    page.wait_for_function("() => /step [1-9]/.test(document.querySelector('#tr-status').innerText)", timeout=LONG)
+    page.wait_for_function("() => document.querySelectorAll('#tr-loss .scatterlayer .trace').length >= 2")
+    first = step_of(page)
+    page.wait_for_function(f"() => {{ const m = /step ([\\d,]+) \\//.exec(document.querySelector('#tr-status')"
+                           f".innerText); return m && +m[1].replace(/,/g, '') > {first}; }}", timeout=LONG)
+    page.wait_for_function("() => document.querySelectorAll('#tr-preview-plot .scatterlayer .trace').length >= 2",
+                           timeout=LONG)
+    assert "running" in status(page) and "steps/s" in status(page)
+    assert "step" in page.locator("#tr-preview-step").inner_text()
+
+    # a click on the loss curve shows the preview from that moment (and stops following the newest)
+    page.wait_for_function("() => { const gd = document.querySelector('#tr-loss .js-plotly-plot');"
+                           " return gd && gd.__previewHook; }")
+    page.evaluate("() => document.querySelector('#tr-loss .js-plotly-plot').emit('plotly_click', {points: [{x: 50}]})")
+    page.wait_for_function("() => document.querySelector('#tr-preview-plot').textContent.includes("
+                           "'samples at step 40 ')", timeout=30_000)
+    assert not page.locator("#tr-follow input").is_checked()
+
+    # a second browser tab sees the same run live
+    other = browser.new_page()
+    try:
+        other.goto(app_url)
+        open_tab(other, "Train", "#tr-start")
+        other.wait_for_function("() => document.querySelector('#tr-status').innerText.includes('running')",
+                                timeout=LONG)
+        seen = step_of(other)
+        other.wait_for_function(f"() => {{ const m = /step ([\\d,]+) \\//.exec(document.querySelector('#tr-status')"
+                                f".innerText); return m && +m[1].replace(/,/g, '') > {seen}; }}", timeout=LONG)
+        assert other.locator("#tr-start").is_disabled()  # one run per app: Start waits for this one
+    finally:
+        other.close()
+    page.screenshot(path=str(screenshots / "train-running.png"), full_page=True)
+
+    page.locator("#tr-save").click()
+    page.wait_for_function("() => document.querySelector('#tr-message').innerText.includes('Saved')", timeout=LONG)
+    saved = re.search(r"Saved (\S+):", page.locator("#tr-message").inner_text()).group(1)
+    assert saved.startswith(run + "/step-")
+    page.locator("#tr-stop").click()
+    page.wait_for_function("() => document.querySelector('#tr-status').innerText.includes('stopped')", timeout=LONG)
+
+    open_tab(page, "Reverse", "#rv-play")
+    page.locator("#rv-ckpt input").click()
+    assert page.locator("[role=option]", has_text=saved).count() == 1
+
+
+def test_evaluate_a_checkpoint_and_see_the_figures(page, trained_checkpoints, screenshots):
+    open_tab(page, "Evaluate", "#ev-run")
+    choose(page, "#ev-ckpt", "tiny-points")
+    page.wait_for_function("() => document.querySelector('#ev-info').innerText.includes('gaussians8')")
+    set_number(page, "#ev-n", 200)
+    page.locator("#ev-run").click()
+    page.wait_for_selector("#ev-table table", timeout=LONG)
+    table = page.locator("#ev-table").inner_text()
+    for label in ("Sliced Wasserstein-2", "Precision (k-NN)", "Memorisation", "floor"):
+        assert label in table
+    assert "n=200 is below 1000" in page.locator("#ev-warnings").inner_text()
+    page.wait_for_function("() => document.querySelectorAll('#ev-mse .scatterlayer .trace').length >= 1")
+    assert "done" in page.locator("#ev-progress").inner_text()
+    page.screenshot(path=str(screenshots / "evaluate-figures.png"), full_page=True)
+    page.get_by_role("tab", name="Visual inspection").click()
+    page.wait_for_function("() => document.querySelectorAll('#ev-samples-plot .scatterlayer .trace').length >= 2")
+    page.screenshot(path=str(screenshots / "evaluate-visual.png"), full_page=True)
+
+
+def test_quiz_in_two_sessions_and_the_tallies(page, browser, app_url, trained_checkpoints, screenshots):
+    open_tab(page, "Evaluate", "#ev-run")
+    choose(page, "#ev-ckpt", "tiny-digits")
+    page.wait_for_function("() => document.querySelector('#ev-info').innerText.includes('digits')")
+    page.get_by_role("tab", name="Human evaluation").click()
+    set_number(page, "#qz-count", 3)
+    page.locator("#qz-new").click()
+    page.wait_for_function("() => document.querySelector('#qz-status').innerText.includes('6 pictures')",
+                           timeout=LONG)
+
+    other = browser.new_page()
+    try:
+        other.goto(app_url)
+        open_tab(other, "Evaluate", "#ev-run")
+        other.get_by_role("tab", name="Human evaluation").click()
+        for tab, answers in ((page, ["qz-real", "qz-generated", "qz-real"]), (other, ["qz-generated"] * 2)):
+            tab.locator("#qz-take").click()
+            tab.wait_for_selector("#qz-image img")
+            for k, button in enumerate(answers):
+                tab.wait_for_function(f"() => document.querySelector('#qz-progress').innerText.includes("
+                                      f"'{k + 1} of 6')")
+                tab.locator("#qz-rating").get_by_text("4", exact=True).click()
+                tab.locator(f"#{button}").click()
+            tab.wait_for_function(f"() => document.querySelector('#qz-progress').innerText.includes("
+                                  f"'{len(answers) + 1} of 6')")
+        page.locator("#qz-show").click()
+        page.wait_for_function("() => document.querySelector('#qz-summary').innerText.includes('5 answers')")
+        summary = page.locator("#qz-summary").inner_text()
+        assert "2 participant(s)" in summary and "fooled people" in summary
+        assert page.locator("#qz-gallery img").count() == 6
+        page.locator("#qz-export").click()
+        page.wait_for_selector("#qz-csv a")
+        page.screenshot(path=str(screenshots / "evaluate-quiz.png"), full_page=True)
+    finally:
+        other.close()
