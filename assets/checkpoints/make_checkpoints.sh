@@ -12,7 +12,9 @@ COMMON="--no-train-state --log-every 50 --seed 0 --device $DEV --threads ${THREA
 run() {  # name, then core.train arguments
   local name=$1; shift
   echo "== $name: python -m core.train $* --out $OUT/$name"
-  /usr/bin/env time -f "$name wall %e s" $PY -m core.train "$@" --out "$OUT/$name" $COMMON
+  local start=$SECONDS
+  $PY -m core.train "$@" --out "$OUT/$name" $COMMON
+  echo "$name: $((SECONDS - start)) s wall"
 }
 
 declare -A CMD=(
@@ -23,7 +25,7 @@ declare -A CMD=(
   [rings]="--dataset rings --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
   [spiral]="--dataset spiral --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
   [signals_conv1d]="--dataset signals --preset conv1d-signals --steps 3000 --batch-size 128 --lr 1e-3"
-  [signals_gru]="--dataset signals --preset gru-signals --steps 3000 --batch-size 128 --lr 1e-3"
+  [signals_gru]="--dataset signals --preset gru-signals --model-param hidden=64 --steps 1500 --batch-size 128 --lr 2e-3"
   [digits]="--dataset digits --preset unet-digits --steps 3000 --batch-size 128 --lr 1e-3"
   [shapes]="--dataset shapes --preset unet-shapes --steps 3000 --batch-size 128 --lr 1e-3"
 )
