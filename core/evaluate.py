@@ -196,6 +196,14 @@ def _points(gen, sets, n_ref, m, boot_args) -> dict:
     return figs
 
 
+CONFIDENT_P = 0.9
+
+
+def confident_fraction(logits: torch.Tensor, p: float = CONFIDENT_P) -> float:
+    """Share of rows whose softmax puts at least p on one class (logits (N, classes))."""
+    return float((torch.softmax(logits.double(), dim=1).max(dim=1).values >= p).double().mean())
+
+
 def _images(gen, sets, n_ref, m, boot_args, extractor: FeatureExtractor | None, device, cancel, progress) -> dict:
     pool, perm = sets["pool"], sets["perm"]
     n = gen.shape[0]
@@ -237,6 +245,13 @@ def _images(gen, sets, n_ref, m, boot_args, extractor: FeatureExtractor | None, 
                          inception_score(lg_pool[:n_ref])[0], n, n_ref, better="closer to floor", space=space,
                          warnings=_small(n, 10 * classes, f"too few samples per class ({classes} classes)"),
                          classes=classes, note="the floor here is the real data's own score (an upper mark)")
+    if extractor.info.get("kind") == "builtin":
+        # the project's own classifier knows these classes: a recognisable sample gets one of them with p >= 0.9
+        figs["confident"] = _figure(
+            f"Confidently classified (p >= {CONFIDENT_P})",
+            bootstrap(confident_fraction, lg_gen, **boot_args, bounds=(0.0, 1.0)),
+            confident_fraction(lg_pool[:n_ref]), n, n_ref, better="higher", space=space,
+            warnings=[], note="share of samples whose most likely class has probability >= 0.9")
     _check(cancel)
     progress(0.93, "precision / recall")
     figs.update(_pr_figures(f_real, f_a, f_b, f_gen, space=space, boot_args=boot_args))

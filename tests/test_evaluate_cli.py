@@ -31,7 +31,7 @@ SETUPS = {  # dataset -> (net, params, sample shape, data params): tiny nets so 
 }
 EXPECTED = {
     "moons": {"mse", "swd", "mmd", "precision", "recall", "density", "coverage", "diversity", "memorisation"},
-    "digits": {"mse", "fid", "kid", "is", "precision", "recall", "density", "coverage", "diversity",
+    "digits": {"mse", "fid", "kid", "is", "confident", "precision", "recall", "density", "coverage", "diversity",
                "memorisation_pixel", "memorisation_feature"},
     "signals": {"mse", "spectrum", "precision", "recall", "density", "coverage", "diversity", "memorisation_raw",
                 "memorisation_feature"},

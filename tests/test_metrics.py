@@ -289,3 +289,12 @@ def test_log_spectral_distance():
     f = signal_features(x)
     assert f.shape == (4, 16 + 2)
     assert f[:, -2].tolist() == pytest.approx(x[:, 0].double().std(-1).tolist())
+
+
+def test_confident_fraction_counts_rows_with_a_sure_class():
+    from core.evaluate import confident_fraction
+
+    logits = torch.tensor([[10.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 3.0, 0.0], [5.0, 5.0, -5.0]])
+    # softmax maxima: ~1.0, 1/3, e^3/(e^3+2) ~ 0.909, ~0.5
+    assert confident_fraction(logits) == 0.5
+    assert confident_fraction(logits, p=0.95) == 0.25
