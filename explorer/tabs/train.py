@@ -505,13 +505,22 @@ def build(ctx) -> None:
                     md(HELP)
 
     seen = gr.State({})
-    timer = gr.Timer(1.0)
+    # Tick only while this tab is in view: a hidden tab's charts would still be sent and drawn each
+    # second, taking the browser's time from the tab the user is looking at.
+    tab = gr.context.Context.block  # the gr.Tab the app opened for this module (None in a bare build)
+    tabs = tab.parent if isinstance(tab, gr.Tab) and isinstance(tab.parent, gr.Tabs) else None
+    timer = gr.Timer(1.0, active=tabs is None)
     view = [status_box, loss_plot, lr_plot, per_t_plot, per_t_now, preview_step, *preview.outputs, ckpts]
     buttons = [start_btn, pause_btn, resume_btn, stop_btn, save_btn]
     upload_folder = gr.State(None)
     quiet = dict(show_progress="hidden", api_visibility="private")
 
     timer.tick(poll, seen, [*view, *buttons, seen], queue=False, **quiet)
+    if tabs is not None:
+        def in_view(evt: gr.SelectData):
+            return gr.Timer(active=evt.value == tab.label)
+
+        tabs.select(in_view, None, timer, queue=False, **quiet)
     follow.input(set_follow, [follow, preview_step], None, queue=False, **quiet)
     preview_step.input(scrub, preview_step, [follow, preview_step, loss_plot, *preview.outputs],
                        trigger_mode="always_last", **quiet)
