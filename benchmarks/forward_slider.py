@@ -60,22 +60,27 @@ MOVE_JS = """(t) => new Promise(resolve => {
 })"""
 
 
-def server_side(calls: int) -> list[float]:
-    """ms per slider event in the server: handler + JPEG encoding of its image output."""
+def server_side(calls: int) -> tuple[list[float], list[float]]:
+    """ms per slider event in the server: handler + JPEG encoding of its image output.
+
+    Returns wall-clock times and this thread's CPU times; on a shared, busy machine the CPU time
+    still says how much work one event is, while the wall time includes waiting for a core.
+    """
     photo = from_image_file(ROOT / "assets" / "images" / "astronaut.jpg")
     assert photo.shape == (1, 3, 256, 256), photo.shape
     out_image = gr.Image(format="jpeg", type="numpy")
     out_html = gr.HTML()
-    times = []
+    wall, cpu = [], []
     for i in range(calls + 10):
         t = (i * 37) % 1001
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         img, _, numbers = fw.noisy(photo, "linear", 1000, t, 0)
         out_image.postprocess(img)
         out_html.postprocess(numbers)
         if i >= 10:  # the first calls warm caches (schedule, noise, allocator)
-            times.append((time.perf_counter() - t0) * 1000)
-    return times
+            wall.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.thread_time() - c0) * 1000)
+    return wall, cpu
 
 
 def browser_side(moves: int, queued: bool = True) -> list[float]:
@@ -114,7 +119,8 @@ def summary(times: list[float]) -> str:
     return f"median {statistics.median(times):.1f} ms (p10 {q[0]:.1f}, p90 {q[-1]:.1f}, n={len(times)})"
 
 
-def write_results(device: str, server: list[float], browser: dict[str, list[float]], threads: int) -> None:
+def write_results(device: str, server: tuple[list[float], list[float]], browser: dict[str, list[float]],
+                  threads: int, note: str = "") -> None:
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     lines = [
         BEGIN,
@@ -125,12 +131,15 @@ def write_results(device: str, server: list[float], browser: dict[str, list[floa
         "",
         "| what | measured | target |",
         "| --- | --- | --- |",
-        f"| server: `noisy` handler + JPEG encoding | {summary(server)} | <= {TARGET_SERVER_MS:.0f} ms |",
+        f"| server: `noisy` handler + JPEG encoding, wall clock | {summary(server[0])} "
+        f"| <= {TARGET_SERVER_MS:.0f} ms |",
+        f"| server: the same, CPU time of the handling thread | {summary(server[1])} | |",
     ]
     for variant, times in browser.items():
         lines.append(f"| browser: slider `input` event -> new x_t image loaded ({variant}) | {summary(times)} "
                      f"| <= {TARGET_BROWSER_MS:.0f} ms |")
-    lines += ["", "The browser figure includes Gradio's queue round trip (SSE), the JPEG fetch and decode.",
+    lines += [""] + ([note, ""] if note else []) + [
+              "The browser figure includes Gradio's queue round trip (SSE), the JPEG fetch and decode.",
               "The figures (curves, histogram) follow in a separate event so they never delay the image.", END]
     block = "\n".join(lines)
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
@@ -150,18 +159,20 @@ def main() -> None:
     p.add_argument("--compare-queue", action="store_true",
                    help="also measure the image event with queue=False (no SSE round trip, no concurrency limit)")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--note", default="", help="a sentence about the conditions, written under the table")
     args = p.parse_args()
     threads = default_threads()  # as launch.py sets it
     torch.set_num_threads(threads)
     server = server_side(args.calls)
-    print("server:", summary(server))
+    print("server (wall):", summary(server[0]))
+    print("server (thread CPU):", summary(server[1]))
     browser = {}
     variants = [] if args.no_browser else [("queued", True)] + ([("queue=False", False)] if args.compare_queue else [])
     for name, queued in variants:
         browser[name] = browser_side(args.moves, queued)
         print(f"browser ({name}):", summary(browser[name]))
     if not args.no_write:
-        write_results(args.device_note, server, browser, threads)
+        write_results(args.device_note, server, browser, threads, args.note)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

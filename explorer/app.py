@@ -76,5 +76,8 @@ def launch_options() -> dict:
         css=CSS,
         max_file_size=MAX_FILE_BYTES,
         enable_monitoring=False,
+        # Gradio 6 records every call in the browser's localStorage; with a slider firing many calls
+        # a second the growing record slowed each update (1-2 s after a few dozen moves on 2 cores).
+        run_history=False,
         footer_links=["api", "settings"],
     )

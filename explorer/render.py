@@ -131,12 +131,16 @@ def labelled_strip(frames: Sequence[np.ndarray], labels: Sequence[str], size: in
 class Figure:
     """A plotly figure kept as plain dicts; gr.Plot calls `to_json()`."""
 
-    def __init__(self, data: list[dict], layout: dict):
+    def __init__(self, data: list[dict], layout: dict, config: dict | None = None):
         self.data = data
         self.layout = layout
+        self.config = config
 
     def to_dict(self) -> dict:
-        return {"data": self.data, "layout": self.layout}
+        d = {"data": self.data, "layout": self.layout}
+        if self.config:
+            d["config"] = self.config
+        return d
 
     def to_json(self) -> str:
         # allow_nan=False: a NaN or inf would produce JSON the browser refuses; _num maps them to null.
@@ -291,8 +295,9 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
                     title: str | None = None) -> Figure:
     """alpha-bar(t) (left axis, linear) and SNR(t) (right axis, log) for one or more schedules.
 
-    curves: (name, schedule.to_numpy()) pairs; t: the current timestep, marked on every curve.
-    SNR(0) is infinite (clean data), so the SNR curve starts at t = 1.
+    curves: (name, schedule.to_numpy()) pairs; t: the current timestep, marked on every curve and
+    by a dashed line (layout.shapes[0]). SNR(0) is infinite (clean data), so the SNR curve starts
+    at t = 1 and its marker is empty at t = 0.
     """
     data = []
     T = 1
@@ -308,13 +313,16 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
                          name=f"SNR {name}", legendgroup=name, yaxis="y2",
                          line=dict(color=color, width=1.6, dash="dot")))
         if t is not None:
+            # meta.follows names the curve a marker sits on, so the browser can slide it along (MARKERS_JS).
+            curve = len(data) - 2
             data.append(dict(type="scatter", mode="markers", x=[t], y=_num([c["alpha_bar"][t]]), showlegend=False,
                              marker=dict(size=10, color=color, line=dict(color="white", width=1.5)),
+                             meta=dict(follows=curve),
                              hovertemplate=f"{name}: t=%{{x}}, ᾱ=%{{y:.4f}}<extra></extra>"))
-            if t > 0:
-                data.append(dict(type="scatter", mode="markers", x=[t], y=_num([c["snr"][t]]), yaxis="y2",
-                                 showlegend=False, marker=dict(size=8, color=color, symbol="diamond"),
-                                 hovertemplate=f"{name}: t=%{{x}}, SNR=%{{y:.3g}}<extra></extra>"))
+            data.append(dict(type="scatter", mode="markers", x=[t], y=_num([c["snr"][t]]), yaxis="y2",
+                             showlegend=False, marker=dict(size=8, color=color, symbol="diamond"),
+                             meta=dict(follows=curve + 1),
+                             hovertemplate=f"{name}: t=%{{x}}, SNR=%{{y:.3g}}<extra></extra>"))
     lay = _layout(height, title, legend=True,
                   xaxis=_axis(range=[0, T], title=dict(text="t")),
                   yaxis=_axis(range=[0, 1.02], title=dict(text="ᾱ (solid)")),
@@ -325,6 +333,41 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
         lay["shapes"] = [dict(type="line", x0=t, x1=t, y0=0, y1=1, yref="paper",
                               line=dict(color="rgba(100,100,100,0.5)", width=1, dash="dash"))]
     return Figure(data, lay)
+
+
+# Moves the t markers of schedule_curves figures in the browser, with no round trip to the server:
+# each marker trace's meta.follows names its curve; its y is interpolated on that curve at t.
+# Returns t, so an event can also pass the value on to an output.
+MARKERS_JS = """
+(t, ...rest) => {
+  const P = window.Plotly;
+  const at = (xs, ys, x) => {
+    if (!xs || !xs.length || x < xs[0] || x > xs[xs.length - 1]) return null;
+    let lo = 0, hi = xs.length - 1;
+    while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (xs[mid] <= x) lo = mid; else hi = mid; }
+    if (xs[hi] === xs[lo] || ys[lo] === null || ys[hi] === null) return ys[lo];
+    return ys[lo] + (ys[hi] - ys[lo]) * (x - xs[lo]) / (xs[hi] - xs[lo]);
+  };
+  for (const gd of document.querySelectorAll(SELECTORS)) {
+    if (!P || !gd.data || !gd.layout || gd.offsetParent === null) continue;
+    const idx = [], xs = [], ys = [];
+    gd.data.forEach((tr, i) => {
+      const f = tr.meta && tr.meta.follows;
+      if (f === undefined || !gd.data[f]) return;
+      idx.push(i); xs.push([t]); ys.push([at(gd.data[f].x, gd.data[f].y, t)]);
+    });
+    if (!idx.length) continue;
+    try { P.update(gd, {x: xs, y: ys}, {"shapes[0].x0": t, "shapes[0].x1": t}, idx); } catch (e) {}
+  }
+  return t;
+}
+"""
+
+
+def markers_js(*elem_ids: str) -> str:
+    """MARKERS_JS for the schedule_curves plots inside the given elem_ids."""
+    selectors = ", ".join(f"#{e} .js-plotly-plot" for e in elem_ids)
+    return MARKERS_JS.replace("SELECTORS", json.dumps(selectors))
 
 
 # --- histograms -----------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def test_the_built_app_has_its_tabs_and_context(app):
 def test_launch_options_are_safe():
     opts = launch_options()
     assert opts["enable_monitoring"] is False
+    assert opts["run_history"] is False  # no record of every call piling up in the browser
     assert 0 < opts["max_file_size"] <= 50 * 1024**2
 
 

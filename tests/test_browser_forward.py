@@ -42,6 +42,11 @@ def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
         "t => document.querySelector('#fw-coeffs').innerText.includes('x' + t + ' =')"
         " || document.querySelector('#fw-coeffs').innerText.includes('x' + t + '=')", arg=str(final_t))
     assert page.locator("#fw-coeffs").inner_text() != numbers_before
+    # the curves' marker slid to t in the browser; the paced histogram caught up with the last move
+    page.wait_for_function("t => document.querySelector('#fw-curves .js-plotly-plot').data[2].x[0] === t",
+                           arg=final_t)
+    page.wait_for_function("t => document.querySelector('#fw-hist .gtitle').textContent.includes('x_' + t + ' ')",
+                           arg=str(final_t))
     page.wait_for_timeout(500)
     page.screenshot(path=str(screenshots / "forward.png"))
 

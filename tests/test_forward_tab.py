@@ -203,8 +203,8 @@ def test_upload_converts_or_refuses(tmp_path):
 
 
 def test_changing_T_keeps_t_at_the_same_fraction():
-    update, T = fw.set_T(500, 250, 1000)
-    assert update["value"] == 125 and update["maximum"] == 500 and T == 500
+    update, T, t = fw.set_T(500, 250, 1000)
+    assert update["value"] == 125 == t and update["maximum"] == 500 and T == 500
     with pytest.raises(gr.Error, match="T must be a whole number between"):
         fw.set_T(5, 1, 1000)
 

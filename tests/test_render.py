@@ -113,8 +113,15 @@ def test_schedule_curves_mark_t_and_survive_infinite_snr():
     assert snr_marker["y"][0] == pytest.approx(float(s.snr[300]), rel=1e-3)
     assert d["data"][1]["x"][0] == 1  # SNR(0) = inf is left out
     assert d["layout"]["yaxis2"]["type"] == "log"
+    assert marker["meta"] == {"follows": 0} and snr_marker["meta"] == {"follows": 1}  # for MARKERS_JS
+    assert d["layout"]["shapes"][0]["x0"] == 300
     d0 = valid(render.schedule_curves([("cosine", s.to_numpy())], t=0))
-    assert len(d0["data"]) == 3  # no SNR marker at t = 0, where SNR is infinite
+    assert d0["data"][3]["y"] == [None]  # the SNR marker is empty at t = 0, where SNR is infinite
+
+
+def test_markers_js_targets_the_given_plots():
+    js = render.markers_js("a", "b")
+    assert '"#a .js-plotly-plot, #b .js-plotly-plot"' in js and "SELECTORS" not in js
 
 
 def test_schedule_curves_compare_several():

@@ -38,6 +38,7 @@ CHAIN_FPS = 20
 MAX_COMPARE = 3
 COMPARE_DEFAULT = ["linear", "cosine", "sigmoid"]
 NOISY_QUEUED = True     # the slider's image event through Gradio's queue (see benchmarks/forward_slider.py)
+FIGURE_PACE_S = 0.2     # while dragging, figures other than the curves follow at most ~5 times a second
 
 
 # --- cached, read-only building blocks ------------------------------------------------------
@@ -178,21 +179,36 @@ def compare(inp: Input, names: list[str], T, t, seed):
 
 
 @user_errors
-def t_views(inp: Input, schedule: str, T, t, seed, names: list[str], active: str = "main"):
-    """The slider's slower views, only for the sub-tab in sight.
+def t_views(inp: Input, schedule: str, T, t, seed, names: list[str], active: str = "main", live: bool = False):
+    """The views besides x_t that depend on t, only for the sub-tab in sight.
 
+    live: called while the slider is dragged. The schedule curves are then left to the browser,
+    which slides their markers itself (render.MARKERS_JS), and the other figures are paced.
     Outputs: curves, histogram (main); 3 x (image, plot) and curves (compare); encoding bars and map.
     """
     skip = gr.skip()
     main, cmp, enc = [skip, skip], [skip] * (2 * MAX_COMPARE + 1), [skip, skip]
     if active == "main":
         s, t, eps = _setup(inp, schedule, T, t, seed)
-        main = [curves(s, t), histogram(q_sample(s, inp.x0, t, eps), t)]
+        main = [skip if live else curves(s, t), histogram(q_sample(s, inp.x0, t, eps), t)]
     elif active == "compare":
         cmp = list(compare(inp, names, T, t, seed))
+        if live:
+            cmp[-1] = skip
     elif active == "encoding":
         enc = list(step_encoding(T, t))
     return (*main, *cmp, *enc)
+
+
+def t_views_live(inp: Input, schedule: str, T, t, seed, names: list[str], active: str = "main"):
+    """t_views for the slider while it is dragged, paced to redraw at most a few times a second.
+
+    Redrawing a plotly figure costs the browser tens of milliseconds (hundreds on a busy 2-core
+    machine) on the same thread that shows the x_t image; figures on every move would hold the
+    image back. With trigger_mode="always_last" the pause also makes sure the last move is drawn.
+    """
+    time.sleep(FIGURE_PACE_S)
+    return t_views(inp, schedule, T, t, seed, names, active, live=True)
 
 
 def main_views(inp: Input, s: NoiseSchedule, t: int, eps: torch.Tensor, seed: int) -> tuple:
@@ -353,10 +369,10 @@ def upload(path: str | None):
 
 @user_errors
 def set_T(T, t, old_T):
-    """Keep t at the same fraction of the way when T changes. Outputs: t slider, remembered T."""
+    """Keep t at the same fraction of the way when T changes. Outputs: t slider, remembered T, t's copy."""
     T = whole("T", T, T_MIN, T_MAX)
     new_t = round(int(t) * T / max(int(old_T), 1))
-    return gr.update(maximum=T, value=min(new_t, T)), T
+    return gr.update(maximum=T, value=min(new_t, T)), T, min(new_t, T)
 
 
 def check_compare(names: list[str]):
@@ -408,6 +424,7 @@ def build(ctx) -> None:
         with gr.Column(scale=4):
             t = gr.Slider(0, T0, value=t0, step=1, label="Timestep t  (0 = clean data · T = pure noise)",
                           elem_id="tslider")
+            t_copy = gr.Number(t0, visible=False)  # follows t in the browser; drives the paced figures
             with gr.Tabs():
                 with gr.Tab("Noisy sample", id="main") as tab_main:
                     with gr.Row(equal_height=True):
@@ -465,10 +482,14 @@ def build(ctx) -> None:
     t_outputs = [curves_plot, hist_plot, *cmp_outputs, enc_bars, enc_map]
     fast = dict(trigger_mode="always_last", show_progress="hidden")
 
-    # While dragging: the image first (cheap), the figures in a separate event so they never hold it up.
+    # While dragging: the image first (cheap); the curves' markers move in the browser; the other
+    # figures follow in a separate, paced event so they never hold the image up. That event hangs
+    # off a hidden copy of t: with trigger_mode="always_last" a slow event on the slider itself
+    # would, when it finishes, fire the slider's trigger again, re-running the image event too.
     t.input(noisy, [*controls, active], x_outputs, api_name="noisy", queue=NOISY_QUEUED, **fast)
-    t.input(t_views, [*controls, cmp_names, active], t_outputs,
-            api_name="t_views", **fast)
+    t.input(None, t, t_copy, js=render.markers_js("fw-curves", "fw-cmp-curves"))
+    t_copy.change(t_views_live, [inp, schedule, T, t_copy, seed, cmp_names, active], t_outputs, api_name="t_views",
+                  concurrency_limit=None, **fast)  # no limit: the pacing pause must not hold up other users
 
     # Public endpoints first: a later event with the same function gets a suffixed api name.
     gr.on([schedule.input, seed.input], refresh, [*controls, cmp_names, active], all_outputs,
@@ -486,7 +507,8 @@ def build(ctx) -> None:
     for trigger in (source.input, photo.input, dataset.input):
         do_refresh(trigger(select_input, selector_inputs, selector_outputs, api_visibility="private"))
     do_refresh(index.release(select_input, selector_inputs, selector_outputs, api_visibility="private"))
-    do_refresh(T.input(set_T, [T, t, last_T], [t, last_T], api_visibility="private", trigger_mode="always_last"))
+    do_refresh(T.input(set_T, [T, t, last_T], [t, last_T, t_copy], api_visibility="private",
+                       trigger_mode="always_last"))
 
     cmp_names.input(check_compare, cmp_names, cmp_names, api_visibility="private").then(
         compare, [inp, cmp_names, T, t, seed], cmp_outputs, api_name="compare", show_progress="hidden")
