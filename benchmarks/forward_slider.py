@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from explorer.app import build_app, launch_options  # noqa: E402
 from explorer.context import Settings  # noqa: E402
 from explorer.inputs import from_image_file  # noqa: E402
-from explorer.tabs import forward as fw  # noqa: E402
+from explorer.tabs import forward_handlers as fw  # noqa: E402
 from launch import default_threads  # noqa: E402
 
 TARGET_SERVER_MS, TARGET_BROWSER_MS = 20.0, 80.0
@@ -83,6 +83,30 @@ def server_side(calls: int) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
+def threads_side(repeats: int = 3) -> dict[int, float]:
+    """Median seconds for the Step-by-step view's chain (300 noise additions, 256x256 RGB) per torch thread count.
+
+    Why launch.py leaves a core free: on a 2-core machine that is also busy serving, a second
+    torch thread mostly spin-waits for the first.
+    """
+    from core.forward import q_chain
+
+    photo = from_image_file(ROOT / "assets" / "images" / "astronaut.jpg")
+    schedule = fw.get_schedule("linear", 1000)
+    before = torch.get_num_threads()
+    out = {}
+    for n in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(n)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            q_chain(schedule, photo.x0, 300, generator=torch.Generator().manual_seed(0))
+            times.append(time.perf_counter() - t0)
+        out[n] = statistics.median(times)
+    torch.set_num_threads(before)
+    return out
+
+
 def browser_side(moves: int, queued: bool = True) -> list[float]:
     from playwright.sync_api import sync_playwright
 
@@ -120,8 +144,8 @@ def summary(times: list[float]) -> str:
 
 
 def write_results(device: str, server: tuple[list[float], list[float]], browser: dict[str, list[float]],
-                  threads: int, note: str = "") -> None:
-    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+                  threads: int, chain: dict[int, float], load_before: float, note: str = "") -> None:
+    load = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (1-minute averages)"
     lines = [
         BEGIN,
         "## Forward tab: slider latency (`benchmarks/forward_slider.py`)",
@@ -138,9 +162,12 @@ def write_results(device: str, server: tuple[list[float], list[float]], browser:
     for variant, times in browser.items():
         lines.append(f"| browser: slider `input` event -> new x_t image loaded ({variant}) | {summary(times)} "
                      f"| <= {TARGET_BROWSER_MS:.0f} ms |")
+    for n, secs in chain.items():
+        lines.append(f"| Step-by-step chain, 300 steps, {n} torch thread(s) | median {secs:.2f} s | |")
     lines += [""] + ([note, ""] if note else []) + [
-              "The browser figure includes Gradio's queue round trip (SSE), the JPEG fetch and decode.",
-              "The figures (curves, histogram) follow in a separate event so they never delay the image.", END]
+              "The browser figure includes Gradio's queue round trip (SSE), the JPEG fetch and decode. While",
+              "t moves, the curves' markers slide in the browser and the histogram follows in a separate,",
+              "paced event, so no figure redraw holds the image back.", END]
     block = "\n".join(lines)
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if BEGIN in text and END in text:
@@ -161,8 +188,11 @@ def main() -> None:
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--note", default="", help="a sentence about the conditions, written under the table")
     args = p.parse_args()
+    load_before = os.getloadavg()[0]
     threads = default_threads()  # as launch.py sets it
     torch.set_num_threads(threads)
+    chain = threads_side()
+    print("chain (300 steps):", {n: f"{s:.2f} s" for n, s in chain.items()})
     server = server_side(args.calls)
     print("server (wall):", summary(server[0]))
     print("server (thread CPU):", summary(server[1]))
@@ -172,7 +202,7 @@ def main() -> None:
         browser[name] = browser_side(args.moves, queued)
         print(f"browser ({name}):", summary(browser[name]))
     if not args.no_write:
-        write_results(args.device_note, server, browser, threads, args.note)
+        write_results(args.device_note, server, browser, threads, chain, load_before, args.note)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -46,6 +46,14 @@ class DataView:
         return gr.update(visible=False), gr.update(value=value, visible=True)
 
     @staticmethod
+    def value_of(image_update: dict, plot_update: dict):
+        """The value inside whichever update of a `show` pair is visible (None if neither)."""
+        for u in (image_update, plot_update):
+            if u.get("visible"):
+                return u.get("value")
+        return None
+
+    @staticmethod
     def fast(kind: str, value, title: str | None = None) -> tuple:
         """Just the new value for the visible component; the hidden one is left alone.
 

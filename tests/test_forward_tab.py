@@ -1,4 +1,4 @@
-"""explorer.tabs.forward: handlers called directly, then the named API through gradio_client."""
+"""explorer.tabs.forward_handlers called directly, then the Forward tab's named API through gradio_client."""
 import json
 from pathlib import Path
 
@@ -12,7 +12,8 @@ from core.forward import q_sample
 from core.schedules import make_schedule
 from explorer import render
 from explorer.inputs import Input, from_dataset, from_image_file
-from explorer.tabs import forward as fw
+from explorer.tabs import forward_handlers as fw
+from explorer.widgets import DataView
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "images"
 
@@ -20,10 +21,6 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets" / "images"
 @pytest.fixture(scope="module")
 def photo():
     return from_image_file(ASSETS / "astronaut.jpg", "astronaut")
-
-
-def visible_value(image_update, plot_update):
-    return fw._value(image_update, plot_update)
 
 
 # --- the slider's fast path -----------------------------------------------------------------
