@@ -337,10 +337,11 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
 
 # Moves the t markers of schedule_curves figures in the browser, with no round trip to the server:
 # each marker trace's meta.follows names its curve; its y is interpolated on that curve at t.
-# Returns t, so an event can also pass the value on to an output.
+# The redraw waits until the browser is idle (at most 150 ms) and only the latest t is drawn, so
+# it never delays the x_t image arriving at the same moment. Returns t, so an event can also pass
+# the value on to an output.
 MARKERS_JS = """
 (t, ...rest) => {
-  const P = window.Plotly;
   const at = (xs, ys, x) => {
     if (!xs || !xs.length || x < xs[0] || x > xs[xs.length - 1]) return null;
     let lo = 0, hi = xs.length - 1;
@@ -348,16 +349,25 @@ MARKERS_JS = """
     if (xs[hi] === xs[lo] || ys[lo] === null || ys[hi] === null) return ys[lo];
     return ys[lo] + (ys[hi] - ys[lo]) * (x - xs[lo]) / (xs[hi] - xs[lo]);
   };
-  for (const gd of document.querySelectorAll(SELECTORS)) {
-    if (!P || !gd.data || !gd.layout || gd.offsetParent === null) continue;
-    const idx = [], xs = [], ys = [];
-    gd.data.forEach((tr, i) => {
-      const f = tr.meta && tr.meta.follows;
-      if (f === undefined || !gd.data[f]) return;
-      idx.push(i); xs.push([t]); ys.push([at(gd.data[f].x, gd.data[f].y, t)]);
-    });
-    if (!idx.length) continue;
-    try { P.update(gd, {x: xs, y: ys}, {"shapes[0].x0": t, "shapes[0].x1": t}, idx); } catch (e) {}
+  const move = () => {
+    const P = window.Plotly, t = window.__markersT;
+    window.__markersPending = false;
+    for (const gd of document.querySelectorAll(SELECTORS)) {
+      if (!P || !gd.data || !gd.layout || gd.offsetParent === null) continue;
+      const idx = [], xs = [], ys = [];
+      gd.data.forEach((tr, i) => {
+        const f = tr.meta && tr.meta.follows;
+        if (f === undefined || !gd.data[f]) return;
+        idx.push(i); xs.push([t]); ys.push([at(gd.data[f].x, gd.data[f].y, t)]);
+      });
+      if (!idx.length) continue;
+      try { P.update(gd, {x: xs, y: ys}, {"shapes[0].x0": t, "shapes[0].x1": t}, idx); } catch (e) {}
+    }
+  };
+  window.__markersT = t;
+  if (!window.__markersPending) {
+    window.__markersPending = true;
+    if (window.requestIdleCallback) requestIdleCallback(move, {timeout: 150}); else setTimeout(move, 30);
   }
   return t;
 }
