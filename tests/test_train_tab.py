@@ -224,3 +224,20 @@ def test_api_trains_and_the_checkpoint_is_listed(client, app):
                        api_name="/train_start")
     with pytest.raises(Exception, match="not in the list of choices"):
         client.predict("nope", "mlp-2d", "linear", 50, "eps", 2e-3, 32, 30, 10, 0, 0, 32, 3, api_name="/train_start")
+
+
+def test_uploaded_images_feed_the_image_folder_dataset(tmp_path):
+    from PIL import Image
+
+    from explorer.tabs.train import upload_images
+
+    paths = []
+    for i in range(8):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (20, 20), (30 * i, 0, 0)).save(paths[-1])
+    folder, note = upload_images([str(p) for p in paths])
+    assert "8 images ready" in note
+    c = make_config(**{**GOOD, "dataset": UPLOAD, "upload_folder": folder, "preset": "unet-small"})
+    assert c.data.params["path"] == folder
+    with pytest.raises(gr.Error, match="found 1 usable images"):
+        upload_images([str(paths[0])])
