@@ -34,7 +34,10 @@ CHAIN_FRAMES = 12       # states of the chain replayed after it ran
 CHAIN_FPS = 20
 MAX_COMPARE = 3
 COMPARE_DEFAULT = ["linear", "cosine", "sigmoid"]
-NOISY_QUEUED = True     # the slider's image event through Gradio's queue (see benchmarks/forward_slider.py)
+# The slider's image event skips Gradio's queue: one HTTP call instead of a queue join plus an event
+# stream, faster from input to image in most of our runs (benchmarks/RESULTS.md). It is ~2 ms of
+# work, so it needs no concurrency limit.
+NOISY_QUEUED = False
 FIGURE_PACE_S = 0.2     # while dragging, figures other than the curves follow at most ~5 times a second
 
 
