@@ -393,14 +393,14 @@ def histogram(series: dict[str, object] | object, bins: int | None = None, lim: 
 
     series: a tensor/array, or {name: values} to overlay several (e.g. chain vs closed form).
     The first series is drawn as bars, the others as step outlines over them. bins: None picks
-    2 sqrt(n) between 16 and 72, so a 64-value signal is not all spikes and gaps.
+    1.2 sqrt(n) between 16 and 72, so a small sample (a signal, a point cloud) is not all spikes.
     Values outside [-lim, lim] are counted in the edge bins so the total mass stays 1.
     """
     if not isinstance(series, dict):
         series = {"values": series}
     if bins is None:
         n = min(_np(v).size for v in series.values())
-        bins = int(min(72, max(16, 2 * math.sqrt(n))))
+        bins = int(min(72, max(16, 1.2 * math.sqrt(n))))
     edges = np.linspace(-lim, lim, bins + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     width = edges[1] - edges[0]

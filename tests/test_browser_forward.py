@@ -69,8 +69,11 @@ def test_points_dataset_shows_a_diffusing_scatter(page, screenshots):
     before = page.locator("#ximg-plot .scatterlayer .point").count()
     assert before > 100
     drag(page, "#tslider input[type=range]", 0.25, 0.9)
-    page.wait_for_timeout(800)
-    assert "x_t at t = " in page.locator("#ximg-plot .gtitle").text_content()
+    final_t = page.locator("#tslider input[type=number]").input_value()
+    page.wait_for_function("t => document.querySelector('#ximg-plot .gtitle').textContent === 'x_t at t = ' + t",
+                           arg=final_t)
+    page.wait_for_function("t => document.querySelector('#fw-hist .gtitle').textContent.includes('x_' + t + ' ')",
+                           arg=final_t)
     page.screenshot(path=str(screenshots / "forward-points.png"))
 
 

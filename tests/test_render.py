@@ -184,5 +184,5 @@ def test_stat_rows_formats_a_markdown_table():
 
 def test_histogram_bins_follow_the_sample_size():
     assert len(valid(render.histogram(torch.randn(64)))["data"][0]["x"]) == 16
-    assert len(valid(render.histogram(torch.randn(900)))["data"][0]["x"]) == 60
+    assert len(valid(render.histogram(torch.randn(900)))["data"][0]["x"]) == 36
     assert len(valid(render.histogram(torch.randn(100_000)))["data"][0]["x"]) == 72
