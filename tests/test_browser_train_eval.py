@@ -113,7 +113,7 @@ def test_evaluate_a_checkpoint_and_see_the_figures(page, trained_checkpoints, sc
     table = page.locator("#ev-table").inner_text()
     for label in ("Sliced Wasserstein-2", "Precision (k-NN)", "Memorisation", "floor"):
         assert label in table
-    assert "n=200 is below 1000" in page.locator("#ev-warnings").inner_text()
+    assert "n=200 is below 1000" in table and "carry a warning" in page.locator("#ev-warnings").inner_text()
     page.wait_for_function("() => document.querySelectorAll('#ev-mse .scatterlayer .trace').length >= 1")
     assert "done" in page.locator("#ev-progress").inner_text()
     page.screenshot(path=str(screenshots / "evaluate-figures.png"), full_page=True)

@@ -76,7 +76,7 @@ def test_points_evaluation_streams_progress_then_every_view(h, ckpt):
     table, warnings, mse, s_img, s_plot, r_img, r_plot, p_img, p_plot, caption, figures = out[1:]
     for label in ("Sliced Wasserstein-2", "MMD^2", "Precision (k-NN)", "Recall", "Memorisation", "floor"):
         assert label in table
-    assert "n=60 is below" in warnings
+    assert "figure(s) carry a warning" in warnings and "n=60 is below" in table
     assert isinstance(mse, Figure) and s_plot["visible"] and isinstance(s_plot["value"], Figure)
     assert r_plot["visible"] and p_plot["visible"] and "closest to a training example" in caption
     assert figures["n"] == 60 and set(figures["metrics"]) >= {"mse", "swd", "mmd", "precision", "recall"}

@@ -106,11 +106,11 @@ def build(ctx) -> None:
                             table_items = gr.Dataframe(headers=["picture", "source", "answers", "said real",
                                                                 "said generated", "mean rating"],
                                                        interactive=False, elem_id="qz-table", max_height=260)
-                            gallery = gr.Gallery(label="Every picture (R real, G generated): said real / answers",
-                                                 columns=6, height="auto", object_fit="contain", elem_id="qz-gallery")
+                            gallery = gr.Gallery(label="Every picture: R real, G generated; answers saying real / all",
+                                                 columns=5, height=240, object_fit="contain", elem_id="qz-gallery")
                             with gr.Row():
                                 export = gr.Button("Export answers as CSV", elem_id="qz-export")
-                                csv_file = gr.File(label="CSV", interactive=False, elem_id="qz-csv")
+                                csv_file = gr.File(label="CSV", interactive=False, elem_id="qz-csv", visible=False)
 
     session = gr.State(None)
     settings = [ckpt, n, sampler, steps, seed]
@@ -139,4 +139,5 @@ def build(ctx) -> None:
                    api_name="quiz_vote_generated")
     show.click(h.quiz_results, None, results, api_name="quiz_results").then(
         h.quiz_status, None, quiz_status, api_visibility="private")
-    export.click(h.quiz_export, None, csv_file, api_name="quiz_export")
+    export.click(h.quiz_export, None, csv_file, api_name="quiz_export").success(
+        lambda: gr.update(visible=True), None, csv_file, api_visibility="private", queue=False)

@@ -157,10 +157,15 @@ def pairs_view(kind: str, result: dict, gen: torch.Tensor, train: torch.Tensor):
 
 
 def warnings_md(result: dict) -> str:
+    """The warnings that belong to no single figure (those are in the table, under their figure)."""
     w = result.get("warnings") or []
+    per_figure = {f"{f['label']}: {x}" for f in result["metrics"].values() for x in f["warnings"]}
+    general = [x for x in w if x not in per_figure]
+    n_fig = sum(1 for f in result["metrics"].values() if f["warnings"])
     if not w:
         return "No warnings: the sample count is large enough for every figure."
-    return "**Read with care:**\n" + "\n".join(f"- {x}" for x in w)
+    lines = [f"**Read with care:** {n_fig} figure(s) carry a warning (in orange in the table)."] if n_fig else []
+    return "\n".join(lines + [f"- {x}" for x in general])
 
 
 def history_points(entries: list[dict], most: int = HISTORY_MAX) -> list[dict]:
@@ -482,7 +487,7 @@ class EvaluateHandlers:
         rows = [[r["item"], r["source"], r["votes"], r["said_real"], r["said_generated"],
                  None if r["mean_rating"] is None else round(r["mean_rating"], 2)] for r in t["items"]]
         gallery = [(deck.items[r["item"]].image,
-                    f"{'R' if r['source'] == 'real' else 'G'}{r['item']}: real {r['said_real']}/{r['votes']}")
+                    f"{'R' if r['source'] == 'real' else 'G'}{r['item']} {r['said_real']}/{r['votes']}")
                    for r in t["items"]]
         return summary, rows, gallery
 
