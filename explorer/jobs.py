@@ -63,7 +63,7 @@ def _spawn_child() -> tuple[subprocess.Popen, Connection, Connection]:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", "from explorer.jobs import _child_entry; _child_entry()", str(cmd_r), str(evt_w)],
-            pass_fds=(cmd_r, evt_w), env=env, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+            pass_fds=(cmd_r, evt_w), env=env, stdin=subprocess.DEVNULL)  # same working directory as the app
     finally:
         os.close(cmd_r)  # the child holds its own copies; ours would keep the pipes open after it exits
         os.close(evt_w)
@@ -282,7 +282,7 @@ class TrainingJob:
     except `save` (waits for the checkpoint) and `stop` (waits for the child to end)."""
 
     def __init__(self, runs_dir: str | Path, device: str = "cpu", threads: int | None = None, nice: int = 5):
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir = Path(runs_dir).resolve()  # the app's working directory, whatever the child's
         self.device = str(device)
         self.threads = threads or default_threads()
         self.nice = nice

@@ -157,3 +157,15 @@ def test_bad_arguments(job):
     with pytest.raises(JobError, match="no training run is active"):
         job.save()
     assert job.snapshot()["status"] == "idle"
+
+
+def test_a_relative_runs_folder_is_the_apps_not_the_childs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    job = TrainingJob("my-runs", device="cpu", threads=1)
+    try:
+        run_dir = job.start(tiny_config(steps=3, preview_every=0), name="rel")
+        assert run_dir == tmp_path / "my-runs" / "rel"
+        snap = wait_for(job, lambda s: s["status"] == "finished", "the run to finish")
+        assert Path(snap["checkpoints"][-1][1]) == tmp_path / "my-runs" / "rel" / "step-0000003"
+    finally:
+        job.shutdown()

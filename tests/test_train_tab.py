@@ -186,7 +186,7 @@ def handlers(tmp_path_factory):
 def test_start_busy_save_and_stop(handlers):
     start, pause, resume, stop, save, status = handlers
     msg = start(**{**GOOD, "steps": 100_000, "preview_every": 0}, checkpoint_every=0)
-    assert msg.startswith("Started **gaussians8-mlp-") and "100,000 steps" in msg
+    assert msg.startswith("Started **gaussians8-mlp-2d-") and "100,000 steps" in msg
     with pytest.raises(gr.Error, match="already"):
         start(**GOOD, checkpoint_every=0)
     deadline = time.monotonic() + WAIT

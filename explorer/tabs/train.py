@@ -26,7 +26,7 @@ from core.schedules import SCHEDULES
 
 from .. import charts, render
 from ..inputs import builtin_datasets
-from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for
+from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for, run_name
 from ..uploads import prepare_images
 from ..widgets import DataView, md, user_errors
 
@@ -169,7 +169,8 @@ def make_handlers(ctx):
                              preview_every, seed, image_size, channels)
         job = manager_for(ctx)
         try:
-            run_dir = job.start(config, checkpoint_every=_whole("checkpoint_every", checkpoint_every or 0))
+            run_dir = job.start(config, name=run_name(config, preset),
+                                checkpoint_every=_whole("checkpoint_every", checkpoint_every or 0))
         except JobBusy as e:
             raise ValueError(str(e)) from None
         return f"Started **{run_dir.name}**: {config.train.steps:,} steps of {config.model.net} on {dataset}."
