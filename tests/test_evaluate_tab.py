@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import threading
-import time
 
 import gradio as gr
 import numpy as np
@@ -17,7 +16,7 @@ from explorer.context import AppContext
 from explorer.quiz import STORE
 from explorer.render import Figure
 from explorer.tabs import evaluate_handlers as eh
-from explorer.tabs.evaluate_handlers import EvaluateHandlers, figures_table, fmt, history_points
+from explorer.tabs.evaluate_handlers import EvaluateHandlers, fmt, history_points
 from reverse_checkpoints import SPECS
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.evaluate import MAX_N, MIN_N
+from core.evaluate import MIN_N
 from core.samplers import SAMPLERS
 
 from ..widgets import DataView, md
