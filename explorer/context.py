@@ -6,7 +6,9 @@ checkpoints) or guards itself with a lock (the checkpoint cache, the job manager
 """
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,7 @@ class AppContext:
     """Shared, read-only resources handed to every tab's `build(ctx)`."""
 
     MAX_LOADED = 8  # checkpoints kept in memory; the least recently used is dropped
+    LISTING_TTL = 2.0  # seconds a folder scan is reused: Play and every dropdown must not re-read each config.json
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -54,6 +57,8 @@ class AppContext:
         self.jobs: Any = None  # the background job manager, set by the app when it exists
         self._lock = threading.Lock()
         self._models: OrderedDict[tuple, tuple] = OrderedDict()
+        self._listing: tuple[float, list[dict]] = (-math.inf, [])
+        self._listing_lock = threading.Lock()
 
     def checkpoints(self) -> list[dict]:
         """Every checkpoint found now under `settings.checkpoint_dirs` (rescanned on each call).
@@ -68,6 +73,16 @@ class AppContext:
             for entry in list_checkpoints(root):
                 found.append(dict(entry, root=str(root), label=f"{Path(root).name}/{entry['name']}"))
         return found
+
+    def samplable_checkpoints(self, fresh: bool = False) -> list[dict]:
+        """The checkpoints that can be sampled (their sample shape is known), scanned at most every
+        LISTING_TTL seconds, or now when `fresh` (after a save, or the user's refresh)."""
+        with self._listing_lock:
+            stamp, entries = self._listing
+            if fresh or time.monotonic() - stamp > self.LISTING_TTL:
+                entries = [e for e in self.checkpoints() if e.get("sample_shape")]
+                self._listing = (time.monotonic(), entries)
+            return entries
 
     def load_checkpoint(self, path: str | Path) -> tuple:
         """(model, config, meta) for the checkpoint directory `path`, loaded once and cached.

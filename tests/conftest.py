@@ -114,3 +114,18 @@ def trained_checkpoints(app_settings):
         return make_checkpoints(app_settings.runs_dir)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module, as launch.py runs the app on a 2-core machine.
+
+    Tests use tiny models: a second intra-op thread gains nothing there, and on a busy CPU it fights
+    the other processes for the cores and makes each small step many times slower.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

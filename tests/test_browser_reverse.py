@@ -2,9 +2,8 @@
 import re
 
 import pytest
-import torch
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread")]
 
 WATCH_FRAMES = """() => {
     window.__srcs = new Set();
@@ -12,15 +11,6 @@ WATCH_FRAMES = """() => {
     new MutationObserver(note).observe(document.querySelector('#rv-frame').parentElement,
                                       {subtree: true, childList: true, attributes: true});
 }"""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As launch.py runs the app on 2 cores: one torch thread (see test_reverse_tab.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

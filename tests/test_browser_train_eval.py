@@ -2,20 +2,10 @@
 import re
 
 import pytest
-import torch
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread")]
 
 LONG = 180_000  # ms: starting the training process and the first steps are slow on a busy 2-core CPU
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As launch.py runs the app on 2 cores: one torch thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def open_tab(page, name: str, ready: str):

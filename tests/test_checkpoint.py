@@ -22,18 +22,11 @@ from core.checkpoint import (
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from core.nets import build_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 MLP = ModelConfig("mlp", {"width": 32, "blocks": 2, "fourier_features": 8, "step_dim": 16})
 UNET = ModelConfig("unet", {"base": 8, "channel_mult": [1, 2], "blocks": 1, "groups": 4, "heads": 2,
                             "attn_resolutions": [4]})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # On a busy shared CPU, extra intra-op threads mostly wait on each other; these models are tiny.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def perturbed(model, seed=0):

@@ -36,6 +36,23 @@ def test_lists_checkpoints_from_every_folder(tmp_path):
     assert ctx.images == {} and ctx.device == torch.device("cpu") and ctx.jobs is None
 
 
+def test_samplable_listing_is_shared_reused_briefly_and_rescanned_when_fresh(tmp_path, monkeypatch):
+    tiny_checkpoint(tmp_path / "runs" / "a")
+    ctx = AppContext(Settings(device="cpu", runs_dir=tmp_path / "runs", shipped_checkpoints=tmp_path / "none",
+                              images_dir=tmp_path / "no-images"))
+    scans = []
+    real = ctx.checkpoints
+    monkeypatch.setattr(ctx, "checkpoints", lambda: scans.append(1) or real())
+    first = ctx.samplable_checkpoints()
+    assert [e["name"] for e in first] == ["a"] and first[0]["sample_shape"] == [2]
+    tiny_checkpoint(tmp_path / "runs" / "b")
+    assert ctx.samplable_checkpoints() is first and len(scans) == 1  # within the TTL: no rescan
+    assert [e["name"] for e in ctx.samplable_checkpoints(fresh=True)] == ["a", "b"] and len(scans) == 2
+    monkeypatch.setattr(AppContext, "LISTING_TTL", -1.0)  # expired: every call rescans
+    ctx.samplable_checkpoints()
+    assert len(scans) == 3
+
+
 def test_missing_folders_list_nothing(tmp_path):
     ctx = AppContext(Settings(runs_dir=tmp_path / "nope", shipped_checkpoints=tmp_path / "nope2"))
     assert ctx.checkpoints() == []

@@ -12,14 +12,8 @@ from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig
 from core.evaluate import EvaluationCancelled, evaluate_checkpoint, evaluate_samples, format_report, main, real_sets
 from core.nets import build_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE_KEYS = {"label", "value", "interval", "level", "floor", "n", "n_floor", "better", "space", "warnings"}

@@ -7,7 +7,6 @@ import threading
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 
 from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
 from core.data import load_dataset
@@ -19,14 +18,7 @@ from explorer.tabs import evaluate_handlers as eh
 from explorer.tabs.evaluate_handlers import EvaluateHandlers, fmt, history_points
 from reverse_checkpoints import SPECS
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As launch.py runs the app on a 2-core machine: one torch thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,7 @@ from core.extractors import (EXTRACTOR_DIR, INCEPTION_FILE, ConvClassifier, Extr
                              builtin_extractor, choose_extractor, extractor_split, fit_input, inception_extractor,
                              load_classifier, save_classifier, train_classifier)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.mark.parametrize("dataset, floor", [("digits", 0.95), ("shapes", 0.98)])

@@ -6,14 +6,7 @@ import torch
 
 from core.fid import FID, KID, Precomputed, frechet_distance, inception_score, kernel_inception_distance
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def with_moments(n, mean, cov, seed):

@@ -13,7 +13,6 @@ from core.schedules import make_schedule
 from explorer import render
 from explorer.inputs import Input, from_dataset, from_image_file
 from explorer.tabs import forward_handlers as fw
-from explorer.widgets import DataView
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "images"
 

@@ -14,14 +14,7 @@ from core.metrics import (EvaluationCancelled, bootstrap, knn_distances, manifol
 from core.schedules import linear
 from core.signal_features import log_spectral_distance, signal_features
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def gauss(n, d=2, seed=0, shift=0.0):

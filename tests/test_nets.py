@@ -22,6 +22,8 @@ from core.nets import (
 from core.nets.embeddings import as_timesteps
 from core.nets.unet import MIN_RESOLUTION, allowed_levels
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 # Tiny versions of every net, so the shape tests stay fast.
 TINY = {
     "unet": ({"base": 16, "channel_mult": [1, 2], "blocks": 1, "attn_resolutions": [4], "heads": 2}, (1, 8, 8)),
@@ -29,15 +31,6 @@ TINY = {
     "gru": ({"hidden": 16, "layers": 2, "step_dim": 16}, (1, 12)),
     "conv1d": ({"channels": 16, "blocks": 3, "dilations": [1, 2], "step_dim": 16}, (1, 12)),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # On a busy shared CPU, extra intra-op threads mostly wait on each other; these models are tiny.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(net, **over):

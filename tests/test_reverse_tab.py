@@ -14,17 +14,7 @@ from explorer.context import AppContext, Settings
 from explorer.render import Figure
 from explorer.tabs.reverse_handlers import DEFAULT_SAMPLES, ReverseHandlers, ReverseSession, default_samples
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Run as launch.py runs the app on a 2-core machine: one torch thread (all cores but one).
-
-    A second OpenMP thread fighting other processes for the cores makes each tiny step ~20x slower.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

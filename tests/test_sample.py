@@ -8,13 +8,7 @@ from core.config import DiffusionConfig, ModelConfig, RunConfig
 from core.nets import build_model
 from core.sample import main, to_uint8_grid
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _save(tmp_path, name, net, params, shape):

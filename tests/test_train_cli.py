@@ -13,14 +13,7 @@ from core import checkpoint
 from core.nets import PRESETS, build_model
 from core.train import default_preset, main, parse_params
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 TINY = {
     "points": ["--dataset", "gaussians8", "--dataset-param", "n=500", "--net", "mlp",

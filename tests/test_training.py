@@ -22,14 +22,7 @@ from core.training import (
     lr_factor,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from a second torch thread, and on a busy CPU it slows every step several-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 TINY_MLP = ModelConfig("mlp", {"width": 32, "blocks": 1, "fourier_features": 8})
 

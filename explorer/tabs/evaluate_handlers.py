@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import math
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -180,22 +179,13 @@ def history_points(entries: list[dict], most: int = HISTORY_MAX) -> list[dict]:
 class EvaluateHandlers:
     """Every event of the Evaluate tab, bound to the app context."""
 
-    LISTING_TTL = 2.0
-
     def __init__(self, ctx):
         self.ctx = ctx
-        self._listing = (0.0, [])
-        self._lock = threading.Lock()
 
     # --- checkpoints ----------------------------------------------------------------------------
 
     def checkpoints(self, fresh: bool = False) -> list[dict]:
-        with self._lock:
-            stamp, entries = self._listing
-            if fresh or time.monotonic() - stamp > self.LISTING_TTL:
-                entries = [e for e in self.ctx.checkpoints() if e.get("sample_shape")]
-                self._listing = (time.monotonic(), entries)
-            return entries
+        return self.ctx.samplable_checkpoints(fresh)
 
     def choices(self, fresh: bool = False) -> list[tuple[str, str]]:
         return [(checkpoint_label(e), e["path"]) for e in self.checkpoints(fresh)]

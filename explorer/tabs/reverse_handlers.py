@@ -174,23 +174,14 @@ def _reference_points(name: str, params_json: str):
 class ReverseHandlers:
     """Every event of the tab, bound to the app context (for checkpoints and the device)."""
 
-    LISTING_TTL = 2.0  # seconds a folder scan is reused: Play must not re-read every config.json
-
     def __init__(self, ctx):
         self.ctx = ctx
-        self._listing: tuple[float, list[dict]] = (-math.inf, [])
-        self._listing_lock = threading.Lock()
 
     # checkpoints --------------------------------------------------------------------------
 
     def checkpoints(self, fresh: bool = False) -> list[dict]:
-        """The checkpoints the context lists now (a scan at most every LISTING_TTL seconds, or `fresh`)."""
-        with self._listing_lock:
-            stamp, entries = self._listing
-            if fresh or time.monotonic() - stamp > self.LISTING_TTL:
-                entries = [e for e in self.ctx.checkpoints() if e.get("sample_shape")]
-                self._listing = (time.monotonic(), entries)
-            return entries
+        """The checkpoints that can be sampled (the context rescans at most every couple of seconds, or `fresh`)."""
+        return self.ctx.samplable_checkpoints(fresh)
 
     def choices(self, fresh: bool = False) -> list[tuple[str, str]]:
         return [(checkpoint_label(e), e["path"]) for e in self.checkpoints(fresh)]
