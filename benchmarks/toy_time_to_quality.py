@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
 
 from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
 from core.data import load_dataset

@@ -30,12 +30,12 @@ from core.training import Trainer  # noqa: E402
 
 # preset -> (dataset, dataset params, batch size of assets/checkpoints/make_checkpoints.sh)
 CASES = {
-    "mlp-2d": ("swiss_roll", {}, 512),
-    "unet-digits": ("digits", {}, 256),
-    "unet-shapes": ("shapes", {"n": 1024}, 256),
+    "mlp-2d": ("swiss_roll", {}, 256),
+    "unet-digits": ("digits", {}, 128),
+    "unet-shapes": ("shapes", {"n": 1024}, 128),
     "unet-small": ("digits", {"size": 16}, 64),  # not shipped: the batch the UI suggests for images
-    "gru-signals": ("signals", {"n": 2048}, 256),
-    "conv1d-signals": ("signals", {"n": 2048}, 256),
+    "gru-signals": ("signals", {"n": 2048}, 128),
+    "conv1d-signals": ("signals", {"n": 2048}, 128),
 }
 
 

@@ -25,7 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import checkpoint
 from .config import RunConfig
-from .device import autocast
+from .device import autocast, describe_device
 from .forward import q_sample, snr_weight, target_for
 from .nets import build_model
 from .samplers import ddim, final
@@ -523,7 +523,7 @@ class Trainer:
              dtype: torch.dtype | None = None) -> Path:
         """Write a checkpoint: the EMA weights as the model, plus (by default) the state to resume from."""
         info = {"steps": self.step_count, "kind": self.data.kind, "train_seconds": round(self.elapsed, 3),
-                "x0_clip": self.x0_clip}
+                "device": describe_device(self.device), "x0_clip": self.x0_clip}
         if self._loss_weight > 0:
             info["train_loss"] = self._loss_ema / self._loss_weight
         info.update(meta or {})

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from core.device import autocast, available_devices, pick_device
+import platform
+
+from core.device import autocast, available_devices, describe_device, pick_device
 
 
 def test_auto_picks_best_available():
@@ -22,3 +24,14 @@ def test_missing_device_is_a_clear_error():
 def test_autocast_is_a_noop_on_cpu():
     with autocast(torch.device("cpu")):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_describe_device_names_the_cpu_and_its_threads():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe_device("cpu") == f"cpu ({platform.machine()}, 1 thread)"
+        torch.set_num_threads(2)
+        assert describe_device(torch.device("cpu")) == f"cpu ({platform.machine()}, 2 threads)"
+    finally:
+        torch.set_num_threads(threads)

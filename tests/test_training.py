@@ -217,6 +217,7 @@ def test_ema_follows_the_raw_weights_with_the_warm_decay_and_is_what_is_saved(po
     model, config, meta = checkpoint.load(tmp_path / "ck")
     assert config == cfg and meta["steps"] == 5 and meta["kind"] == "points"
     assert meta["x0_clip"] == tr.data.x0_clip() > 0
+    assert meta["device"].startswith("cpu (")  # where it was trained, for the record
     for k, v in model.state_dict().items():
         assert torch.equal(v, ema[k])
     state = checkpoint.load_train_state(tmp_path / "ck")

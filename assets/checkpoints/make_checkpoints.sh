@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Rebuild the shipped checkpoints, one after another: bash assets/checkpoints/make_checkpoints.sh [DEVICE] [NAME...]
 # DEVICE defaults to cpu (what the shipped ones were trained on); NAMEs default to all of them.
+# EXTRA adds core.train flags to every run (e.g. EXTRA="--checkpoint-every 1000").
 # Each run writes assets/checkpoints/<name>/ (model.safetensors + config.json + log.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DEV=${1:-cpu}; shift || true
 PY=${PYTHON:-python}
 OUT=assets/checkpoints
-COMMON="--no-train-state --log-every 50 --seed 0 --device $DEV --threads ${THREADS:-1}"
+COMMON="--no-train-state --log-every 50 --seed 0 --device $DEV --threads ${THREADS:-1} ${EXTRA:-}"
 
 run() {  # name, then core.train arguments
   local name=$1; shift
@@ -23,11 +24,11 @@ declare -A CMD=(
   [gaussians8]="--dataset gaussians8 --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
   [checkerboard]="--dataset checkerboard --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
   [rings]="--dataset rings --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
-  [spiral]="--dataset spiral --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [spiral]="--dataset spiral --preset mlp-2d --schedule cosine --steps 6000 --batch-size 512 --lr 2e-3"
   [signals_conv1d]="--dataset signals --preset conv1d-signals --steps 3000 --batch-size 128 --lr 1e-3"
-  [signals_gru]="--dataset signals --preset gru-signals --model-param hidden=64 --steps 1500 --batch-size 128 --lr 2e-3"
+  [signals_gru]="--dataset signals --preset gru-signals --steps 4000 --batch-size 128 --lr 2e-3"
   [digits]="--dataset digits --preset unet-digits --steps 3000 --batch-size 128 --lr 1e-3"
-  [shapes]="--dataset shapes --preset unet-shapes --steps 3000 --batch-size 128 --lr 1e-3"
+  [shapes]="--dataset shapes --preset unet-shapes --steps 8000 --batch-size 128 --lr 1e-3"
 )
 ORDER=(swiss_roll moons gaussians8 checkerboard rings spiral signals_conv1d signals_gru digits shapes)
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ORDER[@]}")

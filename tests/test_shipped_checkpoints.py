@@ -1,0 +1,78 @@
+"""The pretrained models in assets/checkpoints: one per built-in dataset, small, documented, and they
+load and sample offline into something near their data (far nearer than noise of the same scale)."""
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import checkpoint
+from core.data import list_datasets, load_dataset
+from core.metrics import knn_distances
+from core.samplers import sample
+from core.schedules import make_schedule
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
+FOLDER = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+SHIPPED = checkpoint.list_checkpoints(FOLDER)
+NAMES = [e["name"] for e in SHIPPED]
+FILE_DATASETS = {"mnist", "fashion_mnist", "cifar10", "image_folder"}  # need the user's files
+# Shipped below its quality goal (assets/checkpoints/README.md): strict, so that a retrained model
+# that passes turns this into a failure until the mark is removed.
+PRELIMINARY = {"shapes": "preliminary model (half its planned training): tinted backgrounds put its "
+                         "samples farther from the data in pixels than noise with the data's statistics"}
+
+
+def test_every_built_in_dataset_has_a_shipped_model():
+    built_in = set(list_datasets()) - FILE_DATASETS
+    assert built_in <= {e["dataset"] for e in SHIPPED}, "a built-in dataset has no shipped checkpoint"
+    signals = {e["net"] for e in SHIPPED if e["dataset"] == "signals"}
+    assert {"gru", "conv1d"} <= signals  # the seed's RNN and CNN denoisers both
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=NAMES)
+def test_shipped_checkpoint_is_small_and_documented(entry):
+    path = Path(entry["path"])
+    assert (path / "model.safetensors").stat().st_size <= 8 * 2**20  # "at most a few MB"
+    assert not entry["resumable"]  # sampling weights only: no optimizer state shipped
+    script = (FOLDER / "make_checkpoints.sh").read_text()
+    assert re.search(rf"\[{re.escape(entry['name'])}\]=\"--dataset {entry['dataset']} ", script), \
+        "the exact command that made it must be in make_checkpoints.sh"
+    readme = (FOLDER / "README.md").read_text()
+    assert re.search(rf"^\| `{re.escape(entry['name'])}`", readme, re.M), "its figures must be in the README table"
+    _, meta = checkpoint.load_config(path)
+    assert meta["steps"] > 0 and meta["train_seconds"] > 0 and meta["x0_clip"] > 0
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a shipped checkpoint tried to use the network")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize("entry", [
+    pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=PRELIMINARY[e["name"]])) if e["name"] in PRELIMINARY
+    else e for e in SHIPPED], ids=NAMES)
+def test_shipped_checkpoint_samples_near_its_data_offline(entry, no_network):
+    model, config, meta = checkpoint.load(entry["path"])
+    model.eval()
+    schedule = make_schedule(config.diffusion.schedule, config.diffusion.T)
+    kind = meta["kind"]
+    n, steps = {"points": (256, 50), "signal": (32, 20), "image": (4, 10)}[kind]
+    shape = (n, *meta["sample_shape"])
+    with torch.no_grad():
+        x = sample(model, schedule, shape, sampler="ddim", seed=0, steps=steps,
+                   prediction=config.diffusion.prediction, clip=checkpoint.sampling_clip(meta))
+    assert x.shape == shape and torch.isfinite(x).all()
+    data = load_dataset(config.data.name, **config.data.params).x
+    real = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:2000]].flatten(1)
+    # Noise with the data's own mean and spread per coordinate: what an untrained model amounts to.
+    noise = real.mean(0) + real.std(0) * torch.randn(shape, generator=torch.Generator().manual_seed(1)).flatten(1)
+    d_model = knn_distances(x.flatten(1), real)[0].median()
+    d_noise = knn_distances(noise, real)[0].median()
+    assert d_model < 0.6 * d_noise, f"samples are {d_model:.3g} from the data, noise {d_noise:.3g}"
