@@ -84,6 +84,15 @@ class AppContext:
                 self._listing = (time.monotonic(), entries)
             return entries
 
+    def find_checkpoint(self, path) -> dict | None:
+        """The samplable listing entry whose path is `path`, rescanning once if it is not in the cached
+        scan (a checkpoint saved a moment ago); None if it is not listed at all."""
+        for fresh in (False, True):
+            for e in self.samplable_checkpoints(fresh):
+                if e["path"] == str(path):
+                    return e
+        return None
+
     def load_checkpoint(self, path: str | Path) -> tuple:
         """(model, config, meta) for the checkpoint directory `path`, loaded once and cached.
 

@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from browser_helpers import drag
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -41,17 +42,6 @@ def wait_plot(page):
     page.wait_for_function("() => document.querySelectorAll('#rv-frame-plot .scatterlayer .trace').length > 0")
 
 
-def drag(page, selector: str, start: float, end: float, steps: int = 8):
-    box = page.locator(selector).bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + start * box["width"], y)
-    page.mouse.down()
-    for i in range(1, steps + 1):
-        page.mouse.move(box["x"] + (start + (end - start) * i / steps) * box["width"], y)
-        page.wait_for_timeout(40)
-    page.mouse.up()
-
-
 def test_play_streams_frames_then_scrub_step_and_export(reverse, screenshots):
     page = reverse
     choose(page, "tiny-digits")
@@ -69,7 +59,7 @@ def test_play_streams_frames_then_scrub_step_and_export(reverse, screenshots):
 
     # scrub back into the trajectory: the frame and its caption follow the slider
     before = page.locator("#rv-frame img").get_attribute("src")
-    drag(page, "#rv-scrub input[type=range]", 0.98, 0.3)
+    drag(page, "#rv-scrub input[type=range]", 0.98, 0.3, steps=8)
     frame = int(page.locator("#rv-scrub input[type=number]").input_value())
     assert 5 <= frame <= 30
     step = frame + 1  # frame k shows sampler step k + 1

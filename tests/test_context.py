@@ -53,6 +53,16 @@ def test_samplable_listing_is_shared_reused_briefly_and_rescanned_when_fresh(tmp
     assert len(scans) == 3
 
 
+def test_find_checkpoint_rescans_once_for_a_new_one(tmp_path):
+    first = tiny_checkpoint(tmp_path / "runs" / "a")
+    ctx = AppContext(Settings(device="cpu", runs_dir=tmp_path / "runs", shipped_checkpoints=tmp_path / "none",
+                              images_dir=tmp_path / "no-images"))
+    assert ctx.find_checkpoint(first)["name"] == "a"
+    new = tiny_checkpoint(tmp_path / "runs" / "b")  # saved after the cached scan
+    assert ctx.find_checkpoint(str(new))["name"] == "b"
+    assert ctx.find_checkpoint(tmp_path / "runs" / "nope") is None
+
+
 def test_missing_folders_list_nothing(tmp_path):
     ctx = AppContext(Settings(runs_dir=tmp_path / "nope", shipped_checkpoints=tmp_path / "nope2"))
     assert ctx.checkpoints() == []

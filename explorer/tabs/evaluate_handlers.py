@@ -193,10 +193,9 @@ class EvaluateHandlers:
     def entry(self, path) -> dict:
         if not path:
             raise gr.Error("Choose a checkpoint first (train one in the Train tab, or press ↻).")
-        for fresh in (False, True):
-            for e in self.checkpoints(fresh):
-                if e["path"] == str(path):
-                    return e
+        found = self.ctx.find_checkpoint(path)
+        if found is not None:
+            return found
         raise gr.Error(f"Unknown checkpoint {path!r}; press ↻ to refresh the list.")
 
     def refresh(self, current):

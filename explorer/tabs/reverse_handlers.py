@@ -201,10 +201,9 @@ class ReverseHandlers:
                 raise gr.Error("No checkpoint found. Train one in the Train tab (it is saved to the runs folder) "
                                "or put checkpoints in assets/checkpoints, then press ↻.")
             raise gr.Error("Choose a checkpoint first.")
-        for fresh in (False, True):  # a checkpoint saved a moment ago is not in the cached scan yet
-            for e in self.checkpoints(fresh):
-                if e["path"] == str(path):
-                    return e
+        found = self.ctx.find_checkpoint(path)
+        if found is not None:
+            return found
         names = ", ".join(e["label"] for e in self.checkpoints()) or "none"
         raise gr.Error(f"Unknown checkpoint {path!r}; available: {names}. Press ↻ to refresh the list.")
 
