@@ -9,10 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
+from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from core.forward import model_predictions
 from explorer.context import AppContext, Settings
 from explorer.render import Figure
-from explorer.tabs.reverse_handlers import DEFAULT_SAMPLES, ReverseHandlers, ReverseSession, default_samples
+from explorer.tabs.reverse_handlers import (
+    DEFAULT_SAMPLES,
+    ReverseHandlers,
+    ReverseSession,
+    checkpoint_summary,
+    default_samples,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
@@ -47,6 +54,17 @@ def test_lists_the_checkpoints_and_prefers_an_image_model(h, ckpt):
     assert h.default_checkpoint() == ckpt["tiny-digits"] or "digits" in h.default_checkpoint()
     info = h.info(ckpt["tiny-digits"])
     assert "digits" in info and "T = 200" in info and "30 steps" in info
+
+
+def test_summary_says_when_a_run_stopped_before_its_planned_steps():
+    cfg = RunConfig(model=ModelConfig("mlp", {}), diffusion=DiffusionConfig("cosine", 500),
+                    data=DataConfig("moons"), train=TrainConfig(steps=8000))
+    meta = {"sample_shape": [2], "steps": 4025, "dataset": "moons"}
+    line = checkpoint_summary(cfg, meta)
+    assert line.startswith("**moons** · mlp · samples 2 · T = 500 (cosine) · predicts eps")
+    assert line.endswith("trained 4,025 of 8,000 planned steps")
+    assert checkpoint_summary(cfg, {**meta, "steps": 8000}).endswith("trained 8,000 steps")
+    assert "trained" not in checkpoint_summary(cfg, {"sample_shape": [2]})
 
 
 def test_select_checkpoint_fits_steps_to_T_and_samples_to_the_kind(h, ckpt):

@@ -26,7 +26,7 @@ from core.samplers import SAMPLERS
 from .. import charts, render
 from ..quiz import STORE, make_deck
 from ..widgets import DataView
-from .reverse_handlers import checkpoint_label, kind_of
+from .reverse_handlers import checkpoint_label, checkpoint_summary, kind_of
 
 DEFAULT_N = {"points": 1000, "image": 500, "signal": 500}
 HISTORY_N = {"points": 500, "image": 200, "signal": 200}  # per checkpoint when a whole run is evaluated
@@ -211,12 +211,7 @@ class EvaluateHandlers:
         e = self.entry(path)
         kind = kind_of(e)
         config, meta = load_config(path)
-        steps = meta.get("steps")
-        shape = "×".join(str(s) for s in meta["sample_shape"])
-        info = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · {kind} {shape} · "
-                f"T = {config.diffusion.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}"
-                + (f" · trained {steps:,} steps" if isinstance(steps, int) else ""))
-        return info, DEFAULT_N[kind]
+        return checkpoint_summary(config, meta), DEFAULT_N[kind]
 
     # --- one evaluation -----------------------------------------------------------------------
 

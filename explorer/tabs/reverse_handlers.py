@@ -134,6 +134,22 @@ def checkpoint_label(entry: dict) -> str:
     return " · ".join(parts)
 
 
+def checkpoint_summary(config, meta: dict) -> str:
+    """One markdown line about a checkpoint: dataset, net, sample shape, schedule, target, training.
+
+    A run saved before its planned end (stopped, interrupted, saved mid-run) says so: its samples
+    are those of a model still learning.
+    """
+    shape = "×".join(str(s) for s in meta["sample_shape"])
+    line = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · samples {shape} · "
+            f"T = {config.diffusion.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}")
+    trained, planned = meta.get("steps"), config.train.steps
+    if isinstance(trained, int):
+        line += (f" · trained {trained:,} of {planned:,} planned steps" if trained < planned
+                 else f" · trained {trained:,} steps")
+    return line
+
+
 def default_samples(kind: str, sample_shape) -> int:
     """How many samples a run draws unless the user says otherwise: each step costs a forward pass on all."""
     if kind == "image" and math.prod(sample_shape[1:]) > LARGE_IMAGE:
@@ -221,14 +237,10 @@ class ReverseHandlers:
         if not path:
             return "*No checkpoint selected.*"
         try:
-            _, config, meta, schedule = self.load(path)
+            _, config, meta, _ = self.load(path)
         except gr.Error as e:
             return f"**Problem:** {e.message if hasattr(e, 'message') else e}"
-        trained = meta.get("steps")
-        shape = "×".join(str(s) for s in meta["sample_shape"])
-        return (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · samples {shape} · "
-                f"T = {schedule.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}"
-                + (f" · trained {trained:,} steps" if isinstance(trained, int) else ""))
+        return checkpoint_summary(config, meta)
 
     def refresh(self, current):
         """Rescan the checkpoint folders; keep the current choice if it is still there."""
