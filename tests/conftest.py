@@ -129,3 +129,9 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def ckpt(trained_checkpoints):
+    """The tiny trained checkpoints as {name: path string}, as dropdown values carry them."""
+    return {name: str(path) for name, path in trained_checkpoints.items()}

@@ -26,11 +26,6 @@ def h(app_settings, trained_checkpoints):
     return EvaluateHandlers(AppContext(app_settings))
 
 
-@pytest.fixture(scope="module")
-def ckpt(trained_checkpoints):
-    return {name: str(path) for name, path in trained_checkpoints.items()}
-
-
 def finish(gen):
     """Run a streaming handler to its end; returns (every progress output, the last outputs)."""
     outs = list(gen)

@@ -29,11 +29,6 @@ def h(app_settings, trained_checkpoints):
     return ReverseHandlers(AppContext(app_settings))
 
 
-@pytest.fixture(scope="module")
-def ckpt(trained_checkpoints):
-    return {name: str(path) for name, path in trained_checkpoints.items()}
-
-
 def play(h, path, sampler="ddim", steps=10, eta=0.0, seed=0, n=4, compare=False, sampler_b="ddpm", steps_b=20,
          eta_b=0.0, speed="max", session=None):
     session = session if session is not None else ReverseSession()

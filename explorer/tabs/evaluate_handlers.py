@@ -26,7 +26,7 @@ from core.samplers import SAMPLERS
 from .. import charts, render
 from ..quiz import STORE, make_deck
 from ..widgets import DataView
-from .reverse_handlers import checkpoint_label, checkpoint_summary, kind_of
+from .reverse_handlers import CheckpointPicker, checkpoint_summary, kind_of
 
 DEFAULT_N = {"points": 1000, "image": 500, "signal": 500}
 HISTORY_N = {"points": 500, "image": 200, "signal": 200}  # per checkpoint when a whole run is evaluated
@@ -176,19 +176,10 @@ def history_points(entries: list[dict], most: int = HISTORY_MAX) -> list[dict]:
     return [entries[i] for i in idx]
 
 
-class EvaluateHandlers:
+class EvaluateHandlers(CheckpointPicker):
     """Every event of the Evaluate tab, bound to the app context."""
 
-    def __init__(self, ctx):
-        self.ctx = ctx
-
     # --- checkpoints ----------------------------------------------------------------------------
-
-    def checkpoints(self, fresh: bool = False) -> list[dict]:
-        return self.ctx.samplable_checkpoints(fresh)
-
-    def choices(self, fresh: bool = False) -> list[tuple[str, str]]:
-        return [(checkpoint_label(e), e["path"]) for e in self.checkpoints(fresh)]
 
     def entry(self, path) -> dict:
         if not path:

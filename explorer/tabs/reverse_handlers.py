@@ -187,20 +187,25 @@ def _reference_points(name: str, params_json: str):
 
 # --- the handlers -----------------------------------------------------------------------------
 
-class ReverseHandlers:
-    """Every event of the tab, bound to the app context (for checkpoints and the device)."""
+class CheckpointPicker:
+    """What every tab with a checkpoint dropdown needs: the app context and its samplable checkpoints."""
 
     def __init__(self, ctx):
         self.ctx = ctx
-
-    # checkpoints --------------------------------------------------------------------------
 
     def checkpoints(self, fresh: bool = False) -> list[dict]:
         """The checkpoints that can be sampled (the context rescans at most every couple of seconds, or `fresh`)."""
         return self.ctx.samplable_checkpoints(fresh)
 
     def choices(self, fresh: bool = False) -> list[tuple[str, str]]:
+        """(label, path) pairs for a dropdown."""
         return [(checkpoint_label(e), e["path"]) for e in self.checkpoints(fresh)]
+
+
+class ReverseHandlers(CheckpointPicker):
+    """Every event of the tab, bound to the app context (for checkpoints and the device)."""
+
+    # checkpoints --------------------------------------------------------------------------
 
     def default_checkpoint(self) -> str | None:
         entries = self.checkpoints()
