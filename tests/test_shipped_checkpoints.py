@@ -19,10 +19,6 @@ FOLDER = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 SHIPPED = checkpoint.list_checkpoints(FOLDER)
 NAMES = [e["name"] for e in SHIPPED]
 FILE_DATASETS = {"mnist", "fashion_mnist", "cifar10", "image_folder"}  # need the user's files
-# Shipped below its quality goal (assets/checkpoints/README.md): strict, so that a retrained model
-# that passes turns this into a failure until the mark is removed.
-PRELIMINARY = {"shapes": "preliminary model (half its planned training): tinted backgrounds put its "
-                         "samples farther from the data in pixels than noise with the data's statistics"}
 
 
 def test_every_built_in_dataset_has_a_shipped_model():
@@ -55,9 +51,7 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-@pytest.mark.parametrize("entry", [
-    pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=PRELIMINARY[e["name"]])) if e["name"] in PRELIMINARY
-    else e for e in SHIPPED], ids=NAMES)
+@pytest.mark.parametrize("entry", SHIPPED, ids=NAMES)
 def test_shipped_checkpoint_samples_near_its_data_offline(entry, no_network):
     model, config, meta = checkpoint.load(entry["path"])
     model.eval()

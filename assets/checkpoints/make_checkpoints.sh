@@ -28,7 +28,7 @@ declare -A CMD=(
   [signals_conv1d]="--dataset signals --preset conv1d-signals --steps 3000 --batch-size 128 --lr 1e-3"
   [signals_gru]="--dataset signals --preset gru-signals --steps 4000 --batch-size 128 --lr 2e-3"
   [digits]="--dataset digits --preset unet-digits --steps 3000 --batch-size 128 --lr 1e-3"
-  [shapes]="--dataset shapes --preset unet-shapes --steps 8000 --batch-size 128 --lr 1e-3"
+  [shapes]="--dataset shapes --preset unet-shapes --steps 7000 --batch-size 512 --lr 2e-3"
 )
 ORDER=(swiss_roll moons gaussians8 checkerboard rings spiral signals_conv1d signals_gru digits shapes)
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ORDER[@]}")
