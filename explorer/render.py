@@ -68,14 +68,19 @@ def signed_image(x, limit: float = 3.0, min_size: int = 256) -> np.ndarray:
 
 def grid(batch, nrow: int | None = None, pad: int = 2, lo: float = -1.0, hi: float = 1.0,
          min_size: int = 256) -> np.ndarray:
-    """A batch (B, C, H, W) -> one uint8 image laid out in rows of `nrow` (default: near-square)."""
+    """A batch (B, C, H, W) -> one uint8 image laid out in rows of `nrow` (default: near-square).
+
+    Tiles are enlarged by a whole factor until a row is at least `min_size` px wide, so a grid of
+    32x32 images shows as large as one of 8x8 digits.
+    """
     a = _np(batch)
     if a.ndim != 4:
         raise ValueError(f"expected a batch of shape (B, C, H, W), got {a.shape}")
     b, _, h, w = a.shape
     nrow = nrow or math.ceil(math.sqrt(b))
     ncol_rows = math.ceil(b / nrow)
-    tiles = [upscale(to_uint8(a[i], lo, hi), min_size // nrow) for i in range(b)]
+    k = max(1, math.ceil(min_size / (nrow * max(h, w))))
+    tiles = [upscale(to_uint8(a[i], lo, hi), k * max(h, w)) for i in range(b)]
     th, tw = tiles[0].shape[:2]
     shape = (ncol_rows * (th + pad) + pad, nrow * (tw + pad) + pad) + tiles[0].shape[2:]
     out = np.full(shape, 255, dtype=np.uint8)

@@ -55,6 +55,17 @@ def test_grid_lays_out_a_batch():
         render.grid(torch.ones(3, 8, 8))
 
 
+@pytest.mark.parametrize("side, k", [(8, 8), (32, 2), (64, 1)])
+def test_grid_tiles_grow_by_a_whole_factor_until_a_row_reaches_min_size(side, k):
+    batch = torch.rand(16, 3, side, side) * 2 - 1
+    g = render.grid(batch, pad=2, min_size=240)  # 4 x 4 tiles
+    assert g.shape == (4 * (k * side + 2) + 2,) * 2 + (3,)
+    assert 4 * k * side >= 240
+    tile = g[2:2 + k * side, 2:2 + k * side]
+    np.testing.assert_array_equal(tile, render.upscale(render.to_uint8(batch[0]), k * side))
+    assert (tile[::k, ::k] == render.to_uint8(batch[0])).all()  # nearest neighbour: each pixel a k x k block
+
+
 def test_labelled_strip_resizes_frames_and_adds_captions():
     frames = [np.full((32, 32, 3), 40, np.uint8), np.full((32, 32), 200, np.uint8)]
     strip = render.labelled_strip(frames, ["t = 0", "t = 10"], size=64, pad=4, font_size=12)
