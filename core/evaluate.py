@@ -320,8 +320,17 @@ def evaluate_samples(gen: torch.Tensor, sets: dict, *, extractor: FeatureExtract
 # the entry point
 
 
+def time_left(elapsed: float, fraction: float) -> str:
+    """', about 3 min left' at the pace so far (elapsed seconds for `fraction` of the work); '' until it is known."""
+    if elapsed < 2.0 or fraction < 0.01 or fraction >= 1.0:
+        return ""  # the first batch's warm-up says little about the pace
+    left = elapsed * (1.0 - fraction) / fraction
+    return f", about {max(1, round(left))} s left" if left < 90 else f", about {round(left / 60)} min left"
+
+
 def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, device, kind, progress, cancel, span):
     fn = get_sampler(sampler)
+    start = time.perf_counter()
     g = torch.Generator().manual_seed(int(seed))
     clip = sampling_clip(meta)  # predicted x0 is clipped to the range the model was trained for, as core.sample does
     batch = BATCH[kind]
@@ -336,7 +345,8 @@ def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, 
             last = step
             frac = (done + bs * (step.i + 1) / step.n) / n
             progress(span[0] + (span[1] - span[0]) * frac,
-                     f"sampling {b0 + bs}/{n} ({sampler}, step {step.i + 1}/{step.n})")
+                     f"sampling {b0 + bs}/{n} ({sampler}, step {step.i + 1}/{step.n})"
+                     f"{time_left(time.perf_counter() - start, frac)}")
         out.append(last.x_next.float().cpu())
         done += bs
     return torch.cat(out)

@@ -9,7 +9,8 @@ import torch
 
 from core import checkpoint
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig
-from core.evaluate import EvaluationCancelled, evaluate_checkpoint, evaluate_samples, format_report, main, real_sets
+from core.evaluate import (EvaluationCancelled, evaluate_checkpoint, evaluate_samples, format_report, main, real_sets,
+                           time_left)
 from core.nets import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
@@ -54,6 +55,13 @@ def check_structure(r, dataset, n):
         assert lo <= fig["value"] <= hi, name
         assert isinstance(fig["warnings"], list)
     json.dumps(r, allow_nan=False)  # plain JSON, no NaN
+
+
+@pytest.mark.parametrize("elapsed, fraction, said", [
+    (10.0, 0.25, ", about 30 s left"), (60.0, 0.2, ", about 4 min left"), (3.0, 0.999, ", about 1 s left"),
+    (1.0, 0.5, ""), (30.0, 0.005, ""), (30.0, 1.0, "")])  # too early to tell, or finished
+def test_time_left_extrapolates_the_pace_so_far(elapsed, fraction, said):
+    assert time_left(elapsed, fraction) == said
 
 
 @pytest.mark.parametrize("dataset", list(SETUPS))
