@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -341,3 +342,24 @@ def test_resume_on_another_device_kind_and_memory_layout(points, tmp_path, monke
     img.load_state(source.train_state())
     conv = img.model.inp.weight
     assert img.optimizer.state[conv]["exp_avg"].stride() == conv.stride() != torch.empty(conv.shape).stride()
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_compiled_training_matches_eager_and_saves_a_plain_checkpoint(points, tmp_path):
+    """torch.compile (--compile) is an optimisation only: same losses, same weights, a checkpoint without
+    the compiled wrapper's key prefixes that loads and resumes like any other."""
+    eager = Trainer(make_config(steps=6), points)
+    base = losses(eager, 4)
+    tr = Trainer(make_config(steps=6, compile=True), points)
+    assert tr.net is not tr.model  # the compiled wrapper runs the steps; the raw module holds the weights
+    torch.testing.assert_close(losses(tr, 4), base, rtol=1e-5, atol=1e-6)
+    for a, b in zip(tr.model.parameters(), eager.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    tr.save(tmp_path / "ck")
+    model, config, meta = checkpoint.load(tmp_path / "ck")
+    assert config.train.compile and meta["steps"] == 4
+    assert not any(k.startswith("_orig_mod") for k in model.state_dict())
+    resumed = Trainer.resume(tmp_path / "ck", points)
+    torch.testing.assert_close(losses(resumed, 2), losses(eager, 2), rtol=1e-5, atol=1e-6)
