@@ -41,6 +41,11 @@ def run(h, path, **kw):
     return session, outs
 
 
+def last_picture(outs):
+    """The last image a stream sent (its closing view leaves the shown picture alone)."""
+    return [o[0] for o in outs if isinstance(o[0], np.ndarray)][-1]
+
+
 # --- checkpoints and controls -------------------------------------------------------------------
 
 def test_lists_the_checkpoints_and_prefers_an_image_model(h, ckpt):
@@ -179,8 +184,14 @@ def test_play_streams_to_the_end_and_matches_the_sample_endpoint(h, ckpt):
     last = outs[-1]
     assert "complete" in last[2] and "**done**" in last[2]
     assert last[3]["value"] == 50 and last[3]["maximum"] == 50 and last[3]["interactive"] is True
+    # Every frame goes out once (Gradio would rewrite the same cached file while the browser reads it):
+    # the final one with the closing view, which also frees the slider.
+    final = last[0]
+    assert "**done**" not in outs[-2][2]
+    pics = [o[0] for o in outs if isinstance(o[0], np.ndarray)]
+    assert all(not np.array_equal(a, b) for a, b in zip(pics, pics[1:]))  # no frame is sent twice in a row
     pic, stats = h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 3, 4)
-    np.testing.assert_array_equal(pic, last[0])  # same seed: the same x_T and the same DDPM noise
+    np.testing.assert_array_equal(pic, final)  # same seed: the same x_T and the same DDPM noise
     assert stats["shape"] == [4, 1, 8, 8] and stats["finite"] and -1 <= stats["min"] <= stats["max"] <= 1
     other, _ = h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 4, 4)
     assert not np.array_equal(other, pic)
@@ -195,7 +206,7 @@ def test_compare_runs_both_samplers_from_the_same_noise(h, ckpt):
     assert len(traj) == session.total == 201
     assert {s.i for f in traj.frames for s in [f[1]]} == set(range(11))  # DDIM moved 10 times, then done
     assert all(s.done for s in traj.frames[-1])
-    assert outs[-1][0].shape[0] > 2 * 200  # two rows of grids
+    assert last_picture(outs).shape[0] > 2 * 200  # two rows of grids
     assert "DDIM" in outs[-1][2] and "DDPM" in outs[-1][2]
 
 
@@ -221,6 +232,7 @@ def test_stop_keeps_the_frames_and_play_starts_over(h, ckpt):
     assert h.stop(session) == (gr.skip(),) * 4  # while playing, the generator itself shows the end
     last = list(gen)
     assert len(last) == 1 and "Stopped" in last[0][2] and "stopped" in last[0][2]
+    assert last[0][0] == gr.skip()  # the frame on screen is where it stopped: not sent a second time
     assert last[0][3]["interactive"] is True
     kept = len(session.traj)
     assert session.clock is None and not session.computing and kept >= 3

@@ -424,9 +424,10 @@ class ReverseHandlers(CheckpointPicker):
                     time.sleep(wait)
             if session.token is not token:
                 break
+            if session.cursor >= len(traj) - 1 and not session.computing:
+                break  # the final frame: the closing view below sends it
             now = time.perf_counter()
-            last = session.cursor >= len(traj) - 1 and not session.computing
-            if now - last_sent >= min_gap or last:
+            if now - last_sent >= min_gap:
                 last_sent = now
                 shown = session.cursor
                 yield self.view(session, session.cursor, playing=True)
@@ -434,10 +435,14 @@ class ReverseHandlers(CheckpointPicker):
             mine = session.token is token
             if mine:
                 session.token = None
+        # Each frame goes out once: sending the same image again would make Gradio rewrite its cached
+        # file in place while the browser may still be reading it (a broken frame). So after Pause or
+        # Stop the closing view carries the picture only if the cursor moved on since the last one.
+        again = shown != session.cursor
         if session.stopped is token:
-            yield self.view(session, session.cursor, note=self.STOPPED)
-        elif mine or shown != session.cursor:  # paused: the last frame with the slider free to scrub
-            yield self.view(session, session.cursor)
+            yield self.view(session, session.cursor, note=self.STOPPED, picture=again)
+        elif mine or again:  # paused or complete: the last frame with the slider free to scrub
+            yield self.view(session, session.cursor, picture=again)
 
     @staticmethod
     def _advise(spec: Spec, T: int) -> None:
@@ -572,10 +577,9 @@ class ReverseHandlers(CheckpointPicker):
         return self.caption(session, session.cursor, note)
 
     def view(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False,
-             slider: bool = True) -> tuple:
-        """The outputs (image, plot, caption, frame slider) for frame k."""
-        pic = self.picture(session, k)
-        image, plot = DataView.fast(session.traj.kind, pic)
+             slider: bool = True, picture: bool = True) -> tuple:
+        """The outputs (image, plot, caption, frame slider) for frame k; picture=False leaves the shown one."""
+        image, plot = DataView.fast(session.traj.kind, self.picture(session, k)) if picture else (gr.skip(),) * 2
         top = max(len(session.traj) - 1, 0)
         scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing) if slider else gr.skip()
         return image, plot, self.caption(session, k, note, playing), scrub
