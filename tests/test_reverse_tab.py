@@ -216,8 +216,9 @@ def test_pause_then_play_goes_on_with_the_same_run(h, ckpt):
         next(gen)
     first = session.traj.frames[0]
     assert "Paused" in h.pause(session)
-    rest = list(gen)  # the generator notices and ends
-    assert len(rest) <= 1
+    rest = list(gen)  # the generator notices and ends with a closing view: paused, slider free
+    assert len(rest) == 1 and "paused" in rest[0][2] and rest[0][3]["interactive"] is True
+    assert rest[0][0] == gr.skip()  # the frame on screen is where it paused: not sent a second time
     ticks = session.traj.ticks
     assert session.computing and ticks < 201
     _, again = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="max", session=session)

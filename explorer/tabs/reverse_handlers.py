@@ -76,6 +76,7 @@ class ReverseSession:
         self.cursor = 0
         self.token: object | None = None   # identifies the playing generator; None = nothing plays
         self.stopped: object | None = None  # the token of the generator Stop ended
+        self.paused: object | None = None   # the token of the generator Pause ended
         self.model = None
         self.schedule = None
         self.prediction = "eps"
@@ -435,13 +436,16 @@ class ReverseHandlers(CheckpointPicker):
             mine = session.token is token
             if mine:
                 session.token = None
-        # Each frame goes out once: sending the same image again would make Gradio rewrite its cached
-        # file in place while the browser may still be reading it (a broken frame). So after Pause or
-        # Stop the closing view carries the picture only if the cursor moved on since the last one.
+        # Pause and Stop answer outside the queue, so a frame this generator sent just before them can
+        # reach the browser after their reply: the generator closes with its own view (caption, slider
+        # free). Each frame goes out once, though: sending the same image again would make Gradio
+        # rewrite its cached file in place while the browser may still be reading it (a broken frame),
+        # so the picture comes only if the cursor moved since the last one. A step, a scrub or a new
+        # Play that took over is queued after this generator's frames and shows its own view.
         again = shown != session.cursor
         if session.stopped is token:
             yield self.view(session, session.cursor, note=self.STOPPED, picture=again)
-        elif mine or again:  # paused or complete: the last frame with the slider free to scrub
+        elif mine or session.paused is token:  # complete or paused
             yield self.view(session, session.cursor, picture=again)
 
     @staticmethod
@@ -455,6 +459,7 @@ class ReverseHandlers(CheckpointPicker):
     def pause(self, session):
         """Stop playback after the current step; the run can go on with Play."""
         if isinstance(session, ReverseSession):
+            session.paused = session.token
             session.token = None
         return self.status(session, "Paused.")
 
