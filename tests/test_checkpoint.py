@@ -83,7 +83,12 @@ def test_unet_round_trip_channels_last(tmp_path):
     save(tmp_path / "u", model, run_config(UNET, "shapes"))
     loaded, _, meta = load(tmp_path / "u")
     x = torch.randn(2, 3, 8, 8)
-    assert torch.allclose(loaded(x, 7), model.eval()(x, 7), atol=1e-6)
+    saved = model.state_dict()
+    for name, value in loaded.state_dict().items():  # the weights come back bit for bit
+        torch.testing.assert_close(value, saved[name], rtol=0, atol=0)
+    # The outputs agree to float32 rounding only: convolutions over channels_last memory may sum in
+    # another order than over the contiguous copy (oneDNN picks the kernel at run time).
+    torch.testing.assert_close(loaded(x, 7), model.eval()(x, 7), rtol=1e-4, atol=1e-5)
     assert meta["sample_shape"] == [3, 8, 8]
 
 
