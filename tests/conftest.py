@@ -22,6 +22,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1366, "height": 768}  # a common laptop screen: the layout must work here
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+# Browser tests wait on the page's state (a caption that says "complete", a chart with two traces),
+# never on a time budget: on a 2-core machine shared with other work the same wait took 16 s or
+# 107 s. This ceiling is only a hang detector, far above anything load has produced.
+STATE_WAIT_MS = 600_000
 
 
 def free_port() -> int:
@@ -77,6 +81,7 @@ def browser(tmp_path_factory):
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, viewport=VIEWPORT)
+        context.set_default_timeout(STATE_WAIT_MS)  # every page, including the second tabs some tests open
         yield context
         context.close()
 
@@ -85,7 +90,6 @@ def browser(tmp_path_factory):
 def page(browser, app_url):
     """A fresh tab on the app, fully loaded; closed after the test."""
     tab = browser.new_page()
-    tab.set_default_timeout(30_000)
     tab.goto(app_url)
     tab.wait_for_selector("#ximg img")
     yield tab

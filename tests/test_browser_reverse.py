@@ -33,9 +33,8 @@ def caption(page) -> str:
     return page.locator("#rv-caption").inner_text()
 
 
-def wait_caption(page, text: str, timeout: int = 90_000):
-    page.wait_for_function("t => document.querySelector('#rv-caption').innerText.includes(t)", arg=text,
-                           timeout=timeout)
+def wait_caption(page, text: str):
+    page.wait_for_function("t => document.querySelector('#rv-caption').innerText.includes(t)", arg=text)
 
 
 def wait_plot(page):
@@ -73,7 +72,7 @@ def test_play_streams_frames_then_scrub_step_and_export(reverse, screenshots):
         page.locator("#rv-fmt").get_by_text(fmt, exact=True).click()
         page.locator("#rv-export").click()
         link = page.locator(f"#rv-file a[href$='.{fmt}']")
-        link.wait_for(timeout=90_000)
+        link.wait_for()
     page.screenshot(path=str(screenshots / "reverse-exported.png"), full_page=True)
 
 

@@ -5,9 +5,6 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread")]
 
-LONG = 180_000  # ms: starting the training process and the first steps are slow on a busy 2-core CPU
-
-
 def open_tab(page, name: str, ready: str):
     page.get_by_role("tab", name=name, exact=True).click()
     page.wait_for_selector(ready)
@@ -48,13 +45,12 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
     run = re.search(r"Started (\S+):", page.locator("#tr-message").inner_text()).group(1)
 
     # the loss chart fills and grows; a preview scatter appears
-    page.wait_for_function("() => /step [1-9]/.test(document.querySelector('#tr-status').innerText)", timeout=LONG)
+    page.wait_for_function("() => /step [1-9]/.test(document.querySelector('#tr-status').innerText)")
     page.wait_for_function("() => document.querySelectorAll('#tr-loss .scatterlayer .trace').length >= 2")
     first = step_of(page)
     page.wait_for_function(f"() => {{ const m = /step ([\\d,]+) \\//.exec(document.querySelector('#tr-status')"
-                           f".innerText); return m && +m[1].replace(/,/g, '') > {first}; }}", timeout=LONG)
-    page.wait_for_function("() => document.querySelectorAll('#tr-preview-plot .scatterlayer .trace').length >= 2",
-                           timeout=LONG)
+                           f".innerText); return m && +m[1].replace(/,/g, '') > {first}; }}")
+    page.wait_for_function("() => document.querySelectorAll('#tr-preview-plot .scatterlayer .trace').length >= 2")
     assert "running" in status(page) and "steps/s" in status(page)
     assert "step" in page.locator("#tr-preview-step").inner_text()
 
@@ -65,30 +61,28 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
     page.wait_for_function("() => !document.querySelector('#tr-follow input').checked")
     # the preview kept at or before step 50 (the first one kept, once a long run has thinned them)
     page.wait_for_function("() => { const m = /samples at step ([\\d,]+) /.exec(document.querySelector("
-                           "'#tr-preview-plot').textContent); return m && +m[1].replace(/,/g, '') <= 320; }",
-                           timeout=30_000)
+                           "'#tr-preview-plot').textContent); return m && +m[1].replace(/,/g, '') <= 320; }")
 
     # a second browser tab sees the same run live
     other = browser.new_page()
     try:
         other.goto(app_url)
         open_tab(other, "Train", "#tr-start")
-        other.wait_for_function("() => document.querySelector('#tr-status').innerText.includes('running')",
-                                timeout=LONG)
+        other.wait_for_function("() => document.querySelector('#tr-status').innerText.includes('running')")
         seen = step_of(other)
         other.wait_for_function(f"() => {{ const m = /step ([\\d,]+) \\//.exec(document.querySelector('#tr-status')"
-                                f".innerText); return m && +m[1].replace(/,/g, '') > {seen}; }}", timeout=LONG)
+                                f".innerText); return m && +m[1].replace(/,/g, '') > {seen}; }}")
         assert other.locator("#tr-start").is_disabled()  # one run per app: Start waits for this one
     finally:
         other.close()
     page.screenshot(path=str(screenshots / "train-running.png"), full_page=True)
 
     page.locator("#tr-save").click()
-    page.wait_for_function("() => document.querySelector('#tr-message').innerText.includes('Saved')", timeout=LONG)
+    page.wait_for_function("() => document.querySelector('#tr-message').innerText.includes('Saved')")
     saved = re.search(r"Saved (\S+):", page.locator("#tr-message").inner_text()).group(1)
     assert saved.startswith(run + "/step-")
     page.locator("#tr-stop").click()
-    page.wait_for_function("() => document.querySelector('#tr-status').innerText.includes('stopped')", timeout=LONG)
+    page.wait_for_function("() => document.querySelector('#tr-status').innerText.includes('stopped')")
 
     open_tab(page, "Reverse", "#rv-play")
     page.locator("#rv-ckpt input").click()
@@ -101,7 +95,7 @@ def test_evaluate_a_checkpoint_and_see_the_figures(page, trained_checkpoints, sc
     page.wait_for_function("() => document.querySelector('#ev-info').innerText.includes('gaussians8')")
     set_number(page, "#ev-n", 200)
     page.locator("#ev-run").click()
-    page.wait_for_selector("#ev-table table", timeout=LONG)
+    page.wait_for_selector("#ev-table table")
     table = page.locator("#ev-table").inner_text()
     for label in ("Sliced Wasserstein-2", "Precision (k-NN)", "Memorisation", "floor"):
         assert label in table
@@ -121,8 +115,7 @@ def test_quiz_in_two_sessions_and_the_tallies(page, browser, app_url, trained_ch
     page.get_by_role("tab", name="Human evaluation").click()
     set_number(page, "#qz-count", 3)
     page.locator("#qz-new").click()
-    page.wait_for_function("() => document.querySelector('#qz-status').innerText.includes('6 pictures')",
-                           timeout=LONG)
+    page.wait_for_function("() => document.querySelector('#qz-status').innerText.includes('6 pictures')")
 
     other = browser.new_page()
     try:

@@ -442,7 +442,9 @@ class ReverseHandlers(CheckpointPicker):
         # rewrite its cached file in place while the browser may still be reading it (a broken frame),
         # so the picture comes only if the cursor moved since the last one. A step, a scrub or a new
         # Play that took over is queued after this generator's frames and shows its own view.
-        again = shown != session.cursor
+        # 2-D and signal frames travel as pictures while playing and the closing view swaps in the
+        # interactive figure (a different component, no cached file), so it always goes out.
+        again = shown != session.cursor or spec.kind != "image"
         if session.stopped is token:
             yield self.view(session, session.cursor, note=self.STOPPED, picture=again)
         elif mine or session.paused is token:  # complete or paused
@@ -583,8 +585,22 @@ class ReverseHandlers(CheckpointPicker):
 
     def view(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False,
              slider: bool = True, picture: bool = True) -> tuple:
-        """The outputs (image, plot, caption, frame slider) for frame k; picture=False leaves the shown one."""
-        image, plot = DataView.fast(session.traj.kind, self.picture(session, k)) if picture else (gr.skip(),) * 2
+        """The outputs (image, plot, caption, frame slider) for frame k; picture=False leaves the shown one.
+
+        While playing, 2-D and signal frames are drawn on the server as JPEG pictures like image
+        frames: a plotly figure with hundreds of points, trails and arrows costs the browser a
+        full redraw per frame and froze it at a few frames a second. At rest (paused, stopped,
+        complete, scrubbed, stepped) the same frame is the interactive figure, for hover and zoom.
+        """
+        kind = session.traj.kind
+        if not picture:
+            image, plot = gr.skip(), gr.skip()
+        elif kind == "image":
+            image, plot = DataView.fast(kind, self.picture(session, k))
+        elif playing:
+            image, plot = DataView.show("image", self.raster(session, k))
+        else:
+            image, plot = DataView.show(kind, self.picture(session, k))
         top = max(len(session.traj) - 1, 0)
         scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing) if slider else gr.skip()
         return image, plot, self.caption(session, k, note, playing), scrub
