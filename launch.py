@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from core.device import DEVICE_CHOICES
+from core.threads import add_threads_option, apply_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,13 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     p.add_argument("--checkpoints", default="runs", metavar="DIR",
                    help="folder for your own checkpoints, searched besides the shipped ones (default runs/)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="torch CPU threads (default: all cores but one, so the web server stays responsive)")
+    add_threads_option(p)
     args = p.parse_args(argv)
     if not 1 <= args.port <= 65535:
         p.error(f"--port must be between 1 and 65535, got {args.port}")
     if args.threads is not None and args.threads < 1:
-        p.error(f"--threads must be at least 1, got {args.threads}")
+        p.error(f"--threads must be at least 1, got {args.threads}")  # before the slow imports
     return args
 
 
@@ -45,12 +45,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def default_threads() -> int:
-    """All cores but one: a busy torch pool slows the server's own thread (slider latency doubles)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from explorer.context import Settings
     from explorer.images import MAX_PIXELS
 
-    torch.set_num_threads(args.threads or default_threads())
+    apply_threads(args.threads)
     # Pillow refuses images over 2x this before decoding, also inside Gradio's own upload handling.
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 

@@ -31,7 +31,7 @@ from explorer.app import build_app, launch_options  # noqa: E402
 from explorer.context import Settings  # noqa: E402
 from explorer.inputs import from_image_file  # noqa: E402
 from explorer.tabs import forward_handlers as fw  # noqa: E402
-from launch import default_threads  # noqa: E402
+from core.threads import default_threads  # noqa: E402
 
 TARGET_SERVER_MS, TARGET_BROWSER_MS = 20.0, 80.0
 SHIPPED_QUEUED = fw.NOISY_QUEUED  # browser_side changes the flag to measure the other way

@@ -40,7 +40,7 @@ from core.nets import PRESET_SHAPES, PRESETS, build_model  # noqa: E402
 from explorer.app import build_app, launch_options  # noqa: E402
 from explorer.context import AppContext, Settings  # noqa: E402
 from explorer.tabs.reverse_handlers import ReverseHandlers, ReverseSession, default_samples  # noqa: E402
-from launch import default_threads  # noqa: E402
+from core.threads import default_threads  # noqa: E402
 
 TARGET_MS = 500.0
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"

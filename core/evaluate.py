@@ -33,7 +33,9 @@ from .metrics import (EvaluationCancelled, bootstrap, manifold_radii, mean_pairw
                       memorisation, mmd_rbf, noise_mse, precision_recall, sliced_wasserstein)
 from .samplers import SAMPLERS, get_sampler
 from .schedules import make_schedule
+from .progress import time_left  # noqa: F401  (re-exported: part of this module's API)
 from .signal_features import Standardise, log_spectral_distance, signal_features
+from .threads import add_threads_option, apply_threads
 
 __all__ = ["evaluate_checkpoint", "evaluate_samples", "real_sets", "format_report", "EvaluationCancelled", "main"]
 
@@ -320,14 +322,6 @@ def evaluate_samples(gen: torch.Tensor, sets: dict, *, extractor: FeatureExtract
 # the entry point
 
 
-def time_left(elapsed: float, fraction: float) -> str:
-    """', about 3 min left' at the pace so far (elapsed seconds for `fraction` of the work); '' until it is known."""
-    if elapsed < 2.0 or fraction < 0.01 or fraction >= 1.0:
-        return ""  # the first batch's warm-up says little about the pace
-    left = elapsed * (1.0 - fraction) / fraction
-    return f", about {max(1, round(left))} s left" if left < 90 else f", about {round(left / 60)} min left"
-
-
 def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, device, kind, progress, cancel, span):
     fn = get_sampler(sampler)
     start = time.perf_counter()
@@ -536,10 +530,12 @@ def main(argv=None) -> int:
     p.add_argument("--download-inception", action="store_true", help="allow downloading the InceptionV3 weights")
     p.add_argument("--rounds", type=int, default=30, help="bootstrap rounds")
     p.add_argument("--level", type=float, default=0.9, help="bootstrap interval level")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    add_threads_option(p)
     a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    try:
+        apply_threads(a.threads)
+    except ValueError as e:
+        p.error(str(e))
 
     def progress(frac, msg):
         if not a.json:

@@ -12,9 +12,9 @@ import warnings
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.inception import InceptionScore
-from torchmetrics.image.kid import KernelInceptionDistance
+
+# torchmetrics (and the scipy.signal it pulls in) is imported where a figure is computed, not at import:
+# it took 2-6 s of the app's start-up, for a tab that computes nothing until asked.
 
 from .metrics import flat64
 
@@ -45,6 +45,8 @@ class FID:
         if real.shape[0] < 2:
             raise ValueError("FID needs at least 2 real samples")
         self.dim = real.shape[1]
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
         self.metric = FrechetInceptionDistance(feature=Precomputed(self.dim), reset_real_features=False)
         self.metric.set_dtype(torch.float64)
         self.metric.update(real, real=True)
@@ -77,6 +79,8 @@ def inception_score(logits, *, splits: int = 1, seed: int = 0) -> tuple[float, f
     logits = flat64(logits)
     if not 1 <= splits <= logits.shape[0]:
         raise ValueError(f"splits must be between 1 and the number of samples {logits.shape[0]}, got {splits}")
+    from torchmetrics.image.inception import InceptionScore
+
     metric = _quiet(lambda: InceptionScore(feature=Precomputed(logits.shape[1]), splits=splits))
     metric.update(logits)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
@@ -107,6 +111,8 @@ class KID:
             raise ValueError("KID needs at least 2 samples in each set")
         # subsets only help when they are smaller than the sets; otherwise one subset is the whole set
         subsets = self.subsets or (1 if size == m else 50)
+        from torchmetrics.image.kid import KernelInceptionDistance
+
         metric = _quiet(lambda: KernelInceptionDistance(feature=Precomputed(self.real.shape[1]),
                                                         subsets=subsets, subset_size=size))
         metric.update(self.real, real=True)

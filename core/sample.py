@@ -1,22 +1,28 @@
 """Draw samples from a checkpoint: `python -m core.sample --checkpoint DIR --sampler ddim --steps 50 --n 16 --out x.png`.
 
-Writes an `.npz` of the samples for any model (key `samples`, plus the settings) and, for image
-models, a PNG grid beside it.
+--out x.png writes a grid of the samples (image models; small images are scaled up with hard
+pixels so the grid is at least 512 px wide), --out x.npz the raw samples of any model (key
+`samples`, plus the settings). Progress and the time left go to stderr while it samples.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .checkpoint import load, sampling_clip
-from .device import pick_device
-from .samplers import SAMPLERS, sample
+from .checkpoint import load, load_config, sampling_clip
+from .device import describe_device, pick_device
+from .progress import ProgressLine
+from .samplers import SAMPLERS, final, get_sampler
 from .schedules import make_schedule
+from .threads import add_threads_option, apply_threads
+
+MIN_PNG_WIDTH = 512  # px: a grid of 8x8 digits is 73 px wide before scaling, too small to look at
 
 
 def to_uint8_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
@@ -34,8 +40,18 @@ def to_uint8_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.
     return grid.permute(1, 2, 0).numpy()
 
 
-def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", eta=0.0) -> tuple[torch.Tensor, dict]:
-    """Load a checkpoint and draw n samples; returns (samples on CPU, the checkpoint's meta)."""
+def scale_up(grid: np.ndarray, min_width: int = MIN_PNG_WIDTH) -> np.ndarray:
+    """Repeat each pixel by the smallest whole factor that makes the grid at least min_width wide (hard pixels)."""
+    factor = max(1, math.ceil(min_width / grid.shape[1]))
+    return grid.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", eta=0.0,
+         progress=None) -> tuple[torch.Tensor, dict]:
+    """Load a checkpoint and draw n samples; returns (samples on CPU, the checkpoint's meta).
+
+    progress: optional callable(fraction done, text) called after every sampler step.
+    """
     dev = pick_device(device)
     model, config, meta = load(checkpoint, device=dev)
     model.eval()
@@ -46,44 +62,62 @@ def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", e
         raise ValueError(f"n must be at least 1, got {n}")
     opts = {"eta": eta} if sampler == "ddim" else {}
     shape = (n, *meta["sample_shape"])
-    clip = sampling_clip(meta)
-    x = sample(model, schedule, shape, sampler=sampler, seed=seed, steps=steps, device=dev,
-               prediction=config.diffusion.prediction, clip=clip, **opts)
-    return x.cpu(), meta
+    g = torch.Generator().manual_seed(int(seed))
+    its = get_sampler(sampler)(model, schedule, shape, generator=g, steps=steps, device=dev,
+                               prediction=config.diffusion.prediction, clip=sampling_clip(meta), **opts)
+    if progress is not None:
+        its = _reporting(its, progress)
+    return final(its).cpu(), meta
+
+
+def _reporting(steps, progress):
+    for step in steps:
+        progress((step.i + 1) / step.n, f"step {step.i + 1} of {step.n}")
+        yield step
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.sample", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
-    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM only: 0 deterministic .. 1 DDPM-like")
-    p.add_argument("--n", type=int, default=16, help="number of samples")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True, help="output file: .png (image models; an .npz is written beside it) or .npz")
+    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), help="(default: ddim)")
+    p.add_argument("--steps", type=int, default=50, help="sampler steps, 1..T (default: 50)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM only: 0 deterministic .. 1 DDPM-like (default: 0)")
+    p.add_argument("--n", type=int, default=16, help="number of samples (default: 16)")
+    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    add_threads_option(p)
+    p.add_argument("--out", required=True, help="output file: .png (a grid; image models only) or .npz (any model)")
     a = p.parse_args(argv)
     out = Path(a.out)
-    if out.suffix.lower() not in (".png", ".npz"):
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".npz"):
         p.error(f"--out must end in .png or .npz, got {out.name!r}")
     try:
-        x, meta = draw(a.checkpoint, sampler=a.sampler, steps=a.steps, n=a.n, seed=a.seed, device=a.device, eta=a.eta)
+        apply_threads(a.threads)
+        _, meta = load_config(a.checkpoint)
+        shape = tuple(meta.get("sample_shape") or ())
+        if suffix == ".png" and len(shape) != 3:
+            raise ValueError(f"{meta.get('dataset', 'this')} model makes {shape}-shaped samples, not images: a PNG "
+                             f"grid needs an image model; write the samples with --out {out.with_suffix('.npz')}")
+        print(f"sampling {a.n} x {shape} with {a.sampler}, {a.steps} steps, on "
+              f"{describe_device(pick_device(a.device))}", file=sys.stderr, flush=True)
+        line = ProgressLine()
+        start = time.perf_counter()
+        x, meta = draw(a.checkpoint, sampler=a.sampler, steps=a.steps, n=a.n, seed=a.seed, device=a.device,
+                       eta=a.eta, progress=line)
+        line.close()
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
-    npz = out.with_suffix(".npz")
-    np.savez_compressed(npz, samples=x.numpy(), sampler=a.sampler, steps=a.steps, seed=a.seed)
-    written = [npz]
-    if out.suffix.lower() == ".png":
-        if x.ndim != 4:
-            print(f"note: {meta.get('dataset', 'this')} model makes {tuple(x.shape[1:])}-shaped samples, not images; "
-                  f"wrote only {npz}", file=sys.stderr)
-        else:
-            from PIL import Image
-            Image.fromarray(to_uint8_grid(x).squeeze(-1) if x.shape[1] == 1 else to_uint8_grid(x)).save(out)
-            written.insert(0, out)
-    print("wrote " + ", ".join(str(w) for w in written))
+    if suffix == ".npz":
+        np.savez_compressed(out, samples=x.numpy(), sampler=a.sampler, steps=a.steps, seed=a.seed)
+    else:
+        from PIL import Image
+
+        grid = scale_up(to_uint8_grid(x))
+        Image.fromarray(grid.squeeze(-1) if x.shape[1] == 1 else grid).save(out)
+    print(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 

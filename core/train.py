@@ -27,6 +27,7 @@ from .data import DATASETS, load_dataset
 from .device import DEVICE_CHOICES, pick_device
 from .nets import NETS, PRESETS, build_model, count_parameters
 from .schedules import SCHEDULES
+from .threads import add_threads_option, apply_threads
 from .training import NonFiniteLossError, StepEvent, Trainer, dist_info
 
 LOG = "log.jsonl"
@@ -86,10 +87,11 @@ def default_preset(kind: str, sample_shape: tuple[int, ...]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # Each help text states its own default: ArgumentDefaultsHelpFormatter printed '(default: None)' after
+    # them, and after the required --dataset and --out.
+    p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
     g = p.add_argument_group("what to train")
-    g.add_argument("--dataset", help=f"one of: {', '.join(DATASETS)}")
+    g.add_argument("--dataset", help=f"required unless --resume; one of: {', '.join(DATASETS)}")
     g.add_argument("--dataset-param", action="append", metavar="KEY=VALUE",
                    help="a dataset parameter, e.g. n=5000 or path=data/mnist (repeatable)")
     net = g.add_mutually_exclusive_group()
@@ -102,25 +104,25 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--prediction", choices=PREDICTIONS, help="what the net predicts (default: eps)")
 
     g = p.add_argument_group("optimisation (defaults depend on the kind of data)")
-    g.add_argument("--steps", type=int, help="total optimisation steps (with --resume: the new total)")
+    g.add_argument("--steps", type=int, help="total optimisation steps (default: 2000; with --resume: the new total)")
     g.add_argument("--lr", type=float, help="peak learning rate (points 2e-3, images 5e-4, signals 1e-3)")
     g.add_argument("--batch-size", type=int, help="global batch size (points 256, images 64, signals 128)")
-    g.add_argument("--warmup-steps", type=int)
-    g.add_argument("--grad-clip", type=float, help="max gradient norm; 0 disables")
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--ema-decay", type=float)
+    g.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up (default: 100)")
+    g.add_argument("--grad-clip", type=float, help="max gradient norm; 0 disables (default: 1.0)")
+    g.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 0)")
+    g.add_argument("--ema-decay", type=float, help="decay of the weights' moving average that is saved (default: 0.999)")
     g.add_argument("--min-snr-gamma", type=float, help="min-SNR-gamma loss weighting, e.g. 5 (default: off)")
-    g.add_argument("--seed", type=int)
+    g.add_argument("--seed", type=int, help="seed of the data order, noise and initial weights (default: 0)")
 
     g = p.add_argument_group("running")
-    g.add_argument("--out", help="checkpoint directory to write (default with --resume: the resumed one)")
+    g.add_argument("--out", help="checkpoint directory to write; required unless --resume, which defaults to the "
+                                "resumed one")
     g.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint")
-    g.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    g.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: cuda, then mps, then cpu (default: auto)")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
-    g.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (0: torch's default); 1 is often fastest for small models or a busy CPU")
+    add_threads_option(g)
     g.add_argument("--checkpoint-every", type=int, default=0, help="also save every N steps (0: only at the end)")
-    g.add_argument("--log-every", type=int, default=10, help="steps between lines of OUT/log.jsonl")
+    g.add_argument("--log-every", type=int, default=10, help="steps between lines of OUT/log.jsonl (default: 10)")
     g.add_argument("--preview-every", type=int, default=0, help="steps between sample previews in OUT/previews (0: none)")
     g.add_argument("--no-train-state", action="store_true",
                    help="save only the sampling weights (smaller; the run cannot be resumed)")
@@ -233,13 +235,14 @@ def _fmt(x: float) -> str:
 def run(a: argparse.Namespace) -> int:
     if a.resume is None and (a.dataset is None or a.out is None):
         raise UsageError("--dataset and --out are required (or --resume DIR to continue a run)")
+    apply_threads(a.threads)  # first: a bad value must fail before anything is loaded or written
     if a.resume is not None:
         given = [f"--{n.replace('_', '-')}" for n in RUN_FLAGS if getattr(a, n) is not None]
         if given:
             raise UsageError(f"--resume takes the model, data and training settings from the checkpoint; "
                              f"drop {', '.join(given)} (only --steps, --out and the running flags may change)")
     for flag, value in (("--checkpoint-every", a.checkpoint_every), ("--log-every", a.log_every),
-                        ("--preview-every", a.preview_every), ("--threads", a.threads)):
+                        ("--preview-every", a.preview_every)):
         if value < 0:
             raise UsageError(f"{flag} must be >= 0, got {value}")
     out = Path(a.out if a.out is not None else a.resume)
@@ -263,8 +266,6 @@ def run(a: argparse.Namespace) -> int:
         data = load_dataset(a.dataset, **parse_params(a.dataset_param, "--dataset-param"))
         config, label = build_config(a, data.kind, tuple(data.x.shape[1:]))
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
     device = _init_distributed(a.device)
     rank, world = dist_info()
     try:

@@ -88,8 +88,12 @@ def test_loopback_detection():
     assert not launch.is_loopback("example.org")
 
 
-def test_default_threads_leave_a_core_for_the_server():
-    assert launch.default_threads() >= 1
+def test_threads_option_is_the_shared_one(capsys):
+    assert launch.parse_args([]).threads is None  # core.threads' default: half the cores
+    assert launch.parse_args(["--threads", "2"]).threads == 2
+    with pytest.raises(SystemExit):
+        launch.parse_args(["--threads", "0"])
+    assert "--threads must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_help_runs_without_starting_anything():

@@ -181,3 +181,18 @@ def test_cli_missing_checkpoint_is_an_error(tmp_path):
     assert proc.returncode == 2
     assert f"no checkpoint at {missing}" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_cli_threads_option(ckpts, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["--checkpoint", str(ckpts["moons"]), "--n", "20", "--steps", "2", "--rounds", "3",
+                     "--threads", "2", "--json"]) == 0
+        assert torch.get_num_threads() == 2
+        with pytest.raises(SystemExit) as info:
+            main(["--checkpoint", str(ckpts["moons"]), "--threads", "0"])
+        assert info.value.code == 2 and "--threads must be at least 1, got 0" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)

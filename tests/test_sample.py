@@ -17,28 +17,48 @@ def _save(tmp_path, name, net, params, shape):
     return checkpoint.save(tmp_path / name, model, cfg, {"sample_shape": list(shape), "dataset": name})
 
 
-def test_image_model_writes_png_grid_and_npz(tmp_path, capsys):
+def test_image_model_writes_a_scaled_png_grid_and_nothing_else(tmp_path, capsys):
     ck = _save(tmp_path, "img", "unet", {"base": 8, "channel_mult": [1], "blocks": 1, "groups": 4}, (1, 8, 8))
     rc = main(["--checkpoint", str(ck), "--sampler", "ddpm", "--steps", "5", "--n", "6", "--seed", "1",
                "--out", str(tmp_path / "out" / "grid.png")])
     assert rc == 0
-    png = Image.open(tmp_path / "out" / "grid.png")
-    assert png.size == (3 * 9 + 1, 2 * 9 + 1)  # 3 columns x 2 rows of 8 px with 1 px gaps
-    z = np.load(tmp_path / "out" / "grid.npz")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["grid.png"]  # no unrequested .npz
+    png = np.asarray(Image.open(tmp_path / "out" / "grid.png"))
+    small = to_uint8_grid(torch.zeros(6, 1, 8, 8)).shape  # 3 columns x 2 rows of 8 px with 1 px gaps
+    assert small[:2] == (2 * 9 + 1, 3 * 9 + 1)
+    factor = -(-512 // small[1])  # the smallest whole factor that makes it at least 512 px wide
+    assert png.shape == (small[0] * factor, small[1] * factor)
+    assert (png[::factor, ::factor].repeat(factor, 0).repeat(factor, 1) == png).all()  # hard pixels
+    err = capsys.readouterr().err
+    assert "sampling 6 x (1, 8, 8) with ddpm, 5 steps" in err and "[100%] step 5 of 5" in err
+
+
+def test_npz_holds_the_samples_and_the_seed_fixes_them(tmp_path):
+    ck = _save(tmp_path, "img", "unet", {"base": 8, "channel_mult": [1], "blocks": 1, "groups": 4}, (1, 8, 8))
+    args = ["--checkpoint", str(ck), "--sampler", "ddpm", "--steps", "5", "--n", "6", "--seed", "1"]
+    assert main([*args, "--out", str(tmp_path / "a.npz")]) == 0
+    z = np.load(tmp_path / "a.npz")
     assert z["samples"].shape == (6, 1, 8, 8) and str(z["sampler"]) == "ddpm"
     assert np.abs(z["samples"]).max() <= 1.0  # images are clipped to [-1, 1]
-    # same seed, same samples
-    main(["--checkpoint", str(ck), "--sampler", "ddpm", "--steps", "5", "--n", "6", "--seed", "1",
-          "--out", str(tmp_path / "again.npz")])
+    main([*args, "--out", str(tmp_path / "again.npz"), "--threads", "2"])
     assert np.array_equal(np.load(tmp_path / "again.npz")["samples"], z["samples"])
 
 
-def test_points_model_writes_npz_only(tmp_path, capsys):
+def test_points_model_png_is_refused_before_sampling_npz_works(tmp_path, capsys):
     ck = _save(tmp_path, "pts", "mlp", {"width": 16, "blocks": 1}, (2,))
     rc = main(["--checkpoint", str(ck), "--steps", "4", "--n", "10", "--out", str(tmp_path / "p.png")])
-    assert rc == 0 and not (tmp_path / "p.png").exists()
+    assert rc == 2 and not list(tmp_path.glob("p.*"))
+    err = capsys.readouterr().err
+    assert "not images" in err and "--out " + str(tmp_path / "p.npz") in err and "sampling" not in err
+    assert main(["--checkpoint", str(ck), "--steps", "4", "--n", "10", "--out", str(tmp_path / "p.npz")]) == 0
     assert np.load(tmp_path / "p.npz")["samples"].shape == (10, 2)
-    assert "not images" in capsys.readouterr().err
+
+
+def test_threads_option(tmp_path, capsys):
+    ck = _save(tmp_path, "pts", "mlp", {"width": 16, "blocks": 1}, (2,))
+    assert main(["--checkpoint", str(ck), "--steps", "2", "--threads", "0", "--out", str(tmp_path / "p.npz")]) == 2
+    assert "--threads must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "p.npz").exists()
 
 
 def test_errors_are_clear(tmp_path, capsys):

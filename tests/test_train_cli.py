@@ -150,6 +150,7 @@ def test_parse_params_reads_json_values():
     (["--dataset", "moons"], "--dataset and --out are required"),
     (["--dataset", "moons", "--out", "X", "--preset", "mlp-2d", "--net", "mlp"], "not allowed with argument"),
     (["--resume", "missing-dir"], "cannot resume: no checkpoint at missing-dir"),
+    (["--dataset", "moons", "--out", "X", "--threads", "0"], "--threads must be at least 1, got 0"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
@@ -179,3 +180,15 @@ def test_out_must_be_free_or_a_checkpoint_and_resume_takes_no_run_flags(tmp_path
     with pytest.raises(SystemExit):
         main(["--resume", str(slim)])
     assert "saved without its training state" in capsys.readouterr().err
+
+
+def test_help_states_each_default_once(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: None)" not in text
+    assert "noise schedule (default: linear)" in text and "diffusion steps (default: 1000)" in text
+    assert text.count("(default: linear)") == 1 and text.count("(default: 1000)") == 1
+    assert "--dataset DATASET required unless --resume" in text
+    assert "--threads N CPU threads for torch (default: half the cores" in text
