@@ -1,7 +1,7 @@
 """Start the Diffusion Explorer in the browser.
 
     python launch.py [--host 127.0.0.1] [--port 7860] [--device auto|cpu|cuda|mps] [--share]
-                     [--checkpoints DIR] [--threads N]
+                     [--checkpoints DIR] [--threads N] [--present]
 
 Serves on 127.0.0.1 (this machine only) unless told otherwise. A public --share link or a
 non-loopback --host exposes the app to others; both are explicit opt-ins and print a warning.
@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                    help="compute device for models (default auto: cuda > mps > cpu)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    p.add_argument("--present", action="store_true",
+                   help="open in the presenter view: large pictures and text for a projector (P toggles it)")
     p.add_argument("--checkpoints", default="runs", metavar="DIR",
                    help="folder for your own checkpoints, searched besides the shipped ones (default runs/)")
     add_threads_option(p)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(max_size=64)
     _, local_url, share_url = demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-        quiet=True, **launch_options())
+        quiet=True, **launch_options(present=args.present))
     print(f"Diffusion Explorer is running at {local_url}  (device: {demo.ctx.device}; Ctrl+C to stop)")
     if share_url:
         print(f"Public link: {share_url}")

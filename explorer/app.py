@@ -13,6 +13,7 @@ from types import ModuleType
 
 import gradio as gr
 
+from . import lecture
 from .context import AppContext, Settings
 from .images import MAX_FILE_BYTES
 
@@ -30,6 +31,8 @@ CSS = """
 .gradio-container { max-width: 1600px !important; margin: 0 auto; }
 .tight-md p { margin: 0.2em 0; }
 .katex-display { overflow-x: auto; overflow-y: hidden; }
+#fw-trio { flex-wrap: wrap; }
+#fw-trio > #fw-coeffs { flex: 1 1 100% !important; min-width: 100% !important; }
 #fw-coeffs .coeffs { display: flex; flex-wrap: wrap; gap: 0.3em 1.4em; align-items: baseline;
   padding: 0.35em 0.8em; font-variant-numeric: tabular-nums; }
 #fw-coeffs .eq { font-size: 1.15em; }
@@ -60,20 +63,31 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
     with gr.Blocks(title="Diffusion Explorer", fill_width=True, delete_cache=DELETE_CACHE,
                    analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
-        with gr.Tabs():
+        lecture.header()
+        restorers = []
+        with gr.Tabs(elem_id="de-tabs") as tabs:
             for module in tab_modules():
                 name = module.__name__.rsplit(".", 1)[-1]
                 with gr.Tab(getattr(module, "TITLE", name.capitalize()), id=name, elem_id=f"tab-{name}"):
-                    module.build(ctx)
+                    restorer = module.build(ctx)  # a tab that can be restored from a link returns a Restorer
+                    if isinstance(restorer, lecture.Restorer):
+                        restorers.append(restorer)
+        lecture.restore_on_load(demo, tabs, restorers)
     demo.ctx = ctx  # lets launchers and tests reach the shared context
     return demo
 
 
-def launch_options() -> dict:
-    """The keyword arguments for `demo.launch(...)` that every launcher shares (look and safety)."""
+def launch_options(present: bool = False) -> dict:
+    """The keyword arguments for `demo.launch(...)` that every launcher shares (look and safety).
+
+    present: open in the presenter view (a link's ?present=0 or 1 still wins).
+    """
+    from core.samplers import SAMPLER_LABELS
+
     return dict(
         theme=THEME,
-        css=CSS,
+        css=CSS + lecture.CSS,
+        js=lecture.page_js(present, {label: key for key, label in SAMPLER_LABELS.items()}),
         max_file_size=MAX_FILE_BYTES,
         enable_monitoring=False,
         # Gradio 6 records every call in the browser's localStorage; with a slider firing many calls

@@ -25,7 +25,7 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 # Browser tests wait on the page's state (a caption that says "complete", a chart with two traces),
 # never on a time budget: on a 2-core machine shared with other work the same wait took 16 s or
 # 107 s. This ceiling is only a hang detector, far above anything load has produced.
-STATE_WAIT_MS = 600_000
+STATE_WAIT_MS = int(os.environ.get("DE_STATE_WAIT_MS", 600_000))  # lower it to debug a hang
 
 
 def free_port() -> int:

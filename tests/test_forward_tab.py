@@ -233,3 +233,47 @@ def test_api_reports_bad_input(client):
 
     with pytest.raises(AppError, match="t must be a whole number between 0 and T=100"):
         client.predict("linear", 100, 101, 0, api_name="/noisy")
+
+
+# --- restoring a link ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def restore():
+    photos = {"astronaut": ASSETS / "astronaut.jpg", "camera": ASSETS / "camera.jpg"}
+    return fw.make_restorer(photos, ["swiss_roll", "digits"], fw.make_input_selector(photos))
+
+
+def test_a_link_restores_the_same_picture(restore):
+    problems = []
+    out = restore({"tab": "forward", "source": "photo", "input": "camera", "schedule": "cosine", "T": 500,
+                   "t": 123, "seed": 7}, problems)
+    assert problems == [] and len(out) == 13 + 9
+    source, photo, dataset, index, upload, note, inp, schedule, T, t, seed, last_T, t_copy, *views = out
+    assert source["value"] == "Photo" and photo["value"] == "camera" and photo["visible"] is True
+    assert schedule["value"] == "cosine" and T["value"] == 500 and t["value"] == 123 and t["maximum"] == 500
+    assert seed["value"] == 7 and (last_T, t_copy) == (500, 123) and inp.label == "camera"
+    want = fw.noisy_sample(from_image_file(ASSETS / "camera.jpg", "camera"), "cosine", 500, 123, 7)
+    assert np.array_equal(views[2]["value"], want[2]["value"])  # x_t, pixel for pixel
+    assert views[6] == want[6]  # the numbers
+
+
+def test_a_dataset_link_and_bad_values_fall_back_with_messages(restore):
+    problems = []
+    out = restore({"source": "dataset", "input": "digits", "index": 3, "t": 10}, problems)
+    assert problems == [] and out[2]["value"] == "digits" and out[6].label.startswith("digits #3")
+    problems = []
+    out = restore({"input": "moon", "T": 1005, "t": 900}, problems)
+    assert out[1]["value"] == "astronaut" and out[8]["value"] == 1000 and out[9]["value"] == 900
+    assert any("there is no photo 'moon'" in p for p in problems)
+    assert any("T=1005 is not one the T slider offers" in p for p in problems)
+    problems = []
+    out = restore({"t": 700, "T": 500}, problems)
+    assert out[9]["value"] == 125 and problems == ["the link's t=700 is past T=500; t=125 is used"]
+    problems = []
+    out = restore({"source": "upload"}, problems)
+    assert out[0]["value"] == "Photo" and "an uploaded image does not travel in a link" in problems[0]
+
+
+def test_a_link_for_another_tab_leaves_forward_alone(restore):
+    assert all(o == gr.skip() for o in restore({"tab": "reverse", "seed": 3}, []))
+    assert all(o == gr.skip() for o in restore({"present": True}, []))

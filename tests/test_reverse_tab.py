@@ -367,3 +367,35 @@ def test_api_errors_are_messages_not_tracebacks(client, ckpt):
         client.predict(ckpt["tiny-digits"], "ddim", 0, 0.0, 0, 4, api_name="/reverse_sample")
     with pytest.raises(AppError, match="Unknown checkpoint"):
         client.predict("/etc", "ddim", 10, 0.0, 0, 4, api_name="/reverse_sample")
+
+
+# --- restoring a link ----------------------------------------------------------------------------
+
+def test_a_link_with_a_frame_shows_the_same_picture_as_playing_to_it(h, ckpt):
+    session, outs = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10, seed=5, n=4)
+    session.cursor = 6
+    want = h.view(session, 6)[0]
+    problems = []
+    name = h.entry(ckpt["tiny-digits"])["name"]
+    out = h.restore({"tab": "reverse", "checkpoint": name, "sampler": "ddim", "steps": 10, "seed": 5, "n": 4,
+                     "frame": 6}, problems)
+    assert problems == [] and len(out) == 15
+    ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, image, plot, caption, scrub, restored = out
+    assert ck["value"] == ckpt["tiny-digits"] and sampler["value"] == "ddim" and steps["value"] == 10
+    assert seed["value"] == 5 and n["value"] == 4 and kind == "image"
+    assert np.array_equal(image["value"], want) and image["visible"] is True
+    assert scrub["value"] == 6 and "paused" in caption and restored.cursor == 6
+
+
+def test_a_link_with_bad_reverse_settings_falls_back_and_says_why(h, ckpt):
+    problems = []
+    name = h.entry(ckpt["tiny-digits"])["name"]
+    out = h.restore({"tab": "reverse", "checkpoint": name, "sampler": "euler", "steps": 5000, "n": 999}, problems)
+    assert out[1]["value"] == "ddim" and out[2]["value"] == 50 and out[5]["value"] == 16
+    assert any("sampler='euler' is not one of" in p for p in problems)
+    assert any("steps=5000 is more than this model's T=200" in p for p in problems)
+    assert any("n=999 is more than 64" in p for p in problems)
+    problems = []
+    h.restore({"tab": "reverse", "checkpoint": "no-such-model"}, problems)
+    assert problems and "there is no checkpoint 'no-such-model' here" in problems[0]
+    assert all(o == gr.skip() for o in h.restore({"tab": "forward", "steps": 3}, []))

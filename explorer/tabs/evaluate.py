@@ -41,7 +41,7 @@ def build(ctx) -> None:
         ckpt0, info0, n0 = None, "*No checkpoint selected.*", DEFAULT_N["image"]
 
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=300, variant="panel"):
+        with gr.Column(scale=1, min_width=300, variant="panel", elem_classes=["de-controls"]):
             md("### Checkpoint")
             ckpt = gr.Dropdown(choices, value=ckpt0, label="Checkpoint", elem_id="ev-ckpt", allow_custom_value=True)
             refresh = gr.Button("↻ Refresh the list", size="sm", elem_id="ev-refresh")

@@ -11,6 +11,7 @@ from core.forward import q_sample
 from core.schedules import SCHEDULES
 
 from .. import render
+from ..lecture import Restorer
 from ..inputs import builtin_datasets, dataset_size, from_dataset, from_image_file
 from ..widgets import DataView, md
 from . import forward_handlers as h
@@ -41,7 +42,7 @@ def build(ctx) -> None:
     chain_key = gr.State(None)  # settings of the chain run on show: reopening the tab reruns only if stale
 
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=260, variant="panel"):
+        with gr.Column(scale=1, min_width=260, variant="panel", elem_classes=["de-controls"]):
             md("### Input")
             source = gr.Radio(h.SOURCES, value=source0, show_label=False, elem_id="fw-source")
             photo = gr.Dropdown(list(photos), value=default_photo, label="Photo", visible=source0 == "Photo",
@@ -66,14 +67,15 @@ def build(ctx) -> None:
             t_copy = gr.Number(t0, visible=False)  # follows t in the browser; drives the paced figures
             with gr.Tabs():
                 with gr.Tab("Noisy sample", id="main") as tab_main:
-                    with gr.Row(equal_height=True):
+                    with gr.Row(equal_height=True, elem_id="fw-trio"):
                         v_x0 = DataView(f"x₀: {inp0.label}", "x0img", kind0,
                                         h.show_data(inp0, inp0.x0, reference=False))
                         v_xt = DataView(h.x_label(None if kind0 == "image" else t0), "ximg", kind0,
                                         h.show_data(inp0, x_t0))
                         v_eps = DataView("noise ε (seed 0)", "epsimg", kind0, h.show_noise(inp0, eps0))
-                    coeffs = gr.HTML(h.coefficients(s0, t0), elem_id="fw-coeffs")
-                    with gr.Row():
+                        # in the row so that the presenter view can set the numbers beside x_t (a line below otherwise)
+                        coeffs = gr.HTML(h.coefficients(s0, t0), elem_id="fw-coeffs")
+                    with gr.Row(elem_classes=["de-secondary"]):
                         curves_plot = gr.Plot(h.curves(s0, t0), show_label=False, elem_id="fw-curves")
                         hist_plot = gr.Plot(h.histogram(x_t0, t0), show_label=False, elem_id="fw-hist")
                         with gr.Column(min_width=240):
@@ -157,11 +159,19 @@ def build(ctx) -> None:
 
     # Views follow the slider only in the sub-tab in sight; a sub-tab catches up when opened.
     quiet = dict(show_progress="hidden", api_visibility="private")
+    # The whole "Noisy sample" view for API clients (the page itself updates it piece by piece).
+    gr.Button(visible=False).click(h.noisy_sample, controls, main_outputs, api_name="noisy_sample",
+                                   show_progress="hidden")
+    # The page fires the first sub-tab's select as it loads: `before` (the sub-tab shown until then) lets
+    # that one pass without recomputing, since a stale copy could land after a restored link's views.
+    before = gr.State("main")
     for tab, name in ((tab_main, "main"), (tab_compare, "compare"), (tab_chain, "chain"),
                       (tab_film, "film"), (tab_enc, "encoding")):
-        ev = tab.select(lambda name=name: name, None, active, api_visibility="private", queue=False)
+        ev = tab.select(lambda was, name=name: (name, was), active, [active, before], api_visibility="private",
+                        queue=False)
         if name == "main":
-            ev.then(h.noisy_sample, controls, main_outputs, api_name="noisy_sample", show_progress="hidden")
+            ev.then(h.back_to_main, [*controls, before], main_outputs, api_visibility="private",
+                    show_progress="hidden")
         elif name == "compare":
             ev.then(h.t_views, [*controls, cmp_names, active], t_outputs, **quiet)
         elif name == "chain":
@@ -172,3 +182,7 @@ def build(ctx) -> None:
         else:
             ev.then(h.step_encoding, [T, t], [enc_bars, enc_map], api_name="step_encoding",
                     show_progress="hidden")
+
+    restore = h.make_restorer(photos, datasets, select_input)
+    return Restorer([source, photo, dataset, index, upload_btn, note, inp, schedule, T, t, seed, last_T, t_copy,
+                     *main_outputs], restore)

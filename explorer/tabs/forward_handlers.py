@@ -19,7 +19,7 @@ from core.nets.embeddings import timestep_embedding
 from core.schedules import NoiseSchedule, make_schedule
 
 from .. import render
-from ..inputs import Input, display_dataset, from_dataset, from_image_file
+from ..inputs import Input, dataset_size, display_dataset, from_dataset, from_image_file
 from ..widgets import DataView, user_errors, user_errors_gen
 from . import forward_text as text
 
@@ -229,6 +229,13 @@ def noisy_sample(inp: Input, schedule: str, T, t, seed):
     return main_views(inp, s, t, eps, int(seed))
 
 
+def back_to_main(inp: Input, schedule: str, T, t, seed, before: str):
+    """The "Noisy sample" sub-tab shown again: catch up with what changed while it was hidden."""
+    if before == "main":
+        return (gr.skip(),) * 9
+    return noisy_sample(inp, schedule, T, t, seed)
+
+
 @user_errors
 def filmstrip(inp: Input, schedule: str, T, seed):
     """x_t at evenly spaced t from 0 to T. Outputs: filmstrip image, filmstrip plot."""
@@ -349,6 +356,71 @@ def make_input_selector(photos: dict):
         return inp, show["Photo"], show["Dataset"], index_update, show["Upload"], caption(inp)
 
     return select_input
+
+
+FORWARD_KEYS = ("source", "input", "index", "schedule", "T", "t", "seed")
+
+
+def make_restorer(photos: dict, datasets: list[str], select_input):
+    """The Forward tab's part of restoring a link (see explorer.lecture.url_state).
+
+    Returns restore(values, problems) -> updates for: source, photo, dataset, index, upload button,
+    caption, input state, schedule, T, t, seed, last T, t copy, then the main views.
+    """
+    n_main = 3 * 2 + 3  # three data views (image + plot each), the coefficients, the curves, the histogram
+
+    def restore(values: dict, problems: list[str]) -> tuple:
+        if values.get("tab", "forward") != "forward" or not any(k in values for k in FORWARD_KEYS):
+            return (gr.skip(),) * (13 + n_main)
+        source = {"photo": "Photo", "dataset": "Dataset", "upload": "Upload"}.get(values.get("source"), None)
+        name = values.get("input")
+        if source is None:
+            source = "Dataset" if name in datasets else "Photo"
+        if source == "Upload":
+            problems.append("an uploaded image does not travel in a link; the default photo is shown")
+            source, name = "Photo", None
+        photo = next(iter(photos), None)
+        dataset = datasets[0]
+        if source == "Photo":
+            if name is not None and name not in photos:
+                problems.append(f"there is no photo {name!r} here (photos: {', '.join(photos)}); "
+                                f"{photo} is shown")
+            elif name is not None:
+                photo = name
+            if photo is None:
+                source = "Dataset"
+        if source == "Dataset" and name is not None:
+            if name in datasets:
+                dataset = name
+            else:
+                problems.append(f"there is no dataset {name!r} here (datasets: {', '.join(datasets)}); "
+                                f"{dataset} is shown")
+        index = values.get("index", 0)
+        if source == "Dataset" and index:
+            size = dataset_size(dataset)
+            if index >= size:
+                problems.append(f"the link's index={index} is past the last sample of {dataset} ({size - 1})")
+                index = 0
+        schedule = values.get("schedule", "linear")
+        T = values.get("T", T_DEFAULT)
+        if T > T_MAX or T % 10:
+            problems.append(f"the link's T={T} is not one the T slider offers (10 to {T_MAX} in steps of 10); "
+                            f"T={T_DEFAULT} is used")
+            T = T_DEFAULT
+        t = values.get("t", T // 4)
+        if t > T:
+            problems.append(f"the link's t={t} is past T={T}; t={T // 4} is used")
+            t = T // 4
+        seed = values.get("seed", 0)
+        picked = select_input(source, photo, dataset, index, None)
+        inp = picked[0]
+        views = noisy_sample(inp, schedule, T, t, seed)
+        _, show_photo, show_dataset, *rest = picked
+        return (gr.update(value=source), {**show_photo, "value": photo}, {**show_dataset, "value": dataset},
+                *rest, inp, gr.update(value=schedule), gr.update(value=T),
+                gr.update(value=t, maximum=T), gr.update(value=seed), T, t, *views)
+
+    return restore
 
 
 def caption(inp: Input) -> str:

@@ -14,6 +14,7 @@ import gradio as gr
 from core.schedules import MAX_T
 
 from .. import animation
+from ..lecture import Restorer
 from ..widgets import DataView, md
 from . import reverse_text as text
 from .reverse_handlers import (
@@ -52,7 +53,7 @@ def build(ctx) -> None:
     shown_kind = gr.State(kind0)
 
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=320, variant="panel"):
+        with gr.Column(scale=1, min_width=320, variant="panel", elem_classes=["de-controls"]):
             md("### Model")
             # custom values pass gradio's own check so that a checkpoint saved after launch can be
             # named through the API; `entry` still accepts only listed checkpoints
@@ -91,17 +92,17 @@ def build(ctx) -> None:
             scrub = gr.Slider(0, 1, value=0, step=1, label="Frame (drag to scrub the recorded trajectory)",
                               interactive=False, elem_id="rv-scrub")
             cap = md("Press **Play** to start.", label="Caption", elem_id="rv-caption", elem_classes=["tight-md"])
-            with gr.Row():
+            with gr.Row(elem_classes=["de-secondary"]):
                 fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
                                scale=1)
                 export = gr.Button("Export trajectory", elem_id="rv-export", scale=1)
                 file = gr.File(label="Download", elem_id="rv-file", scale=2, interactive=False, visible=False)
-            with gr.Accordion("Sample without animation", open=False):
+            with gr.Accordion("Sample without animation", open=False, elem_classes=["de-secondary"]):
                 with gr.Row():
                     sample_btn = gr.Button("Sample to the end", elem_id="rv-sample", scale=0, min_width=180)
                     stats = gr.JSON(label="Statistics of the samples", elem_id="rv-stats")
                 final = gr.Image(label="Samples", format="png", interactive=False, elem_id="rv-final")
-            explain = md(text.explanation("ddim", kind0), elem_id="rv-explain")
+            explain = md(text.explanation("ddim", kind0), elem_id="rv-explain", elem_classes=["de-secondary"])
 
     outputs = [*view.outputs, cap, scrub]
     settings = [ckpt, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b]
@@ -119,7 +120,7 @@ def build(ctx) -> None:
     sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n], [final, stats], api_name="reverse_sample",
                      concurrency_id="reverse-sample")
 
-    ckpt_inputs = [ckpt, sampler, steps, sampler_b, steps_b, n, shown_kind]
+    ckpt_inputs = [ckpt, sampler, steps, sampler_b, steps_b, n, shown_kind, session]
     ckpt_outputs = [info, steps, steps_b, n, *view.outputs, shown_kind]
     ckpt.select(h.select_checkpoint, ckpt_inputs, ckpt_outputs, api_name="reverse_select_checkpoint").then(
         h.sampler_changed, [ckpt, sampler], [eta, steps], api_visibility="private")
@@ -138,3 +139,6 @@ def build(ctx) -> None:
     tab = gr.context.Context.block  # the gr.Tab the app opened for this module
     if isinstance(tab, gr.Tab):
         do_refresh(tab.select)
+
+    return Restorer([ckpt, sampler, steps, eta, seed, n, info, steps_b, shown_kind, explain, *outputs, session],
+                    h.restore)

@@ -255,11 +255,12 @@ class ReverseHandlers(CheckpointPicker):
         value = current if current in paths else self.default_checkpoint()
         return gr.update(choices=choices, value=value)
 
-    def select_checkpoint(self, checkpoint, sampler, steps, sampler_b, steps_b, n, last_kind=None):
+    def select_checkpoint(self, checkpoint, sampler, steps, sampler_b, steps_b, n, last_kind=None, session=None):
         """Fit the controls to a checkpoint (steps up to its T, sample count for its kind) and warm it up.
 
         Returns (info, steps, steps_b, n, image, plot, kind): the sample count is kept while the data
-        kind stays the same and reset to the kind's default when it changes.
+        kind stays the same and reset to the kind's default when it changes. The frame shown stays
+        when it is of this checkpoint (opening the tab, a refresh, a restored link).
         """
         if not checkpoint:
             return (self.info(checkpoint), gr.update(), gr.update(), gr.update(), *DataView.show("image", None),
@@ -277,11 +278,12 @@ class ReverseHandlers(CheckpointPicker):
             n_val = None
         n_val = n_val or default_samples(kind, meta["sample_shape"])
         self._warm(model, meta, n_val)
+        same = isinstance(session, ReverseSession) and session.spec is not None and session.spec.checkpoint == checkpoint
         return (self.info(checkpoint),
                 gr.update(maximum=T, value=steps),
                 gr.update(maximum=T, value=steps_b),
                 gr.update(maximum=n_max, value=n_val),
-                *DataView.show(kind, None),
+                *((gr.skip(), gr.skip()) if same else DataView.show(kind, None)),
                 kind)
 
     def _warm(self, model, meta, n: int) -> None:
@@ -604,6 +606,69 @@ class ReverseHandlers(CheckpointPicker):
         top = max(len(session.traj) - 1, 0)
         scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing) if slider else gr.skip()
         return image, plot, self.caption(session, k, note, playing), scrub
+
+    # restoring a link -----------------------------------------------------------------------
+
+    LINK_KEYS = ("checkpoint", "sampler", "steps", "eta", "n", "frame", "seed")
+
+    def restore(self, values: dict, problems: list[str]) -> tuple:
+        """The Reverse tab's part of restoring a link (see explorer.lecture.url_state).
+
+        Outputs: checkpoint, sampler, steps, eta, seed, samples, facts, second steps, shown kind,
+        explanation, then the view (image, plot, caption, frame slider) and the session. With a
+        frame in the link the trajectory is computed up to it, so the link shows the same picture.
+        """
+        skip = (gr.skip(),) * 15
+        if values.get("tab") != "reverse" or not any(k in values for k in self.LINK_KEYS):
+            return skip
+        entries = self.checkpoints()
+        path = self.default_checkpoint()
+        name = values.get("checkpoint")
+        if name is not None:
+            found = [e["path"] for e in entries if name in (e["name"], checkpoint_label(e))]
+            if found:
+                path = found[0]
+            else:
+                names = ", ".join(sorted({e["name"] for e in entries})) or "none"
+                problems.append(f"there is no checkpoint {name!r} here (checkpoints: {names})")
+        if path is None:
+            return skip
+        _, _, meta, schedule = self.load(path)
+        kind, T = kind_of(self.entry(path)), schedule.T
+        sampler = values.get("sampler", "ddim")
+        sampler = {**{k: k for k in SAMPLERS}, **{v: k for k, v in SAMPLER_LABELS.items()}}.get(sampler)
+        if sampler is None:
+            problems.append(f"the link's sampler={values['sampler']!r} is not one of {', '.join(SAMPLERS)}")
+            sampler = "ddim"
+        steps = values.get("steps", default_steps(sampler, T))
+        if steps > T:
+            problems.append(f"the link's steps={steps} is more than this model's T={T}")
+            steps = default_steps(sampler, T)
+        eta = values.get("eta", 0.0) if sampler == "ddim" else 0.0
+        n = values.get("n", default_samples(kind, meta["sample_shape"]))
+        if n > MAX_SAMPLES[kind]:
+            problems.append(f"the link's n={n} is more than {MAX_SAMPLES[kind]}, the most for {kind} models")
+            n = default_samples(kind, meta["sample_shape"])
+        seed = values.get("seed", 0)
+        controls = (gr.update(value=path), gr.update(value=sampler), gr.update(maximum=T, value=steps),
+                    gr.update(value=eta, visible=sampler == "ddim"), gr.update(value=seed),
+                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path), gr.update(maximum=T), kind,
+                    self.explanation(path, sampler))
+        frame = values.get("frame")
+        if frame is None:
+            return (*controls, *DataView.show(kind, None), "Press **Play** to start.", gr.skip(), gr.skip())
+        session = ReverseSession()
+        spec, loaded = self.spec(path, sampler, steps, eta, seed, n)
+        self._start(session, spec, loaded)
+        while len(session.traj) <= frame and self._advance(session):
+            pass
+        if frame >= len(session.traj):
+            problems.append(f"the link's frame={frame} is past the last frame of this run ({len(session.traj) - 1})")
+        session.cursor = min(frame, len(session.traj) - 1)
+        image, plot, caption, scrub = self.view(session, session.cursor)
+        if kind == "image":
+            image, plot = DataView.show(kind, image)
+        return (*controls, image, plot, caption, scrub, session)
 
     # export and the final sample ------------------------------------------------------------
 

@@ -446,7 +446,7 @@ def build(ctx) -> None:
     snap0 = job.snapshot()
 
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=280, variant="panel"):
+        with gr.Column(scale=1, min_width=280, variant="panel", elem_classes=["de-controls"]):
             md("### Data and model")
             dataset = gr.Dropdown(dataset_choices(), value=ds0, label="Dataset", elem_id="tr-dataset")
             with gr.Group(visible=False) as upload_group:
@@ -478,21 +478,21 @@ def build(ctx) -> None:
                                              elem_id="tr-ckpt-every")
             estimate = md(estimate_text(ds0, preset0, d0["batch"], d0["steps"], d0["preview_every"], device),
                           elem_id="tr-estimate")
-            with gr.Row():
+
+        with gr.Column(scale=3):
+            # the run's buttons above its charts: at 768 px tall they were 1,500 px down the settings column
+            with gr.Row(elem_id="tr-buttons"):
                 start_btn = gr.Button("Start", variant="primary", elem_id="tr-start", min_width=80)
                 pause_btn = gr.Button("Pause", elem_id="tr-pause", min_width=80, interactive=False)
                 resume_btn = gr.Button("Resume", elem_id="tr-resume", min_width=80, interactive=False)
-            with gr.Row():
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="tr-stop", min_width=80, interactive=False)
                 save_btn = gr.Button("Save checkpoint", elem_id="tr-save", min_width=120, interactive=False)
             message = md("", elem_id="tr-message")
-
-        with gr.Column(scale=3):
             status_box = gr.HTML(status_html(snap0), elem_id="tr-status")
             with gr.Row(equal_height=True):
                 loss_plot = gr.Plot(show_label=False, elem_id="tr-loss", scale=3)
                 lr_plot = gr.Plot(show_label=False, elem_id="tr-lr", scale=2)
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=True, elem_classes=["de-secondary"]):
                 per_t_plot = gr.Plot(show_label=False, elem_id="tr-per-t", scale=3)
                 per_t_now = gr.Plot(show_label=False, elem_id="tr-per-t-now", scale=2)
             with gr.Row(equal_height=False):

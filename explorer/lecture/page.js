@@ -1,0 +1,182 @@
+() => {
+  // The lecture layer's one page script: presenter view, keyboard, fullscreen, and the URL that
+  // follows the view. It targets the app's own elem_ids only (Gradio's DOM changes between versions).
+  // Settings from Python: window.__DE = {present: bool, samplers: {label: key}, tabs: [...]}.
+  const DE = window.__DE || {present: false, samplers: {}, tabs: []};
+  const $ = (s) => document.querySelector(s);
+  const body = document.body;
+
+  // --- presenter view: a class on <body> that present.css styles; the drawer holds the controls ---
+  const setPresent = (on) => {
+    body.classList.toggle('presenting', on);
+    if (!on) body.classList.remove('drawer-open');
+    const b = $('#de-present'); if (b) b.setAttribute('aria-pressed', String(on));
+    window.dispatchEvent(new Event('resize'));  // plotly relayouts to the new sizes
+  };
+  const params = new URLSearchParams(location.search);
+  setPresent(params.has('present') ? params.get('present') === '1' : !!DE.present);
+  document.addEventListener('click', (e) => {
+    if (e.target.closest('#de-present')) setPresent(!body.classList.contains('presenting'));
+    else if (e.target.closest('#de-drawer')) body.classList.toggle('drawer-open');
+    else if (e.target.closest('#de-keys-button')) showKeys(true);
+    else if (e.target.closest('#de-keys-close') || e.target.id === 'de-keys') showKeys(false);
+  }, true);
+
+  // --- the key map ---
+  const KEYS = [
+    ['Space', 'Play / Pause (Reverse); Start / Pause / Resume (Train)'],
+    ['← →', 'one step (Reverse) or t ± 1% of T (Forward)'],
+    ['Shift + ← →', 't ± 10% of T (Forward); ten steps (Reverse)'],
+    ['Home / End', 't = 0 / t = T (Forward); first / last frame (Reverse)'],
+    ['1 2 3 4', 'Forward, Reverse, Train, Evaluate'],
+    ['P', 'presenter view on / off'], ['C', 'the controls drawer (presenter view)'],
+    ['F', 'fullscreen of the main picture (Esc leaves)'], ['?', 'this key map'],
+  ];
+  const showKeys = (on) => {
+    let box = $('#de-keys');
+    if (!box) {
+      box = document.createElement('div');
+      box.id = 'de-keys';
+      box.innerHTML = '<div class="de-keys-card" role="dialog" aria-label="Keyboard shortcuts"><h2>Keys</h2><table>' +
+        KEYS.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('') +
+        '</table><button id="de-keys-close">Close (Esc)</button></div>';
+      body.appendChild(box);
+    }
+    box.style.display = on ? 'flex' : 'none';
+  };
+
+  // --- which tab is open, and its main view ---
+  const currentTab = () => {
+    const b = document.querySelector('button[role=tab][aria-selected=true][id^="tab-"]');
+    return b ? b.id.replace(/^tab-/, '').replace(/-button$/, '') : 'forward';
+  };
+  const MAIN = {
+    forward: ['#ximg', '#ximg-plot'], reverse: ['#rv-frame', '#rv-frame-plot'],
+    train: ['#tr-loss', '#tr-preview', '#tr-preview-plot'], evaluate: ['#ev-samples', '#ev-samples-plot', '#ev-table'],
+  };
+  const mainView = () => {
+    for (const s of MAIN[currentTab()] || []) {
+      const el = $(s);
+      if (el && el.offsetParent !== null) return el;
+    }
+    return null;
+  };
+  const toggleFullscreen = () => {
+    if (document.fullscreenElement) { document.exitFullscreen(); return; }
+    const el = mainView();
+    if (el && el.requestFullscreen) el.requestFullscreen().then(() => window.dispatchEvent(new Event('resize')));
+  };
+  document.addEventListener('fullscreenchange', () => window.dispatchEvent(new Event('resize')));
+
+  // --- moving a slider as a user would: its own input event, so Gradio runs the same handlers ---
+  const nudge = (sel, delta, to) => {
+    const r = $(sel + ' input[type=range]');
+    if (!r || r.disabled) return false;
+    const lo = +r.min, hi = +r.max;
+    let v = to === 'min' ? lo : to === 'max' ? hi : +r.value + delta;
+    v = Math.max(lo, Math.min(hi, Math.round(v)));
+    if (v === +r.value) return true;
+    r.value = String(v);
+    r.dispatchEvent(new Event('input', {bubbles: true}));
+    r.dispatchEvent(new Event('change', {bubbles: true}));
+    return true;
+  };
+  const click = (sel) => { const b = $(sel); if (b && !b.disabled) { b.click(); return true; } return false; };
+
+  const typing = (el) => {
+    if (!el || !el.tagName) return false;
+    if (el.isContentEditable) return true;
+    const tag = el.tagName.toLowerCase();
+    if (tag === 'textarea' || tag === 'select') return true;
+    return tag === 'input' && !['checkbox', 'radio', 'button', 'submit'].includes((el.type || '').toLowerCase());
+  };
+
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    const tab = currentTab();
+    const k = e.key;
+    let done = true;
+    if (k === '?') showKeys($('#de-keys') === null || $('#de-keys').style.display === 'none');
+    else if (k === 'Escape') showKeys(false), body.classList.remove('drawer-open');
+    else if (k === 'p' || k === 'P') setPresent(!body.classList.contains('presenting'));
+    else if ((k === 'c' || k === 'C') && body.classList.contains('presenting')) body.classList.toggle('drawer-open');
+    else if (k === 'f' || k === 'F') toggleFullscreen();
+    else if (['1', '2', '3', '4'].includes(k)) click(`#tab-${DE.tabs[+k - 1]}-button`);
+    else if (k === 'PageDown' || k === 'PageUp') done = click(k === 'PageDown' ? '#de-lesson-next' : '#de-lesson-prev');
+    else if (tab === 'forward' && ['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(k)) {
+      const r = $('#tslider input[type=range]');
+      const step = Math.max(1, Math.round((r ? +r.max : 1000) * (e.shiftKey ? 0.1 : 0.01)));
+      done = nudge('#tslider', k === 'ArrowLeft' ? -step : step, k === 'Home' ? 'min' : k === 'End' ? 'max' : null);
+    } else if (tab === 'reverse' && k === ' ') {
+      const cap = ($('#rv-caption') || {}).innerText || '';
+      done = click(cap.includes('computing') ? '#rv-pause' : '#rv-play');
+    } else if (tab === 'reverse' && (k === 'ArrowLeft' || k === 'ArrowRight')) {
+      if (e.shiftKey) done = nudge('#rv-scrub', k === 'ArrowLeft' ? -10 : 10);
+      else done = click(k === 'ArrowLeft' ? '#rv-back' : '#rv-fwd');
+    } else if (tab === 'reverse' && (k === 'Home' || k === 'End')) done = nudge('#rv-scrub', 0, k === 'Home' ? 'min' : 'max');
+    else if (tab === 'train' && k === ' ') {
+      const st = ($('#tr-status') || {}).innerText || '';
+      done = click(st.includes('running') ? '#tr-pause' : st.includes('paused') ? '#tr-pause' : '#tr-start');
+    } else done = false;
+    if (done) e.preventDefault();
+  });
+
+  // --- the URL follows the view (replaceState: no reload, no history entries) ---
+  const val = (sel) => { const el = $(sel); return el && el.offsetParent !== null ? el.value : null; };
+  const radio = (sel) => { const el = $(sel + ' input:checked'); return el ? el.value : null; };
+  const readView = () => {
+    const p = new URLSearchParams();
+    const tab = currentTab();
+    p.set('tab', tab);
+    if (tab === 'forward') {
+      const source = radio('#fw-source');
+      if (source) p.set('source', source.toLowerCase());
+      const input = val('#fw-photo input') || val('#fw-dataset input');
+      if (input) p.set('input', input);
+      const index = val('#fw-index input[type=number]');
+      if (index !== null && source === 'Dataset') p.set('index', index);
+      for (const [key, sel] of [['schedule', '#fw-schedule input'], ['T', '#fw-T input[type=number]'],
+                                ['t', '#tslider input[type=number]'], ['seed', '#fw-seed input']]) {
+        const v = val(sel); if (v !== null && v !== '') p.set(key, v);
+      }
+    } else if (tab === 'reverse') {
+      const ck = val('#rv-ckpt input'); if (ck) p.set('checkpoint', ck.split(' · ')[0]);
+      const sl = val('#rv-sampler input'); if (sl) p.set('sampler', DE.samplers[sl] || sl);
+      for (const [key, sel] of [['steps', '#rv-steps input[type=number]'], ['eta', '#rv-eta input[type=number]'],
+                                ['seed', '#rv-seed input'], ['n', '#rv-n input[type=number]'],
+                                ['frame', '#rv-scrub input[type=number]']]) {
+        const v = val(sel); if (v !== null && v !== '') p.set(key, v);
+      }
+    }
+    if (body.classList.contains('presenting')) p.set('present', '1');
+    return p.toString();
+  };
+  let written = null;
+  const markPixels = () => {  // small dataset images keep hard pixels when scaled; photos stay smooth
+    const trio = $('#fw-trio');
+    if (trio) trio.classList.toggle('de-pixels', radio('#fw-source') === 'Dataset');
+  };
+  const writeUrl = () => {
+    markPixels();
+    const q = readView();
+    if (q !== written) { written = q; history.replaceState(null, '', location.pathname + '?' + q); }
+  };
+  window.__deReadView = readView;
+  // Writing starts once the server has applied the link's own settings (its load event marks
+  // #de-ready): before that the page shows defaults, which must not overwrite the link.
+  const start = setInterval(() => {
+    if ($('#de-ready [data-ready]')) { clearInterval(start); writeUrl(); setInterval(writeUrl, 400); }
+  }, 100);
+  document.addEventListener('click', (e) => {
+    const b = e.target.closest('#de-copy-link');
+    if (!b) return;
+    writeUrl();
+    const done = (ok) => { b.dataset.copied = ok ? '1' : '0'; b.innerText = ok ? 'Link copied' : location.href; };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(location.href).then(() => done(true), () => done(false));
+    else {  // plain http on the LAN: the async clipboard is unavailable, the old command still works
+      const ta = document.createElement('textarea'); ta.value = location.href; body.appendChild(ta); ta.select();
+      let ok = false; try { ok = document.execCommand('copy'); } catch (_) {}
+      ta.remove(); done(ok);
+    }
+  }, true);
+}

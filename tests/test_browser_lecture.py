@@ -1,0 +1,129 @@
+"""The lecture layer in a real browser: presenter view sizes, keys, the URL that follows the view, links."""
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread")]
+
+
+def open_page(browser, url: str, width: int = 1366, height: int = 768):
+    page = browser.new_page()  # the persistent context takes its viewport per page
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector("#de-ready [data-ready]", state="attached")  # the link's settings are applied
+    return page
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).first.bounding_box()
+
+
+def t_value(page) -> int:
+    return int(page.locator("#tslider input[type=number]").input_value())
+
+
+def wait_url(page, key: str, value) -> None:
+    page.wait_for_function("([k, v]) => new URLSearchParams(location.search).get(k) === v", arg=[key, str(value)])
+
+
+@pytest.mark.parametrize("width, height", [(1024, 768), (1280, 720)])
+def test_presenter_view_fills_the_screen_with_the_picture_and_its_slider(browser, app_url, screenshots,
+                                                                          width, height):
+    page = open_page(browser, app_url + "?present=1", width, height)
+    try:
+        page.wait_for_selector("body.presenting #ximg img")
+        page.wait_for_function("() => document.querySelector('#ximg img').complete")
+        img, slider = box(page, "#ximg img"), box(page, "#tslider input[type=range]")
+        assert img["height"] >= 0.6 * height, img
+        assert 0 <= slider["y"] and slider["y"] + slider["height"] <= height  # the main control on the same screen
+        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        assert not page.locator(".de-controls").first.is_visible() or box(page, ".de-controls")["x"] + \
+            box(page, ".de-controls")["width"] <= 0  # the controls wait in the drawer
+        sizes = page.evaluate("() => [...document.querySelectorAll('#fw-coeffs span, button[role=tab]')]"
+                              ".filter(e => e.offsetParent).map(e => parseFloat(getComputedStyle(e).fontSize))")
+        assert min(sizes) >= 20, sizes
+        page.screenshot(path=str(screenshots / f"presenter-{width}x{height}.png"))
+        page.locator("#de-drawer").click()  # the drawer opens over the picture with the settings
+        page.wait_for_function("() => document.querySelector('.de-controls').getBoundingClientRect().x >= 0")
+        page.keyboard.press("p")  # and P leaves the presenter view
+        page.wait_for_function("() => !document.body.classList.contains('presenting')")
+        assert box(page, "#ximg img")["height"] < 0.6 * height
+    finally:
+        page.close()
+
+
+def test_keys_move_t_switch_tabs_and_show_the_key_map(browser, app_url):
+    page = open_page(browser, app_url)
+    try:
+        start = t_value(page)
+        page.keyboard.press("ArrowRight")  # t + 1% of T = 1000
+        page.wait_for_function(f"() => document.querySelector('#fw-coeffs').innerText.includes('x{start + 10} =')")
+        assert t_value(page) == start + 10
+        page.keyboard.press("Shift+ArrowLeft")
+        page.wait_for_function(f"() => document.querySelector('#fw-coeffs').innerText.includes('x{start - 90} =')")
+        page.keyboard.press("Home")
+        page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x0 =')")
+        # never while typing: keys in a text box stay in the text box
+        page.locator("#fw-seed input").click()
+        page.keyboard.press("End")
+        page.keyboard.press("2")
+        assert page.locator("#tab-forward-button").get_attribute("aria-selected") == "true"
+        page.locator("#fw-seed input").blur()
+        page.keyboard.press("2")
+        page.wait_for_function("() => document.querySelector('#tab-reverse-button').getAttribute('aria-selected') === 'true'")
+        wait_url(page, "tab", "reverse")
+        page.keyboard.press("?")
+        page.locator("#de-keys").wait_for(state="visible")
+        assert "Play / Pause" in page.locator("#de-keys").inner_text()
+        page.keyboard.press("Escape")
+        page.locator("#de-keys").wait_for(state="hidden")
+        page.keyboard.press("1")
+        page.wait_for_function("() => document.querySelector('#tab-forward-button').getAttribute('aria-selected') === 'true'")
+    finally:
+        page.close()
+
+
+def test_the_url_follows_the_view_and_restores_it_in_a_fresh_page(browser, app_url):
+    page = open_page(browser, app_url)
+    try:
+        page.locator("#fw-schedule input").click()
+        page.get_by_role("option", name="cosine").click()
+        page.keyboard.press("End")  # t = T
+        wait_url(page, "schedule", "cosine")
+        page.keyboard.press("Shift+ArrowLeft")  # t = 900
+        wait_url(page, "t", 900)
+        page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x900 =')")
+        numbers = page.locator("#fw-coeffs").inner_text()
+        url = page.url
+    finally:
+        page.close()
+    assert re.search(r"[?&]tab=forward", url) and "schedule=cosine" in url
+    fresh = open_page(browser, url)
+    try:
+        fresh.wait_for_function("n => document.querySelector('#fw-coeffs').innerText === n", arg=numbers)
+        assert t_value(fresh) == 900 and fresh.locator("#fw-schedule input").input_value() == "cosine"
+    finally:
+        fresh.close()
+
+
+def test_a_reverse_link_restores_the_frame_and_a_bad_link_says_what_was_wrong(browser, app_url, trained_checkpoints):
+    page = open_page(browser, app_url + "?tab=reverse&checkpoint=tiny-digits&sampler=ddim&steps=10&seed=2&frame=4")
+    try:
+        page.wait_for_selector("#rv-frame img")
+        page.wait_for_function("() => document.querySelector('#rv-caption').innerText.includes('step 5 of 10')")
+        assert page.locator("#rv-scrub input[type=number]").input_value() == "4"
+        wait_url(page, "frame", 4)
+        assert page.locator("#rv-steps input[type=number]").input_value() == "10"  # not reset by the tab opening
+        wait_url(page, "steps", 10)
+    finally:
+        page.close()
+    page = open_page(browser, app_url + "?t=5000&colour=red&present=2")
+    try:
+        toast = page.locator(".toast-body", has_text="This link has settings that cannot be used")
+        toast.wait_for()
+        text = toast.inner_text()
+        assert "t=" in text and "'colour' is not one this app knows" in text and "present='2'" in text
+        page.wait_for_selector("#ximg img")  # the tab works with its defaults
+        assert t_value(page) == 250
+    finally:
+        page.close()
