@@ -42,7 +42,7 @@ def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int
                  line=dict(color=PALETTE[0], width=2.4))]
     lay = _layout(height, "Training loss (log scale)", legend=True,
                   xaxis=_axis(title=dict(text="step"), rangemode="tozero"),
-                  yaxis=_axis(type="log", exponentformat="power"),
+                  yaxis=_axis(type="log", tickformat=".2~g"),
                   margin=dict(l=52, r=16, t=40, b=40))
     lay["legend"].update(x=1, xanchor="right")
     lay["shapes"] = _marker_line(marked)
@@ -101,7 +101,7 @@ def per_t_latest(rows: Sequence[Sequence[float]], edges: Sequence[float] | None,
                             line=dict(color=GREY, width=1.5, dash="dot")))
     lay = _layout(height, "Loss per timestep: early vs now", legend=True,
                   xaxis=_axis(title=dict(text="t"), range=[edges[0], edges[-1]]),
-                  yaxis=_axis(type="log", exponentformat="power"), margin=dict(l=52, r=16, t=40, b=40))
+                  yaxis=_axis(type="log", tickformat=".2~g"), margin=dict(l=52, r=16, t=40, b=40))
     lay["legend"].update(x=1, xanchor="right")
     return Figure(data, lay)
 
@@ -121,7 +121,7 @@ def mse_per_t(t: Sequence[float], mse: Sequence[float], low: Sequence[float] | N
                      line=dict(color=PALETTE[0], width=2), marker=dict(size=5),
                      hovertemplate="t ≈ %{x:.0f}: %{y:.4g}<extra></extra>"))
     lay = _layout(height, f"{label} per timestep", xaxis=_axis(title=dict(text="t")),
-                  yaxis=_axis(type="log", exponentformat="power", title=dict(text="MSE")),
+                  yaxis=_axis(type="log", tickformat=".2~g", title=dict(text="MSE")),
                   margin=dict(l=60, r=16, t=40, b=40))
     return Figure(data, lay)
 

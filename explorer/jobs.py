@@ -39,7 +39,7 @@ MAX_PREVIEWS = 40         # preview batches kept
 REFERENCE_N = 1000        # real samples sent once for comparison (points: a scatter; images: a grid)
 SMOOTHING = 0.98          # EMA factor of the smoothed loss curve (bias-corrected), per step
 SAVE_TIMEOUT = 120.0      # seconds a save waits for the child to write the checkpoint
-STOP_TIMEOUT = 10.0       # seconds to wait for a clean stop before the child is terminated
+STOP_TIMEOUT = 30.0       # seconds to wait for a clean stop (it saves the weights) before the child is terminated
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +189,13 @@ def _child_loop(trainer, run_dir: Path, checkpoint_every: int, commands, events,
                 except Exception as e:
                     events.send({"type": "save_failed", "token": token, "message": f"{type(e).__name__}: {e}"})
             elif what == "stop":
+                # Stop keeps what was learnt: the weights so far are saved (resumable) before the child ends
                 flush(last_event)
+                if trainer.step_count > 0:
+                    try:
+                        save(run_dir / checkpoint_name(trainer.step_count))
+                    except Exception as e:
+                        events.send({"type": "save_failed", "token": None, "message": f"{type(e).__name__}: {e}"})
                 events.send({"type": "stopped", "step": trainer.step_count})
                 return
             continue
@@ -391,7 +397,7 @@ class TrainingJob:
         return Path(reply["path"])
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop the run (no checkpoint is written; save first to keep it) and wait for the child to end."""
+        """Stop the run and wait for the child to end; the child first saves the weights so far (if any step ran)."""
         with self._lock:
             if self.status not in ACTIVE:
                 return

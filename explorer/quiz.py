@@ -77,12 +77,24 @@ class QuizStore:
         self._lock = threading.Lock()
         self._deck: Deck | None = None
         self._votes: dict[tuple[str, int], Vote] = {}  # (participant, item) -> latest vote
+        self._revealed = False  # the teacher has revealed which pictures were real
 
     def set_deck(self, deck: Deck) -> None:
-        """Make `deck` the active quiz; votes on the previous deck are dropped."""
+        """Make `deck` the active quiz; votes on the previous deck are dropped, the answers hidden."""
         with self._lock:
             self._deck = deck
             self._votes = {}
+            self._revealed = False
+
+    def reveal(self, on: bool = True) -> None:
+        """Show (or hide again) the true source of the answered pictures in the results."""
+        with self._lock:
+            self._revealed = bool(on)
+
+    @property
+    def revealed(self) -> bool:
+        with self._lock:
+            return self._revealed
 
     @property
     def deck(self) -> Deck | None:

@@ -19,6 +19,9 @@ def test_loss_chart_has_raw_and_smoothed_on_a_log_axis_with_a_marker():
     assert raw["x"] == [1, 2, 3] and raw["y"] == [1.0, None, 0.5]  # NaN becomes a gap
     assert smooth["y"] == [1.0, 0.9, 0.8]
     assert fig["layout"]["yaxis"]["type"] == "log"
+    # plotly labels a log axis spanning over a decade "5, 10^-1, 2, 5, 1" (digits only) unless it is
+    # given a number format; with ".2~g" it reads "0.05, 0.1, 0.2, 0.5, 1" (checked in chromium)
+    assert fig["layout"]["yaxis"]["tickformat"] == ".2~g" and "exponentformat" not in fig["layout"]["yaxis"]
     assert fig["layout"]["shapes"][0]["x0"] == 2
 
 

@@ -163,6 +163,28 @@ def test_quiz_for_two_participants(h, ckpt, tmp_path):
     assert len(rows) == 12 and {r["participant"] for r in rows} == {alice["id"], bob["id"]}
 
 
+def test_quiz_results_hide_the_truth_until_revealed_and_never_show_unanswered_pictures(h, ckpt):
+    h.quiz_new(ckpt["tiny-digits"], 2, seed=1)
+    alice = h.quiz_next(None)[0]
+    answered = alice["item"]
+    summary, rows, gallery = h.quiz_vote(alice, "real", 4)[-3:]
+    assert {r[1] for r in rows} == {"hidden", "not answered"} and "Reveal the answers" in summary
+    assert all(caption.startswith("?") for _, caption in gallery)
+    summary, rows, gallery = h.quiz_reveal(True)
+    truth = {it.id: it.source for it in STORE.deck.items}
+    for (item, source, votes, *_), (_, caption) in zip(rows, gallery):
+        if item == answered:
+            assert votes == 1 and source == truth[item] and caption[0] == ("R" if source == "real" else "G")
+        else:  # an unanswered picture keeps its secret even after the reveal
+            assert votes == 0 and source == "not answered" and caption.startswith("?")
+    assert "Reveal the answers" not in summary
+    rows = h.quiz_reveal(False)[1]
+    assert {r[1] for r in rows} == {"hidden", "not answered"}
+    h.quiz_reveal(True)
+    h.quiz_new(ckpt["tiny-digits"], 2, seed=2)  # a new quiz starts hidden
+    assert not STORE.revealed
+
+
 # --- the API --------------------------------------------------------------------------------
 
 def test_api_evaluates_a_checkpoint(client, ckpt):

@@ -136,6 +136,9 @@ def test_buttons_follow_the_status():
     flags = [[u["interactive"] for u in button_states(s)] for s in ("idle", "running", "paused", "finished")]
     assert flags == [[True, False, False, False, False], [False, True, False, True, True],
                      [False, False, True, True, True], [True, False, False, False, False]]
+    # a stopped or finished run with weights on disk still offers Save (it names that checkpoint)
+    assert [u["interactive"] for u in button_states("stopped", saved=True)] == [True, False, False, False, True]
+    assert [u["interactive"] for u in button_states("stopped", saved=False)][-1] is False
 
 
 def test_poll_redraws_only_what_changed(tmp_path):

@@ -101,12 +101,16 @@ def build(ctx) -> None:
                                     vote_real = gr.Button("Real", elem_id="qz-real")
                                     vote_gen = gr.Button("Generated", elem_id="qz-generated")
                         with gr.Column(scale=3):
-                            show = gr.Button("Show the results", elem_id="qz-show")
+                            with gr.Row():
+                                show = gr.Button("Show the results", elem_id="qz-show")
+                                reveal = gr.Button("Reveal the answers", elem_id="qz-reveal")
+                                hide = gr.Button("Hide the answers", elem_id="qz-hide")
                             summary = md("", elem_id="qz-summary")
                             table_items = gr.Dataframe(headers=["picture", "source", "answers", "said real",
                                                                 "said generated", "mean rating"],
                                                        interactive=False, elem_id="qz-table", max_height=260)
-                            gallery = gr.Gallery(label="Every picture: R real, G generated; answers saying real / all",
+                            gallery = gr.Gallery(label="Every picture (once revealed: R real, G generated; ? not yet "
+                                                       "revealed or not answered); answers saying real / all",
                                                  columns=5, height=240, object_fit="contain", elem_id="qz-gallery")
                             with gr.Row():
                                 export = gr.Button("Export answers as CSV", elem_id="qz-export")
@@ -139,5 +143,7 @@ def build(ctx) -> None:
                    api_name="quiz_vote_generated")
     show.click(h.quiz_results, None, results, api_name="quiz_results").then(
         h.quiz_status, None, quiz_status, api_visibility="private")
+    reveal.click(lambda: h.quiz_reveal(True), None, results, api_name="quiz_reveal")
+    hide.click(lambda: h.quiz_reveal(False), None, results, api_name="quiz_hide")
     export.click(h.quiz_export, None, csv_file, api_name="quiz_export").success(
         lambda: gr.update(visible=True), None, csv_file, api_visibility="private", queue=False)

@@ -441,8 +441,18 @@ class EvaluateHandlers(CheckpointPicker):
         return (*self.quiz_next(session), *self.quiz_results())
 
     @staticmethod
+    def quiz_reveal(on: bool = True):
+        """The teacher reveals (or hides again) which answered pictures were real. Outputs: as quiz_results."""
+        STORE.reveal(bool(on))
+        return EvaluateHandlers.quiz_results()
+
+    @staticmethod
     def quiz_results():
-        """The tallies over every participant. Outputs: summary (markdown), per-picture table, gallery."""
+        """The tallies over every participant. Outputs: summary (markdown), per-picture table, gallery.
+
+        A picture's true source shows only once the teacher has revealed the answers, and only for
+        pictures someone has answered: a projected results table must not give away the rest.
+        """
         t = STORE.tallies()
         if t["deck"] is None:
             return "No quiz yet.", None, None
@@ -459,11 +469,22 @@ class EvaluateHandlers(CheckpointPicker):
                    f"(50% = indistinguishable from real; real ones were called real {pct(t['real_recognised'])}). "
                    f"Overall accuracy {pct(t['accuracy'])}. Mean realism: generated {num(t['mean_rating_generated'])}, "
                    f"real {num(t['mean_rating_real'])} (1-5).")
-        rows = [[r["item"], r["source"], r["votes"], r["said_real"], r["said_generated"],
+        revealed = STORE.revealed
+
+        def source(r):
+            if not r["votes"]:
+                return "not answered"
+            return r["source"] if revealed else "hidden"
+
+        def tag(r):
+            return ("R" if r["source"] == "real" else "G") if revealed and r["votes"] else "?"
+
+        rows = [[r["item"], source(r), r["votes"], r["said_real"], r["said_generated"],
                  None if r["mean_rating"] is None else round(r["mean_rating"], 2)] for r in t["items"]]
-        gallery = [(deck.items[r["item"]].image,
-                    f"{'R' if r['source'] == 'real' else 'G'}{r['item']} {r['said_real']}/{r['votes']}")
+        gallery = [(deck.items[r["item"]].image, f"{tag(r)}{r['item']} {r['said_real']}/{r['votes']}")
                    for r in t["items"]]
+        if not revealed:
+            summary += " Which pictures were real stays hidden until **Reveal the answers**."
         return summary, rows, gallery
 
     @staticmethod

@@ -299,12 +299,16 @@ def view_outputs(snap: dict, wanted, follow: bool):
             slider, *DataView.show(kind, value, label=label), checkpoints_md(snap))
 
 
-def button_states(status: str) -> tuple:
-    """interactive flags for Start, Pause, Resume, Stop, Save."""
+def button_states(status: str, saved: bool = False) -> tuple:
+    """interactive flags for Start, Pause, Resume, Stop, Save.
+
+    saved: the run has a checkpoint on disk; a stopped or finished run then still offers Save (it
+    names that checkpoint, which the other tabs list).
+    """
     active = status in ACTIVE
     return (gr.update(interactive=not active), gr.update(interactive=status == "running"),
             gr.update(interactive=status == "paused"), gr.update(interactive=active),
-            gr.update(interactive=status in ("running", "paused")))
+            gr.update(interactive=status in ("running", "paused") or (saved and status in ("stopped", "finished"))))
 
 
 # gr.Plot has no click event: after each redraw of the loss chart, hook plotly's own click so that a
@@ -391,7 +395,8 @@ def make_poll(ctx, choices: PreviewChoices | None = None):
         follow, wanted = choices.get(session(request))
         if seen and seen.get("key") == (snap["run_id"], snap["version"], follow, wanted):
             return (gr.skip(),) * (N_VIEW + N_BUTTONS + 1)
-        buttons = button_states(snap["status"]) if (seen or {}).get("status") != snap["status"] else (gr.skip(),) * N_BUTTONS
+        buttons = (button_states(snap["status"], bool(snap["checkpoints"]))
+                   if (seen or {}).get("status") != snap["status"] else (gr.skip(),) * N_BUTTONS)
         views, seen = changed_outputs(snap, follow, wanted, seen)
         return (*views, *buttons, seen)
 
