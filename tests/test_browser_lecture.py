@@ -63,6 +63,15 @@ def test_keys_move_t_switch_tabs_and_show_the_key_map(browser, app_url):
         page.wait_for_function(f"() => document.querySelector('#fw-coeffs').innerText.includes('x{start - 90} =')")
         page.keyboard.press("Home")
         page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x0 =')")
+        # F: the main picture fills the screen and keeps following the slider
+        page.keyboard.press("f")
+        page.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.id === 'ximg'")
+        before = page.locator("#ximg img").get_attribute("src")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("s => document.querySelector('#ximg img').src !== s", arg=before)
+        assert box(page, "#ximg img")["height"] >= 0.8 * 768
+        page.keyboard.press("f")
+        page.wait_for_function("() => !document.fullscreenElement")
         # never while typing: keys in a text box stay in the text box
         page.locator("#fw-seed input").click()
         page.keyboard.press("End")

@@ -148,7 +148,7 @@ def test_without_any_checkpoint_the_error_says_how_to_get_one(tmp_path):
     empty = ReverseHandlers(AppContext(Settings(runs_dir=tmp_path / "runs", shipped_checkpoints=tmp_path / "none")))
     assert empty.choices() == [] and empty.default_checkpoint() is None
     with pytest.raises(gr.Error, match="No checkpoint found. Train one"):
-        empty.sample(None, "ddim", 10, 0.0, 0, 4)
+        next(empty.sample(None, "ddim", 10, 0.0, 0, 4))
 
 
 def test_step_scrub_and_export_before_play_say_what_to_do(h):
@@ -190,11 +190,29 @@ def test_play_streams_to_the_end_and_matches_the_sample_endpoint(h, ckpt):
     assert isinstance(final, np.ndarray) and "**done**" not in outs[-2][2]
     pics = [o[0] for o in outs if isinstance(o[0], np.ndarray)]
     assert all(not np.array_equal(a, b) for a, b in zip(pics, pics[1:]))  # no frame is sent twice in a row
-    pic, stats = h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 3, 4)
+    pic, stats = list(h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 3, 4))[-1]
     np.testing.assert_array_equal(pic, final)  # same seed: the same x_T and the same DDPM noise
     assert stats["shape"] == [4, 1, 8, 8] and stats["finite"] and -1 <= stats["min"] <= stats["max"] <= 1
-    other, _ = h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 4, 4)
+    other, _ = list(h.sample(ckpt["tiny-digits"], "ddpm", 50, 0.0, 4, 4))[-1]
     assert not np.array_equal(other, pic)
+    assert 0 < stats["estimated_seconds"]  # from a measured model call, said before the run
+
+
+def test_sampling_states_its_cost_and_refuses_what_would_hold_the_queue(h, ckpt, monkeypatch):
+    from explorer import costs
+
+    model = h.load(ckpt["tiny-digits"])[0]
+    per_call = costs.COSTS.seconds_per_call(ckpt["tiny-digits"], model, (1, 8, 8), 4, h.ctx.device)
+    assert per_call > 0 and costs.COSTS.seconds_per_call(ckpt["tiny-digits"], model, (1, 8, 8), 4,
+                                                         h.ctx.device) == per_call  # measured once, remembered
+    spec, loaded = h.spec(ckpt["tiny-digits"], "ddpm", 200, 0.0, 0, 4)
+    assert h.estimate(spec, loaded) == (pytest.approx(200 * per_call), per_call)
+    monkeypatch.setattr(costs.COSTS, "seconds_per_call", lambda *a: 1.5)  # as a slow laptop would measure
+    with pytest.raises(gr.Error) as info:
+        next(h.sample(ckpt["tiny-digits"], "ddpm", 200, 0.0, 0, 4))
+    message = str(info.value.message)
+    assert "about 5 min on this device (1500 ms per step x 200 steps at n = 4)" in message
+    assert "at most 2 min" in message and "at most 80 steps" in message and "DDIM with 50 steps" in message
 
 
 def test_compare_runs_both_samplers_from_the_same_noise(h, ckpt):
@@ -399,3 +417,17 @@ def test_a_link_with_bad_reverse_settings_falls_back_and_says_why(h, ckpt):
     h.restore({"tab": "reverse", "checkpoint": "no-such-model"}, problems)
     assert problems and "there is no checkpoint 'no-such-model' here" in problems[0]
     assert all(o == gr.skip() for o in h.restore({"tab": "forward", "steps": 3}, []))
+
+
+def test_a_long_play_says_its_cost_up_front_and_the_time_left(h, ckpt, monkeypatch, capsys):
+    from explorer import costs
+
+    monkeypatch.setattr(costs.COSTS, "seconds_per_call", lambda *a: 0.1)  # as a slow laptop would measure
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, n=4, speed="max")
+    first = next(gen)
+    next(gen)
+    gen.close()
+    said = capsys.readouterr().out
+    assert "This run: computing takes about 20 s on this device (100 ms per step)" in said
+    assert "DDIM with 50 steps would take about 5 s" in said
+    assert "of computing left" in first[2] and session.estimate == pytest.approx(20.0)

@@ -100,6 +100,8 @@ def build(ctx) -> None:
             with gr.Accordion("Sample without animation", open=False, elem_classes=["de-secondary"]):
                 with gr.Row():
                     sample_btn = gr.Button("Sample to the end", elem_id="rv-sample", scale=0, min_width=180)
+                    sample_cancel = gr.Button("Cancel", variant="stop", elem_id="rv-sample-cancel", scale=0,
+                                              min_width=100)
                     stats = gr.JSON(label="Statistics of the samples", elem_id="rv-stats")
                 final = gr.Image(label="Samples", format="png", interactive=False, elem_id="rv-final")
             explain = md(text.explanation("ddim", kind0), elem_id="rv-explain", elem_classes=["de-secondary"])
@@ -117,8 +119,9 @@ def build(ctx) -> None:
                 show_progress="hidden")
     export.click(h.export, [fmt, session], file, api_name="reverse_export", concurrency_id="reverse-export").success(
         lambda: gr.update(visible=True), None, file, api_visibility="private", queue=False)
-    sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n], [final, stats], api_name="reverse_sample",
-                     concurrency_id="reverse-sample")
+    sampling = sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n], [final, stats],
+                                api_name="reverse_sample", concurrency_id="reverse-sample")
+    sample_cancel.click(None, None, None, cancels=[sampling], api_name="reverse_sample_cancel", queue=False)
 
     ckpt_inputs = [ckpt, sampler, steps, sampler_b, steps_b, n, shown_kind, session]
     ckpt_outputs = [info, steps, steps_b, n, *view.outputs, shown_kind]

@@ -26,6 +26,7 @@ from core.samplers import SAMPLER_LABELS, SAMPLERS
 from core.schedules import make_schedule
 
 from .. import animation
+from ..costs import COSTS, LIMIT_S, say_seconds
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
 from ..widgets import DataView
 from . import reverse_text as text
@@ -83,6 +84,7 @@ class ReverseSession:
         self.reference = None              # (M, 2) training points for 2-D models
         self.fields: dict[int, tuple] = {}  # t -> (grid points, eps, spacing): cached per session
         self.total = 0                     # clock ticks the run will take
+        self.estimate = 0.0                # seconds of computing the whole run takes here (measured call x steps)
         self.lock = threading.RLock()
 
     def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
@@ -372,6 +374,7 @@ class ReverseHandlers(CheckpointPicker):
         if spec.kind == "points":
             session.reference = _reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
         session.total = session.clock.total
+        session.estimate = self.estimate(spec, loaded)[0]
 
     def _advance(self, session: ReverseSession) -> bool:
         """Compute clock ticks until one is recorded as a new frame; False when the run is complete."""
@@ -405,6 +408,7 @@ class ReverseHandlers(CheckpointPicker):
         yield self.view(session, session.cursor, playing=True)
         if fresh:
             self._advise(spec, loaded[3].T)
+            self._say_cost(session, rate)
 
         min_gap = 1.0 / MAX_FPS[spec.kind]
         t0 = last_sent = time.perf_counter()
@@ -459,6 +463,20 @@ class ReverseHandlers(CheckpointPicker):
             if lane.sampler == "ddpm" and lane.steps < T // 10:
                 gr.Warning(f"DDPM with {lane.steps} of T={T} steps adds a lot of fresh noise per step and gives "
                            "poor samples; DDIM or DPM-Solver++ are made for few steps.")
+
+    def _say_cost(self, session: ReverseSession, rate: float) -> None:
+        """Before a run that takes more than 10 s here: how long, and the faster choice."""
+        spec, est = session.spec, session.estimate
+        at_speed = session.total / rate if rate != math.inf else 0.0
+        if max(est, at_speed) <= 10:
+            return
+        per_call = est / max(1, sum(lane.steps for lane in spec.lanes))
+        why = (f"computing takes about {say_seconds(est)} on this device ({per_call * 1000:.0f} ms per step)"
+               if est >= at_speed else f"playing {session.total} steps at {rate:g} per second takes "
+                                        f"{say_seconds(at_speed)}")
+        faster = (f"DDIM with 50 steps would take about {say_seconds(per_call * 50)}"
+                  if any(lane.sampler == "ddpm" for lane in spec.lanes) else "fewer steps or samples are faster")
+        gr.Info(f"This run: {why}. Pause or Stop at any time; {faster}.")
 
     def pause(self, session):
         """Stop playback after the current step; the run can go on with Play."""
@@ -578,6 +596,9 @@ class ReverseHandlers(CheckpointPicker):
         kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"
         line = (f"Frame {session.cursor + 1} of {len(traj)} recorded · {traj.ticks} of {session.total} "
                 f"steps computed{kept} · {state}.")
+        if session.computing and session.estimate >= 2:
+            left = session.estimate * (1 - traj.ticks / max(session.total, 1))
+            line += f" About {say_seconds(left)} of computing left."
         return line + (f" {note}" if note else "")
 
     def status(self, session, note: str) -> str:
@@ -688,14 +709,47 @@ class ReverseHandlers(CheckpointPicker):
         gr.Info(f"Exported {len(frames)} frames as {fmt.upper()}.")
         return str(out)
 
+    def estimate(self, spec: Spec, loaded) -> tuple[float, float]:
+        """(seconds for the whole run, seconds per model call) on this device, from a measured call."""
+        model, _, meta, _ = loaded
+        per_call = COSTS.seconds_per_call(spec.checkpoint, model, meta["sample_shape"], spec.n, self.ctx.device)
+        return per_call * sum(lane.steps for lane in spec.lanes), per_call
+
+    def _what_fits(self, spec: Spec, per_call: float, budget: float) -> str:
+        """A setting that fits `budget` seconds: fewer steps, or fewer samples."""
+        steps = max(1, int(budget / per_call))
+        lane = spec.lanes[0]
+        tips = [f"{lane.label.split(' (')[0]} with at most {steps} steps"]
+        if lane.sampler == "ddpm":
+            tips.append("DDIM with 50 steps")
+        if spec.n > 1:
+            tips.append(f"fewer samples (the time grows with n = {spec.n})")
+        return "; ".join(tips)
+
     def sample(self, checkpoint, sampler, steps, eta, seed, n):
-        """Run one sampler to the end without animation: (picture of the samples, stats dict)."""
+        """Run one sampler to the end without animation: streams (None, progress) then (picture, stats).
+
+        The cost is estimated first from a measured model call; a run over LIMIT_S is refused with a
+        setting that fits. It stops between steps when cancelled, freeing the queue.
+        """
         spec, loaded = self.spec(checkpoint, sampler, steps, eta, seed, n)
+        seconds_est, per_call = self.estimate(spec, loaded)
+        if seconds_est > LIMIT_S:
+            raise gr.Error(f"This run would take about {say_seconds(seconds_est)} on this device "
+                           f"({per_call * 1000:.0f} ms per step x {spec.lanes[0].steps} steps at n = {spec.n}); "
+                           f"one request may take at most {say_seconds(LIMIT_S)}. What fits: "
+                           f"{self._what_fits(spec, per_call, LIMIT_S)}.")
         its, _ = self._iterators(spec, loaded)
-        start = time.perf_counter()
+        start = last_report = time.perf_counter()
         last = None
         for last in its[0]:
-            pass
+            now = time.perf_counter()
+            if now - last_report >= 0.5:  # a cancel takes effect at the next yield
+                last_report = now
+                done = (last.i + 1) / last.n
+                yield gr.skip(), {"status": "sampling", "step": last.i + 1, "of": last.n,
+                                  "seconds_left": round((now - start) * (1 - done) / done, 1),
+                                  "estimated_seconds": round(seconds_est, 1)}
         seconds = time.perf_counter() - start
         x = last.x_next.float().cpu()
         final = snapshot(spec.kind, last.n, last.n, 0, last.x_next, last.x0, last.eps)
@@ -714,8 +768,9 @@ class ReverseHandlers(CheckpointPicker):
             "seconds": round(seconds, 3), "finite": finite,
             "mean": float(x.mean()) if finite else None, "std": float(x.std()) if finite else None,
             "min": float(x.min()) if finite else None, "max": float(x.max()) if finite else None,
+            "estimated_seconds": round(seconds_est, 3),
         }
-        return pic, stats
+        yield pic, stats
 
 
 @functools.lru_cache(maxsize=16)
