@@ -2,7 +2,7 @@
 
     python benchmarks/cli_threads.py [--threads 1 2] [--busy 0 2]
 
-Runs the real CLIs as child processes (`core.train --dataset swiss_roll --steps 300`, `core.train
+Runs the real CLIs as child processes (`core.train --dataset swiss_roll --steps 200`, `core.train
 --dataset digits --steps 60`, `core.sample` of the shipped digits model, DDIM 50, n=64), once per
 thread count, first with the machine as it is and then with `--busy` spinning processes added
 (one busy loop each: the other work of a shared machine). Wall-clock seconds go to
@@ -24,7 +24,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {
-    "train swiss_roll, 300 steps": ["-m", "core.train", "--dataset", "swiss_roll", "--steps", "300", "--out", "{tmp}/a"],
+    "train swiss_roll, 200 steps": ["-m", "core.train", "--dataset", "swiss_roll", "--steps", "200", "--out", "{tmp}/a"],
     "train digits, 60 steps": ["-m", "core.train", "--dataset", "digits", "--steps", "60", "--out", "{tmp}/b"],
     "sample digits, DDIM 50, n=64": ["-m", "core.sample", "--checkpoint", "assets/checkpoints/digits", "--n", "64",
                                      "--out", "{tmp}/c.png"],

@@ -95,6 +95,9 @@
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
     const tab = currentTab();
     const k = e.key;
+    // a focused slider or radio group moves itself with the arrows: do not move it twice
+    const own = e.target && ['range', 'radio'].includes((e.target.type || '').toLowerCase());
+    if (own && ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', 'PageUp', 'PageDown'].includes(k)) return;
     let done = true;
     if (k === '?') showKeys($('#de-keys') === null || $('#de-keys').style.display === 'none');
     else if (k === 'Escape') showKeys(false), body.classList.remove('drawer-open');
@@ -116,7 +119,7 @@
     } else if (tab === 'reverse' && (k === 'Home' || k === 'End')) done = nudge('#rv-scrub', 0, k === 'Home' ? 'min' : 'max');
     else if (tab === 'train' && k === ' ') {
       const st = ($('#tr-status') || {}).innerText || '';
-      done = click(st.includes('running') ? '#tr-pause' : st.includes('paused') ? '#tr-pause' : '#tr-start');
+      done = click(st.includes('running') ? '#tr-pause' : st.includes('paused') ? '#tr-resume' : '#tr-start');
     } else done = false;
     if (done) e.preventDefault();
   });

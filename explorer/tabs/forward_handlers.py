@@ -379,7 +379,7 @@ def make_restorer(photos: dict, datasets: list[str], select_input):
         if source == "Upload":
             problems.append("an uploaded image does not travel in a link; the default photo is shown")
             source, name = "Photo", None
-        photo = next(iter(photos), None)
+        photo = "astronaut" if "astronaut" in photos else next(iter(photos), None)  # the tab's own default
         dataset = datasets[0]
         if source == "Photo":
             if name is not None and name not in photos:

@@ -581,6 +581,10 @@ class ReverseHandlers(CheckpointPicker):
         lines = []
         for lane, s in zip(traj.lanes, traj.frame(k)):
             ab = float(session.schedule.alpha_bar[s.t])
+            if playing:  # plain text: typesetting the maths on every frame was a large part of the browser's work
+                where = "**done**: the sample x₀" if s.done else f"step **{s.i + 1}** of {s.n}, t = {s.t}"
+                lines.append(f"{animation.lane_title(lane, s).split(' · ')[0]}: {where}, ᾱ_t = {ab:.3g}")
+                continue
             where = "**done**: the sample $x_0$" if s.done else f"step **{s.i + 1}** of {s.n}, $t = {s.t}$"
             lines.append(f"{animation.lane_title(lane, s).split(' · ')[0]}: {where}, "
                          f"$\\bar\\alpha_t = {ab:.3g}$")
