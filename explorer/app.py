@@ -63,7 +63,7 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
     with gr.Blocks(title="Diffusion Explorer", fill_width=True, delete_cache=DELETE_CACHE,
                    analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
-        lecture.header()
+        lesson_bar = lecture.header()
         restorers = []
         with gr.Tabs(elem_id="de-tabs") as tabs:
             for module in tab_modules():
@@ -72,7 +72,7 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
                     restorer = module.build(ctx)  # a tab that can be restored from a link returns a Restorer
                     if isinstance(restorer, lecture.Restorer):
                         restorers.append(restorer)
-        lecture.restore_on_load(demo, tabs, restorers)
+        lecture.restore_on_load(demo, tabs, restorers, lesson_bar)
     demo.ctx = ctx  # lets launchers and tests reach the shared context
     return demo
 

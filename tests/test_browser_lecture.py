@@ -136,3 +136,27 @@ def test_a_reverse_link_restores_the_frame_and_a_bad_link_says_what_was_wrong(br
         assert t_value(page) == 250
     finally:
         page.close()
+
+
+def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser, app_url):
+    page = open_page(browser, app_url)
+    try:
+        page.locator("#de-lesson").get_by_text("Lesson").click()
+        page.locator("#de-lesson-choice input").click()
+        page.get_by_role("option", name="diffusion-in-50-minutes").click()
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 1 of')")
+        page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x0 =')")  # t = 0
+        page.locator("#de-lesson-choice input").blur()
+        page.keyboard.press("PageDown")  # what a presentation clicker sends
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 2 of')")
+        page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x250 =')")
+        assert page.locator("#de-lesson-text .katex").count() >= 1  # the stop's equation is typeset
+        for _ in range(4):
+            page.locator("#de-lesson-next").click()
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 6 of')")
+        page.wait_for_function("() => document.querySelector('#tab-reverse-button').getAttribute('aria-selected') === 'true'")
+        page.keyboard.press("PageUp")
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 5 of')")
+        page.wait_for_function("() => document.querySelector('#tab-forward-button').getAttribute('aria-selected') === 'true'")
+    finally:
+        page.close()

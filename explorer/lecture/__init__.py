@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
-from . import url_state
+from . import lessons, url_state
 
 HERE = Path(__file__).parent
 CSS = (HERE / "present.css").read_text()
@@ -30,14 +31,50 @@ def page_js(present: bool = False, samplers: dict[str, str] | None = None, tabs=
     return "() => {\n  window.__DE = " + settings + ";\n  (" + body + ")();\n}"
 
 
-def header() -> gr.HTML:
-    """The lecture bar (buttons handled in the browser by page.js) and the hidden ready marker."""
+@dataclass
+class LessonBar:
+    """The lesson widgets: a chooser, Previous / Next (also PageUp / PageDown), the stop's text."""
+
+    choice: gr.Dropdown
+    prev: gr.Button
+    next: gr.Button
+    text: gr.Markdown
+    index: gr.State
+    box: gr.Accordion
+
+
+def header() -> LessonBar:
+    """The lecture bar (buttons handled in the browser by page.js), the lesson bar, the ready marker."""
     with gr.Row(elem_id="de-bar"):
+        prev = gr.Button("◀ Stop", elem_id="de-lesson-prev", size="sm", min_width=60, scale=0)
+        nxt = gr.Button("Stop ▶", elem_id="de-lesson-next", size="sm", min_width=60, scale=0)
         gr.Button("☰ Controls (C)", elem_id="de-drawer", size="sm", min_width=60, scale=0)
         gr.Button("Copy link", elem_id="de-copy-link", size="sm", min_width=60, scale=0)
         gr.Button("Keys (?)", elem_id="de-keys-button", size="sm", min_width=60, scale=0)
         gr.Button("Presenter view (P)", elem_id="de-present", size="sm", min_width=60, scale=0)
-    return gr.HTML("", elem_id="de-ready")
+    with gr.Accordion("Lesson", open=False, elem_id="de-lesson") as box:
+        with gr.Row():
+            choice = gr.Dropdown(list(lessons.available()), value=None, label="Guided lesson", scale=1,
+                                 elem_id="de-lesson-choice")
+            text = gr.Markdown("Choose a lesson: each stop sets up a view and explains it. ◀ Stop / Stop ▶ "
+                               "(or PageUp / PageDown, as presentation clickers send) move through it.",
+                               latex_delimiters=[{"left": "$$", "right": "$$", "display": True}],
+                               elem_id="de-lesson-text")
+    gr.HTML("", elem_id="de-ready")
+    return LessonBar(choice, prev, nxt, text, gr.State(LessonPosition), box)
+
+
+class LessonPosition:
+    """The stop a browser session is at. A mutable object in a gr.State is shared by reference by
+    that session's events, so quick clicks of Next each move on from the stop the last one reached
+    (a plain number would be read when each click is sent, and two clicks would land on one stop)."""
+
+    def __init__(self):
+        self.k = -1
+        self.lock = threading.Lock()
+
+    def __deepcopy__(self, memo):  # gr.State copies its initial value for each new session
+        return LessonPosition()
 
 
 @dataclass
@@ -52,27 +89,67 @@ class Restorer:
     fn: Callable[[dict[str, Any], list[str]], tuple]
 
 
-def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer]) -> None:
-    """One load event: read the link, let each tab apply it, open its tab, then mark the page ready."""
+def _apply(values: dict, problems: list[str], restorers: list[Restorer]) -> list:
+    """The settings-to-view function a link, a lesson stop and a bundle share: [tabs, *each tab's outputs]."""
+    out: list = [gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip()]
+    for r in restorers:
+        try:
+            got = r.fn(values, problems)
+        except gr.Error as e:  # a setting only the tab could check: the tab keeps its defaults
+            problems.append(str(getattr(e, "message", e)))
+            got = (gr.skip(),) * len(r.outputs)
+        out.extend(got)
+    return out
+
+
+def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], bar: LessonBar) -> None:
+    """One load event that applies the link to every tab and marks the page ready; the lesson events."""
     ready = _ready_marker(demo)
+    views = [tabs, *(o for r in restorers for o in r.outputs)]
 
     def restore(request: gr.Request):
         params = dict(request.query_params) if request is not None else {}
         values, problems = url_state.read(params)
-        out: list = [gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip()]
-        for r in restorers:
-            try:
-                got = r.fn(values, problems)
-            except gr.Error as e:  # a setting only the tab could check: the tab keeps its defaults
-                problems.append(str(getattr(e, "message", e)))
-                got = (gr.skip(),) * len(r.outputs)
-            out.extend(got)
+        out = _apply(values, problems, restorers)
         if problems:
             gr.Warning(url_state.problem_text(problems))
         return (*out, READY)
 
-    outputs = [tabs, *(o for r in restorers for o in r.outputs), ready]
-    demo.load(restore, None, outputs, api_visibility="private", show_progress="hidden")
+    demo.load(restore, None, [*views, ready], api_visibility="private", show_progress="hidden")
+
+    def goto(name, position, delta, start=False):
+        """Stop position + delta of the chosen lesson (the first stop with start): its view and its text."""
+        position = position if isinstance(position, LessonPosition) else LessonPosition()
+        found = lessons.available()
+        if not name:
+            raise gr.Error("Choose a lesson first (Lesson, above the tabs).")
+        if name not in found:
+            raise gr.Error(f"There is no lesson {name!r}; lessons: {', '.join(found) or 'none'}.")
+        try:
+            lesson = lessons.load_lesson(found[name])
+        except (lessons.LessonError, OSError) as e:
+            raise gr.Error(f"This lesson cannot be used: {e}") from None
+        with position.lock:
+            k = 0 if start else max(0, min(len(lesson.stops) - 1, position.k + int(delta)))
+            position.k = k
+        stop = lesson.stops[k]
+        problems: list[str] = []
+        out = _apply(stop.settings, problems, restorers)
+        if problems:
+            gr.Warning(f"Stop {k + 1} of {name}: " + "; ".join(problems))
+        return (*out, lessons.stop_markdown(lesson, k), gr.Accordion(open=True))
+
+    outputs = [*views, bar.text, bar.box]
+    # one queue for the three, one at a time: quick clicks are answered in order (a stop is quick to apply),
+    # so the last answer on screen is the stop the last click asked for
+    quiet = dict(show_progress="hidden", concurrency_id="lesson", concurrency_limit=1)
+    bar.choice.input(lambda name, p: goto(name, p, 0, start=True), [bar.choice, bar.index], outputs,
+                     api_name="lesson_start", **quiet)
+    # trigger_mode "multiple": gradio's default for clicks drops a click made while the last one is pending
+    bar.next.click(lambda name, p: goto(name, p, 1), [bar.choice, bar.index], outputs, api_name="lesson_next",
+                   trigger_mode="multiple", **quiet)
+    bar.prev.click(lambda name, p: goto(name, p, -1), [bar.choice, bar.index], outputs,
+                   api_name="lesson_previous", trigger_mode="multiple", **quiet)
 
 
 def _ready_marker(demo: gr.Blocks) -> gr.HTML:
