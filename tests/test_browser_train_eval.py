@@ -57,8 +57,13 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
     # a click on the loss curve shows the preview from that moment (and stops following the newest)
     page.wait_for_function("() => { const gd = document.querySelector('#tr-loss .js-plotly-plot');"
                            " return gd && gd.__previewHook; }")
-    page.evaluate("() => document.querySelector('#tr-loss .js-plotly-plot').emit('plotly_click', {points: [{x: 50}]})")
-    page.wait_for_function("() => !document.querySelector('#tr-follow input').checked")
+    # the click is sent again at each poll until it has taken effect: the chart redraws every second while
+    # training, and a click that lands between a redraw and the handler going back on is lost, as a
+    # user's would be (they click again)
+    page.wait_for_function("() => { if (!document.querySelector('#tr-follow input').checked) return true;"
+                           " const gd = document.querySelector('#tr-loss .js-plotly-plot');"
+                           " if (gd && gd.emit) gd.emit('plotly_click', {points: [{x: 50}]}); return false; }",
+                           polling=1000)
     # the preview kept at or before step 50 (the first one kept, once a long run has thinned them)
     page.wait_for_function("() => { const m = /samples at step ([\\d,]+) /.exec(document.querySelector("
                            "'#tr-preview-plot').textContent); return m && +m[1].replace(/,/g, '') <= 320; }")

@@ -313,17 +313,21 @@ def button_states(status: str, saved: bool = False) -> tuple:
 
 # gr.Plot has no click event: after each redraw of the loss chart, hook plotly's own click so that a
 # click on the curve moves the preview slider there (whose `input` event then shows that preview).
+# The one handler is taken off and put back on every redraw: a redraw can drop plotly's listeners
+# while leaving the element (and any flag on it), and then clicks did nothing.
 LOSS_CLICK_JS = """() => { setTimeout(() => {
   const gd = document.querySelector('#tr-loss .js-plotly-plot');
-  if (!gd || !gd.on || gd.__previewHook) return;
-  gd.__previewHook = true;
-  gd.on('plotly_click', (ev) => {
+  if (!gd || !gd.on) return;
+  window.__deLossClick = window.__deLossClick || ((ev) => {
     const range = document.querySelector('#tr-preview-step input[type=range]');
     if (!range || !ev.points.length) return;
     const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
     setter.call(range, String(Math.round(ev.points[0].x)));
     range.dispatchEvent(new Event('input', {bubbles: true}));
   });
+  if (gd.removeListener) gd.removeListener('plotly_click', window.__deLossClick);
+  gd.on('plotly_click', window.__deLossClick);
+  gd.__previewHook = true;
 }, 250); return []; }"""
 
 N_VIEW = 9  # outputs of view_outputs
