@@ -1,9 +1,10 @@
 """How many CPU threads torch uses: one default and one option for every command-line tool and the app.
 
 torch's own default is one intra-op thread per core. On a machine shared with other work that
-collapses: its threads spin-wait on each other while the other processes hold the cores, and a
-small model ran 17x slower with 2 threads than with 1 on a busy 2-core machine (benchmarks/
-cli_threads.py). Half the cores keeps most of the speed of a quiet machine and stays safe on a busy one.
+collapses: its threads wait on each other while the other processes hold the cores. On 2 cores
+with two busy processes beside it, 2 threads were 1.5-1.6x slower than 1 (benchmarks/
+cli_threads.py; a 17x slowdown was reported at load 8-11), while on a quiet machine 2 threads were
+at most 1.27x faster. Half the cores keeps most of a quiet machine's speed and stays safe on a busy one.
 """
 from __future__ import annotations
 
