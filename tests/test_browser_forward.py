@@ -35,10 +35,11 @@ def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
         " || document.querySelector('#fw-coeffs').innerText.includes('x' + t + '=')", arg=str(final_t))
     assert page.locator("#fw-coeffs").inner_text() != numbers_before
     # the curves' marker slid to t in the browser; the paced histogram caught up with the last move
-    page.wait_for_function("t => document.querySelector('#fw-curves .js-plotly-plot').data[2].x[0] === t",
-                           arg=final_t)
-    page.wait_for_function("t => document.querySelector('#fw-hist .gtitle').textContent.includes('x_' + t + ' ')",
-                           arg=str(final_t))
+    # null-safe: under load a plot can be mid-redraw when the page is polled (a throwing predicate ends the wait)
+    page.wait_for_function("t => { const gd = document.querySelector('#fw-curves .js-plotly-plot');"
+                           " return !!(gd && gd.data && gd.data[2] && gd.data[2].x[0] === t); }", arg=final_t)
+    page.wait_for_function("t => { const el = document.querySelector('#fw-hist .gtitle');"
+                           " return !!(el && el.textContent.includes('x_' + t + ' ')); }", arg=str(final_t))
     page.wait_for_timeout(500)
     page.screenshot(path=str(screenshots / "forward.png"))
 
@@ -62,10 +63,10 @@ def test_points_dataset_shows_a_diffusing_scatter(page, screenshots):
     assert before > 100
     drag(page, "#tslider input[type=range]", 0.25, 0.9)
     final_t = page.locator("#tslider input[type=number]").input_value()
-    page.wait_for_function("t => document.querySelector('#ximg-plot .gtitle').textContent === 'x_t at t = ' + t",
-                           arg=final_t)
-    page.wait_for_function("t => document.querySelector('#fw-hist .gtitle').textContent.includes('x_' + t + ' ')",
-                           arg=final_t)
+    page.wait_for_function("t => { const el = document.querySelector('#ximg-plot .gtitle');"
+                           " return !!(el && el.textContent === 'x_t at t = ' + t); }", arg=final_t)
+    page.wait_for_function("t => { const el = document.querySelector('#fw-hist .gtitle');"
+                           " return !!(el && el.textContent.includes('x_' + t + ' ')); }", arg=final_t)
     page.screenshot(path=str(screenshots / "forward-points.png"))
 
 
