@@ -65,8 +65,9 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
                            " if (gd && gd.emit) gd.emit('plotly_click', {points: [{x: 50}]}); return false; }",
                            polling=1000)
     # the preview kept at or before step 50 (the first one kept, once a long run has thinned them)
-    page.wait_for_function("() => { const m = /samples at step ([\\d,]+) /.exec(document.querySelector("
-                           "'#tr-preview-plot').textContent); return m && +m[1].replace(/,/g, '') <= 320; }")
+    page.wait_for_function("() => { const el = document.querySelector('#tr-preview-plot'); if (!el) return false;"
+                           " const m = /samples at step ([\\d,]+) /.exec(el.textContent);"
+                           " return m && +m[1].replace(/,/g, '') <= 320; }")
 
     # a second browser tab sees the same run live
     other = browser.new_page()
