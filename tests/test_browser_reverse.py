@@ -125,3 +125,48 @@ def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse, screenshot
     wait_caption(page, "complete")
     assert page.locator("#rv-frame-plot .scatterlayer .trace").count() == 3 * 4  # three panels of four lines
     page.screenshot(path=str(screenshots / "reverse-signals.png"))
+
+
+LOG_FRAMES = """() => {
+    window.__log = [];
+    const note = () => {
+        const img = document.querySelector('#rv-frame img');
+        if (img && img.src !== window.__log[window.__log.length - 1]) window.__log.push(img.src);
+    };
+    new MutationObserver(note).observe(document.querySelector('#rv-frame').parentElement,
+                                      {subtree: true, childList: true, attributes: true});
+}"""
+
+# Settled: the caption says `text` and the frame slider is free again (the playing generator has sent its
+# closing view). Marks how many frames had arrived by then.
+SETTLED = """t => {
+    const range = document.querySelector('#rv-scrub input[type=range]');
+    if (!document.querySelector('#rv-caption').innerText.includes(t) || !range || range.disabled) return false;
+    window.__mark = window.__log.length;
+    return true;
+}"""
+
+
+@pytest.mark.parametrize("action, said, step", [("#rv-pause", "paused", 1), ("#rv-stop", "Stopped", -1)])
+def test_no_frame_arrives_after_pause_or_stop(reverse, action, said, step):
+    """Pause and Stop end playback at once: once settled, the next frame to arrive is the one a Step asks for."""
+    page = reverse
+    choose(page, "tiny-digits")
+    page.locator("#rv-sampler input").click()
+    page.get_by_role("option", name=re.compile("DDPM")).click()
+    page.wait_for_function("() => document.querySelector('#rv-steps input[type=number]').value === '200'")
+    page.locator("#rv-seed input").fill("11")   # a new setting: computed live
+    page.locator("#rv-seed input").blur()
+    page.wait_for_function("() => location.search.includes('seed=11')")
+    page.locator("#rv-speed").get_by_text("30", exact=True).click()
+    page.evaluate(LOG_FRAMES)
+    page.locator("#rv-play").click()
+    page.wait_for_function("() => window.__log.length >= 4")   # it is playing
+    page.locator(action).click()
+    page.wait_for_function(SETTLED, arg=said)
+    at = int(re.search(r"Frame (\d+) of", caption(page)).group(1))
+    assert 1 < at < 201
+    page.locator("#rv-fwd" if step > 0 else "#rv-back").click()   # a stopped run computes no more
+    wait_caption(page, f"Frame {at + step} of")
+    late = page.evaluate("() => window.__log.slice(window.__mark)")
+    assert len(late) == 1, f"{len(late) - 1} frame(s) of the run arrived after it was {said.lower()}"

@@ -25,8 +25,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def h(app_settings, trained_checkpoints):
+def shared_h(app_settings, trained_checkpoints):
     return ReverseHandlers(AppContext(app_settings))
+
+
+@pytest.fixture
+def h(shared_h):
+    """The handlers with no recorded runs: each test computes its runs live unless it records them itself."""
+    shared_h.recordings.clear()
+    return shared_h
 
 
 def play(h, path, sampler="ddim", steps=10, eta=0.0, seed=0, n=4, compare=False, sampler_b="ddpm", steps_b=20,
@@ -393,16 +400,20 @@ def test_a_link_with_a_frame_shows_the_same_picture_as_playing_to_it(h, ckpt):
     session, outs = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10, seed=5, n=4)
     session.cursor = 6
     want = h.view(session, 6)[0]
-    problems = []
     name = h.entry(ckpt["tiny-digits"])["name"]
-    out = h.restore({"tab": "reverse", "checkpoint": name, "sampler": "ddim", "steps": 10, "seed": 5, "n": 4,
-                     "frame": 6}, problems)
-    assert problems == [] and len(out) == 15
-    ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, image, plot, caption, scrub, restored = out
-    assert ck["value"] == ckpt["tiny-digits"] and sampler["value"] == "ddim" and steps["value"] == 10
-    assert seed["value"] == 5 and n["value"] == 4 and kind == "image"
-    assert np.array_equal(image["value"], want) and image["visible"] is True
-    assert scrub["value"] == 6 and "paused" in caption and restored.cursor == 6
+    link = {"tab": "reverse", "checkpoint": name, "sampler": "ddim", "steps": 10, "seed": 5, "n": 4, "frame": 6}
+    for recorded in (True, False):  # the run above was recorded; then computed live up to the frame
+        if not recorded:
+            h.recordings.clear()
+        problems = []
+        out = h.restore(link, problems)
+        assert problems == [] and len(out) == 15
+        ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, image, plot, caption, scrub, restored = out
+        assert ck["value"] == ckpt["tiny-digits"] and sampler["value"] == "ddim" and steps["value"] == 10
+        assert seed["value"] == 5 and n["value"] == 4 and kind == "image"
+        assert np.array_equal(image["value"], want) and image["visible"] is True
+        assert scrub["value"] == 6 and restored.cursor == 6 and restored.recorded is recorded
+        assert ("recorded earlier" in caption) is recorded and "paused" in caption
 
 
 def test_a_link_with_bad_reverse_settings_falls_back_and_says_why(h, ckpt):
@@ -431,3 +442,72 @@ def test_a_long_play_says_its_cost_up_front_and_the_time_left(h, ckpt, monkeypat
     assert "This run: computing takes about 20 s on this device (100 ms per step)" in said
     assert "DDIM with 50 steps would take about 5 s" in said
     assert "of computing left" in first[2] and session.estimate == pytest.approx(20.0)
+
+
+# --- recorded runs -------------------------------------------------------------------------------
+
+def test_a_run_already_computed_is_replayed_in_any_session_without_computing(h, ckpt):
+    first, outs = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10, seed=7, n=4)
+    assert not first.recorded and "computed live" in outs[-1][2]
+    again, gen = play(h, ckpt["tiny-digits"], sampler="ddim", steps=10, seed=7, n=4, speed="max")
+    frame0 = next(gen)
+    assert again.recorded and again.traj is first.traj and again.clock is None and again.cursor == 0
+    assert "recorded earlier" in frame0[2] and "replaying" in frame0[2]
+    rest = list(gen)
+    assert again.cursor == len(first.traj) - 1 and "complete" in rest[-1][2]
+    assert np.array_equal(last_picture([frame0, *rest]), last_picture(outs))
+    other, _ = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10, seed=8, n=4)  # a changed setting: live
+    assert not other.recorded and other.traj is not first.traj
+
+
+def test_a_stopped_run_is_not_recorded(h, ckpt):
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="30")
+    next(gen)
+    h.stop(session)
+    list(gen)
+    assert len(h.recordings) == 0
+    again, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="30")
+    next(gen)
+    assert not again.recorded and again.computing
+    h.stop(again)
+    list(gen)
+
+
+def test_api_cancel_stops_a_long_sample_and_frees_the_queue(app, client, ckpt):
+    """Cancel ends a running 'Sample to the end' between steps: the next request runs instead of waiting.
+
+    The model is slowed (30 ms per call at n = 64) and its calls counted: uncancelled, the first request
+    would run all 200 steps before the second could start (one sampling request at a time).
+    """
+    import time
+
+    model = app.ctx.load_checkpoint(ckpt["tiny-digits"])[0]
+    calls = {64: 0, 2: 0}
+
+    def slow(module, args):
+        n = args[0].shape[0]
+        if n in calls:
+            calls[n] += 1
+        if n == 64:
+            time.sleep(0.03)
+
+    hook = model.register_forward_pre_hook(slow)
+    try:
+        job = client.submit(ckpt["tiny-digits"], "ddpm", 200, 0.0, 1, 64, api_name="/reverse_sample")
+        while calls[64] < 10 and not job.done():   # wait until it is sampling
+            time.sleep(0.02)
+        assert not job.done()
+        job.cancel()   # what the Cancel button does: the queue cancels the running event
+        image, stats = client.predict(ckpt["tiny-digits"], "ddim", 5, 0.0, 0, 2, api_name="/reverse_sample")
+        assert stats["n"] == 2 and stats["steps"] == 5 and calls[2] >= 5
+        # the queue is free; the cancelled loop must have stopped too, not go on in its thread: it has
+        # stopped once 3 s pass without a call of its model (uncancelled it calls every 30 ms to step 200)
+        seen = -1
+        while seen != calls[64] and calls[64] < 200:
+            seen = calls[64]
+            time.sleep(3)
+        assert calls[64] < 100, f"the cancelled run went on: {calls[64]} of 200 steps"
+        outputs = job.outputs()
+        assert all(o[0] is None for o in outputs)   # progress only: it never produced its picture
+    finally:
+        hook.remove()

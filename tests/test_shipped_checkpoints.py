@@ -70,3 +70,41 @@ def test_shipped_checkpoint_samples_near_its_data_offline(entry, no_network):
     d_model = knn_distances(x.flatten(1), real)[0].median()
     d_noise = knn_distances(noise, real)[0].median()
     assert d_model < 0.6 * d_noise, f"samples are {d_model:.3g} from the data, noise {d_noise:.3g}"
+
+
+@pytest.fixture(scope="module")
+def live_reverse():
+    """Reverse handlers that never read recordings: every run is computed."""
+    from explorer.context import AppContext, Settings
+    from explorer.recordings import Recordings
+    from explorer.tabs.reverse_handlers import ReverseHandlers
+
+    return ReverseHandlers(AppContext(Settings(device="cpu", shipped_checkpoints=FOLDER)), Recordings(shipped=False))
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=NAMES)
+def test_shipped_recording_is_the_default_run_computed_here(entry, live_reverse):
+    """The recorded default run (what the first Play replays) is what computing it live gives, within rounding."""
+    import numpy as np
+
+    from explorer.record_defaults import default_spec
+    from explorer.recordings import FILE, Recordings
+    from explorer.tabs.reverse_handlers import ReverseSession
+
+    spec, loaded = default_spec(live_reverse, entry["path"])
+    recorded = Recordings().get(spec)
+    assert recorded is not None, f"no usable {FILE} (rerun python -m explorer.record_defaults {entry['name']})"
+    assert (Path(entry["path"]) / FILE).stat().st_size <= 3 * 2**20
+    session = ReverseSession()
+    live_reverse._start(session, spec, loaded)
+    assert not session.recorded
+    while live_reverse._advance(session):
+        pass
+    live = session.traj
+    assert len(live) == len(recorded) and live.ticks == recorded.ticks
+    for a, b in zip(live.frames, recorded.frames):
+        assert (a[0].i, a[0].t) == (b[0].i, b[0].t)
+        for name in ("x_t", "x0", "eps"):
+            diff = np.abs(getattr(a[0], name).astype(np.float32) - getattr(b[0], name).astype(np.float32))
+            # images are uint8 levels, points and signals float16 values: other CPUs round differently
+            assert diff.max() <= (4 if spec.kind == "image" else 0.05) and diff.mean() <= 0.1 * (1 + 9 * (spec.kind == "image"))

@@ -2,7 +2,8 @@
 # Rebuild the shipped checkpoints, one after another: bash assets/checkpoints/make_checkpoints.sh [DEVICE] [NAME...]
 # DEVICE defaults to cpu (what the shipped ones were trained on); NAMEs default to all of them.
 # EXTRA adds core.train flags to every run (e.g. EXTRA="--checkpoint-every 1000").
-# Each run writes assets/checkpoints/<name>/ (model.safetensors + config.json + log.jsonl).
+# Each run writes assets/checkpoints/<name>/ (model.safetensors + config.json + log.jsonl), then
+# explorer.record_defaults records its Reverse-tab default run beside it (trajectory.npz).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DEV=${1:-cpu}; shift || true
@@ -35,4 +36,5 @@ names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ORDER[@]}")
 for n in "${names[@]}"; do
   [ -n "${CMD[$n]:-}" ] || { echo "unknown checkpoint $n; known: ${ORDER[*]}" >&2; exit 2; }
   run "$n" ${CMD[$n]}
+  $PY -m explorer.record_defaults "$n" --threads "${THREADS:-1}"
 done

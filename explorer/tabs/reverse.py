@@ -121,7 +121,8 @@ def build(ctx) -> None:
         lambda: gr.update(visible=True), None, file, api_visibility="private", queue=False)
     sampling = sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n], [final, stats],
                                 api_name="reverse_sample", concurrency_id="reverse-sample")
-    sample_cancel.click(None, None, None, cancels=[sampling], api_name="reverse_sample_cancel", queue=False)
+    # the browser cancels through the queue (API clients: job.cancel()); the event has no server function
+    sample_cancel.click(None, None, None, cancels=[sampling], api_visibility="private", queue=False)
 
     ckpt_inputs = [ckpt, sampler, steps, sampler_b, steps_b, n, shown_kind, session]
     ckpt_outputs = [info, steps, steps_b, n, *view.outputs, shown_kind]

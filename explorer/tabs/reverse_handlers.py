@@ -27,6 +27,7 @@ from core.schedules import make_schedule
 
 from .. import animation
 from ..costs import COSTS, LIMIT_S, say_seconds
+from ..recordings import Recordings
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
 from ..widgets import DataView
 from . import reverse_text as text
@@ -85,6 +86,7 @@ class ReverseSession:
         self.fields: dict[int, tuple] = {}  # t -> (grid points, eps, spacing): cached per session
         self.total = 0                     # clock ticks the run will take
         self.estimate = 0.0                # seconds of computing the whole run takes here (measured call x steps)
+        self.recorded = False              # True: the trajectory was recorded before (replayed, not computed)
         self.lock = threading.RLock()
 
     def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
@@ -206,7 +208,15 @@ class CheckpointPicker:
 
 
 class ReverseHandlers(CheckpointPicker):
-    """Every event of the tab, bound to the app context (for checkpoints and the device)."""
+    """Every event of the tab, bound to the app context (for checkpoints and the device).
+
+    `recordings` keeps complete trajectories for every session of the app (and finds the ones shipped
+    beside checkpoints): a setting already computed is replayed, not computed again.
+    """
+
+    def __init__(self, ctx, recordings: Recordings | None = None):
+        super().__init__(ctx)
+        self.recordings = recordings if recordings is not None else Recordings()
 
     # checkpoints --------------------------------------------------------------------------
 
@@ -363,18 +373,24 @@ class ReverseHandlers(CheckpointPicker):
         return its, timesteps
 
     def _start(self, session: ReverseSession, spec: Spec, loaded) -> None:
+        """Set the session up for a run of `spec`: replayed where it was recorded before, else computed live."""
         model, config, meta, schedule = loaded
-        its, timesteps = self._iterators(spec, loaded)
-        session.spec, session.clock = spec, Clock(its, timesteps)
-        session.traj = Trajectory(spec.kind, spec.lanes)
+        recorded = self.recordings.get(spec)
+        if recorded is not None:
+            session.spec, session.clock, session.traj = spec, None, recorded
+        else:
+            its, timesteps = self._iterators(spec, loaded)
+            session.spec, session.clock = spec, Clock(its, timesteps)
+            session.traj = Trajectory(spec.kind, spec.lanes)
+        session.recorded = recorded is not None
         session.cursor = 0
         session.model, session.schedule, session.prediction = model, schedule, config.diffusion.prediction
         session.fields = {}
         session.reference = None
         if spec.kind == "points":
             session.reference = _reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
-        session.total = session.clock.total
-        session.estimate = self.estimate(spec, loaded)[0]
+        session.total = session.clock.total if session.clock is not None else recorded.ticks
+        session.estimate = 0.0 if recorded is not None else self.estimate(spec, loaded)[0]
 
     def _advance(self, session: ReverseSession) -> bool:
         """Compute clock ticks until one is recorded as a new frame; False when the run is complete."""
@@ -385,6 +401,8 @@ class ReverseHandlers(CheckpointPicker):
                 if tick is None:
                     break
                 if traj.observe(tick):
+                    if traj.complete:
+                        self.recordings.put(session.spec, traj)
                     return True
             return False
 
@@ -598,8 +616,13 @@ class ReverseHandlers(CheckpointPicker):
         else:
             state = "complete" if traj.complete else "stopped"
         kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"
+        if session.recorded:
+            state = "replaying" if playing else "complete" if session.cursor >= len(traj) - 1 else "paused"
+            line = (f"Frame {session.cursor + 1} of {len(traj)} · {traj.ticks} steps{kept} · recorded earlier, "
+                    f"replayed without computing · {state}.")
+            return line + (f" {note}" if note else "")
         line = (f"Frame {session.cursor + 1} of {len(traj)} recorded · {traj.ticks} of {session.total} "
-                f"steps computed{kept} · {state}.")
+                f"steps computed live{kept} · {state}.")
         if session.computing and session.estimate >= 2:
             left = session.estimate * (1 - traj.ticks / max(session.total, 1))
             line += f" About {say_seconds(left)} of computing left."
