@@ -387,12 +387,15 @@ def export(frames: Sequence[np.ndarray], path: str | Path, fps: float = 15.0, ho
     frames = list(frames)
     if not frames:
         raise ValueError("no frames to export")
-    frames = frames + [frames[-1]] * int(round(hold_last * fps))
+    held = int(round(hold_last * fps))
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gif":
-        frames = _even_canvas(frames, 1)
-        pil = [Image.fromarray(f).quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-               for f in frames]
+        # Fast octree quantisation: median cut was 85% of a GIF export (about 0.25 s a frame for the
+        # shapes model, 20x octree's cost) for a little less colour error. The held last frame is
+        # quantised once and repeated.
+        pil = [Image.fromarray(f).quantize(colors=255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+               for f in _even_canvas(frames, 1)]
+        pil += [pil[-1]] * held
         # GIF delays are whole hundredths of a second; Pillow takes milliseconds.
         pil[0].save(path, save_all=True, append_images=pil[1:], duration=int(round(1000 / fps)), loop=0,
                     optimize=False, disposal=1)
@@ -400,8 +403,11 @@ def export(frames: Sequence[np.ndarray], path: str | Path, fps: float = 15.0, ho
         import imageio.v2 as imageio
 
         frames = _even_canvas(frames, 16)  # H.264 in yuv420p needs even sides; 16 avoids ffmpeg's resize warning
+        frames += [frames[-1]] * held
+        # x264's "veryfast" preset: the default ("medium") spent most of an export encoding
         with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=7,
-                                pixelformat="yuv420p", macro_block_size=16) as writer:
+                                pixelformat="yuv420p", macro_block_size=16,
+                                output_params=["-preset", "veryfast"]) as writer:
             for f in frames:
                 writer.append_data(f)
     return path
