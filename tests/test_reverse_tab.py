@@ -240,7 +240,8 @@ def test_pause_then_play_goes_on_with_the_same_run(h, ckpt):
     for _ in range(3):
         next(gen)
     first = session.traj.frames[0]
-    assert "Paused" in h.pause(session)
+    assert h.pause(session) == gr.skip()  # while playing, the generator itself shows where it paused
+    assert "Paused" in h.pause(session)   # with nothing playing, Pause answers itself
     rest = list(gen)  # the generator notices and ends with a closing view: paused, slider free
     assert len(rest) == 1 and "paused" in rest[0][2] and rest[0][3]["interactive"] is True
     assert rest[0][0] == gr.skip()  # the frame on screen is where it paused: not sent a second time

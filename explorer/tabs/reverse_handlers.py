@@ -497,10 +497,19 @@ class ReverseHandlers(CheckpointPicker):
         gr.Info(f"This run: {why}. Pause or Stop at any time; {faster}.")
 
     def pause(self, session):
-        """Stop playback after the current step; the run can go on with Play."""
-        if isinstance(session, ReverseSession):
-            session.paused = session.token
+        """Stop playback after the current step; the run can go on with Play.
+
+        While a generator plays, it may move one more frame before it notices, so it sends the
+        closing view itself (as with Stop): a caption written here could name an older frame than
+        the one left on screen. With nothing playing the answer comes from here.
+        """
+        if not isinstance(session, ReverseSession):
+            return self.status(session, "Paused.")
+        playing = session.token  # no lock: a step in progress must not hold up the answer
+        if playing is not None:  # (a second press finds nothing playing and leaves the mark alone)
+            session.paused = playing
             session.token = None
+            return gr.skip()
         return self.status(session, "Paused.")
 
     STOPPED = "Stopped. The frames computed so far stay; Play starts over."
@@ -516,7 +525,8 @@ class ReverseHandlers(CheckpointPicker):
             return (gr.skip(),) * 4
         with session.lock:
             playing = session.token
-            session.stopped = playing
+            if playing is not None:  # a second press leaves the mark of the run the first one ended
+                session.stopped = playing
             session.token = None
             session.clock = None
         if playing is not None:
