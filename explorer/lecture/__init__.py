@@ -116,6 +116,8 @@ def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], b
         return (*out, READY)
 
     demo.load(restore, None, [*views, ready], api_visibility="private", show_progress="hidden")
+    from . import bundle_ui  # Export / Open bundle in the bar: a bundle restores through _apply too
+    bundle_ui.wire(demo, tabs, restorers)
 
     def goto(name, position, delta, start=False):
         """Stop position + delta of the chosen lesson (the first stop with start): its view and its text."""
