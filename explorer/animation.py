@@ -27,7 +27,11 @@ MAX_TRAILS = 150        # particles that get a trail: more only clutters the pic
 MAX_POINTS = 1500
 FIELD_COLOR = "rgba(71, 85, 105, 0.55)"
 X0_COLOR = "#ea580c"
-HEADER = 24             # px of the title bar above each image row
+HEADER = 32             # px of the title bar above each image row
+# Text drawn into frames is sized for a projector: at least 20 px where the presenter view shows the
+# frame at 1024 px wide (an image frame is about 1,000 px wide and shown at about that size).
+FRAME_FONT = 22
+PLOT_FONT = 16           # 2-D and signal frames are narrower and shown enlarged
 
 
 def lane_title(lane: Lane, snap: Snapshot) -> str:
@@ -49,8 +53,8 @@ def _titled(img: np.ndarray, title: str, color: str) -> np.ndarray:
     canvas = Image.new("RGB", (img.shape[1], img.shape[0] + HEADER), "white")
     canvas.paste(Image.fromarray(img), (0, HEADER))
     draw = ImageDraw.Draw(canvas)
-    draw.rectangle([6, 7, 14, 15], fill=color)
-    draw.text((20, 4), title, fill="#111827", font=_font(15))
+    draw.rectangle([6, 10, 18, 22], fill=color)
+    draw.text((26, 4), title, fill="#111827", font=_font(FRAME_FONT))
     return np.asarray(canvas)
 
 
@@ -70,7 +74,7 @@ def image_frame(frame: Sequence[Snapshot], lanes: Sequence[Lane], min_size: int 
             render.grid(dequantise(s.eps, EPS_RANGE), lo=-EPS_RANGE, hi=EPS_RANGE, min_size=min_size),
         ]
         labels = ("x_0 (the sample)",) + IMAGE_LABELS[1:] if s.done else IMAGE_LABELS
-        strip = render.labelled_strip(panels, labels)
+        strip = render.labelled_strip(panels, labels, font_size=FRAME_FONT)
         rows.append(_titled(strip, lane_title(lane, s), PALETTE[k % len(PALETTE)]))
     return _stack(rows)
 
@@ -265,12 +269,12 @@ def _reference_panel(reference: np.ndarray, size: int, lim: float) -> Image.Imag
 def points_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails, fields, reference=None,
                   lim: float = POINTS_LIM, size: int = 300) -> np.ndarray:
     """The same picture as `points_figure`, drawn with Pillow: (H, W, 3) uint8."""
-    pad, cap = 8, 22
+    pad, cap = 8, PLOT_FONT + 10
     w = 2 * size + 3 * pad
     h = len(lanes) * (size + cap + pad) + pad
     canvas = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(canvas)
-    font = _font(13)
+    font = _font(PLOT_FONT)
     for r, (lane, s) in enumerate(zip(lanes, frame)):
         color = PALETTE[r % len(PALETTE)]
         top = pad + r * (size + cap + pad)
@@ -323,15 +327,15 @@ def _dots(draw, panel: _Panel, pts: np.ndarray, fill, radius: float = 2.0) -> No
 
 
 def signal_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: int = 4,
-                  size: tuple[int, int] = (260, 150)) -> np.ndarray:
+                  size: tuple[int, int] = (300, 170)) -> np.ndarray:
     """The same picture as `signal_figure`, drawn with Pillow: (H, W, 3) uint8."""
     pw, ph = size
-    pad, cap = 8, 22
+    pad, cap = 8, PLOT_FONT + 10
     w = 3 * pw + 4 * pad
     h = len(lanes) * (ph + cap + pad) + pad
     canvas = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(canvas)
-    font = _font(13)
+    font = _font(PLOT_FONT)
     for r, (lane, s) in enumerate(zip(lanes, frame)):
         top = pad + r * (ph + cap + pad)
         for c, (label, attr, ylim) in enumerate(SIGNAL_PANELS):

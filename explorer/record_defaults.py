@@ -17,19 +17,12 @@ from core.threads import add_threads_option, apply_threads
 
 from .context import AppContext, Settings
 from .recordings import FILE, Recordings, save
-from .tabs.reverse_handlers import ReverseHandlers, ReverseSession, default_samples, default_steps, kind_of
-
-
-def default_spec(h: ReverseHandlers, path: str):
-    """(Spec, loaded) of the tab's default setting for a checkpoint."""
-    _, _, meta, schedule = h.load(path)
-    kind = kind_of(h.entry(path))
-    return h.spec(path, "ddim", default_steps("ddim", schedule.T), 0.0, 0, default_samples(kind, meta["sample_shape"]))
+from .tabs.reverse_handlers import ReverseHandlers, ReverseSession
 
 
 def record(h: ReverseHandlers, path: str) -> Path:
     """Compute the default run of one checkpoint live and write it beside the checkpoint."""
-    spec, loaded = default_spec(h, path)
+    spec, loaded = h.default_spec(path)
     session = ReverseSession()
     h._start(session, spec, loaded)
     while h._advance(session):

@@ -52,6 +52,32 @@ def test_presenter_view_fills_the_screen_with_the_picture_and_its_slider(browser
         page.close()
 
 
+@pytest.mark.parametrize("width, height", [(1024, 768), (1280, 720)])
+def test_presenter_reverse_opens_on_a_large_frame_with_play_and_readable_labels(browser, app_url, screenshots,
+                                                                               width, height):
+    from explorer.animation import FRAME_FONT
+
+    page = open_page(browser, app_url + "?tab=reverse&present=1", width, height)
+    try:
+        page.wait_for_selector("body.presenting #rv-frame img")  # the recorded default run's first frame
+        page.wait_for_function("() => document.querySelector('#rv-frame img').complete")
+        img, play = box(page, "#rv-frame img"), box(page, "#rv-play")
+        assert img["height"] >= 0.6 * height, img
+        assert 0 <= play["y"] and play["y"] + play["height"] <= height
+        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        natural = page.evaluate("() => { const i = document.querySelector('#rv-frame img'); "
+                                "return [i.naturalWidth, i.naturalHeight]; }")
+        scale = min(img["width"] / natural[0], img["height"] / natural[1])  # object-fit: contain
+        assert FRAME_FONT * scale >= 20, (natural, img)  # the labels drawn in the frame, as shown
+        tabs = box(page, "#tab-evaluate-button") or box(page, "button[role=tab] >> nth=3")
+        bar = box(page, "#de-bar")
+        assert tabs["x"] + tabs["width"] <= bar["x"] or bar["y"] + bar["height"] <= tabs["y"], (tabs, bar)
+        assert "ready: press Play" in page.locator("#rv-caption").inner_text()
+        page.screenshot(path=str(screenshots / f"presenter-reverse-{width}x{height}.png"))
+    finally:
+        page.close()
+
+
 def test_keys_move_t_switch_tabs_and_show_the_key_map(browser, app_url):
     page = open_page(browser, app_url)
     try:

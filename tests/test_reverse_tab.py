@@ -411,6 +411,7 @@ def test_a_link_with_a_frame_shows_the_same_picture_as_playing_to_it(h, ckpt):
         assert problems == [] and len(out) == 15
         ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, image, plot, caption, scrub, restored = out
         assert ck["value"] == ckpt["tiny-digits"] and sampler["value"] == "ddim" and steps["value"] == 10
+        assert steps_b["maximum"] == steps_b["value"] == 200  # never above this model's T (Play would refuse it)
         assert seed["value"] == 5 and n["value"] == 4 and kind == "image"
         assert np.array_equal(image["value"], want) and image["visible"] is True
         assert scrub["value"] == 6 and restored.cursor == 6 and restored.recorded is recorded
@@ -425,10 +426,15 @@ def test_a_link_with_bad_reverse_settings_falls_back_and_says_why(h, ckpt):
     assert any("sampler='euler' is not one of" in p for p in problems)
     assert any("steps=5000 is more than this model's T=200" in p for p in problems)
     assert any("n=999 is more than 64" in p for p in problems)
+    session, _ = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10)
+    h.select_checkpoint(ckpt["tiny-signals"], "ddim", 50, "ddim", 50, 4, "image", session)  # another model
+    assert session.traj is None and session.spec is None  # its run went with it: Step has nothing
+    with pytest.raises(gr.Error, match="press Play first"):
+        h.step(1, session)
     problems = []
     h.restore({"tab": "reverse", "checkpoint": "no-such-model"}, problems)
     assert problems and "there is no checkpoint 'no-such-model' here" in problems[0]
-    assert all(o == gr.skip() for o in h.restore({"tab": "forward", "steps": 3}, []))
+    assert all(o == gr.skip() for o in h.restore({"tab": "forward", "steps": 3}, [])[:10])  # controls untouched
 
 
 def test_a_long_play_says_its_cost_up_front_and_the_time_left(h, ckpt, monkeypatch, capsys):

@@ -4,6 +4,7 @@ import re
 import socket
 from pathlib import Path
 
+import gradio as gr
 import pytest
 import torch
 
@@ -87,11 +88,10 @@ def test_shipped_recording_is_the_default_run_computed_here(entry, live_reverse)
     """The recorded default run (what the first Play replays) is what computing it live gives, within rounding."""
     import numpy as np
 
-    from explorer.record_defaults import default_spec
     from explorer.recordings import FILE, Recordings
     from explorer.tabs.reverse_handlers import ReverseSession
 
-    spec, loaded = default_spec(live_reverse, entry["path"])
+    spec, loaded = live_reverse.default_spec(entry["path"])
     recorded = Recordings().get(spec)
     assert recorded is not None, f"no usable {FILE} (rerun python -m explorer.record_defaults {entry['name']})"
     assert (Path(entry["path"]) / FILE).stat().st_size <= 3 * 2**20
@@ -108,3 +108,32 @@ def test_shipped_recording_is_the_default_run_computed_here(entry, live_reverse)
             diff = np.abs(getattr(a[0], name).astype(np.float32) - getattr(b[0], name).astype(np.float32))
             # images are uint8 levels, points and signals float16 values: other CPUs round differently
             assert diff.max() <= (4 if spec.kind == "image" else 0.05) and diff.mean() <= 0.1 * (1 + 9 * (spec.kind == "image"))
+
+
+def test_the_reverse_tab_opens_on_the_first_frame_of_the_recorded_default_run():
+    """A page that names nothing of Reverse shows the default model's recorded x_T at once (no computing)."""
+    import numpy as np
+
+    from explorer.context import AppContext, Settings
+    from explorer.recordings import Recordings
+    from explorer.tabs.reverse_handlers import ReverseHandlers
+
+    h = ReverseHandlers(AppContext(Settings(device="cpu", shipped_checkpoints=FOLDER)), Recordings())
+    out = h.opening()
+    assert len(out) == 15 and all(o == gr.skip() for o in out[:10])  # the controls stay as built
+    image, caption, scrub, session = out[10], out[12], out[13], out[14]
+    assert session.recorded and session.clock is None and session.cursor == 0
+    assert session.spec == h.default_spec(h.default_checkpoint())[0]
+    assert np.array_equal(image["value"], h.picture(session, 0)) and image["visible"] is True
+    assert f"Frame 1 of {len(session.traj)}" in caption and "ready: press Play" in caption
+    assert scrub["value"] == 0 and scrub["interactive"] is True
+    assert h.restore({"tab": "forward", "t": 3}, [])[14] is not session  # each page gets its own session
+
+
+def test_the_reverse_tab_opens_empty_when_the_default_run_was_not_recorded():
+    from explorer.context import AppContext, Settings
+    from explorer.recordings import Recordings
+    from explorer.tabs.reverse_handlers import ReverseHandlers
+
+    h = ReverseHandlers(AppContext(Settings(device="cpu", shipped_checkpoints=FOLDER)), Recordings(shipped=False))
+    assert all(o == gr.skip() for o in h.opening())

@@ -92,6 +92,13 @@ class ReverseSession:
     def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
         return ReverseSession()
 
+    def clear(self) -> None:
+        """Forget the run (another checkpoint was chosen): playback ends, Step and Export have nothing."""
+        with self.lock:
+            self.token = None
+            self.spec, self.traj, self.clock, self.cursor = None, None, None, 0
+            self.recorded, self.fields, self.total, self.estimate = False, {}, 0, 0.0
+
     @property
     def computing(self) -> bool:
         return self.clock is not None and not self.clock.finished
@@ -290,7 +297,13 @@ class ReverseHandlers(CheckpointPicker):
             n_val = None
         n_val = n_val or default_samples(kind, meta["sample_shape"])
         self._warm(model, meta, n_val)
-        same = isinstance(session, ReverseSession) and session.spec is not None and session.spec.checkpoint == checkpoint
+        # a session with no run yet shows nothing of another checkpoint, and the page's opening view may
+        # be on its way (a tab opened by a link is selected while the link is restored): leave it be
+        # unless the kind of data changes (the other component must show)
+        idle = not isinstance(session, ReverseSession) or session.spec is None
+        same = (session.spec.checkpoint == checkpoint) if not idle else kind == last_kind
+        if not idle and not same:
+            session.clear()  # the frames on screen go, and so does the run they came from
         return (self.info(checkpoint),
                 gr.update(maximum=T, value=steps),
                 gr.update(maximum=T, value=steps_b),
@@ -434,6 +447,8 @@ class ReverseHandlers(CheckpointPicker):
         shown = session.cursor
         while session.token is token:
             traj = session.traj
+            if traj is None:  # cleared: another checkpoint was chosen
+                break
             if session.cursor < len(traj) - 1:          # replaying recorded frames
                 session.cursor += 1
                 played += traj.stride
@@ -627,7 +642,8 @@ class ReverseHandlers(CheckpointPicker):
             state = "complete" if traj.complete else "stopped"
         kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"
         if session.recorded:
-            state = "replaying" if playing else "complete" if session.cursor >= len(traj) - 1 else "paused"
+            state = ("replaying" if playing else "complete" if session.cursor >= len(traj) - 1
+                     else "ready: press Play (or Space)" if session.cursor == 0 else "paused")
             line = (f"Frame {session.cursor + 1} of {len(traj)} · {traj.ticks} steps{kept} · recorded earlier, "
                     f"replayed without computing · {state}.")
             return line + (f" {note}" if note else "")
@@ -678,7 +694,7 @@ class ReverseHandlers(CheckpointPicker):
         """
         skip = (gr.skip(),) * 15
         if values.get("tab") != "reverse" or not any(k in values for k in self.LINK_KEYS):
-            return skip
+            return self.opening()
         entries = self.checkpoints()
         path = self.default_checkpoint()
         name = values.get("checkpoint")
@@ -710,13 +726,15 @@ class ReverseHandlers(CheckpointPicker):
         seed = values.get("seed", 0)
         controls = (gr.update(value=path), gr.update(value=sampler), gr.update(maximum=T, value=steps),
                     gr.update(value=eta, visible=sampler == "ddim"), gr.update(value=seed),
-                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path), gr.update(maximum=T), kind,
+                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path), gr.update(maximum=T, value=T), kind,
                     self.explanation(path, sampler))
         frame = values.get("frame")
-        if frame is None:
-            return (*controls, *DataView.show(kind, None), "Press **Play** to start.", gr.skip(), gr.skip())
-        session = ReverseSession()
         spec, loaded = self.spec(path, sampler, steps, eta, seed, n)
+        if frame is None:
+            if self.recordings.get(spec) is None:
+                return (*controls, *DataView.show(kind, None), "Press **Play** to start.", gr.skip(), gr.skip())
+            frame = 0  # recorded before: its first frame costs nothing, so the tab opens with a picture
+        session = ReverseSession()
         self._start(session, spec, loaded)
         while len(session.traj) <= frame and self._advance(session):
             pass
@@ -727,6 +745,32 @@ class ReverseHandlers(CheckpointPicker):
         if kind == "image":
             image, plot = DataView.show(kind, image)
         return (*controls, image, plot, caption, scrub, session)
+
+    def default_spec(self, path: str) -> tuple[Spec, tuple]:
+        """(Spec, loaded) of the tab's default setting for a checkpoint: what it plays before anything
+        is changed (DDIM with its default steps, eta 0, seed 0, the kind's default number of samples)."""
+        _, _, meta, schedule = self.load(path)
+        kind = kind_of(self.entry(path))
+        return self.spec(path, "ddim", default_steps("ddim", schedule.T), 0.0, 0,
+                         default_samples(kind, meta["sample_shape"]))
+
+    def opening(self) -> tuple:
+        """The restorer's outputs for a page that names nothing of this tab: the controls as built and,
+        when the default run was recorded (shipped beside each shipped model), its first frame, so
+        the tab opens on a picture of the noise it starts from rather than an empty box."""
+        skip = (gr.skip(),) * 15
+        path = self.default_checkpoint()
+        if path is None:
+            return skip
+        spec, loaded = self.default_spec(path)
+        if self.recordings.get(spec) is None:
+            return skip
+        session = ReverseSession()
+        self._start(session, spec, loaded)
+        image, plot, caption, scrub = self.view(session, 0)
+        if spec.kind == "image":
+            image, plot = DataView.show(spec.kind, image)
+        return (*(gr.skip(),) * 10, image, plot, caption, scrub, session)
 
     # export and the final sample ------------------------------------------------------------
 
