@@ -14,6 +14,12 @@ def open_page(browser, url: str, width: int = 1366, height: int = 768):
     return page
 
 
+def wait_open(page, selector: str) -> None:
+    """Wait until the tab button `selector` is the open one."""
+    page.wait_for_function("s => document.querySelector(s) && document.querySelector(s).getAttribute('aria-selected') === 'true'",
+                           arg=selector)
+
+
 def box(page, selector: str) -> dict:
     return page.locator(selector).first.bounding_box()
 
@@ -137,8 +143,17 @@ def test_the_url_follows_the_view_and_restores_it_in_a_fresh_page(browser, app_u
     try:
         fresh.wait_for_function("n => document.querySelector('#fw-coeffs').innerText === n", arg=numbers)
         assert t_value(fresh) == 900 and fresh.locator("#fw-schedule input").input_value() == "cosine"
+        fresh.locator("#view-chain-button").click()  # an inner view is part of the view too
+        wait_url(fresh, "view", "chain")
+        url = fresh.url
     finally:
         fresh.close()
+    again = open_page(browser, url)
+    try:
+        wait_open(again, "#view-chain-button")
+        assert again.locator("#fw-chain-run").is_visible()
+    finally:
+        again.close()
 
 
 def test_a_reverse_link_restores_the_frame_and_a_bad_link_says_what_was_wrong(browser, app_url, trained_checkpoints):
@@ -177,12 +192,18 @@ def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser
         page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 2 of')")
         page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x250 =')")
         assert page.locator("#de-lesson-text .katex").count() >= 1  # the stop's equation is typeset
-        for _ in range(4):
+        page.locator("#de-lesson-next").click()
+        page.locator("#de-lesson-next").click()  # stop 4 opens its inner view: schedules side by side
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 4 of')")
+        wait_open(page, "#view-compare-button")
+        wait_url(page, "view", "compare")
+        for _ in range(2):
             page.locator("#de-lesson-next").click()
         page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 6 of')")
         page.wait_for_function("() => document.querySelector('#tab-reverse-button').getAttribute('aria-selected') === 'true'")
         page.keyboard.press("PageUp")
         page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 5 of')")
         page.wait_for_function("() => document.querySelector('#tab-forward-button').getAttribute('aria-selected') === 'true'")
+        wait_open(page, "#view-encoding-button")
     finally:
         page.close()

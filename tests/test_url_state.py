@@ -38,3 +38,15 @@ def test_unknown_settings_are_named_and_ignored():
     assert good == {"t": 5}
     assert problems == ["the link's setting 'colour' is not one this app knows; ignored"]
     assert url_state.problem_text(problems).startswith("This link has settings that cannot be used: the link's")
+
+
+def test_an_inner_view_is_read_only_for_the_tab_it_belongs_to():
+    values, problems = url_state.read({"tab": "evaluate", "view": "quiz"})
+    assert values == {"tab": "evaluate", "view": "quiz"} and problems == []
+    values, problems = url_state.read({"view": "compare"})  # no tab: the first tab, forward
+    assert values == {"view": "compare"} and problems == []
+    values, problems = url_state.read({"tab": "reverse", "view": "quiz"})
+    assert values == {"tab": "reverse"}
+    assert problems == ["the link's view='quiz' is not a view of the reverse tab (its views: none); ignored"]
+    values, problems = url_state.read({"tab": "forward", "view": "bogus"})
+    assert values == {"tab": "forward"} and "view='bogus' is not allowed (one of main, compare" in problems[0]

@@ -25,7 +25,8 @@ READY = '<span data-ready="1"></span>'
 
 def page_js(present: bool = False, samplers: dict[str, str] | None = None, tabs=url_state.TABS) -> str:
     """The page script for `launch(js=...)`, with the settings it needs from Python."""
-    settings = json.dumps({"present": bool(present), "samplers": samplers or {}, "tabs": list(tabs)})
+    settings = json.dumps({"present": bool(present), "samplers": samplers or {}, "tabs": list(tabs),
+                           "firstViews": {tab: views[0] for tab, views in url_state.VIEWS.items()}})
     body = (HERE / "page.js").read_text().strip()
     assert body.startswith("() => {") and body.endswith("}")
     return "() => {\n  window.__DE = " + settings + ";\n  (" + body + ")();\n}"
@@ -87,6 +88,18 @@ class Restorer:
 
     outputs: list
     fn: Callable[[dict[str, Any], list[str]], tuple]
+
+
+def with_views(restorer: Restorer, tab: str, views: gr.Tabs) -> Restorer:
+    """The restorer, plus opening the inner tab a link or lesson stop names (`view=`) in `views`.
+
+    `views` is the tab's gr.Tabs; its gr.Tab children have the ids of url_state.VIEWS[tab] and
+    elem_id "view-<id>" (the page script reads the open one back into the URL).
+    """
+    def fn(values: dict, problems: list[str]) -> tuple:
+        view = values.get("view") if values.get("tab", url_state.TABS[0]) == tab else None
+        return (*restorer.fn(values, problems), gr.Tabs(selected=view) if view else gr.skip())
+    return Restorer([*restorer.outputs, views], fn)
 
 
 def _apply(values: dict, problems: list[str], restorers: list[Restorer]) -> list:

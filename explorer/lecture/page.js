@@ -1,8 +1,8 @@
 () => {
   // The lecture layer's one page script: presenter view, keyboard, fullscreen, and the URL that
   // follows the view. It targets the app's own elem_ids only (Gradio's DOM changes between versions).
-  // Settings from Python: window.__DE = {present: bool, samplers: {label: key}, tabs: [...]}.
-  const DE = window.__DE || {present: false, samplers: {}, tabs: []};
+  // Settings from Python: window.__DE = {present: bool, samplers: {label: key}, tabs: [...], firstViews: {tab: view}}.
+  const DE = Object.assign({present: false, samplers: {}, tabs: [], firstViews: {}}, window.__DE || {});
   const $ = (s) => document.querySelector(s);
   const body = document.body;
 
@@ -151,6 +151,9 @@
         const v = val(sel); if (v !== null && v !== '') p.set(key, v);
       }
     }
+    // the inner view open in this tab (Compare schedules, Human evaluation, ...): its gr.Tab's elem_id is view-<id>
+    const sub = document.querySelector(`#tab-${tab} button[role=tab][aria-selected=true][id^="view-"]`);
+    if (sub) { const v = sub.id.replace(/^view-/, '').replace(/-button$/, ''); if (v !== DE.firstViews[tab]) p.set('view', v); }
     if (body.classList.contains('presenting')) p.set('present', '1');
     return p.toString();
   };

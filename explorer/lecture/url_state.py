@@ -15,6 +15,9 @@ from typing import Any, Callable, Mapping
 from core.schedules import MAX_T, SCHEDULES
 
 TABS = ("forward", "reverse", "train", "evaluate")
+# The views inside a tab (its inner tabs), by the tab they belong to: `view=compare` opens one.
+VIEWS = {"forward": ("main", "compare", "chain", "film", "encoding"),
+         "evaluate": ("figures", "visual", "history", "quiz")}
 SOURCES = ("photo", "dataset", "upload")
 SEED_MAX = 2**31 - 1
 MAX_VALUE_CHARS = 200
@@ -76,6 +79,7 @@ def _flag() -> Param:
 # Every setting a link can carry, by the name it has in the URL. `t` is checked against T by the tab.
 PARAMS: dict[str, Param] = {
     "tab": _choice(TABS),
+    "view": _choice(dict.fromkeys(v for views in VIEWS.values() for v in views)),  # checked against tab below
     "present": _flag(),
     # Forward
     "source": _choice(SOURCES),
@@ -112,6 +116,12 @@ def read(params: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             good[key] = spec.read(text)
         except (ValueError, TypeError, OverflowError):
             problems.append(f"the link's {key}={shown!r} is not allowed ({spec.allowed}); the default is used")
+    view = good.get("view")
+    if view is not None and view not in VIEWS.get(good.get("tab", "forward"), ()):
+        tab = good.get("tab", "forward")
+        allowed = ", ".join(VIEWS.get(tab, ())) or "none"
+        problems.append(f"the link's view={view!r} is not a view of the {tab} tab (its views: {allowed}); ignored")
+        del good["view"]
     return good, problems
 
 

@@ -10,6 +10,7 @@ import gradio as gr
 from core.evaluate import MIN_N
 from core.samplers import SAMPLERS
 
+from ..lecture import Restorer, with_views
 from ..widgets import DataView, md
 from .evaluate_handlers import DEFAULT_N, QUIZ_MAX_PER_SOURCE, SEED_MAX, EvaluateHandlers, progress_html
 
@@ -31,7 +32,7 @@ this audience can tell.
 """
 
 
-def build(ctx) -> None:
+def build(ctx) -> Restorer:
     h = EvaluateHandlers(ctx)
     choices = h.choices()
     ckpt0 = next((p for _, p in choices if "digits" in p), choices[0][1] if choices else None)
@@ -59,8 +60,8 @@ def build(ctx) -> None:
             md(INTRO, elem_classes=["tight-md"])
 
         with gr.Column(scale=3):
-            with gr.Tabs():
-                with gr.Tab("Figures", id="figures"):
+            with gr.Tabs() as inner:
+                with gr.Tab("Figures", id="figures", elem_id="view-figures"):
                     table = gr.HTML("<i>Press <b>Evaluate</b> to compute the figures.</i>", elem_id="ev-table")
                     with gr.Row():
                         mse_plot = gr.Plot(show_label=False, elem_id="ev-mse")
@@ -68,12 +69,12 @@ def build(ctx) -> None:
                     md("#### Memorisation: the generated samples closest to the training set")
                     pairs = DataView("closest pairs", "ev-pairs", "image", height=300)
                     pairs_caption = md("", elem_id="ev-pairs-caption")
-                with gr.Tab("Visual inspection", id="visual"):
+                with gr.Tab("Visual inspection", id="visual", elem_id="view-visual"):
                     md("Generated samples beside real ones; the full-screen button zooms in.")
                     with gr.Row(equal_height=True):
                         samples = DataView("generated samples", "ev-samples", "image", height=520)
                         real = DataView("real samples", "ev-real", "image", height=520)
-                with gr.Tab("History over the run", id="history"):
+                with gr.Tab("History over the run", id="history", elem_id="view-history"):
                     md("Evaluates every checkpoint in the chosen checkpoint's folder (a run saved with "
                        "*Checkpoint every* in the Train tab has several), with fewer samples each, and plots "
                        "how the figures moved as training went on.")
@@ -81,7 +82,7 @@ def build(ctx) -> None:
                     history_progress = gr.HTML("", elem_id="ev-history-progress")
                     history_plot = gr.Plot(show_label=False, elem_id="ev-history")
                     history_table = md("", elem_id="ev-history-table")
-                with gr.Tab("Human evaluation", id="quiz"):
+                with gr.Tab("Human evaluation", id="quiz", elem_id="view-quiz"):
                     md(QUIZ_HELP)
                     with gr.Row():
                         per_source = gr.Slider(2, QUIZ_MAX_PER_SOURCE, value=10, step=1,
@@ -147,3 +148,5 @@ def build(ctx) -> None:
     hide.click(lambda: h.quiz_reveal(False), None, results, api_name="quiz_hide")
     export.click(h.quiz_export, None, csv_file, api_name="quiz_export").success(
         lambda: gr.update(visible=True), None, csv_file, api_visibility="private", queue=False)
+    # a link or a lesson stop opens one of the inner views (figures, visual, history, quiz)
+    return with_views(Restorer([], lambda values, problems: ()), "evaluate", inner)

@@ -11,7 +11,7 @@ from core.forward import q_sample
 from core.schedules import SCHEDULES
 
 from .. import render
-from ..lecture import Restorer
+from ..lecture import Restorer, with_views
 from ..inputs import builtin_datasets, dataset_size, from_dataset, from_image_file
 from ..widgets import DataView, md
 from . import forward_handlers as h
@@ -65,8 +65,8 @@ def build(ctx) -> None:
             t = gr.Slider(0, T0, value=t0, step=1, label="Timestep t  (0 = clean data · T = pure noise)",
                           elem_id="tslider")
             t_copy = gr.Number(t0, visible=False)  # follows t in the browser; drives the paced figures
-            with gr.Tabs():
-                with gr.Tab("Noisy sample", id="main") as tab_main:
+            with gr.Tabs() as inner:
+                with gr.Tab("Noisy sample", id="main", elem_id="view-main") as tab_main:
                     with gr.Row(equal_height=True, elem_id="fw-trio"):
                         v_x0 = DataView(f"x₀: {inp0.label}", "x0img", kind0,
                                         h.show_data(inp0, inp0.x0, reference=False))
@@ -80,7 +80,7 @@ def build(ctx) -> None:
                         hist_plot = gr.Plot(h.histogram(x_t0, t0), show_label=False, elem_id="fw-hist")
                         with gr.Column(min_width=240):
                             md(text.MAIN)
-                with gr.Tab("Compare schedules", id="compare") as tab_compare:
+                with gr.Tab("Compare schedules", id="compare", elem_id="view-compare") as tab_compare:
                     with gr.Row():
                         cmp_names = gr.CheckboxGroup(list(SCHEDULES), value=h.COMPARE_DEFAULT, scale=3,
                                                      label="Schedules (up to 3)", elem_id="fw-compare-names")
@@ -90,7 +90,7 @@ def build(ctx) -> None:
                         v_cmp = [DataView(n, f"cmp{i}", kind0, DataView.value_of(*cmp_init[2 * i: 2 * i + 2]))
                                  for i, n in enumerate(h.COMPARE_DEFAULT)]
                     cmp_curves = gr.Plot(cmp_init[-1], show_label=False, elem_id="fw-cmp-curves")
-                with gr.Tab("Step by step", id="chain") as tab_chain:
+                with gr.Tab("Step by step", id="chain", elem_id="view-chain") as tab_chain:
                     with gr.Row():
                         md(text.CHAIN)
                         chain_btn = gr.Button("Run the chain to t", variant="primary", elem_id="fw-chain-run",
@@ -101,11 +101,11 @@ def build(ctx) -> None:
                     with gr.Row():
                         chain_hist = gr.Plot(show_label=False, elem_id="fw-chain-hist")
                         chain_md = md(text.CHAIN_IDLE, elem_id="fw-chain-stats")
-                with gr.Tab("Filmstrip", id="film") as tab_film:
+                with gr.Tab("Filmstrip", id="film", elem_id="view-film") as tab_film:
                     md(text.FILM)
                     v_film = DataView("x_t at evenly spaced t", "filmimg", kind0,
                                       h.filmstrip_value(inp0, s0, eps0), height=None, show_label=False)
-                with gr.Tab("Step encoding", id="encoding") as tab_enc:
+                with gr.Tab("Step encoding", id="encoding", elem_id="view-encoding") as tab_enc:
                     with gr.Row():
                         with gr.Column(scale=3):
                             enc_bars = gr.Plot(h.encoding_bars(t0), show_label=False, elem_id="fw-enc")
@@ -184,5 +184,5 @@ def build(ctx) -> None:
                     show_progress="hidden")
 
     restore = h.make_restorer(photos, datasets, select_input)
-    return Restorer([source, photo, dataset, index, upload_btn, note, inp, schedule, T, t, seed, last_T, t_copy,
-                     *main_outputs], restore)
+    return with_views(Restorer([source, photo, dataset, index, upload_btn, note, inp, schedule, T, t, seed, last_T,
+                                t_copy, *main_outputs], restore), "forward", inner)
