@@ -14,6 +14,7 @@ from types import ModuleType
 import gradio as gr
 
 from . import lecture
+from .lecture import join
 from .context import AppContext, Settings
 from .images import MAX_FILE_BYTES
 
@@ -63,7 +64,7 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
     with gr.Blocks(title="Diffusion Explorer", fill_width=True, delete_cache=DELETE_CACHE,
                    analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
-        lesson_bar = lecture.header()
+        lesson_bar = lecture.header(join.card_html(ctx.settings.host, ctx.settings.port))
         restorers = []
         with gr.Tabs(elem_id="de-tabs") as tabs:
             for module in tab_modules():

@@ -207,3 +207,41 @@ def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser
         wait_open(page, "#view-encoding-button")
     finally:
         page.close()
+
+
+def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints, screenshots):
+    teacher = open_page(browser, app_url + "?tab=evaluate&view=quiz", 1024, 768)
+    try:
+        teacher.locator("#ev-ckpt input").click()
+        teacher.get_by_role("option", name=re.compile("tiny-digits")).first.click()
+        teacher.wait_for_function("() => document.querySelector('#ev-info').innerText.includes('digits')")
+        count = teacher.locator("#qz-count input[type=number]")
+        count.fill("3")
+        count.press("Enter")
+        teacher.locator("#qz-new").click()
+        teacher.wait_for_function("() => document.querySelector('#qz-status').innerText.includes('6 pictures')")
+        teacher.keyboard.press("j")  # the join card; this app listens on 127.0.0.1, so it says how to serve a class
+        card = teacher.locator("#de-join .de-join-card")
+        card.wait_for()
+        assert "Students cannot join yet" in card.inner_text() and "--host 0.0.0.0" in card.inner_text()
+        teacher.keyboard.press("Escape")
+        card.wait_for(state="hidden")
+    finally:
+        teacher.close()
+    phone = open_page(browser, app_url + "?tab=evaluate&view=quiz&student=1", 390, 844)
+    try:
+        phone.locator("#qz-take").click()
+        phone.wait_for_selector("#qz-image img")
+        phone.wait_for_function("() => document.querySelector('#qz-progress').innerText.includes('1 of 6')")
+        for hidden in ("#de-bar", "#qz-new", "#qz-show", "#qz-reveal", "#tab-forward-button", "#view-figures-button"):
+            assert not phone.locator(hidden).is_visible(), f"{hidden} shows on a student's phone"
+        for button in ("#qz-real", "#qz-generated", "#qz-rating"):
+            b = box(phone, button)
+            assert b["y"] >= 0 and b["y"] + b["height"] <= 844 and b["x"] + b["width"] <= 390, (button, b)
+        assert phone.evaluate("() => document.documentElement.scrollWidth <= innerWidth"), "the page scrolls sideways"
+        phone.screenshot(path=str(screenshots / "quiz-phone-390x844.png"))
+        phone.locator("#qz-generated").click()
+        phone.wait_for_function("() => document.querySelector('#qz-progress').innerText.includes('2 of 6')")
+        wait_url(phone, "student", 1)  # the URL keeps the phone's view
+    finally:
+        phone.close()

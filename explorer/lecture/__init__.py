@@ -3,7 +3,8 @@
 - `present.css` and `page.js`: the presenter view (a class on <body>, not a second copy of each
   tab), the page-level key map, fullscreen of the main view, and the URL that follows the view.
 - `url_state`: a link's settings read and checked; each tab applies them with its own restorer.
-- `header()`: the bar with the presenter toggle, the controls drawer, Copy link and the key map.
+- `header()`: the bar with the presenter toggle, the controls drawer, Copy link, the key map and the
+  class's join card (`join`: the quiz's address as a QR code).
 - `Restorer` and `restore_on_load()`: one load event that applies a link to every tab.
 """
 from __future__ import annotations
@@ -44,14 +45,18 @@ class LessonBar:
     box: gr.Accordion
 
 
-def header() -> LessonBar:
-    """The lecture bar (buttons handled in the browser by page.js), the lesson bar, the ready marker."""
+def header(join_card: str = "") -> LessonBar:
+    """The lecture bar (buttons handled in the browser by page.js), the lesson bar, the ready marker.
+
+    join_card: the HTML of the class's join card (`join.card_html`), shown by Join or the key J.
+    """
     with gr.Row(elem_id="de-bar"):
         prev = gr.Button("◀ Stop", elem_id="de-lesson-prev", size="sm", min_width=60, scale=0)
         nxt = gr.Button("Stop ▶", elem_id="de-lesson-next", size="sm", min_width=60, scale=0)
         gr.Button("☰ Controls (C)", elem_id="de-drawer", size="sm", min_width=60, scale=0)
         gr.Button("Copy link", elem_id="de-copy-link", size="sm", min_width=60, scale=0)
         gr.Button("Keys (?)", elem_id="de-keys-button", size="sm", min_width=60, scale=0)
+        gr.Button("Join (J)", elem_id="de-join-button", size="sm", min_width=60, scale=0)
         gr.Button("Presenter view (P)", elem_id="de-present", size="sm", min_width=60, scale=0)
     with gr.Accordion("Lesson", open=False, elem_id="de-lesson") as box:
         with gr.Row():
@@ -62,6 +67,7 @@ def header() -> LessonBar:
                                latex_delimiters=[{"left": "$$", "right": "$$", "display": True}],
                                elem_id="de-lesson-text")
     gr.HTML("", elem_id="de-ready")
+    gr.HTML(join_card, elem_id="de-join")
     return LessonBar(choice, prev, nxt, text, gr.State(LessonPosition), box)
 
 

@@ -15,8 +15,13 @@
   };
   const params = new URLSearchParams(location.search);
   setPresent(params.has('present') ? params.get('present') === '1' : !!DE.present);
+  // a student's phone (?student=1, the join card's address): the quiz alone
+  body.classList.toggle('student', params.get('student') === '1');
+  const showJoin = (on) => { const c = $('#de-join'); if (c) c.classList.toggle('open', on); };
   document.addEventListener('click', (e) => {
-    if (e.target.closest('#de-present')) setPresent(!body.classList.contains('presenting'));
+    if (e.target.closest('#de-join-button')) showJoin(true);
+    else if (e.target.closest('#de-join-close') || e.target.id === 'de-join') showJoin(false);
+    else if (e.target.closest('#de-present')) setPresent(!body.classList.contains('presenting'));
     else if (e.target.closest('#de-drawer')) body.classList.toggle('drawer-open');
     else if (e.target.closest('#de-keys-button')) showKeys(true);
     else if (e.target.closest('#de-keys-close') || e.target.id === 'de-keys') showKeys(false);
@@ -30,7 +35,8 @@
     ['Home / End', 't = 0 / t = T (Forward); first / last frame (Reverse)'],
     ['1 2 3 4', 'Forward, Reverse, Train, Evaluate'],
     ['P', 'presenter view on / off'], ['C', 'the controls drawer (presenter view)'],
-    ['F', 'fullscreen of the main picture (Esc leaves)'], ['?', 'this key map'],
+    ['F', 'fullscreen of the main picture (Esc leaves)'], ['J', 'the class\'s join card (QR code of the quiz)'],
+    ['?', 'this key map'],
   ];
   const showKeys = (on) => {
     let box = $('#de-keys');
@@ -100,7 +106,9 @@
     if (own && ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', 'PageUp', 'PageDown'].includes(k)) return;
     let done = true;
     if (k === '?') showKeys($('#de-keys') === null || $('#de-keys').style.display === 'none');
-    else if (k === 'Escape') showKeys(false), body.classList.remove('drawer-open');
+    else if (k === 'Escape') showKeys(false), showJoin(false), body.classList.remove('drawer-open');
+    else if (body.classList.contains('student')) done = false;  // a phone's page has no shortcuts
+    else if (k === 'j' || k === 'J') showJoin(!($('#de-join') || {classList: {contains: () => false}}).classList.contains('open'));
     else if (k === 'p' || k === 'P') setPresent(!body.classList.contains('presenting'));
     else if ((k === 'c' || k === 'C') && body.classList.contains('presenting')) body.classList.toggle('drawer-open');
     else if (k === 'f' || k === 'F') toggleFullscreen();
@@ -155,6 +163,7 @@
     const sub = document.querySelector(`#tab-${tab} button[role=tab][aria-selected=true][id^="view-"]`);
     if (sub) { const v = sub.id.replace(/^view-/, '').replace(/-button$/, ''); if (v !== DE.firstViews[tab]) p.set('view', v); }
     if (body.classList.contains('presenting')) p.set('present', '1');
+    if (body.classList.contains('student')) p.set('student', '1');
     return p.toString();
   };
   let written = null;
