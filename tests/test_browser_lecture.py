@@ -179,7 +179,7 @@ def test_a_reverse_link_restores_the_frame_and_a_bad_link_says_what_was_wrong(br
         page.close()
 
 
-def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser, app_url):
+def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser, app_url, screenshots):
     page = open_page(browser, app_url)
     try:
         page.locator("#de-lesson").get_by_text("Lesson").click()
@@ -197,6 +197,8 @@ def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser
         page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 4 of')")
         wait_open(page, "#view-compare-button")
         wait_url(page, "view", "compare")
+        page.wait_for_function("() => document.querySelectorAll('#view-compare img').length >= 3")
+        page.screenshot(path=str(screenshots / "lesson-stop.png"))
         for _ in range(2):
             page.locator("#de-lesson-next").click()
         page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 6 of')")
