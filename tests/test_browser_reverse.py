@@ -158,7 +158,7 @@ def test_no_frame_arrives_after_pause_or_stop(reverse, action, said, step):
     page.locator("#rv-seed input").fill("11")   # a new setting: computed live
     page.locator("#rv-seed input").blur()
     page.wait_for_function("() => location.search.includes('seed=11')")
-    page.locator("#rv-speed").get_by_text("30", exact=True).click()
+    page.locator("#rv-speed").get_by_text("10", exact=True).click()  # 20 s of run: Pause lands mid-run even under load
     page.evaluate(LOG_FRAMES)
     page.locator("#rv-play").click()
     page.wait_for_function("() => window.__log.length >= 4")   # it is playing
