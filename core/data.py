@@ -1,4 +1,5 @@
-"""Datasets by name: 2-D toys, UCI digits, procedural shapes, 1-D signals, and files on disk.
+"""Datasets by name: 2-D toys, UCI digits, procedural shapes, 1-D signals, and files on disk
+(including your own 2-D points: `points_file`).
 
 `load_dataset(name, **params)` returns a `Dataset` whose `x` is float32: points (N, 2) with
 roughly zero mean and unit scale, images (N, C, H, W) in [-1, 1], signals (N, 1, L) in [-1, 1].
@@ -8,6 +9,7 @@ same data on every machine. `dataset_info(name)` describes a dataset without mak
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import math
 import warnings
@@ -410,3 +412,37 @@ def image_folder(*, path=None, size=32, channels=3, max_pixels=datafiles.MAX_PIX
         listed = "; ".join(f"{p}: {why}" for p, why in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
         warnings.warn(f"image_folder skipped {len(skipped)} unreadable file(s) under {folder}: {listed}", stacklevel=3)
     return _to_unit_range(images), None if labels is None else torch.from_numpy(labels), class_names
+
+
+def normalise_points(xy) -> torch.Tensor:
+    """(N, 2) points -> float32 with zero mean and one isotropic unit scale, as the 2-D toys have.
+
+    The scale is the root of the mean per-axis variance, so a shape keeps its aspect ratio and
+    fills about the same [-2, 2] square as swiss_roll or moons, where the schedule and nets fit.
+    """
+    x = torch.as_tensor(np.asarray(xy, dtype=np.float64)).reshape(-1, 2)
+    centred = x - x.mean(0)
+    scale = centred.var(0, correction=0).mean().sqrt()
+    if not scale > 1e-12:
+        raise ValueError(f"the {len(x)} points all lie at one place; a shape needs points that differ")
+    return (centred / scale).float()
+
+
+def _points_file_extent(p):
+    return None, (2,)
+
+
+@_dataset("points", _points_file_extent)
+def points_file(*, path=None, sha256=None):
+    """Your own 2-D points: a drawing or a CSV of x,y rows, centred and scaled like the toys."""
+    path = _need_path("points_file", path, f"a CSV file with {datafiles.POINTS_FORMAT}")
+    if sha256 is not None:  # the run's record of the file: a changed file would silently be other data
+        if not path.is_file():
+            raise datafiles.DataFileError(f"{path}: file not found (the points this model was trained on)")
+        digest = hashlib.sha256(path.read_bytes()[:datafiles.MAX_POINTS_BYTES + 1]).hexdigest()
+        if digest != str(sha256).lower():
+            raise datafiles.DataFileError(f"{path}: holds other points than the ones recorded (SHA-256 "
+                                          f"{digest[:12]}..., expected {str(sha256)[:12]}...)")
+    x = normalise_points(datafiles.read_points_csv(path))
+    # A fixed shuffle: the file may be in drawing or raster order, and views show its first rows.
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))], None, None

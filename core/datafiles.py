@@ -1,4 +1,5 @@
-"""Readers for dataset files on disk: MNIST-style IDX files, CIFAR-10 python batches, image folders.
+"""Readers for dataset files on disk: MNIST-style IDX files, CIFAR-10 python batches, image folders,
+CSV files of 2-D points.
 
 They return plain numpy arrays (uint8 images, int64 labels); `core.data` turns them into
 Datasets. Every problem with a file raises `DataFileError` (a ValueError) that names the file and
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import math
 import pickle
+import re
 import zlib
 from pathlib import Path
 
@@ -236,3 +239,95 @@ def read_image_folder(folder: str | Path, size: int = 32, channels: int = 3, max
         index = {name: i for i, name in enumerate(class_names)}
         labels = np.array([index[parts[0]] for parts in tops], dtype=np.int64)
     return np.stack(images), labels, class_names, skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-D points: a CSV of x,y per line (a drawing saved by the app, or the user's own file)
+
+MIN_POINTS = 50                 # fewer is no distribution to learn
+MAX_POINTS = 100_000            # far more than a 2-D shape needs; keeps parsing and files small
+MAX_POINTS_BYTES = 8 * 1024**2  # about 100,000 lines of two long numbers
+_SEPARATORS = re.compile(r"[,;\s]+")  # comma, semicolon, tab or spaces: what spreadsheets paste
+POINTS_FORMAT = "one point per line as x,y (two numbers; a header line such as x,y is optional)"
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_points_csv(text: str, *, min_points: int = MIN_POINTS, max_points: int = MAX_POINTS,
+                     source: str = "the points") -> np.ndarray:
+    """CSV text of x,y rows -> float64 (N, 2); DataFileError naming the first bad line.
+
+    Blank lines and lines starting with # are skipped; a first line that is not two numbers is
+    taken as a header. Every value must be a finite number.
+    """
+    if len(text) > MAX_POINTS_BYTES:
+        raise DataFileError(f"{source}: {len(text) / 1024**2:.1f} MB of text is over the limit of "
+                            f"{MAX_POINTS_BYTES // 1024**2} MB ({max_points:,} points at most)")
+    rows: list[tuple[float, float]] = []
+    first = True
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = [f for f in _SEPARATORS.split(line) if f]
+        values = [_number(f) for f in fields]
+        if first and (len(fields) != 2 or None in values):
+            first = False  # a header such as "x,y"
+            continue
+        first = False
+        if len(fields) != 2:
+            raise DataFileError(f"{source}, line {number}: {len(fields)} values in {line[:40]!r}; expected "
+                                f"{POINTS_FORMAT}")
+        for field, value in zip(fields, values):
+            if value is None:
+                raise DataFileError(f"{source}, line {number}: {field[:20]!r} is not a number; expected "
+                                    f"{POINTS_FORMAT}")
+            if not math.isfinite(value):
+                raise DataFileError(f"{source}, line {number}: {field[:20]!r} is not a finite number "
+                                    "(NaN and infinity are not allowed)")
+        if len(rows) >= max_points:
+            raise DataFileError(f"{source}: more than {max_points:,} points; at most {max_points:,} are allowed")
+        rows.append((values[0], values[1]))
+    if len(rows) < min_points:
+        raise DataFileError(f"{source}: found {len(rows)} point{'s' if len(rows) != 1 else ''}; at least "
+                            f"{min_points} are needed to train ({POINTS_FORMAT})")
+    return np.array(rows, dtype=np.float64).reshape(-1, 2)
+
+
+def read_points_csv(path: str | Path, **limits) -> np.ndarray:
+    """A CSV file of x,y rows -> float64 (N, 2), with the size checked before the file is read."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: file not found (expected a CSV file with {POINTS_FORMAT})")
+    size = path.stat().st_size
+    if size > MAX_POINTS_BYTES:
+        raise DataFileError(f"{path.name}: {size / 1024**2:.1f} MB is over the limit of "
+                            f"{MAX_POINTS_BYTES // 1024**2} MB for a points file")
+    try:
+        text = path.read_bytes()[:MAX_POINTS_BYTES + 1].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path.name}: not a text file (expected a CSV file with {POINTS_FORMAT})") from None
+    return parse_points_csv(text, source=path.name, **limits)
+
+
+def points_csv_text(points) -> str:
+    """(N, 2) points -> CSV text with an x,y header; 9 significant digits round-trip float32 exactly."""
+    xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return "x,y\n" + "".join(f"{x:.9g},{y:.9g}\n" for x, y in xy)
+
+
+def points_from_ink(ink) -> np.ndarray:
+    """A boolean (H, W) ink mask (True = stroke) -> float64 (N, 2) pixel centres, x right and y up.
+
+    Pixel (row r, column c) becomes (c + 0.5, H - r - 0.5): the drawing as seen, in pixel units.
+    """
+    ink = np.asarray(ink, dtype=bool)
+    if ink.ndim != 2:
+        raise ValueError(f"an ink mask must be 2-D (H, W), got shape {ink.shape}")
+    rows, cols = np.nonzero(ink)
+    return np.stack([cols + 0.5, ink.shape[0] - rows - 0.5], axis=1).astype(np.float64)

@@ -10,7 +10,8 @@ from datafile_writers import tiny_cifar10, tiny_mnist
 
 TOYS = ["swiss_roll", "moons", "gaussians8", "checkerboard", "rings", "spiral"]
 GENERATED = TOYS + ["digits", "shapes", "signals"]
-FILES = ["mnist", "fashion_mnist", "cifar10", "image_folder"]
+IMAGE_FILES = ["mnist", "fashion_mnist", "cifar10", "image_folder"]
+FILES = IMAGE_FILES + ["points_file"]
 SMALL = {"shapes": {"n": 60}, "signals": {"n": 300}}  # keep the tests quick
 
 
@@ -18,9 +19,9 @@ SMALL = {"shapes": {"n": 60}, "signals": {"n": 300}}  # keep the tests quick
 
 def test_registry_lists_every_dataset_by_kind():
     assert list_datasets() == list(DATASETS) and set(DATASETS) == set(GENERATED + FILES)
-    assert list_datasets("points") == TOYS
+    assert list_datasets("points") == TOYS + ["points_file"]
     assert list_datasets("signal") == ["signals"]
-    assert set(list_datasets("image")) == {"digits", "shapes"} | set(FILES)
+    assert set(list_datasets("image")) == {"digits", "shapes"} | set(IMAGE_FILES)
     with pytest.raises(ValueError, match="kind must be one of"):
         list_datasets("audio")
 
@@ -236,3 +237,50 @@ def test_x0_clip_is_one_for_images_and_just_beyond_the_data_otherwise():
     assert load_dataset("digits").x0_clip() == 1.0
     roll = load_dataset("swiss_roll", n=500)
     assert roll.x0_clip() == pytest.approx(1.1 * float(roll.x.abs().max()), rel=1e-3)
+
+
+# --- your own 2-D points (a drawing or a CSV) ---------------------------------------------------
+
+def test_points_file_is_centred_scaled_and_shuffled_the_same_way_each_time(tmp_path):
+    from core.config import DataConfig, RunConfig
+
+    path = tmp_path / "p.csv"
+    rows = [(2 * i, 10 + (i % 5)) for i in range(60)]  # in file order: x grows
+    path.write_text("x,y\n" + "".join(f"{x},{y}\n" for x, y in rows))
+    raw = torch.tensor(rows, dtype=torch.float64)
+    centred = raw - raw.mean(0)
+    expected = (centred / centred.var(0, correction=0).mean().sqrt()).float()
+    # the run's config alone names the data: through JSON and back, as a checkpoint keeps it
+    config = RunConfig(data=DataConfig("points_file", {"path": str(path)}))
+    again = RunConfig.from_json(config.to_json())
+    d = load_dataset(again.data.name, **again.data.params)
+    assert d.kind == "points" and d.shape == (2,) and len(d) == 60 and d.labels is None
+    perm = torch.randperm(60, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(d.x, expected[perm])  # a fixed shuffle, so views that show the first rows see all of it
+    assert not torch.equal(perm, torch.arange(60))
+    assert torch.equal(load_dataset("points_file", path=str(path)).x, d.x)
+    assert d.x.mean(0).abs().max() < 1e-6 and abs(float(d.x.var(0, correction=0).mean()) - 1) < 1e-5
+    assert dataset_info("points_file", path=str(path)).kind == "points"
+
+
+def test_points_file_checks_the_recorded_sha256(tmp_path):
+    import hashlib
+
+    path = tmp_path / "p.csv"
+    path.write_text("".join(f"{i},{i * i % 7}\n" for i in range(50)))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert len(load_dataset("points_file", path=str(path), sha256=digest)) == 50
+    path.write_text("".join(f"{i},{i * i % 5}\n" for i in range(50)))
+    with pytest.raises(ValueError, match="holds other points than the ones recorded"):
+        load_dataset("points_file", path=str(path), sha256=digest)
+    with pytest.raises(ValueError, match="file not found"):
+        load_dataset("points_file", path=str(tmp_path / "gone.csv"), sha256=digest)
+    with pytest.raises(ValueError, match="file not found"):
+        load_dataset("points_file", path=str(tmp_path / "gone.csv"))
+
+
+def test_points_that_all_coincide_are_refused(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("1,2\n" * 60)
+    with pytest.raises(ValueError, match="all lie at one place"):
+        load_dataset("points_file", path=str(path))

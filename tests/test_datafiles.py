@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.datafiles import DataFileError, read_cifar10, read_cifar_batch, read_idx, read_image_folder, read_mnist
+from core.datafiles import (MAX_POINTS, MAX_POINTS_BYTES, DataFileError, parse_points_csv, points_csv_text,
+                            points_from_ink, read_cifar10, read_cifar_batch, read_idx, read_image_folder, read_mnist,
+                            read_points_csv)
 from datafile_writers import idx_bytes, tiny_cifar10, tiny_mnist, write_cifar_batch, write_idx
 
 
@@ -249,3 +251,77 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"definitely not a jpeg")
     with pytest.raises(DataFileError, match=r"no readable .*x\.jpg: cannot identify image file"):
         read_image_folder(tmp_path)
+
+
+# --- CSV files of 2-D points --------------------------------------------------------------------
+
+def rows_text(n: int, header: str | None = None) -> str:
+    return (header + "\n" if header else "") + "".join(f"{i},{-0.5 * i}\n" for i in range(n))
+
+
+def test_points_csv_exact_values_with_or_without_a_header():
+    expected = np.array([[i, -0.5 * i] for i in range(50)], dtype=np.float64)
+    for text in (rows_text(50), rows_text(50, "x,y"), rows_text(50, "X;Y"), "# my shape\n\n" + rows_text(50, "x,y")):
+        got = parse_points_csv(text)
+        assert got.dtype == np.float64 and np.array_equal(got, expected)
+    spaced = "".join(f"  {i}\t{-0.5 * i} \r\n" for i in range(50))  # tabs, spaces and Windows line ends
+    assert np.array_equal(parse_points_csv(spaced), expected)
+    assert np.array_equal(parse_points_csv("1e-3;2.5E2\n-7,+8\n", min_points=2), [[1e-3, 250.0], [-7.0, 8.0]])
+
+
+@pytest.mark.parametrize("text, message", [
+    (rows_text(10) + "3,abc\n" + rows_text(40), r"line 11: 'abc' is not a number; expected one point per line as x,y"),
+    (rows_text(10) + "nan,1\n" + rows_text(40), r"line 11: 'nan' is not a finite number \(NaN and infinity"),
+    (rows_text(10) + "1,inf\n" + rows_text(40), r"line 11: 'inf' is not a finite number"),
+    (rows_text(10) + "1,1e999\n" + rows_text(40), r"line 11: '1e999' is not a finite number"),
+    (rows_text(10) + "1,2,3\n" + rows_text(40), r"line 11: 3 values in '1,2,3'; expected one point per line"),
+    (rows_text(10) + "7\n" + rows_text(40), r"line 11: 1 values"),
+    ("x,y\n" + rows_text(49), r"found 49 points; at least 50 are needed to train"),
+    ("x,y\n", r"found 0 points; at least 50"),
+    ("", r"found 0 points"),
+])
+def test_points_csv_bad_input_says_what_and_where(text, message):
+    with pytest.raises(DataFileError, match=message):
+        parse_points_csv(text)
+
+
+def test_points_csv_limits_on_count_and_size():
+    assert len(parse_points_csv(rows_text(MAX_POINTS))) == MAX_POINTS
+    with pytest.raises(DataFileError, match=r"more than 100,000 points; at most 100,000 are allowed"):
+        parse_points_csv(rows_text(MAX_POINTS + 1))
+    with pytest.raises(DataFileError, match=r"over the limit of 8 MB"):
+        parse_points_csv("1,2\n" * (MAX_POINTS_BYTES // 4 + 1))
+
+
+def test_points_csv_files(tmp_path):
+    good = tmp_path / "ok.csv"
+    good.write_bytes(b"\xef\xbb\xbf" + rows_text(60, "x,y").encode())  # a BOM, as Excel writes
+    assert np.array_equal(read_points_csv(good), [[i, -0.5 * i] for i in range(60)])
+    with pytest.raises(DataFileError, match="file not found"):
+        read_points_csv(tmp_path / "missing.csv")
+    binary = tmp_path / "photo.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(DataFileError, match="photo.csv: not a text file"):
+        read_points_csv(binary)
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as f:  # sparse: the size is checked before a byte is read
+        f.truncate(MAX_POINTS_BYTES + 1)
+    with pytest.raises(DataFileError, match=r"huge.csv: 8.0 MB is over the limit of 8 MB"):
+        read_points_csv(huge)
+
+
+def test_points_csv_text_round_trips_float32_exactly():
+    xy = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    text = points_csv_text(xy)
+    assert text.startswith("x,y\n") and text.count("\n") == 51
+    assert np.array_equal(parse_points_csv(text).astype(np.float32), xy)
+
+
+def test_ink_pixels_become_their_centres_with_y_up():
+    ink = np.zeros((3, 4), dtype=bool)
+    ink[0, 0] = ink[2, 3] = ink[1, 2] = True
+    # raster order: row 0 first; pixel (r, c) -> (c + 0.5, H - r - 0.5) with H = 3
+    assert np.array_equal(points_from_ink(ink), [[0.5, 2.5], [2.5, 1.5], [3.5, 0.5]])
+    assert points_from_ink(np.zeros((2, 2), bool)).shape == (0, 2)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        points_from_ink(np.zeros((2, 2, 2), bool))

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 FOLDER = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 SHIPPED = checkpoint.list_checkpoints(FOLDER)
 NAMES = [e["name"] for e in SHIPPED]
-FILE_DATASETS = {"mnist", "fashion_mnist", "cifar10", "image_folder"}  # need the user's files
+FILE_DATASETS = {"mnist", "fashion_mnist", "cifar10", "image_folder", "points_file"}  # need the user's files
 
 
 def test_every_built_in_dataset_has_a_shipped_model():

@@ -9,6 +9,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
+from core.data import load_dataset
 from explorer.jobs import TrainingJob
 from explorer.render import Figure
 from explorer.tabs import train
@@ -78,11 +79,16 @@ def test_bad_settings_say_what_is_allowed(over, message):
 
 
 def test_dataset_change_resets_the_controls():
-    preset, batch, steps, lr, every, group = on_dataset("digits")
+    preset, batch, steps, lr, every, group, canvas = on_dataset("digits")
     assert preset["value"] == "unet-digits" and preset["choices"] == presets_for("image")
     assert (batch, steps, lr, every) == tuple(train.DEFAULTS["image"][k] for k in ("batch", "steps", "lr",
                                                                                     "preview_every"))
-    assert group["visible"] is False and on_dataset(UPLOAD)[-1]["visible"] is True
+    assert group["visible"] is False and on_dataset(UPLOAD)[-2]["visible"] is True
+    assert canvas["visible"] is False and on_dataset(UPLOAD)[-1]["visible"] is False
+    preset, batch, steps, lr, every, group, canvas = on_dataset(train.DRAW)
+    assert preset["value"] == "mlp-2d" and canvas["visible"] is True and group["visible"] is False
+    assert (batch, steps, lr, every) == tuple(train.DEFAULTS["drawing"][k] for k in ("batch", "steps", "lr",
+                                                                                      "preview_every"))
 
 
 def test_time_estimate_scales_with_steps_and_batch():
@@ -244,3 +250,83 @@ def test_uploaded_images_feed_the_image_folder_dataset(tmp_path):
     assert c.data.params["path"] == folder
     with pytest.raises(gr.Error, match="found 1 usable images"):
         upload_images([str(paths[0])])
+
+
+# --- your own 2-D points ----------------------------------------------------------------------
+
+def ink_canvas() -> np.ndarray:
+    image = np.full((20, 20), 255, np.uint8)
+    image[5:8, 2:18] = 0  # 48 pixels: a bar
+    image[8, 2:4] = 0  # 50
+    return image
+
+
+def test_a_drawing_makes_a_points_file_run(tmp_path):
+    from explorer import drawing
+
+    state, figure, note = train.from_drawing({"composite": ink_canvas(), "background": None, "layers": []})
+    assert state["source"] == "the drawing" and "50 points from the drawing" in note
+    assert isinstance(figure, Figure) and len(figure.to_dict()["data"][0]["x"]) == 50
+    c = make_config(**{**GOOD, "dataset": train.DRAW}, points_path=state["path"])
+    assert c.data.name == "points_file" and c.data.params == {"path": str(Path(state["path"]).resolve()),
+                                                             "sha256": drawing.file_sha256(state["path"])}
+    assert c.train.ema_decay == train.DEFAULTS["drawing"]["ema_decay"] and c.model.net == "mlp"
+    assert kind_of(train.DRAW) == "points" and default_preset(train.DRAW) == "mlp-2d"
+    assert train.DRAW in train.dataset_choices()
+    with pytest.raises(ValueError, match="no points yet: draw a shape"):
+        make_config(**{**GOOD, "dataset": train.DRAW})
+    with pytest.raises(ValueError, match="no points yet"):
+        make_config(**{**GOOD, "dataset": train.DRAW}, points_path=str(tmp_path / "gone.csv"))
+
+
+def test_the_canvas_while_drawing_and_the_csv_boxes(tmp_path):
+    state, figure, note = train.from_drawing(None)  # cleared: nothing to say but how to start
+    assert state is None and figure is None and note == train.POINTS_HINT
+    little = np.full((20, 20), 255, np.uint8)
+    little[0, :7] = 0
+    state, figure, note = train.from_drawing(little)
+    assert state == {"error": "the drawing has 7 pixels of ink; at least 50 are needed: draw longer strokes"}
+    assert figure is None and note.startswith("⚠️ the drawing has 7 pixels")
+    text = "x,y\n" + "".join(f"{i},{i % 7}\n" for i in range(80))
+    state, figure, note = train.from_csv_text(text)
+    assert "80 points from the pasted CSV" in note and Path(state["path"]).is_file()
+    upload = tmp_path / "mine.csv"
+    upload.write_text(text)
+    state2, _, note = train.from_csv_file(str(upload))
+    assert state2["path"] == state["path"] and "80 points from mine.csv" in note  # the same points, one file
+    with pytest.raises(gr.Error, match="line 4: 'x' is not a number"):
+        train.from_csv_text(text.replace("2,2\n", "2,x\n"))
+    upload.write_text("1,nan\n" * 60)
+    with pytest.raises(gr.Error, match="mine.csv, line 1: 'nan' is not a finite number"):
+        train.from_csv_file(str(upload))
+    with pytest.raises(gr.Error, match="found 3 points; at least 50"):
+        train.from_csv_text("1,2\n3,4\n5,6\n")
+
+
+def test_start_refuses_missing_or_bad_points_and_trains_on_a_drawing(tmp_path):
+    runs = tmp_path / "runs"
+    ctx = SimpleNamespace(jobs=TrainingJob(runs, device="cpu", threads=1), settings=SimpleNamespace(runs_dir=runs))
+    start, _pause, _resume, stop, _save, status = make_handlers(ctx)
+    args = {**GOOD, "dataset": train.DRAW, "steps": 20, "preview_every": 10}
+    try:
+        with pytest.raises(gr.Error, match="no points yet: draw a shape on the canvas"):
+            start(**args, checkpoint_every=0)
+        with pytest.raises(gr.Error, match="no points yet"):
+            start(**args, checkpoint_every=0, points={"path": None})
+        with pytest.raises(gr.Error, match="the drawing has 7 pixels of ink"):
+            start(**args, checkpoint_every=0, points={"error": "the drawing has 7 pixels of ink"})
+        state, _, _ = train.from_drawing(ink_canvas())
+        assert start(**args, checkpoint_every=0, points=state).startswith("Started **points_file-mlp-2d-")
+        kept = runs / "points" / Path(state["path"]).name
+        assert kept.is_file()  # the run's points live in the runs folder, named by the run's config
+        deadline = time.monotonic() + WAIT
+        while (s := status())["status"] not in ("finished", "failed"):
+            assert time.monotonic() < deadline, s
+            time.sleep(0.2)
+        assert s["status"] == "finished" and s["step"] == 20
+        from core.checkpoint import load
+        _model, config, _meta = load(s["checkpoints"][-1][1])
+        assert config.data.params["path"] == str(kept.resolve())
+        assert len(load_dataset(config.data.name, **config.data.params)) == 50  # from the config alone
+    finally:
+        ctx.jobs.shutdown()

@@ -21,10 +21,11 @@ import numpy as np
 from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
 from core.config import PREDICTIONS
 from core.data import dataset_info
+from core.datafiles import MAX_POINTS, MIN_POINTS
 from core.nets import PRESET_SHAPES, PRESETS
 from core.schedules import SCHEDULES
 
-from .. import charts, render
+from .. import charts, drawing, render
 from ..inputs import builtin_datasets
 from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for, run_name
 from ..uploads import prepare_images
@@ -33,15 +34,19 @@ from ..widgets import DataView, md, user_errors
 TITLE = "Train"
 
 UPLOAD = "your images (upload)"
+DRAW = "your 2-D points (draw or CSV)"
 UPLOAD_SIZES = (16, 32, 64)
 SPEED_FILE = Path(__file__).resolve().parent.parent / "train_speed.json"
 RANK_KIND = {1: "points", 2: "signal", 3: "image"}
-PRESET_FOR = {"digits": "unet-digits", "shapes": "unet-shapes", "signals": "conv1d-signals", UPLOAD: "unet-small"}
+PRESET_FOR = {"digits": "unet-digits", "shapes": "unet-shapes", "signals": "conv1d-signals", UPLOAD: "unet-small",
+              DRAW: "mlp-2d"}
 # Settings that give a visible result quickly on a laptop CPU: a 2-D toy learns its shape in about a minute.
 DEFAULTS = {
     "points": dict(batch=128, steps=1500, lr=2e-3, preview_every=100),
     "image": dict(batch=32, steps=2000, lr=5e-4, preview_every=200),
     "signal": dict(batch=64, steps=2000, lr=1e-3, preview_every=200),
+    # A drawing: recognisable in the samples after 15 s on a 2-core CPU (benchmarks/drawn_points.py).
+    "drawing": dict(batch=256, steps=1200, lr=3e-3, preview_every=100, ema_decay=0.99),
 }
 START_SECONDS = 5.0   # starting the training process (importing torch) before the first step
 LIMITS = dict(T=(10, 2000), steps=(1, 1_000_000), batch=(1, 4096), preview_every=(0, 100_000),
@@ -60,11 +65,18 @@ EMA weights; click the loss curve, or drag the slider, to see them at any earlie
 # --- choices --------------------------------------------------------------------------------
 
 def dataset_choices() -> list[str]:
-    return [*builtin_datasets(), UPLOAD]
+    return [*builtin_datasets(), DRAW, UPLOAD]
 
 
 def kind_of(dataset: str) -> str:
-    return "image" if dataset == UPLOAD else dataset_info(dataset).kind
+    if dataset in (UPLOAD, DRAW):
+        return "image" if dataset == UPLOAD else "points"
+    return dataset_info(dataset).kind
+
+
+def defaults_for(dataset: str) -> dict:
+    """The starting settings for a dataset: the drawing's own, else its kind's."""
+    return DEFAULTS["drawing"] if dataset == DRAW else DEFAULTS[kind_of(dataset)]
 
 
 def presets_for(kind: str) -> list[str]:
@@ -124,7 +136,8 @@ def _whole(name: str, value) -> int:
 
 
 def make_config(dataset: str, upload_folder: str | None, preset: str, schedule: str, T, prediction: str,
-                lr, batch, steps, preview_every, seed, image_size=32, channels: int = 3) -> RunConfig:
+                lr, batch, steps, preview_every, seed, image_size=32, channels: int = 3,
+                points_path: str | None = None) -> RunConfig:
     """The RunConfig for the controls' values; ValueError naming the first bad one."""
     if dataset not in dataset_choices():
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(dataset_choices())}")
@@ -146,12 +159,20 @@ def make_config(dataset: str, upload_folder: str | None, preset: str, schedule: 
             raise ValueError(f"image size must be one of {UPLOAD_SIZES}, got {image_size!r}")
         data = DataConfig("image_folder", {"path": str(upload_folder), "size": int(image_size),
                                            "channels": int(channels)})
+    elif dataset == DRAW:
+        if not points_path or not Path(points_path).is_file():
+            raise ValueError(f"no points yet: draw a shape on the canvas (at least {MIN_POINTS} pixels of ink), "
+                             "or upload or paste a CSV of x,y")
+        # the file's SHA-256 goes into the config: the checkpoint then reloads exactly these points
+        data = DataConfig("points_file", {"path": str(Path(points_path).resolve()),
+                                          "sha256": drawing.file_sha256(points_path)})
     else:
         data = DataConfig(dataset, {})
     steps = _whole("steps", steps)
+    extra = {"ema_decay": DEFAULTS["drawing"]["ema_decay"]} if dataset == DRAW else {}
     train = TrainConfig(steps=steps, batch_size=_whole("batch", batch), lr=float(lr),
                         warmup_steps=min(100, max(1, steps // 10)), preview_every=_whole("preview_every", preview_every),
-                        seed=_whole("seed", seed), log_every=10)
+                        seed=_whole("seed", seed), log_every=10, **extra)
     return RunConfig(model=PRESETS[preset], diffusion=DiffusionConfig(schedule, _whole("T", T), prediction),
                      data=data, train=train)
 
@@ -163,10 +184,20 @@ def make_handlers(ctx):
 
     @user_errors
     def start(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
-              checkpoint_every, seed, image_size=32, channels=3) -> str:
-        """Start a training run with these settings. Returns a status line."""
+              checkpoint_every, seed, image_size=32, channels=3, points=None) -> str:
+        """Start a training run with these settings. Returns a status line.
+
+        points: for the drawing dataset, the points state ({"path": CSV file} or {"error": why}).
+        """
+        points_path = None
+        if dataset == DRAW:
+            points = points if isinstance(points, dict) else {}
+            if points.get("error"):
+                raise ValueError(points["error"])
+            # into the runs folder first: the config names the file the checkpoint will reload
+            points_path = str(drawing.keep_for_run(points.get("path"), ctx.settings.runs_dir))
         config = make_config(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps,
-                             preview_every, seed, image_size, channels)
+                             preview_every, seed, image_size, channels, points_path)
         job = manager_for(ctx)
         try:
             run_dir = job.start(config, name=run_name(config, preset),
@@ -330,6 +361,16 @@ LOSS_CLICK_JS = """() => { setTimeout(() => {
   gd.__previewHook = true;
 }, 250); return []; }"""
 
+PICK_BRUSH_JS = """(dataset) => { if (dataset !== %r) return [];
+  let tries = 0;
+  const pick = () => {
+    const brush = document.querySelector('#tr-draw button[aria-label="Brush"]');
+    if (brush && brush.offsetParent !== null) { brush.click(); return; }
+    if (++tries < 50) setTimeout(pick, 100);
+  };
+  pick(); return [];
+}""" % DRAW
+
 N_VIEW = 9  # outputs of view_outputs
 N_BUTTONS = 5
 
@@ -433,12 +474,60 @@ def upload_images(files) -> tuple[str, str]:
 
 
 def on_dataset(dataset: str):
-    """New dataset: presets that fit it, its default settings, the upload box if needed.
-    Outputs: preset, batch, steps, lr, preview every, upload group."""
+    """New dataset: presets that fit it, its default settings, the upload box or the canvas if needed.
+    Outputs: preset, batch, steps, lr, preview every, upload group, drawing group."""
     kind = kind_of(dataset)
-    d = DEFAULTS[kind]
+    d = defaults_for(dataset)
     return (gr.update(choices=presets_for(kind), value=default_preset(dataset)), d["batch"], d["steps"], d["lr"],
-            d["preview_every"], gr.update(visible=dataset == UPLOAD))
+            d["preview_every"], gr.update(visible=dataset == UPLOAD), gr.update(visible=dataset == DRAW))
+
+
+# --- your own 2-D points: a drawing or a CSV ------------------------------------------------------
+
+POINTS_HINT = (f"Draw with the mouse (dark on white), or upload / paste a CSV with one **x,y** per line "
+               f"({MIN_POINTS:,} to {MAX_POINTS:,} points). The points to train on appear on the right.")
+
+
+def points_preview(points: np.ndarray | None, title: str):
+    """The scatter the class sees before training: the points exactly as they will be trained on."""
+    if points is None:
+        return None
+    # a seeded shuffle: a scatter keeps only its first points, and a drawing's come in raster order
+    order = np.random.default_rng(0).permutation(len(points))
+    return render.scatter(points[order], title=title, height=340, lim=3.0)
+
+
+def points_outputs(points: np.ndarray, source: str) -> tuple:
+    """(state, preview figure, note) once points are ready."""
+    path = drawing.store_points(points)
+    note = f"✅ {drawing.summary(points, source)}. Press **Start** to train on them."
+    return {"path": str(path), "source": source}, points_preview(points, f"{len(points):,} points from {source}"), note
+
+
+def from_drawing(value):
+    """The canvas changed: its ink as points. An empty canvas or too little ink is not an error while
+    drawing (the note says what is missing and Start refuses); outputs: state, preview, note."""
+    try:
+        points = drawing.drawing_points(value)
+    except ValueError as e:
+        empty = "canvas is empty" in str(e)
+        return (None if empty else {"error": str(e)}), None, POINTS_HINT if empty else f"⚠️ {e}"
+    return points_outputs(points, "the drawing")
+
+
+@user_errors
+def from_csv_file(file):
+    """An uploaded CSV of x,y rows -> state, preview, note; gr.Error saying what is wrong with it."""
+    if file is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    path = file if isinstance(file, str) else getattr(file, "name", None) or getattr(file, "path", None)
+    return points_outputs(drawing.csv_file_points(path), Path(path).name)
+
+
+@user_errors
+def from_csv_text(text):
+    """Pasted x,y rows -> state, preview, note; gr.Error saying what is wrong with them."""
+    return points_outputs(drawing.csv_points(text or ""), "the pasted CSV")
 
 
 # --- layout and wiring ----------------------------------------------------------------------
@@ -453,6 +542,27 @@ def build(ctx) -> None:
     d0 = DEFAULTS[kind0]
     preset0 = default_preset(ds0)
     snap0 = job.snapshot()
+
+    # The canvas gets the tab's whole width (the settings column is too narrow to draw in); it shows only
+    # while "your 2-D points" is the dataset.
+    with gr.Group(visible=False, elem_id="tr-draw-group") as draw_group:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                sketch = gr.Sketchpad(label="Draw your points", elem_id="tr-draw", type="numpy", image_mode="L",
+                                      canvas_size=drawing.CANVAS, fixed_canvas=True, layers=False, transforms=(),
+                                      # Gradio's brush size is about half the stroke's width (size 14 drew 27 px)
+                                      brush=gr.Brush(default_size=drawing.BRUSH // 2, colors=["#111111"],
+                                                     color_mode="fixed"),
+                                      eraser=gr.Eraser(default_size=drawing.BRUSH), height=drawing.CANVAS[1] + 80)
+            with gr.Column(scale=2, min_width=240):
+                csv_file = gr.File(file_count="single", file_types=[".csv", ".txt"], label="…or a CSV of x,y",
+                                   elem_id="tr-points-file", height=110)
+                csv_text = gr.Textbox(label="…or paste x,y rows", lines=5, max_lines=12, elem_id="tr-points-text",
+                                      placeholder="x,y\n0.1,2.3\n0.4,2.1\n…")
+                csv_button = gr.Button("Use the pasted points", elem_id="tr-points-use", size="sm")
+                points_note = md(POINTS_HINT, elem_id="tr-points-note")
+            with gr.Column(scale=3, min_width=300):
+                points_plot = gr.Plot(show_label=False, elem_id="tr-points-preview")
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280, variant="panel", elem_classes=["de-controls"]):
@@ -523,6 +633,7 @@ def build(ctx) -> None:
     view = [status_box, loss_plot, lr_plot, per_t_plot, per_t_now, preview_step, *preview.outputs, ckpts]
     buttons = [start_btn, pause_btn, resume_btn, stop_btn, save_btn]
     upload_folder = gr.State(None)
+    points = gr.State(None)  # {"path": the points' CSV file, "source"} or {"error": why not}
     quiet = dict(show_progress="hidden", api_visibility="private")
 
     timer.tick(poll, seen, [*view, *buttons, seen], queue=False, **quiet)
@@ -537,7 +648,7 @@ def build(ctx) -> None:
     loss_plot.change(None, None, None, js=LOSS_CLICK_JS, **quiet)
 
     controls = [dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
-                checkpoint_every, seed, image_size, channels]
+                checkpoint_every, seed, image_size, channels, points]
     # A command answers with a message, then the next tick (within a second) shows its effect.
     start_btn.click(start, controls, message, api_name="train_start")
     pause_btn.click(pause, None, message, api_name="train_pause")
@@ -546,8 +657,15 @@ def build(ctx) -> None:
     save_btn.click(save, None, message, api_name="train_save")
     gr.api(status, api_name="train_status")
 
-    dataset.input(on_dataset, dataset, [preset, batch, steps, lr, preview_every, upload_group], **quiet)
+    dataset.input(on_dataset, dataset, [preset, batch, steps, lr, preview_every, upload_group, draw_group], **quiet)
     files.upload(upload_images, files, [upload_folder, upload_note], api_name="train_upload")
+    # the canvas opens with no tool chosen ("select the draw tool to start"): choose the brush for the user
+    dataset.input(None, dataset, None, js=PICK_BRUSH_JS, **quiet)
+    points_out = [points, points_plot, points_note]
+    sketch.change(from_drawing, sketch, points_out, trigger_mode="always_last", api_name="train_drawing",
+                  show_progress="hidden")
+    csv_file.upload(from_csv_file, csv_file, points_out, api_name="train_points_file")
+    csv_button.click(from_csv_text, csv_text, points_out, api_name="train_points_text")
     est_inputs = [dataset, preset, batch, steps, preview_every]
     gr.on([dataset.change, preset.change, batch.change, steps.change, preview_every.change],
           lambda *a: estimate_text(*a, device=device), est_inputs, estimate, queue=False, **quiet)
