@@ -84,6 +84,27 @@ def test_presenter_reverse_opens_on_a_large_frame_with_play_and_readable_labels(
         page.close()
 
 
+@pytest.mark.parametrize("width, height", [(1024, 768), (1280, 720)])
+def test_presenter_train_shows_the_buttons_and_a_large_loss_curve_on_one_screen(browser, app_url, screenshots,
+                                                                                 width, height):
+    page = open_page(browser, app_url + "?tab=train&present=1", width, height)
+    try:
+        # opened by a link, not a click: the charts must still tick (the restorer starts the timer)
+        page.wait_for_selector("body.presenting #tr-loss .js-plotly-plot .main-svg")
+        loss = page.evaluate("() => { const b = document.querySelector('#tr-loss .js-plotly-plot .main-svg')"
+                             ".getBoundingClientRect(); return {y: b.top, height: b.height}; }")
+        assert loss["height"] >= 0.6 * height, loss  # as drawn (zoomed), not just its box
+        for button in ("#tr-start", "#tr-pause", "#tr-stop", "#tr-save"):
+            b = box(page, button)
+            assert 0 <= b["y"] and b["y"] + b["height"] <= height, (button, b)
+        assert loss["y"] + loss["height"] <= height + 1
+        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        assert page.locator("#tr-per-t-now").is_visible() and not page.locator("#tr-lr-chart").is_visible()
+        page.screenshot(path=str(screenshots / f"presenter-train-{width}x{height}.png"))
+    finally:
+        page.close()
+
+
 def test_keys_move_t_switch_tabs_and_show_the_key_map(browser, app_url):
     page = open_page(browser, app_url)
     try:

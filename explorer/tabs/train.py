@@ -27,6 +27,7 @@ from core.schedules import SCHEDULES
 
 from .. import charts, drawing, render
 from ..inputs import builtin_datasets
+from ..lecture import Restorer
 from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for, run_name
 from ..uploads import prepare_images
 from ..widgets import DataView, md, user_errors
@@ -532,7 +533,7 @@ def from_csv_text(text):
 
 # --- layout and wiring ----------------------------------------------------------------------
 
-def build(ctx) -> None:
+def build(ctx) -> Restorer:
     job = manager_for(ctx)
     start, pause, resume, stop, save, status = make_handlers(ctx)
     poll, scrub, set_follow = make_poll(ctx)
@@ -610,7 +611,7 @@ def build(ctx) -> None:
             status_box = gr.HTML(status_html(snap0), elem_id="tr-status")
             with gr.Row(equal_height=True):
                 loss_plot = gr.Plot(show_label=False, elem_id="tr-loss", scale=3)
-                lr_plot = gr.Plot(show_label=False, elem_id="tr-lr", scale=2)
+                lr_plot = gr.Plot(show_label=False, elem_id="tr-lr-chart", scale=2)
             with gr.Row(equal_height=True, elem_classes=["de-secondary"]):
                 per_t_plot = gr.Plot(show_label=False, elem_id="tr-per-t", scale=3)
                 per_t_now = gr.Plot(show_label=False, elem_id="tr-per-t-now", scale=2)
@@ -669,3 +670,10 @@ def build(ctx) -> None:
     est_inputs = [dataset, preset, batch, steps, preview_every]
     gr.on([dataset.change, preset.change, batch.change, steps.change, preview_every.change],
           lambda *a: estimate_text(*a, device=device), est_inputs, estimate, queue=False, **quiet)
+
+    # A link, a lesson stop or a bundle opens this tab without a click, so the tab's select event (which
+    # starts the ticking) never fires: the restorer starts or stops the ticking with the tab it opens.
+    def tick_when_shown(values: dict, problems: list[str]) -> tuple:
+        return (gr.Timer(active=values.get("tab") == "train") if tabs is not None and "tab" in values else gr.skip(),)
+
+    return Restorer([timer], tick_when_shown)
