@@ -56,8 +56,9 @@ def test_draw_a_letter_see_it_train_on_it_and_find_it_in_reverse(page, screensho
     page.wait_for_function("() => document.querySelector('#tr-message').innerText.includes('Saved')")
     saved = re.search(r"Saved (\S+):", page.locator("#tr-message").inner_text()).group(1)
     assert saved.startswith(run + "/step-")
-    if page.locator("#tr-stop").is_enabled():  # the preset's run may already have finished
-        page.locator("#tr-stop").click()
+    # the preset's run may finish at any moment, disabling Stop between a check and a click (a plain click
+    # then waits forever): a forced click skips the wait and does nothing on a disabled button
+    page.locator("#tr-stop").click(force=True)
     page.wait_for_function("() => /stopped|finished/.test(document.querySelector('#tr-status').innerText)")
 
     page.get_by_role("tab", name="Reverse", exact=True).click()
