@@ -12,6 +12,7 @@ from PIL import Image
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from core.forward import model_predictions
 from explorer.context import AppContext, Settings
+from explorer.lecture import OPENING
 from explorer.render import Figure
 from explorer.tabs.reverse_handlers import (
     DEFAULT_SAMPLES,
@@ -434,7 +435,8 @@ def test_a_link_with_bad_reverse_settings_falls_back_and_says_why(h, ckpt):
     problems = []
     h.restore({"tab": "reverse", "checkpoint": "no-such-model"}, problems)
     assert problems and "there is no checkpoint 'no-such-model' here" in problems[0]
-    assert all(o == gr.skip() for o in h.restore({"tab": "forward", "steps": 3}, [])[:10])  # controls untouched
+    assert all(o == gr.skip() for o in h.restore({"tab": "forward", "steps": 3}, []))  # a lesson stop elsewhere
+    assert all(o == gr.skip() for o in h.restore({"tab": "forward", OPENING: True}, [])[:10])  # page opens
 
 
 def test_a_long_play_says_its_cost_up_front_and_the_time_left(h, ckpt, monkeypatch, capsys):

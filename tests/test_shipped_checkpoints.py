@@ -118,6 +118,8 @@ def test_the_reverse_tab_opens_on_the_first_frame_of_the_recorded_default_run():
     from explorer.recordings import Recordings
     from explorer.tabs.reverse_handlers import ReverseHandlers
 
+    from explorer.lecture import OPENING
+
     h = ReverseHandlers(AppContext(Settings(device="cpu", shipped_checkpoints=FOLDER)), Recordings())
     out = h.opening()
     assert len(out) == 15 and all(o == gr.skip() for o in out[:10])  # the controls stay as built
@@ -127,7 +129,8 @@ def test_the_reverse_tab_opens_on_the_first_frame_of_the_recorded_default_run():
     assert np.array_equal(image["value"], h.picture(session, 0)) and image["visible"] is True
     assert f"Frame 1 of {len(session.traj)}" in caption and "ready: press Play" in caption
     assert scrub["value"] == 0 and scrub["interactive"] is True
-    assert h.restore({"tab": "forward", "t": 3}, [])[14] is not session  # each page gets its own session
+    assert h.restore({"tab": "forward", "t": 3, OPENING: True}, [])[14] is not session  # each page its own
+    assert all(o == gr.skip() for o in h.restore({"tab": "forward", "t": 3}, []))  # a lesson stop: left alone
 
 
 def test_the_reverse_tab_opens_empty_when_the_default_run_was_not_recorded():

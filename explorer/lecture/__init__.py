@@ -96,6 +96,9 @@ class Restorer:
     fn: Callable[[dict[str, Any], list[str]], tuple]
 
 
+OPENING = "_opening"  # set in the settings only when the page itself is being opened
+
+
 def with_views(restorer: Restorer, tab: str, views: gr.Tabs) -> Restorer:
     """The restorer, plus opening the inner tab a link or lesson stop names (`view=`) in `views`.
 
@@ -129,7 +132,9 @@ def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], b
     def restore(request: gr.Request):
         params = dict(request.query_params) if request is not None else {}
         values, problems = url_state.read(params)
-        out = _apply(values, problems, restorers)
+        # OPENING marks the page's first view: a tab may then set up what it shows before anything is
+        # chosen (a lesson stop or a bundle that names another tab leaves this one as it is)
+        out = _apply({**values, OPENING: True}, problems, restorers)
         if problems:
             gr.Warning(url_state.problem_text(problems))
         return (*out, READY)

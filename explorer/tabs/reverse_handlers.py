@@ -27,6 +27,7 @@ from core.schedules import make_schedule
 
 from .. import animation
 from ..costs import COSTS, LIMIT_S, say_seconds
+from ..lecture import OPENING
 from ..recordings import Recordings
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
 from ..widgets import DataView
@@ -694,7 +695,9 @@ class ReverseHandlers(CheckpointPicker):
         """
         skip = (gr.skip(),) * 15
         if values.get("tab") != "reverse" or not any(k in values for k in self.LINK_KEYS):
-            return self.opening()
+            # only when the page opens: a lesson stop or bundle of another tab must not replace a run
+            # the lecturer has on this tab (or one still playing)
+            return self.opening() if values.get(OPENING) else skip
         entries = self.checkpoints()
         path = self.default_checkpoint()
         name = values.get("checkpoint")
