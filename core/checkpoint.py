@@ -9,7 +9,12 @@ Layout of a checkpoint directory:
 
 A pickle (`torch.save`'s .pt/.pth/.ckpt/.bin) can run arbitrary code when loaded, so this module
 refuses them outright. Writes go to a hidden temporary directory beside the target that is renamed
-into place only when complete, so a reader never sees a half-written checkpoint.
+into place only when complete, so a reader never sees a half-written checkpoint. Those hidden
+folders carry the writer's process id (`.NAME.tmp-PID-xxxx`, `.NAME.old-PID-xxxx`): after a crash
+(kill -9 at any moment) `recover` / `sweep` remove the ones whose writer is dead and put back a
+checkpoint caught between its two renames. Files that live inside a checkpoint without being part
+of it (a training log) are carried from the old directory to the new one by hard links, so they
+are whole in one of the two places at every moment.
 """
 from __future__ import annotations
 
@@ -17,12 +22,13 @@ import glob
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import safetensors
 import safetensors.torch
@@ -71,6 +77,9 @@ def save(
     train_state: dict | None = None,
     *,
     dtype: torch.dtype | None = None,
+    carry: Iterable[str] = (),
+    check_space: Callable[[int], None] | None = None,
+    keep_previous_as: str | os.PathLike | None = None,
 ) -> Path:
     """Write a checkpoint directory at `path`, atomically replacing any checkpoint already there.
 
@@ -80,14 +89,21 @@ def save(
     train_state: optional nested dict of tensors and plain values to resume training, e.g.
     {"model": raw_state_dict, "optimizer": opt.state_dict(), "ema": ..., "step": 1200}.
     dtype: store floating weights in this dtype (e.g. torch.float16 halves the file); loading
-    casts them back to the model's dtype. Returns the checkpoint path.
+    casts them back to the model's dtype.
+    carry: names of files or folders inside the checkpoint now at `path` that are not part of it
+    (e.g. a training log): they move into the new one (hard links where the file system allows,
+    else copies), and `path` may be a directory holding only these.
+    check_space: called with the bytes about to be written, before anything is; raise to refuse.
+    keep_previous_as: keep the checkpoint being replaced under this name (without the carried
+    files) instead of deleting it. Returns the checkpoint path.
     """
     path = Path(path)
+    carry = tuple(carry)
     if not isinstance(config, RunConfig):
         raise TypeError(f"config must be a RunConfig, got {type(config).__name__}")
     if dtype is not None and not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype such as torch.float16, got {dtype}")
-    _check_replaceable(path)
+    _check_replaceable(path, carry)
     model = unwrap(model)
     full_meta = _meta(model, config, meta or {}, train_state, dtype)
     doc = {"format": FORMAT, "config": config.to_dict(), "meta": full_meta}
@@ -103,19 +119,26 @@ def save(
     if train_state is not None:
         state_tensors, tree = flatten_state(train_state)
         state_text = _dumps({"format": FORMAT, "state": tree}, "train_state")
+    if check_space is not None:
+        check_space(_bytes_to_write(weights, state_tensors, config_text, state_text))
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
         safetensors.torch.save_file(weights, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        _hook("writing")
         _write_text(tmp / CONFIG, config_text)
         if state_tensors is not None:
             safetensors.torch.save_file(state_tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
             _write_text(tmp / STATE_JSON, state_text)
         for f in tmp.iterdir():
             _fsync(f)
+        for name in carry:
+            if name not in _OWN and (path / name).exists():
+                _link_tree(path / name, tmp / name)
         _fsync(tmp)
-        _swap_into_place(tmp, path)
+        _hook("before-swap")
+        _swap_into_place(tmp, path, carry, Path(keep_previous_as) if keep_previous_as is not None else None)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -152,38 +175,208 @@ def _meta(model: nn.Module, config: RunConfig, meta: dict, train_state: dict | N
     return out
 
 
-def _check_replaceable(path: Path) -> None:
+_OWN = (WEIGHTS, CONFIG, STATE_TENSORS, STATE_JSON)
+
+
+def _bytes_to_write(weights: dict, state_tensors: dict | None, *texts: str | None) -> int:
+    """What a save puts on disk: tensor bytes, a safetensors header allowance per tensor, and the JSON texts."""
+    tensors = list(weights.values()) + list((state_tensors or {}).values())
+    return (sum(t.numel() * t.element_size() + 128 for t in tensors)
+            + sum(len(t.encode("utf-8")) for t in texts if t is not None))
+
+
+_hook_hits = 0
+
+
+def _hook(where: str) -> None:
+    """Test hook for crash tests: with $CORE_CHECKPOINT_PAUSE=<where> a save stops there (after skipping
+    $CORE_CHECKPOINT_PAUSE_SKIP saves) for $CORE_CHECKPOINT_PAUSE_SECONDS, first writing <where> into the
+    file $CORE_CHECKPOINT_PAUSE_MARKER, so a test knows when to kill the process."""
+    global _hook_hits
+    if os.environ.get("CORE_CHECKPOINT_PAUSE") != where:
+        return
+    _hook_hits += 1
+    if _hook_hits > int(os.environ.get("CORE_CHECKPOINT_PAUSE_SKIP", "0")):
+        import time
+        marker = os.environ.get("CORE_CHECKPOINT_PAUSE_MARKER")
+        if marker:
+            Path(marker).write_text(where, encoding="utf-8")
+        time.sleep(float(os.environ.get("CORE_CHECKPOINT_PAUSE_SECONDS", "60")))
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link the file or folder tree `src` at `dst` (copies where links are not possible)."""
+    if src.is_symlink():
+        return
+    if src.is_dir():
+        dst.mkdir()
+        for child in src.iterdir():
+            _link_tree(child, dst / child.name)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _check_replaceable(path: Path, carry: tuple[str, ...] = ()) -> None:
     """Only an empty directory or an earlier checkpoint may be replaced: never someone's folder or file."""
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise CheckpointError(f"cannot write a checkpoint at {path}: something that is not a directory is there")
-    if path.is_dir() and any(path.iterdir()) and not ((path / CONFIG).exists() or (path / WEIGHTS).exists()):
+    if (path.is_dir() and any(p.name not in carry for p in path.iterdir())
+            and not ((path / CONFIG).exists() or (path / WEIGHTS).exists())):
         raise CheckpointError(
             f"cannot write a checkpoint at {path}: it is a non-empty directory that is not a checkpoint "
             f"(no {CONFIG} or {WEIGHTS}); choose a new path"
         )
 
 
-def _swap_into_place(tmp: Path, path: Path) -> None:
+def _swap_into_place(tmp: Path, path: Path, carry: tuple[str, ...] = (), keep_as: Path | None = None) -> None:
     """Rename the finished `tmp` to `path`; an old checkpoint there is moved aside first and then deleted.
 
     POSIX cannot rename over a non-empty directory, so there is a moment with no directory at
-    `path`; if the process dies in it, the complete old checkpoint sits in `.<name>.old-*`, and
-    `load` falls back to it. Either way no half-written checkpoint is ever at `path`.
+    `path`; if the process dies in it, the complete old checkpoint sits in `.<name>.old-PID-*`, and
+    `load` (and `recover`) fall back to it. Either way no half-written checkpoint is ever at `path`.
     """
     if not path.exists():
         os.replace(tmp, path)
     else:
-        backup = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+        backup = path.parent / f".{path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         os.replace(path, backup)
+        _hook("between-renames")
         try:
             os.replace(tmp, path)
         except BaseException:
             os.replace(backup, path)
             raise
-        shutil.rmtree(backup, ignore_errors=True)
+        if keep_as is not None and (backup / WEIGHTS).is_file() and not keep_as.exists():
+            for name in carry:  # they live on in the new checkpoint
+                if name not in _OWN and (backup / name).exists():
+                    _remove(backup / name)
+            os.replace(backup, keep_as)
+        else:
+            shutil.rmtree(backup, ignore_errors=True)
     for stale in _backups(path):  # left by a save that was killed between the two renames
-        shutil.rmtree(stale, ignore_errors=True)
+        if not _owner_alive(stale):
+            shutil.rmtree(stale, ignore_errors=True)
     _fsync(path.parent)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# recovery after a crash
+
+
+_HIDDEN = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old|side)-(?:(?P<pid>\d+)-)?[0-9a-z_]+")
+
+
+def _owner_alive(hidden: Path) -> bool:
+    """Whether the process that made this hidden folder may still be writing it (folders without a pid: no)."""
+    m = _HIDDEN.fullmatch(hidden.name)
+    if m is None or m.group("pid") is None:
+        return False
+    pid = int(m.group("pid"))
+    if pid == os.getpid():
+        return False  # saves are not run concurrently on one checkpoint within a process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _merge_side_folder(side: Path, path: Path) -> None:
+    """Put back the log and previews an older save moved into `.NAME.side-*` before it was killed."""
+    path.mkdir(parents=True, exist_ok=True)
+    for item in side.iterdir():
+        target = path / item.name
+        if item.is_dir() and not item.is_symlink():
+            target.mkdir(exist_ok=True)
+            for f in item.iterdir():
+                if not (target / f.name).exists():
+                    os.replace(f, target / f.name)
+        elif not target.exists():
+            os.replace(item, target)
+        elif item.is_file():  # the run went on writing a new one: the moved-aside lines came first
+            merged = target.parent / f".{target.name}.merge-{os.getpid()}"
+            with open(merged, "wb") as out:
+                for part in (item, target):
+                    data = part.read_bytes()
+                    out.write(data if data.endswith(b"\n") or not data else data + b"\n")
+            os.replace(merged, target)
+    shutil.rmtree(side, ignore_errors=True)
+
+
+def recover(path: str | os.PathLike) -> list[str]:
+    """Clean up after saves to `path` that were killed: returns what was done, one line each.
+
+    Removes `.NAME.tmp-*` folders (unfinished writes) whose writer is dead; if no checkpoint is at
+    `path` but a whole moved-aside copy `.NAME.old-*` is, renames it back; removes the other old
+    copies; and moves a log left in `.NAME.side-*` back into `path`.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    done = []
+    hidden = []
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*-*"):
+        m = _HIDDEN.fullmatch(p.name)
+        if m and m.group("name") == path.name and p.is_dir() and not p.is_symlink() and not _owner_alive(p):
+            hidden.append((m.group("kind"), p))
+    whole = (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
+    olds = sorted((p for kind, p in hidden if kind == "old"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in olds:
+        if not whole and (old / WEIGHTS).is_file() and (old / CONFIG).is_file():
+            leftovers = [p for p in path.iterdir()] if path.is_dir() else []
+            if path.is_dir():  # only carried files can be there (a log re-created after the crash)
+                for p in leftovers:
+                    if not (old / p.name).exists():
+                        os.replace(p, old / p.name)
+                shutil.rmtree(path, ignore_errors=True)
+            os.replace(old, path)
+            whole = True
+            done.append(f"restored {path.name} from {old.name}")
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+            done.append(f"removed {old.name}")
+    for kind, p in hidden:
+        if kind == "tmp":
+            shutil.rmtree(p, ignore_errors=True)
+            done.append(f"removed {p.name}")
+        elif kind == "side":
+            _merge_side_folder(p, path)
+            done.append(f"moved the files in {p.name} back into {path.name}")
+    if done:
+        _fsync(path.parent)
+    return done
+
+
+def sweep(root: str | os.PathLike) -> list[str]:
+    """`recover` every checkpoint under `root` that has stranded hidden folders beside it; returns what was done."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    names = set()
+    for dirpath, dirnames, _ in os.walk(root):
+        for d in dirnames:
+            m = _HIDDEN.fullmatch(d)
+            if m:
+                names.add(Path(dirpath) / m.group("name"))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    done = []
+    for path in sorted(names):
+        done += [f"{path.parent}: {line}" for line in recover(path)]
+    return done
 
 
 def _backups(path: Path) -> list[Path]:

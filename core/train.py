@@ -3,7 +3,10 @@
 Writes OUT as a checkpoint (model.safetensors with the EMA weights, config.json, and the state to
 resume from) at the end and every --checkpoint-every steps, each time atomically. Beside the
 weights, OUT/log.jsonl gets one JSON line every --log-every steps, and OUT/previews/ the sample
-previews. Runs unchanged under `torchrun --nproc_per_node N -m core.train ...` (DDP: gloo on the
+previews. With --keep-checkpoints K the K-1 checkpoints before the newest stay beside OUT as
+OUT-step-NNNNNNN; --runs-quota refuses a save that would take OUT's folder past a size. A run
+killed at any moment (even mid-save) is cleaned up by the next start or --resume: stranded
+temporary folders go, and the log keeps every line up to the checkpoint resumed from. Runs unchanged under `torchrun --nproc_per_node N -m core.train ...` (DDP: gloo on the
 CPU, NCCL on GPUs); only rank 0 writes anything.
 """
 from __future__ import annotations
@@ -13,15 +16,13 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import checkpoint
+from . import checkpoint, retention
 from .config import PREDICTIONS, DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from .data import DATASETS, load_dataset
 from .device import DEVICE_CHOICES, pick_device
@@ -121,7 +122,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: cuda, then mps, then cpu (default: auto)")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     add_threads_option(g)
-    g.add_argument("--checkpoint-every", type=int, default=0, help="also save every N steps (0: only at the end)")
+    g.add_argument("--checkpoint-every", type=int, default=0,
+                   help=f"also save every N steps, N >= {retention.MIN_CHECKPOINT_EVERY} (default 0: only at the end)")
+    g.add_argument("--keep-checkpoints", type=int, default=1, metavar="K",
+                   help="checkpoints of this run kept: OUT plus the K-1 before it as OUT-step-NNNNNNN (default: 1)")
+    g.add_argument("--runs-quota", default="0", metavar="SIZE",
+                   help="refuse a save that would take the folder holding OUT past SIZE, e.g. 2G (default 0: none)")
     g.add_argument("--log-every", type=int, default=10, help="steps between lines of OUT/log.jsonl (default: 10)")
     g.add_argument("--preview-every", type=int, default=0, help="steps between sample previews in OUT/previews (0: none)")
     g.add_argument("--no-train-state", action="store_true",
@@ -167,24 +173,55 @@ def _check_out(out: Path, resuming_here: bool) -> None:
             raise UsageError(f"--out {out} is a non-empty directory that is not a checkpoint; choose a new path")
 
 
-def save_checkpoint(trainer: Trainer, out: Path, train_state: bool = True) -> None:
-    """Save atomically, carrying our side files across: checkpoint.save swaps in a whole new directory."""
-    aside = out.parent / f".{out.name}.side-{uuid.uuid4().hex[:8]}"
-    moved = []
-    if out.is_dir():
-        for name in SIDE_FILES:
-            if (out / name).exists():
-                aside.mkdir(exist_ok=True)
-                os.replace(out / name, aside / name)
-                moved.append(name)
-    try:
-        trainer.save(out, {"dataset_kind": trainer.data.kind}, train_state=train_state)
-    finally:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in moved:
-            os.replace(aside / name, out / name)
-        if aside.exists():
-            shutil.rmtree(aside, ignore_errors=True)
+def previous_name(out: Path, step: int) -> Path:
+    """Where --keep-checkpoints keeps the checkpoint of `step` that OUT held before."""
+    return out.parent / f"{out.name}-step-{step:07d}"
+
+
+def save_checkpoint(trainer: Trainer, out: Path, train_state: bool = True, keep: int = 1,
+                    quota: retention.Quota | None = None) -> None:
+    """Save atomically; our side files (log, previews) are carried into the new directory by hard links,
+    so a kill at any moment leaves them whole. Keeps the `keep - 1` checkpoints before it beside OUT."""
+    previous = None
+    if keep > 1 and (out / checkpoint.CONFIG).is_file():
+        try:
+            steps = checkpoint.load_config(out)[1].get("steps")
+        except checkpoint.CheckpointError:
+            steps = None
+        if isinstance(steps, int) and steps != trainer.step_count:
+            previous = previous_name(out, steps)
+    trainer.save(out, {"dataset_kind": trainer.data.kind}, train_state=train_state, carry=SIDE_FILES,
+                 check_space=quota.check if quota is not None else None, keep_previous_as=previous)
+    if keep > 1:
+        retention.prune(out.parent, keep - 1, prefix=f"{out.name}-")
+
+
+def trim_log(out: Path, step: int) -> int:
+    """Drop the lines of OUT/log.jsonl after `step` (a resumed run writes them again) and a torn last line.
+
+    Returns the number of lines kept. The file is replaced atomically.
+    """
+    log = out / LOG
+    if not log.is_file():
+        return 0
+    kept, changed = [], False
+    for line in log.read_bytes().splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            changed = True  # killed while writing it
+            continue
+        try:
+            line_step = json.loads(line).get("step")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            line_step = None
+        if isinstance(line_step, int) and line_step > step:
+            changed = True
+            continue
+        kept.append(line)
+    if changed:
+        tmp = log.with_name(f".{LOG}.trim-{os.getpid()}")
+        tmp.write_bytes(b"".join(kept))
+        os.replace(tmp, log)
+    return len(kept)
 
 
 class RunLog:
@@ -245,9 +282,28 @@ def run(a: argparse.Namespace) -> int:
                         ("--preview-every", a.preview_every)):
         if value < 0:
             raise UsageError(f"{flag} must be >= 0, got {value}")
+    for flag, check, value in (("--checkpoint-every", retention.check_checkpoint_every, a.checkpoint_every),
+                               ("--keep-checkpoints", retention.check_keep, a.keep_checkpoints),
+                               ("--runs-quota", retention.parse_size, a.runs_quota)):
+        try:
+            check(value)
+        except retention.DiskLimitError as e:
+            raise UsageError(f"{flag}: {e}") from None
+    limit = retention.parse_size(a.runs_quota)
     out = Path(a.out if a.out is not None else a.resume)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:  # a run killed earlier (even mid-save) leaves hidden folders beside its checkpoint
+        for where in {out, Path(a.resume)} if a.resume is not None else {out}:
+            for line in checkpoint.recover(where):
+                print(f"recovered {where}: {line}", file=sys.stderr, flush=True)
     resuming_here = a.resume is not None and out.resolve() == Path(a.resume).resolve()
     _check_out(out, resuming_here)
+    quota = retention.Quota(out.resolve().parent, limit, hint="delete old runs there or pass a larger --runs-quota")
+    try:
+        quota.check()
+    except retention.DiskLimitError as e:
+        raise UsageError(str(e)) from None
+    a.quota = quota
 
     if a.resume is not None:
         try:
@@ -274,6 +330,8 @@ def run(a: argparse.Namespace) -> int:
         else:
             trainer = Trainer(config, data, device)
         if rank == 0:  # only now, so a model that does not fit the data leaves no folder behind
+            if a.resume is not None:
+                trim_log(out, trainer.step_count)
             trainer.log = RunLog(out, data.kind, append=a.resume is not None)
         return _train(trainer, out, label, a, rank, world)
     finally:
@@ -299,12 +357,12 @@ def _train(trainer: Trainer, out: Path, label: str, a: argparse.Namespace, rank:
             if event.step % max(1, tc.log_every) == 0:
                 bar.set_postfix(loss=f"{event.loss_avg:.4f}", lr=f"{event.lr:.2e}", refresh=False)
             if main and tc.checkpoint_every and event.step % tc.checkpoint_every == 0 and event.step < tc.steps:
-                save_checkpoint(trainer, out, train_state=not a.no_train_state)
+                save_checkpoint(trainer, out, train_state=not a.no_train_state, keep=a.keep_checkpoints, quota=getattr(a, "quota", None))
     except KeyboardInterrupt:
         # Ctrl-C keeps what was learnt: the weights after the last finished step, resumable with --resume
         bar.close()
         if main and trainer.step_count > 0:
-            save_checkpoint(trainer, out, train_state=not a.no_train_state)
+            save_checkpoint(trainer, out, train_state=not a.no_train_state, keep=a.keep_checkpoints, quota=getattr(a, "quota", None))
             print(f"interrupted at step {trainer.step_count} of {tc.steps}; saved {out}"
                   f"{'' if a.no_train_state else f' (continue with --resume {out})'}", file=sys.stderr, flush=True)
         return 130
@@ -316,7 +374,7 @@ def _train(trainer: Trainer, out: Path, label: str, a: argparse.Namespace, rank:
         return 1
     bar.close()
     if main:
-        save_checkpoint(trainer, out, train_state=not a.no_train_state)
+        save_checkpoint(trainer, out, train_state=not a.no_train_state, keep=a.keep_checkpoints, quota=getattr(a, "quota", None))
         last = trainer.last_event
         loss = f", loss {_fmt(last.loss_avg)}" if last is not None else ""
         print(f"wrote {out} ({trainer.step_count} steps{loss}, {trainer.elapsed:.1f} s)", flush=True)

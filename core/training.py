@@ -520,15 +520,18 @@ class Trainer:
                     self.optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
     def save(self, path: str | Path, meta: dict | None = None, *, train_state: bool = True,
-             dtype: torch.dtype | None = None) -> Path:
-        """Write a checkpoint: the EMA weights as the model, plus (by default) the state to resume from."""
+             dtype: torch.dtype | None = None, **disk) -> Path:
+        """Write a checkpoint: the EMA weights as the model, plus (by default) the state to resume from.
+
+        disk: `carry`, `check_space`, `keep_previous_as`, passed to `checkpoint.save`.
+        """
         info = {"steps": self.step_count, "kind": self.data.kind, "train_seconds": round(self.elapsed, 3),
                 "device": describe_device(self.device), "x0_clip": self.x0_clip}
         if self._loss_weight > 0:
             info["train_loss"] = self._loss_ema / self._loss_weight
         info.update(meta or {})
         state = self.train_state() if train_state else None
-        return checkpoint.save(path, self.ema.module, self.config, info, state, dtype=dtype)
+        return checkpoint.save(path, self.ema.module, self.config, info, state, dtype=dtype, **disk)
 
     @classmethod
     def resume(cls, path: str | Path, data=None, device: torch.device | str = "cpu", *,

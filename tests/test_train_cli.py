@@ -36,22 +36,22 @@ def train(out, kind="points", *extra):
 
 def test_points_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
-    assert train(out, "points", "--steps", "12", "--log-every", "4", "--checkpoint-every", "5",
-                 "--preview-every", "6") == 0
+    assert train(out, "points", "--steps", "24", "--log-every", "8", "--checkpoint-every", "10",
+                 "--preview-every", "12") == 0
     assert "wrote" in capsys.readouterr().out
     model, config, meta = checkpoint.load(out)
-    assert meta["steps"] == 12 and meta["dataset"] == "gaussians8" and meta["dataset_kind"] == "points"
+    assert meta["steps"] == 24 and meta["dataset"] == "gaussians8" and meta["dataset_kind"] == "points"
     assert config.data.params == {"n": 500} and config.model.params["width"] == 16
     assert config.train.lr == 2e-3 and config.diffusion.T == 50  # the points defaults, and the flag
     assert checkpoint.has_train_state(out)
-    lines = log_lines(out)  # the step-4 line survived the checkpoint saves at steps 5 and 10
-    assert [d["step"] for d in lines] == [4, 6, 8, 12]
+    lines = log_lines(out)  # the step-8 line survived the checkpoint saves at steps 10 and 20
+    assert [d["step"] for d in lines] == [8, 12, 16, 24]
     for d in lines:
         assert {"step", "loss", "lr", "steps_per_s", "per_t_loss"} <= set(d) and len(d["per_t_loss"]) == 20
         assert math.isfinite(d["loss"])
     previews = sorted(p.name for p in (out / "previews").iterdir())
-    assert previews == ["step_0000006.npy", "step_0000012.npy"]
-    assert np.load(out / "previews" / "step_0000012.npy").shape == (512, 2)
+    assert previews == ["step_0000012.npy", "step_0000024.npy"]
+    assert np.load(out / "previews" / "step_0000024.npy").shape == (512, 2)
     assert not [p for p in tmp_path.iterdir() if p.name != "run"]  # no temporary or moved-aside leftovers
 
 
@@ -85,22 +85,22 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
     real = core.training.diffusion_loss
     calls = []
 
-    def poisoned(*args, **kwargs):  # NaN from the 5th step on
+    def poisoned(*args, **kwargs):  # NaN from the 25th step on
         loss, mse = real(*args, **kwargs)
         calls.append(1)
-        return (loss * float("nan"), mse) if len(calls) >= 5 else (loss, mse)
+        return (loss * float("nan"), mse) if len(calls) >= 25 else (loss, mse)
 
     monkeypatch.setattr(core.training, "diffusion_loss", poisoned)
-    assert train(out, "points", "--steps", "8", "--checkpoint-every", "2") == 1
+    assert train(out, "points", "--steps", "40", "--checkpoint-every", "10") == 1
     err = capsys.readouterr().err
-    assert "loss became nan at step 5" in err and "kept" in err
+    assert "loss became nan at step 25" in err and "kept" in err
     model, _, meta = checkpoint.load(out)
-    assert meta["steps"] == 4
+    assert meta["steps"] == 20
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
 
     calls.clear()  # a new run into the same place fails before its first save: the old checkpoint stays
-    assert train(out, "points", "--steps", "8") == 1
-    assert checkpoint.load(out)[2]["steps"] == 4
+    assert train(out, "points", "--steps", "40") == 1
+    assert checkpoint.load(out)[2]["steps"] == 20
 
 
 def test_ctrl_c_saves_what_was_learnt_and_can_resume(tmp_path, monkeypatch, capsys):
@@ -147,6 +147,12 @@ def test_parse_params_reads_json_values():
     (["--dataset", "moons", "--out", "X", "--dataset-param", "bogus=1"], "unknown parameter(s) bogus"),
     (["--dataset", "moons", "--out", "X", "--steps", "0"], "steps must be at least 1"),
     (["--dataset", "moons", "--out", "X", "--checkpoint-every", "-1"], "--checkpoint-every must be >= 0"),
+    (["--dataset", "moons", "--out", "X", "--checkpoint-every", "9"],
+     "--checkpoint-every: the checkpoint interval must be 0 (save only at the end) or at least 10 steps, got 9"),
+    (["--dataset", "moons", "--out", "X", "--keep-checkpoints", "0"],
+     "--keep-checkpoints: the number of checkpoints to keep must be a whole number from 1 to 1000, got 0"),
+    (["--dataset", "moons", "--out", "X", "--runs-quota", "lots"],
+     "--runs-quota: a size must be a number with an optional unit K, M, G or T (e.g. 500M, 2G), got 'lots'"),
     (["--dataset", "moons"], "--dataset and --out are required"),
     (["--dataset", "moons", "--out", "X", "--preset", "mlp-2d", "--net", "mlp"], "not allowed with argument"),
     (["--resume", "missing-dir"], "cannot resume: no checkpoint at missing-dir"),
