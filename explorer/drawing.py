@@ -17,7 +17,6 @@ import atexit
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -26,6 +25,8 @@ import numpy as np
 from core.data import normalise_points
 from core.datafiles import (MIN_POINTS, POINTS_FORMAT, parse_points_csv, points_csv_text, points_from_ink,
                             read_points_csv)
+
+from . import tempfiles
 
 CANVAS = (400, 400)              # the canvas in pixels (width, height)
 BRUSH = 14                       # brush width in pixels: one stroke is a band about 0.1 data units wide
@@ -115,7 +116,7 @@ def pending_folder() -> Path:
     global _pending
     with _pending_lock:
         if _pending is None or not _pending.is_dir():
-            _pending = Path(tempfile.mkdtemp(prefix="explorer-points-"))
+            _pending = Path(tempfiles.mkdtemp(prefix="explorer-points-"))
         return _pending
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import random
-import tempfile
 import threading
 import time
 import uuid
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from . import tempfiles
 
 VOTES = ("real", "generated")
 RATINGS = (1, 2, 3, 4, 5)
@@ -179,7 +180,7 @@ class QuizStore:
             deck, votes = self._deck, sorted(self._votes.values(), key=lambda v: v.time)
         if deck is None:
             raise ValueError("no quiz has been started yet, so there is nothing to export")
-        folder = Path(folder or tempfile.mkdtemp(prefix="quiz-"))
+        folder = Path(folder or tempfiles.mkdtemp(prefix="quiz-"))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"quiz-{deck.id}.csv"
         with path.open("w", newline="") as f:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import atexit
 import itertools
 import shutil
-import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+
+from . import tempfiles
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")   # what core.datafiles.read_image_folder reads
 MAX_FILES = 5000               # images in one upload
@@ -51,7 +52,7 @@ class UploadedImages:
 
 
 def _new_folder() -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="explorer-upload-"))
+    folder = Path(tempfiles.mkdtemp(prefix="explorer-upload-"))
     with _folders_lock:
         _folders.append(folder)
     return folder

@@ -7,12 +7,11 @@ applies its settings through the same function as a link and a lesson stop (`lec
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 
-from .. import animation
+from .. import animation, tempfiles
 from ..tabs.reverse_handlers import (SAMPLER_LABELS, SAMPLERS, ReverseHandlers, ReverseSession,
                                      checkpoint_label, default_samples, default_steps, kind_of)
 from . import Restorer, _apply, bundles, url_state
@@ -44,7 +43,7 @@ def wire(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer]) -> None:
     def do_export(q: str):
         values, problems = url_state.read(bundles._params(q))
         try:
-            path = bundles.export_bundle(q, tempfile.mkdtemp(prefix="bundle-"),
+            path = bundles.export_bundle(q, tempfiles.mkdtemp(prefix="bundle-"),
                                          find_checkpoint=lambda name: find_checkpoint(reverse, name),
                                          recorded_run=lambda v, folder: recorded_run(reverse, v, folder),
                                          render_frames=lambda v, run: render_frames(reverse, restorers, v, run))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from core.nets.base import KINDS
 from core.samplers import SAMPLER_LABELS, SAMPLERS
 from core.schedules import make_schedule
 
-from .. import animation
+from .. import animation, tempfiles
 from ..costs import COSTS, LIMIT_S, say_seconds
 from ..lecture import OPENING
 from ..recordings import Recordings
@@ -788,7 +787,7 @@ class ReverseHandlers(CheckpointPicker):
         frames = [self.raster(session, k) for k in picks]
         spec = session.spec
         names = "-vs-".join(f"{lane.sampler.replace('+', 'p')}{lane.steps}" for lane in spec.lanes)
-        out = Path(tempfile.mkdtemp(prefix="reverse-")) / f"reverse-{names}-seed{spec.seed}.{fmt}"
+        out = Path(tempfiles.mkdtemp(prefix="reverse-")) / f"reverse-{names}-seed{spec.seed}.{fmt}"
         animation.export(frames, out, fps=EXPORT_FPS[fmt])
         gr.Info(f"Exported {len(frames)} frames as {fmt.upper()}.")
         return str(out)
