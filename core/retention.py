@@ -28,13 +28,16 @@ class DiskLimitError(ValueError):
     """A disk limit was hit or set badly: the message says which, the numbers, and what is allowed."""
 
 
-def check_checkpoint_every(n) -> int:
-    """The checkpoint interval if allowed: 0 (only at the end) or a whole number of steps >= MIN_CHECKPOINT_EVERY."""
+def check_checkpoint_every(n, name: str = "the checkpoint interval") -> int:
+    """The checkpoint interval if allowed: 0 (only at the end) or a whole number of steps >= MIN_CHECKPOINT_EVERY.
+
+    name: what the message calls it (a flag, a field).
+    """
     if isinstance(n, bool) or not isinstance(n, int):
-        raise DiskLimitError(f"the checkpoint interval must be a whole number of steps, got {n!r}")
+        raise DiskLimitError(f"{name} must be a whole number of steps, got {n!r}")
     if n != 0 and n < MIN_CHECKPOINT_EVERY:
-        raise DiskLimitError(f"the checkpoint interval must be 0 (save only at the end) or at least "
-                             f"{MIN_CHECKPOINT_EVERY} steps, got {n}")
+        raise DiskLimitError(f"{name} must be 0 (save only at the end) or at least {MIN_CHECKPOINT_EVERY} steps, "
+                             f"got {n}")
     return n
 
 

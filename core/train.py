@@ -282,8 +282,11 @@ def run(a: argparse.Namespace) -> int:
                         ("--preview-every", a.preview_every)):
         if value < 0:
             raise UsageError(f"{flag} must be >= 0, got {value}")
-    for flag, check, value in (("--checkpoint-every", retention.check_checkpoint_every, a.checkpoint_every),
-                               ("--keep-checkpoints", retention.check_keep, a.keep_checkpoints),
+    try:
+        retention.check_checkpoint_every(a.checkpoint_every, "--checkpoint-every")
+    except retention.DiskLimitError as e:
+        raise UsageError(str(e)) from None
+    for flag, check, value in (("--keep-checkpoints", retention.check_keep, a.keep_checkpoints),
                                ("--runs-quota", retention.parse_size, a.runs_quota)):
         try:
             check(value)

@@ -148,7 +148,7 @@ def test_parse_params_reads_json_values():
     (["--dataset", "moons", "--out", "X", "--steps", "0"], "steps must be at least 1"),
     (["--dataset", "moons", "--out", "X", "--checkpoint-every", "-1"], "--checkpoint-every must be >= 0"),
     (["--dataset", "moons", "--out", "X", "--checkpoint-every", "9"],
-     "--checkpoint-every: the checkpoint interval must be 0 (save only at the end) or at least 10 steps, got 9"),
+     "--checkpoint-every must be 0 (save only at the end) or at least 10 steps, got 9"),
     (["--dataset", "moons", "--out", "X", "--keep-checkpoints", "0"],
      "--keep-checkpoints: the number of checkpoints to keep must be a whole number from 1 to 1000, got 0"),
     (["--dataset", "moons", "--out", "X", "--runs-quota", "lots"],
