@@ -1,8 +1,9 @@
 """The app's temporary files: every folder under one root per process, removed at exit and after a crash.
 
-The root is `<tmp>/diffusion-explorer-<pid>-<random>/`. At exit (atexit) the process removes its
-own; the first time a process makes its root it also removes the roots of processes that are gone
-(killed, crashed), recognised by the prefix, the pid in the name and the owner of the folder.
+The root is `<tmp>/diffusion-explorer-<pid>-<random>/`, made on first use. At exit (atexit) the
+process removes its own; when this module is imported (the app's start) and when a root is made,
+the roots of processes that are gone (killed, crashed) are removed, recognised by the prefix, the
+pid in the name and the owner of the folder.
 Gradio's own upload and output cache is Gradio's business (`gr.Blocks(delete_cache=...)`).
 """
 from __future__ import annotations
@@ -83,3 +84,4 @@ def cleanup() -> None:
 
 
 atexit.register(cleanup)
+sweep_stale()  # at start-up (the app imports this with its tabs), not only when a first folder is made
