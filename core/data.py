@@ -12,6 +12,8 @@ import functools
 import hashlib
 import inspect
 import math
+import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import datafiles
+from .config import DataConfig
 
 KINDS = ("points", "image", "signal")
 _RANK = {"points": 2, "image": 4, "signal": 3}
@@ -401,12 +404,17 @@ def cifar10(*, path=None, split="train"):
 
 
 @_dataset("image", lambda p: (None, (p["channels"], p["size"], p["size"])))
-def image_folder(*, path=None, size=32, channels=3, max_pixels=datafiles.MAX_PIXELS):
+def image_folder(*, path=None, size=32, channels=3, max_pixels=datafiles.MAX_PIXELS, sha256=None):
     """Image folder: your own PNG/JPEG files (searched recursively), resized and centre-cropped to a square."""
-    folder = _need_path("image_folder", path, "a folder of .png/.jpg/.jpeg images (subfolders become classes)")
     size, max_pixels = _int("size", size, 8, 256), _int("max_pixels", max_pixels, 1, 2**32)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}")
+    if sha256 is not None:  # a copy kept by the app: found by its hash, and checked to be those images
+        path = _locate("image_folder", {"path": path, "sha256": sha256})["path"]
+    folder = _need_path("image_folder", path, "a folder of .png/.jpg/.jpeg images (subfolders become classes)")
+    if sha256 is not None and datafiles.folder_sha256(folder) != str(sha256).lower():
+        raise datafiles.DataFileError(f"{folder}: holds other images than the ones recorded (SHA-256 "
+                                      f"{str(sha256)[:12]}...)")
     images, labels, class_names, skipped = datafiles.read_image_folder(folder, size, channels, max_pixels)
     if skipped:
         listed = "; ".join(f"{p}: {why}" for p, why in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
@@ -435,10 +443,10 @@ def _points_file_extent(p):
 @_dataset("points", _points_file_extent)
 def points_file(*, path=None, sha256=None):
     """Your own 2-D points: a drawing or a CSV of x,y rows, centred and scaled like the toys."""
-    path = _need_path("points_file", path, f"a CSV file with {datafiles.POINTS_FORMAT}")
     if sha256 is not None:  # the run's record of the file: a changed file would silently be other data
-        if not path.is_file():
-            raise datafiles.DataFileError(f"{path}: file not found (the points this model was trained on)")
+        path = _locate("points_file", {"path": path, "sha256": sha256})["path"]
+    path = _need_path("points_file", path, f"a CSV file with {datafiles.POINTS_FORMAT}")
+    if sha256 is not None:
         digest = hashlib.sha256(path.read_bytes()[:datafiles.MAX_POINTS_BYTES + 1]).hexdigest()
         if digest != str(sha256).lower():
             raise datafiles.DataFileError(f"{path}: holds other points than the ones recorded (SHA-256 "
@@ -446,3 +454,111 @@ def points_file(*, path=None, sha256=None):
     x = normalise_points(datafiles.read_points_csv(path))
     # A fixed shuffle: the file may be in drawing or raster order, and views show its first rows.
     return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))], None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a checkpoint's own data lives. The app keeps what a run was trained on in its runs folder,
+# named by content: uploaded images in <runs>/data/<sha256>/, points in <runs>/points/. A config
+# names them with their SHA-256 ({"path": ".../data/<sha256>", "sha256": ...}; the path may also be
+# relative to the runs folder, "data/<sha256>"): where the path does not lead to them, they are
+# found by the hash in this machine's runs folder, so a checkpoint finds its data wherever it is
+# kept, and knows when it is not there. A config is data that people share, so the app reads a
+# checkpoint's data only from these folders and the shipped assets (`checkpoint_data`);
+# `load_dataset` itself reads any path it is given (the command line).
+
+DATA_FOLDER = "data"      # <runs>/data/<sha256>/: the images of an upload a run was trained on
+POINTS_FOLDER = "points"  # <runs>/points/points-<first 16 hex of sha256>.csv: 2-D points
+RUNS_ENV = "DIFFUSION_EXPLORER_RUNS"  # the runs folder; in the environment, so training processes see it
+SHIPPED = ASSET_DIR.parent  # assets/: data that ships with the app
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+UPLOAD_GONE = ("this checkpoint was trained on uploaded images that are no longer on this machine; Evaluate and "
+               "the quiz need them (Reverse still samples from it)")
+POINTS_GONE = ("this checkpoint was trained on 2-D points that are not on this machine; Evaluate and the grey "
+               "reference need them (open the checkpoint's bundle to bring them)")
+
+
+def data_root() -> Path:
+    """The runs folder whose data/ and points/ hold the data checkpoints were trained on."""
+    return Path(os.environ.get(RUNS_ENV) or "runs").expanduser().resolve()
+
+
+def set_data_root(runs_dir: str | Path) -> Path:
+    """Make `runs_dir` the data root of this process and of the processes it starts; returns it resolved."""
+    root = Path(runs_dir).expanduser().resolve()
+    os.environ[RUNS_ENV] = str(root)
+    return root
+
+
+def points_name(sha256: str) -> str:
+    """The file name of the points with this SHA-256 in the points folder."""
+    return f"points-{sha256[:16]}.csv"
+
+
+def data_folders(root: str | Path | None = None) -> tuple[Path, ...]:
+    """The folders a checkpoint's data may come from: <runs>/data, <runs>/points and the shipped assets."""
+    root = Path(root).expanduser().resolve() if root is not None else data_root()
+    return root / DATA_FOLDER, root / POINTS_FOLDER, SHIPPED
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _canonical(name: str, sha256: str, root: Path) -> Path:
+    return root / POINTS_FOLDER / points_name(sha256) if name == "points_file" else root / DATA_FOLDER / sha256
+
+
+def _locate(name: str, params: dict, root: str | Path | None = None, confine: bool = False) -> dict:
+    """`params` with the data's path made absolute; DataGoneError / DataPathError where it cannot be read.
+
+    A path with a sha256 (points_file, image_folder) is content-addressed: when it is relative (the
+    app's form) or not where it says, the data is looked up by its hash in the runs folder. With
+    `confine`, any other path must lie inside `data_folders(root)`.
+    """
+    path, sha = params.get("path"), params.get("sha256")
+    if path is None or str(path).strip() == "":
+        return dict(params)
+    root = Path(root).expanduser().resolve() if root is not None else data_root()
+    hashed = name in ("points_file", "image_folder") and sha is not None
+    if hashed and not (isinstance(sha, str) and _SHA256.fullmatch(sha.lower())):
+        raise datafiles.DataFileError(f"{name}: sha256 must be 64 hexadecimal digits, got {str(sha)[:80]!r}")
+    given = Path(str(path)).expanduser()
+    if not given.is_absolute() and (confine or hashed) and given.parts[0] in (DATA_FOLDER, POINTS_FOLDER):
+        if ".." in given.parts:
+            raise datafiles.DataPathError(f"{name}: the data path {str(path)[:200]!r} climbs out of its folder "
+                                          "with '..'; that is never allowed")
+        where = (root / given).resolve()  # the app's form: relative to the runs folder
+    elif given.is_absolute() or not confine:
+        where = given.resolve()  # a path given on the command line: as it reads here
+    else:
+        raise datafiles.DataPathError(f"{name}: the data path {str(path)[:200]!r} is not allowed; a checkpoint's "
+                                      f"data path lies in {DATA_FOLDER}/ or {POINTS_FOLDER}/ of the runs folder")
+    inside = any(_within(where, f.resolve()) for f in data_folders(root))
+    if where.exists() and (inside or not confine):
+        return {**params, "path": str(where)}
+    if hashed:
+        found = _canonical(name, sha.lower(), root)
+        if found.exists():
+            return {**params, "path": str(found)}
+        raise datafiles.DataGoneError(POINTS_GONE if name == "points_file" else UPLOAD_GONE)
+    if name == "image_folder" and (inside or given.name.startswith("explorer-upload-")):
+        if not where.exists():  # an upload's temporary folder: gone once the app that made it exited
+            raise datafiles.DataGoneError(UPLOAD_GONE)
+    if confine and not inside:
+        raise datafiles.DataPathError(
+            f"this checkpoint's config names data at {str(path)[:200]!r}, outside the app's data folders; a "
+            f"checkpoint may only name data in {DATA_FOLDER}/ or {POINTS_FOLDER}/ of the runs folder or in the "
+            "shipped assets, so it was not read")
+    return {**params, "path": str(where)}
+
+
+def checkpoint_data(data: DataConfig, root: str | Path | None = None) -> DataConfig:
+    """A checkpoint's data config with its path found and confined to `data_folders(root)`.
+
+    Raises DataGoneError when the data is not on this machine, DataPathError when the config names
+    a path elsewhere (both DataFileError, a ValueError, with a message for the user).
+    """
+    params = dict(data.params)
+    if "path" in params and data.name in DATASETS:
+        params = _locate(data.name, params, root, confine=True)
+    return DataConfig(data.name, params)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
 import math
 import pickle
 import re
@@ -21,6 +22,14 @@ from PIL import Image, ImageOps
 
 class DataFileError(ValueError):
     """A dataset file is missing or is not in the format its name promises."""
+
+
+class DataGoneError(DataFileError):
+    """The data a checkpoint was trained on is not on this machine (any more)."""
+
+
+class DataPathError(DataFileError):
+    """A checkpoint's config names data outside the folders the app reads data from."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +230,7 @@ def read_image_folder(folder: str | Path, size: int = 32, channels: int = 3, max
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFileError(f"{folder}: not a folder; expected a folder of {'/'.join(IMAGE_SUFFIXES)} images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(folder)
     images, kept, skipped = [], [], []
     for p in files:
         try:
@@ -239,6 +248,27 @@ def read_image_folder(folder: str | Path, size: int = 32, channels: int = 3, max
         index = {name: i for i, name in enumerate(class_names)}
         labels = np.array([index[parts[0]] for parts in tops], dtype=np.int64)
     return np.stack(images), labels, class_names, skipped
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The PNG/JPEG files under `folder` (recursively, sorted): what read_image_folder reads."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def folder_sha256(folder: str | Path) -> str:
+    """The SHA-256 of a folder's images: of one line "<relative path>\\0<file SHA-256>\\n" per file, sorted.
+
+    Names and bytes both count, so the digest names exactly what read_image_folder would read.
+    """
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for p in image_files(folder):
+        f = hashlib.sha256()
+        with p.open("rb") as src:
+            while block := src.read(_CHUNK):
+                f.update(block)
+        h.update(f"{p.relative_to(folder).as_posix()}\0{f.hexdigest()}\n".encode())
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from core.data import set_data_root
 from core.device import pick_device
 
 from .images import sample_images
@@ -52,6 +53,7 @@ class AppContext:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        set_data_root(settings.runs_dir)  # where checkpoints' data/ and points/ are (training processes too)
         self.device: torch.device = pick_device(settings.device)
         self.images: dict[str, Path] = sample_images(settings.images_dir)
         self.jobs: Any = None  # the background job manager, set by the app when it exists

@@ -5,9 +5,10 @@ centred and scaled like the built-in 2-D toys (`core.data.normalise_points`), so
 the nets that suit swiss_roll suit a drawing too. A CSV is parsed by `core.datafiles` (every bad
 line named) and scaled the same way. Either is written as a CSV named by its content into a
 process-wide temporary folder while the user draws; Start copies the chosen file into the runs
-folder (`<runs>/points/`), and the run's config names it with its SHA-256, so the checkpoint
-reloads exactly its training points (the Reverse tab's grey reference, the Evaluate tab's real
-data) from its config alone, and two runs on one drawing share one file.
+folder (`<runs>/points/points-<sha256[:16]>.csv`), and the run's config names it with its SHA-256,
+so the checkpoint reloads exactly its training points (the Reverse tab's grey reference, the
+Evaluate tab's real data) from its config alone, on any machine that has the file in its runs
+folder (found by the hash there; a bundle carries it), and two runs on one drawing share one file.
 
 No gradio here: handlers in the Train tab call these and turn ValueError into gr.Error.
 """
@@ -22,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import normalise_points
+from core.data import POINTS_FOLDER, normalise_points, points_name
 from core.datafiles import (MIN_POINTS, POINTS_FORMAT, parse_points_csv, points_csv_text, points_from_ink,
                             read_points_csv)
-
 from . import tempfiles
 
 CANVAS = (400, 400)              # the canvas in pixels (width, height)
@@ -33,7 +33,6 @@ BRUSH = 14                       # brush width in pixels: one stroke is a band a
 INK_LEVEL = 128                  # a pixel darker than this (0..255 grey) is ink
 MAX_CANVAS_PIXELS = 2048 * 2048  # an API client may send any image: refuse a huge one before scanning it
 DRAWING_POINTS = 20_000          # ink pixels kept (a seeded choice when there are more): dense enough
-POINTS_FOLDER = "points"         # under the runs folder: the files runs were trained on
 
 _pending: Path | None = None
 _pending_lock = threading.Lock()
@@ -149,8 +148,9 @@ def keep_for_run(path: str | Path | None, runs_dir: str | Path) -> Path:
     if not src.is_file():
         raise ValueError("the drawn points are gone (the app was restarted?): draw or upload them again")
     folder = Path(runs_dir).resolve() / POINTS_FOLDER
-    dst = folder / src.name
-    if src.resolve() == dst or (dst.is_file() and file_sha256(dst) == file_sha256(src)):
+    sha = file_sha256(src)
+    dst = folder / points_name(sha)  # named by content: a bundle's copy of the file lands on the same name
+    if src.resolve() == dst or (dst.is_file() and file_sha256(dst) == sha):
         return dst
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{src.name}.{os.getpid()}.{threading.get_ident()}.tmp"

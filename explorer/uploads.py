@@ -7,11 +7,19 @@ folder; the member count, the total inflated size and each member's compression 
 and bytes are counted while inflating rather than trusted from the header. Each image's header is
 then checked (format, pixel count) before any pixel is decoded. The folder feeds the
 `image_folder` dataset of core.data.
+
+Disk and memory are bounded by what the images decode to (pixels x channels, read from the
+headers), not by the zip's size: per upload and for all live uploads together, and by the number
+of live upload folders (the oldest one not being copied is dropped for a new one). An image file
+far larger than its pixels need (padding, a file appended) is left out. When a run starts, its
+images are copied into the runs folder as `<runs>/data/<sha256>/` (`keep_for_run`, within a quota
+for that folder), so the checkpoint outlives the upload and the app.
 """
 from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import threading
 import zipfile
@@ -20,6 +28,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from core.config import DataConfig
+from core.data import DATA_FOLDER
+from core.datafiles import folder_sha256
 from . import tempfiles
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")   # what core.datafiles.read_image_folder reads
@@ -29,10 +40,17 @@ MAX_MEMBER_BYTES = 20 * 1024**2  # one image
 MAX_RATIO = 200                # inflated / compressed size of one member; photos compress far less
 MAX_PIXELS = 50_000_000        # per image, checked from the header before decoding
 MIN_IMAGES = 8                 # fewer is no data set to learn a distribution from
+MAX_DECODED_BYTES = 1024**3    # pixels x channels of one upload's images, from their headers
+MAX_LIVE_DECODED = 4 * 1024**3  # the same for all live uploads together
+MAX_LIVE_UPLOADS = 8           # upload folders kept at once; the oldest goes for a new one
+MAX_PADDING = 1024**2          # bytes a file may hold beyond twice its decoded pixels (metadata, ICC)
+MAX_DATA_BYTES = 2 * 1024**3   # <runs>/data/: the images of every upload a run was trained on
 _CHUNK = 1 << 20
 
-_folders: list[Path] = []
+_folders: list[Path] = []      # every folder made, removed at exit
 _folders_lock = threading.Lock()
+_live: dict[Path, int] = {}    # ready upload folders, oldest first -> their decoded bytes
+_busy: dict[Path, int] = {}    # folders being copied into the runs folder: never dropped meanwhile
 
 
 @dataclass(frozen=True)
@@ -42,9 +60,10 @@ class UploadedImages:
     folder: Path
     count: int
     skipped: tuple[str, ...]   # "name: reason" for each file left out
+    decoded: int = 0           # bytes the images decode to (pixels x channels)
 
     def summary(self) -> str:
-        text = f"{self.count} images ready"
+        text = f"{self.count} images ready ({_mb(self.decoded)} decoded)"
         if self.skipped:
             more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
             text += f"; left out {len(self.skipped)}: " + "; ".join(self.skipped[:3]) + more
@@ -58,28 +77,78 @@ def _new_folder() -> Path:
     return folder
 
 
+def _drop(folder: Path) -> None:
+    """Forget and delete an upload folder (call with _folders_lock held)."""
+    _live.pop(folder, None)
+    if folder in _folders:
+        _folders.remove(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _admit(folder: Path, decoded: int) -> None:
+    """Make `folder` a live upload, dropping the oldest idle ones past the count or decoded quota."""
+    with _folders_lock:
+        for old in list(_live):
+            if len(_live) < MAX_LIVE_UPLOADS and sum(_live.values()) + decoded <= MAX_LIVE_DECODED:
+                break
+            if not _busy.get(old):
+                _drop(old)
+        if len(_live) >= MAX_LIVE_UPLOADS or sum(_live.values()) + decoded > MAX_LIVE_DECODED:
+            _drop(folder)
+            raise ValueError(f"the app holds {len(_live)} uploads ({_mb(sum(_live.values()))} decoded) that "
+                             f"runs are starting from; at most {MAX_LIVE_UPLOADS} uploads and "
+                             f"{_mb(MAX_LIVE_DECODED)} decoded in all are kept: upload again in a moment")
+        _live[folder] = decoded
+
+
+def live_uploads() -> dict[Path, int]:
+    """The live upload folders, oldest first, with the bytes their images decode to."""
+    with _folders_lock:
+        return dict(_live)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+
+
 @atexit.register
 def _cleanup() -> None:
     with _folders_lock:
         for f in _folders:
             shutil.rmtree(f, ignore_errors=True)
         _folders.clear()
+        _live.clear()
+
+
+_CHANNELS = {"1": 1, "L": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "I": 1, "LA": 2, "RGB": 3, "YCbCr": 3,
+             "CMYK": 4, "RGBA": 4, "P": 3}
+
+
+def inspect_image(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[str | None, int]:
+    """(None or the reason `path` is not a PNG/JPEG of sane size, the bytes it decodes to), from the header."""
+    try:
+        with Image.open(path) as im:
+            fmt, (w, h), mode = im.format, im.size, im.mode
+            channels = _CHANNELS.get(mode, 4) + (mode == "P" and "transparency" in im.info)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return "not an image Pillow can read", 0
+    if fmt not in ("PNG", "JPEG", "MPO"):
+        return f"a {fmt} image; PNG or JPEG please", 0
+    if w < 1 or h < 1:
+        return "an image without pixels", 0
+    if w * h > max_pixels:
+        return f"{w}x{h} pixels is over the limit of {max_pixels / 1e6:.0f} megapixels", 0
+    decoded = w * h * channels
+    size = Path(path).stat().st_size
+    if size > 2 * decoded + MAX_PADDING:
+        return (f"{_mb(size)} of file for {w}x{h} pixels ({_mb(decoded)} decoded): it holds data beyond its "
+                "picture, which is not accepted"), 0
+    return None, decoded
 
 
 def check_image(path: Path, max_pixels: int = MAX_PIXELS) -> str | None:
     """None if `path` is a PNG/JPEG of sane size, else the reason it is not (header only: no decoding)."""
-    try:
-        with Image.open(path) as im:
-            fmt, (w, h) = im.format, im.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return "not an image Pillow can read"
-    if fmt not in ("PNG", "JPEG", "MPO"):
-        return f"a {fmt} image; PNG or JPEG please"
-    if w < 1 or h < 1:
-        return "an image without pixels"
-    if w * h > max_pixels:
-        return f"{w}x{h} pixels is over the limit of {max_pixels / 1e6:.0f} megapixels"
-    return None
+    return inspect_image(path, max_pixels)[0]
 
 
 def _copy_limited(src, dst: Path, limit: int) -> int:
@@ -94,6 +163,14 @@ def _copy_limited(src, dst: Path, limit: int) -> int:
             if written > limit:
                 raise ValueError("inflates past the size limit")
             out.write(block)
+
+
+def _take_decoded(decoded: int, budget: list[int], name: str) -> None:
+    """Count an image's decoded bytes against the upload's quota; ValueError when it is spent."""
+    budget[1] -= decoded
+    if budget[1] < 0:
+        raise ValueError(f"the images decode to more than {_mb(MAX_DECODED_BYTES)} (pixels x channels; at "
+                         f"{name}): the most one upload may hold; upload fewer or smaller images")
 
 
 def _extract_zip(archive: Path, folder: Path, budget: list[int], skipped: list[str], serial) -> int:
@@ -142,11 +219,12 @@ def _extract_zip(archive: Path, folder: Path, budget: list[int], skipped: list[s
                 skipped.append(f"{name}: cannot be extracted ({e})")
                 continue
             budget[0] -= n
-            reason = check_image(dst)
+            reason, decoded = inspect_image(dst)
             if reason:
                 dst.unlink()
                 skipped.append(f"{name}: {reason}")
                 continue
+            _take_decoded(decoded, budget, name)
             kept += 1
     return kept
 
@@ -160,7 +238,7 @@ def prepare_images(paths: list[str | Path]) -> UploadedImages:
     if not paths:
         raise ValueError("no files arrived; upload images (.png/.jpg) or a .zip of them")
     folder = _new_folder()
-    budget = [MAX_TOTAL_BYTES]
+    budget = [MAX_TOTAL_BYTES, MAX_DECODED_BYTES]  # bytes on disk, bytes decoded
     skipped: list[str] = []
     serial = itertools.count()
     count = 0
@@ -176,10 +254,11 @@ def prepare_images(paths: list[str | Path]) -> UploadedImages:
             if size > min(MAX_MEMBER_BYTES, budget[0]):
                 skipped.append(f"{p.name}: too large ({size / 1024**2:.1f} MB)")
                 continue
-            reason = check_image(p)
+            reason, decoded = inspect_image(p)
             if reason:
                 skipped.append(f"{p.name}: {reason}")
                 continue
+            _take_decoded(decoded, budget, p.name)
             if count >= MAX_FILES:
                 raise ValueError(f"more than {MAX_FILES} images; please upload fewer")
             shutil.copyfile(p, folder / f"{next(serial):05d}{p.suffix.lower()}")
@@ -189,6 +268,55 @@ def prepare_images(paths: list[str | Path]) -> UploadedImages:
             why = f" (left out: {'; '.join(skipped[:3])})" if skipped else ""
             raise ValueError(f"found {count} usable images; at least {MIN_IMAGES} are needed to train{why}")
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        with _folders_lock:
+            _drop(folder)
         raise
-    return UploadedImages(folder, count, tuple(skipped))
+    decoded = MAX_DECODED_BYTES - budget[1]
+    _admit(folder, decoded)
+    return UploadedImages(folder, count, tuple(skipped), decoded)
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def keep_for_run(data: DataConfig, runs_dir: str | Path) -> DataConfig:
+    """Copy a live upload's images into `<runs_dir>/data/<sha256>/` (once) for a run that starts on them.
+
+    Returns the run's data config naming the copy and its SHA-256, so the checkpoint finds its images
+    after the upload is gone (and by the hash in another runs folder that holds them). ValueError when `data` is not a live
+    upload of this app (gone, or any other folder) or the data folder's quota would be passed.
+    """
+    folder = Path(str(data.params.get("path") or "")).resolve()
+    with _folders_lock:
+        if folder not in _live:
+            raise ValueError("the uploaded images are no longer here (the app was restarted, or newer uploads "
+                             f"replaced them: {MAX_LIVE_UPLOADS} are kept); upload them again")
+        _busy[folder] = _busy.get(folder, 0) + 1
+    try:
+        sha = folder_sha256(folder)
+        store = Path(runs_dir).resolve() / DATA_FOLDER
+        dst = store / sha
+        if not dst.is_dir():
+            size, used = _tree_bytes(folder), _tree_bytes(store)
+            if used + size > MAX_DATA_BYTES:
+                raise ValueError(f"the runs folder's {DATA_FOLDER}/ holds {_mb(used)} of images runs were trained on; "
+                                 f"these {_mb(size)} would pass its limit of {_mb(MAX_DATA_BYTES)}: delete the "
+                                 f"{DATA_FOLDER}/ folders of runs you no longer need")
+            store.mkdir(parents=True, exist_ok=True)
+            tmp = store / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(folder, tmp)
+            try:
+                os.rename(tmp, dst)  # atomic; another start may have placed the same images meanwhile
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not dst.is_dir():
+                    raise
+    finally:
+        with _folders_lock:
+            _busy[folder] -= 1
+            if not _busy[folder]:
+                del _busy[folder]
+    params = {k: v for k, v in data.params.items() if k != "path"}
+    return DataConfig(data.name, {"path": str(dst), "sha256": sha, **params})

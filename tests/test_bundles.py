@@ -1,8 +1,10 @@
 """explorer.lecture.bundles: a view exported as a zip opens as the same view; hostile zips are refused."""
+import hashlib
 import io
 import json
 import os
 import pickle
+import shutil
 import stat
 import warnings
 import zipfile
@@ -12,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.checkpoint import load_config
+from core.data import RUNS_ENV, checkpoint_data, load_dataset, points_name
 from explorer import recordings
 from explorer.context import ASSETS, AppContext, Settings
 from explorer.lecture import Restorer, bundle_ui, bundles, url_state
@@ -214,8 +218,9 @@ def test_a_duplicate_member_is_refused(reverse_zip, tmp_path):
 
 def test_too_many_members_are_refused(reverse_zip, tmp_path):
     entries = [("bundle.json", members(reverse_zip)["bundle.json"])]
-    entries += [(f"frames/{k:04d}.png", b"x") for k in range(64)]  # 65 entries, one over the cap of 4 + 60 frames
-    refused(write_zip(tmp_path / "many.zip", entries), tmp_path / "d", r"holds 65 entries; at most 64 are allowed")
+    assert bundles.MAX_MEMBERS == 65  # bundle.json, config, weights, recording, points + 60 frames
+    entries += [(f"frames/{k:04d}.png", b"x") for k in range(65)]  # 66 entries, one over the cap
+    refused(write_zip(tmp_path / "many.zip", entries), tmp_path / "d", r"holds 66 entries; at most 65 are allowed")
 
 
 def test_a_member_that_inflates_past_its_cap_is_refused_while_inflating(reverse_zip, tmp_path, monkeypatch):
@@ -316,3 +321,78 @@ def test_a_different_folder_of_the_same_name_is_never_overwritten(reverse_zip, t
     assert got.checkpoint == dest / f"digits-bundle-{sha[:8]}-2"
     assert os.listdir(mine) == ["notes.txt"] and got.values["checkpoint"] == got.checkpoint.name
     assert sorted(p.name for p in dest.iterdir()) == [mine.name, got.checkpoint.name]  # no temporary folder left
+
+
+# --- the data a checkpoint was trained on ---------------------------------------------------------
+
+POINTS_TEXT = "x,y\n" + "".join(f"{i},{(i * 7) % 11}\n" for i in range(80))
+POINTS_SHA = hashlib.sha256(POINTS_TEXT.encode()).hexdigest()
+
+
+def trained_on(ctx, name: str, data: dict) -> str:
+    """The shipped digits weights under the runs folder as `name`, its config naming `data`."""
+    folder = Path(ctx.settings.runs_dir) / name
+    if not folder.exists():
+        shutil.copytree(DIGITS, folder, ignore=shutil.ignore_patterns("trajectory.npz"))
+        doc = json.loads((folder / "config.json").read_text())
+        doc["config"]["data"] = data
+        (folder / "config.json").write_text(json.dumps(doc))
+    return f"tab=reverse&checkpoint={name}&sampler=ddim&steps=5&eta=0&seed=0&n=4"
+
+
+@pytest.fixture
+def drawn_zip(ctx, reverse, tmp_path, monkeypatch):
+    runs = Path(ctx.settings.runs_dir)
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    (runs / "points").mkdir(exist_ok=True)
+    (runs / "points" / points_name(POINTS_SHA)).write_text(POINTS_TEXT)
+    view = trained_on(ctx, "drawn", {"name": "points_file", "params": {
+        "path": str(runs / "points" / points_name(POINTS_SHA)), "sha256": POINTS_SHA}})
+    left_out: list[str] = []
+    path = bundles.export_bundle(view, tmp_path / "out", find_checkpoint=lambda n: bundle_ui.find_checkpoint(reverse, n),
+                                 left_out=left_out)
+    assert left_out == []
+    return path
+
+
+def test_a_drawn_models_bundle_carries_its_points_and_installs_them_elsewhere(drawn_zip, tmp_path, monkeypatch):
+    m = members(drawn_zip)
+    assert m[bundles.POINTS] == POINTS_TEXT.encode()
+    assert doc_of(drawn_zip)["data"] == {"name": "points_file", "sha256": POINTS_SHA}
+    other = tmp_path / "other-machine"
+    got = bundles.import_bundle(drawn_zip, other)
+    installed = other / "points" / points_name(POINTS_SHA)
+    assert installed.read_text() == POINTS_TEXT
+    assert sorted(p.name for p in got.checkpoint.iterdir()) == ["config.json", "model.safetensors"]
+    config, _ = load_config(got.checkpoint)  # it names the first machine's path: the hash finds the copy here
+    assert checkpoint_data(config.data, other).params["path"] == str(installed.resolve())
+    monkeypatch.setenv(RUNS_ENV, str(other))
+    assert len(load_dataset(config.data.name, **config.data.params)) == 80
+    assert bundles.import_bundle(drawn_zip, other).checkpoint == got.checkpoint  # again: the same folder and file
+
+
+def test_points_that_do_not_match_their_hash_or_are_not_points_are_refused(drawn_zip, tmp_path):
+    changed = POINTS_TEXT.replace("1,7", "1,8").encode()
+    with pytest.raises(bundles.BundleError, match="data/points.csv does not match the SHA-256 the checkpoint's config "
+                                                  "records for its points"):
+        bundles.import_bundle(altered(drawn_zip, tmp_path, {bundles.POINTS: changed}), tmp_path / "r1")
+    assert not (tmp_path / "r1" / "points").exists() or not any((tmp_path / "r1" / "points").iterdir())
+    with pytest.raises(bundles.BundleError, match="carries data/points.csv without the checkpoint"):
+        bundles.import_bundle(altered(drawn_zip, tmp_path, drop=(bundles.CONFIG, bundles.WEIGHTS)), tmp_path / "r2")
+
+
+def test_points_in_a_bundle_of_a_model_not_trained_on_them_are_refused(reverse_zip, tmp_path):
+    bad = altered(reverse_zip, tmp_path, extra=[(bundles.POINTS, POINTS_TEXT.encode())])
+    with pytest.raises(bundles.BundleError, match="carries data/points.csv but its checkpoint was not trained on a "
+                                                  "points file"):
+        bundles.import_bundle(bad, tmp_path / "r")
+
+
+def test_an_upload_trained_models_bundle_says_its_images_are_not_included(ctx, reverse, tmp_path):
+    view = trained_on(ctx, "uploaded", {"name": "image_folder", "params": {"path": "/gone", "sha256": "e" * 64}})
+    left_out: list[str] = []
+    path = bundles.export_bundle(view, tmp_path, find_checkpoint=lambda n: bundle_ui.find_checkpoint(reverse, n),
+                                 left_out=left_out)
+    assert left_out == ["the images this checkpoint was trained on (a bundle carries the checkpoint and its run; "
+                        "Evaluate and the quiz need the images, so they work only where the images are)"]
+    assert bundles.POINTS not in members(path) and "data" not in doc_of(path)

@@ -1,11 +1,18 @@
+import hashlib
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from core.data import DATASETS, Dataset, dataset_info, list_datasets, load_dataset
+from core import datafiles
+from core.config import DataConfig
+from core.data import (ASSET_DIR, DATASETS, POINTS_GONE, RUNS_ENV, UPLOAD_GONE, Dataset, checkpoint_data, data_root,
+                       dataset_info, list_datasets, load_dataset, points_name, set_data_root)
+from core.datafiles import DataFileError, DataGoneError, DataPathError
 from datafile_writers import tiny_cifar10, tiny_mnist
 
 TOYS = ["swiss_roll", "moons", "gaussians8", "checkerboard", "rings", "spiral"]
@@ -273,7 +280,8 @@ def test_points_file_checks_the_recorded_sha256(tmp_path):
     path.write_text("".join(f"{i},{i * i % 5}\n" for i in range(50)))
     with pytest.raises(ValueError, match="holds other points than the ones recorded"):
         load_dataset("points_file", path=str(path), sha256=digest)
-    with pytest.raises(ValueError, match="file not found"):
+    with pytest.raises(DataGoneError, match="^this checkpoint was trained on 2-D points that are not on this "
+                                            "machine; Evaluate and the grey reference need them"):
         load_dataset("points_file", path=str(tmp_path / "gone.csv"), sha256=digest)
     with pytest.raises(ValueError, match="file not found"):
         load_dataset("points_file", path=str(tmp_path / "gone.csv"))
@@ -284,3 +292,98 @@ def test_points_that_all_coincide_are_refused(tmp_path):
     path.write_text("1,2\n" * 60)
     with pytest.raises(ValueError, match="all lie at one place"):
         load_dataset("points_file", path=str(path))
+
+
+# --- a checkpoint's own data: found by its hash, confined to the app's data folders ---------------
+
+def _runs_with_points(tmp_path):
+    runs = tmp_path / "runs"
+    text = "x,y\n" + "".join(f"{i},{i * i % 7}\n" for i in range(60))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    (runs / "points").mkdir(parents=True)
+    (runs / "points" / points_name(digest)).write_text(text)
+    return runs, digest
+
+
+def test_points_are_found_by_their_hash_in_the_runs_folder(tmp_path, monkeypatch):
+    runs, digest = _runs_with_points(tmp_path)
+    here = runs / "points" / f"points-{digest[:16]}.csv"
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    assert data_root() == runs.resolve()
+    expected = load_dataset("points_file", path=str(here)).x
+    # the path of another machine, or relative to the runs folder: the hash finds the file here
+    for path in ("/elsewhere/runs/points/points-0.csv", f"points/{here.name}"):
+        assert torch.equal(load_dataset("points_file", path=path, sha256=digest).x, expected)
+        got = checkpoint_data(DataConfig("points_file", {"path": path, "sha256": digest}), runs)
+        assert got.params == {"path": str(here.resolve()), "sha256": digest}
+
+
+def test_a_checkpoint_may_only_name_data_in_the_apps_folders(tmp_path):
+    runs, digest = _runs_with_points(tmp_path)
+    inside = runs / "points" / points_name(digest)
+    old = DataConfig("points_file", {"path": str(inside), "sha256": digest})  # as configs before the hash lookup
+    assert checkpoint_data(old, runs) == DataConfig("points_file", {"path": str(inside.resolve()), "sha256": digest})
+    assert checkpoint_data(DataConfig("digits", {}), runs) == DataConfig("digits", {})
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    outside = "this checkpoint's config names data at '{}', outside the app's data folders; a checkpoint may only "
+    for bad in (str(photos), "/etc", str(runs / "points" / ".." / ".." / "photos")):
+        with pytest.raises(DataPathError) as e:
+            checkpoint_data(DataConfig("image_folder", {"path": bad}), runs)
+        assert str(e.value).startswith(outside.format(bad))
+    with pytest.raises(DataPathError, match="climbs out of its folder with '..'"):
+        checkpoint_data(DataConfig("image_folder", {"path": "data/../../photos"}), runs)
+    with pytest.raises(DataPathError, match="the data path 'photos' is not allowed"):
+        checkpoint_data(DataConfig("image_folder", {"path": "photos"}), runs)
+    with pytest.raises(DataFileError, match="sha256 must be 64 hexadecimal digits, got 'abc'"):
+        checkpoint_data(DataConfig("points_file", {"path": str(inside), "sha256": "abc"}), runs)
+    # a symbolic link inside the data folder that leads out of it is outside too
+    (runs / "data").mkdir()
+    (runs / "data" / "link").symlink_to(photos)
+    with pytest.raises(DataPathError):
+        checkpoint_data(DataConfig("image_folder", {"path": str(runs / "data" / "link")}), runs)
+    # the shipped assets are allowed
+    asset = DataConfig("points_file", {"path": str(ASSET_DIR / "digits.npz")})
+    assert checkpoint_data(asset, runs).params["path"] == str((ASSET_DIR / "digits.npz").resolve())
+
+
+def test_data_that_is_gone_says_so(tmp_path):
+    runs = tmp_path / "runs"
+    upload = DataConfig("image_folder", {"path": "/tmp/explorer-upload-x1y2", "size": 32, "channels": 3})
+    for data in (upload, DataConfig("image_folder", {"path": "data/" + "a" * 64, "sha256": "a" * 64})):
+        with pytest.raises(DataGoneError) as e:
+            checkpoint_data(data, runs)
+        assert str(e.value) == UPLOAD_GONE
+    assert UPLOAD_GONE.startswith("this checkpoint was trained on uploaded images that are no longer on this "
+                                  "machine; Evaluate and the quiz need them")
+    with pytest.raises(DataGoneError) as e:
+        checkpoint_data(DataConfig("points_file", {"path": "/x/points-1.csv", "sha256": "b" * 64}), runs)
+    assert str(e.value) == POINTS_GONE
+
+
+def test_an_image_folder_with_a_hash_is_found_by_it_and_checked(tmp_path, monkeypatch):
+    from PIL import Image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.new("RGB", (12, 12), (40 * i, 0, 0)).save(src / f"{i}.png")
+    digest = datafiles.folder_sha256(src)
+    runs = tmp_path / "runs"
+    (runs / "data").mkdir(parents=True)
+    kept = runs / "data" / digest
+    src.rename(kept)
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    d = load_dataset("image_folder", path=f"data/{digest}", sha256=digest, size=8)
+    assert d.x.shape == (3, 3, 8, 8)
+    assert torch.equal(load_dataset("image_folder", path="/gone/elsewhere", sha256=digest, size=8).x, d.x)
+    Image.new("RGB", (12, 12), (0, 0, 99)).save(kept / "1.png")
+    with pytest.raises(DataFileError, match="holds other images than the ones recorded"):
+        load_dataset("image_folder", path=str(kept), sha256=digest, size=8)
+
+
+def test_set_data_root_reaches_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(RUNS_ENV, raising=False)
+    assert data_root() == (Path.cwd() / "runs").resolve()
+    assert set_data_root(tmp_path / "r") == (tmp_path / "r").resolve()
+    assert os.environ[RUNS_ENV] == str((tmp_path / "r").resolve()) and data_root() == (tmp_path / "r").resolve()

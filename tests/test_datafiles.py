@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core import datafiles
 from core.datafiles import (MAX_POINTS, MAX_POINTS_BYTES, DataFileError, parse_points_csv, points_csv_text,
                             points_from_ink, read_cifar10, read_cifar_batch, read_idx, read_image_folder, read_mnist,
                             read_points_csv)
@@ -325,3 +326,17 @@ def test_ink_pixels_become_their_centres_with_y_up():
     assert points_from_ink(np.zeros((2, 2), bool)).shape == (0, 2)
     with pytest.raises(ValueError, match="must be 2-D"):
         points_from_ink(np.zeros((2, 2, 2), bool))
+
+
+def test_folder_sha256_names_every_image_by_path_and_bytes(tmp_path):
+    import hashlib
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a.png").write_bytes(b"one")
+    (tmp_path / "b" / "c.JPG").write_bytes(b"two")
+    (tmp_path / "notes.txt").write_bytes(b"not an image")
+    lines = [f"a.png\0{hashlib.sha256(b'one').hexdigest()}\n", f"b/c.JPG\0{hashlib.sha256(b'two').hexdigest()}\n"]
+    assert datafiles.folder_sha256(tmp_path) == hashlib.sha256("".join(lines).encode()).hexdigest()
+    before = datafiles.folder_sha256(tmp_path)
+    (tmp_path / "a.png").rename(tmp_path / "d.png")  # a renamed file is other data
+    assert datafiles.folder_sha256(tmp_path) != before

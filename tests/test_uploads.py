@@ -123,3 +123,86 @@ def test_other_image_formats_are_named(tmp_path):
     jpg = tmp_path / "ok.jpg"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(jpg)
     assert check_image(jpg) is None
+
+
+# --- quotas on what the images decode to, live folders, and the copy a run keeps ----------------
+
+def test_a_padded_png_is_left_out_by_its_size_against_its_pixels(tmp_path):
+    data = png_bytes((10, 10))
+    padded = data[:-12] + np.random.default_rng(0).bytes(3 * 1024**2) + data[-12:]  # before IEND: still an image
+    (tmp_path / "pad.png").write_bytes(padded)
+    assert check_image(tmp_path / "pad.png") == ("3.0 MB of file for 10x10 pixels (0.0 MB decoded): it holds data "
+                                                 "beyond its picture, which is not accepted")
+    assert uploads.inspect_image(write_images(tmp_path, 1)[0]) == (None, 10 * 10 * 3)
+    grey = tmp_path / "grey.png"
+    Image.new("L", (7, 5)).save(grey)
+    assert uploads.inspect_image(grey) == (None, 35)
+    archive = make_zip(tmp_path / "pads.zip", {**{f"p{i}.png": padded for i in range(3)},
+                                               **{f"ok{i}.png": png_bytes(colour=(i, 0, 0)) for i in range(MIN_IMAGES)}})
+    up = prepare_images([archive])
+    assert up.count == MIN_IMAGES and len(up.skipped) == 3 and up.decoded == MIN_IMAGES * 12 * 10 * 3
+    assert sum(p.stat().st_size for p in up.folder.iterdir()) < 20_000
+
+
+def test_the_decoded_size_of_one_upload_is_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_DECODED_BYTES", 9 * 10 * 10 * 3)  # nine 10x10 RGB images
+    before = set(uploads.live_uploads())
+    with pytest.raises(ValueError) as e:
+        prepare_images(write_images(tmp_path, 10))
+    assert str(e.value) == ("the images decode to more than 0.0 MB (pixels x channels; at img9.png): the most one "
+                            "upload may hold; upload fewer or smaller images")
+    assert set(uploads.live_uploads()) == before
+    assert prepare_images(write_images(tmp_path, 9)).decoded == 9 * 300
+
+
+def test_the_oldest_upload_goes_when_too_many_are_live(tmp_path, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_LIVE_UPLOADS", 2)
+    paths = write_images(tmp_path, MIN_IMAGES)
+    a, b = prepare_images(paths), prepare_images(paths)
+    uploads._busy[b.folder] = 1  # being copied for a starting run: never dropped meanwhile
+    try:
+        c = prepare_images(paths)
+        live = uploads.live_uploads()
+        assert a.folder not in live and not a.folder.exists()
+        assert b.folder in live and c.folder in live and len(live) == 2
+        with pytest.raises(ValueError, match="the app holds 2 uploads .* at most 2 uploads and 4.0 GB decoded in all"):
+            uploads._busy[c.folder] = 1
+            prepare_images(paths)
+    finally:
+        uploads._busy.clear()
+    assert len(uploads.live_uploads()) == 2
+
+
+def test_a_run_keeps_a_copy_of_its_upload_named_by_its_hash(tmp_path):
+    from core.config import DataConfig
+    from core.datafiles import folder_sha256
+
+    up = prepare_images(write_images(tmp_path, MIN_IMAGES))
+    sha = folder_sha256(up.folder)
+    data = DataConfig("image_folder", {"path": str(up.folder), "size": 16, "channels": 3})
+    runs = tmp_path / "runs"
+    kept = uploads.keep_for_run(data, runs)
+    assert kept == DataConfig("image_folder", {"path": str((runs / "data" / sha).resolve()), "sha256": sha,
+                                               "size": 16, "channels": 3})
+    assert folder_sha256(runs / "data" / sha) == sha and uploads.keep_for_run(data, runs) == kept
+    assert [p.name for p in (runs / "data").iterdir()] == [sha]  # no temporary folder left
+    x = load_dataset(kept.name, **kept.params).x
+    assert torch_equal(x, load_dataset("image_folder", path=str(up.folder), size=16).x)
+    with pytest.raises(ValueError, match=r"^the uploaded images are no longer here"):
+        uploads.keep_for_run(DataConfig("image_folder", {"path": str(tmp_path)}), runs)  # not an upload
+
+
+def test_the_data_folder_has_a_quota(tmp_path, monkeypatch):
+    from core.config import DataConfig
+
+    up = prepare_images(write_images(tmp_path, MIN_IMAGES))
+    monkeypatch.setattr(uploads, "MAX_DATA_BYTES", 100)
+    with pytest.raises(ValueError, match=r"^the runs folder's data/ holds 0.0 MB of images runs were trained on; "
+                                         r"these 0.0 MB would pass its limit of 0.0 MB"):
+        uploads.keep_for_run(DataConfig("image_folder", {"path": str(up.folder)}), tmp_path / "runs")
+    assert not (tmp_path / "runs" / "data").exists() or not any((tmp_path / "runs" / "data").iterdir())
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+    return torch.equal(a, b)

@@ -46,7 +46,8 @@ def wire(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer]) -> None:
             path = bundles.export_bundle(q, tempfiles.mkdtemp(prefix="bundle-"),
                                          find_checkpoint=lambda name: find_checkpoint(reverse, name),
                                          recorded_run=lambda v, folder: recorded_run(reverse, v, folder),
-                                         render_frames=lambda v, run: render_frames(reverse, restorers, v, run))
+                                         render_frames=lambda v, run: render_frames(reverse, restorers, v, run),
+                                         left_out=problems)
         except bundles.BundleError as e:
             raise gr.Error(f"This view cannot be exported: {e}") from None
         if problems:

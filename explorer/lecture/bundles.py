@@ -7,7 +7,13 @@ A bundle holds exactly these members, and an import accepts no others:
     checkpoint/config.json         the checkpoint's run config and meta, byte for byte     (Reverse views)
     checkpoint/model.safetensors   the weights it samples with (no optimiser or training state)
     checkpoint/trajectory.npz      the recorded run of exactly the view's setting, when there is one
+    data/points.csv                the 2-D points a points_file checkpoint was trained on (its SHA-256 is
+                                   in the config); installed into <runs>/points/ on import
     frames/0000.png ...            the view's pictures, for looking at outside the app (at most MAX_FRAMES)
+
+The images an upload-trained checkpoint learned from are not carried (they can be far larger than
+a bundle should be, and are someone's photos): export says so, and on another machine Evaluate and
+the quiz say that the checkpoint's images are not there.
 
 `settings` are the view's query parameters as strings (the names `url_state.PARAMS` uses), so a
 link, a lesson stop and a bundle restore through the same settings-to-view function.
@@ -42,6 +48,10 @@ from urllib.parse import parse_qsl
 import numpy as np
 from PIL import Image
 
+from core.checkpoint import load_config
+from core.data import POINTS_FOLDER, checkpoint_data, points_name
+from core.datafiles import MAX_POINTS_BYTES, DataFileError, read_points_csv
+
 from .. import recordings
 from . import url_state
 
@@ -54,9 +64,11 @@ BUNDLE_JSON = "bundle.json"
 CONFIG = "checkpoint/config.json"
 WEIGHTS = "checkpoint/model.safetensors"
 TRAJECTORY = "checkpoint/trajectory.npz"
+POINTS = "data/points.csv"
 FRAME_NAME = re.compile(r"frames/(\d{4})\.png")
 # What each member may inflate to; counted while inflating. Frames are never extracted on import.
-MEMBER_CAPS = {BUNDLE_JSON: 64 * 1024, CONFIG: 1024**2, WEIGHTS: 256 * 1024**2, TRAJECTORY: 192 * 1024**2}
+MEMBER_CAPS = {BUNDLE_JSON: 64 * 1024, CONFIG: 1024**2, WEIGHTS: 256 * 1024**2, TRAJECTORY: 192 * 1024**2,
+               POINTS: MAX_POINTS_BYTES}
 MAX_MEMBERS = len(MEMBER_CAPS) + MAX_FRAMES
 MAX_ARCHIVE_BYTES = 512 * 1024**2   # the zip file itself
 MAX_TOTAL_BYTES = 512 * 1024**2     # everything extracted from one bundle
@@ -92,6 +104,7 @@ def export_bundle(
     find_checkpoint: Callable[[str], Path | None] | None = None,
     recorded_run: Callable[[dict, Path], tuple | None] | None = None,
     render_frames: Callable[[dict, tuple | None], Sequence[tuple[str, np.ndarray]]] | None = None,
+    left_out: list[str] | None = None,
 ) -> Path:
     """Write the view `query` names (a query string or its parameters) as a bundle zip in `out_dir`.
 
@@ -101,7 +114,8 @@ def export_bundle(
     at most MAX_FRAMES. A Reverse view carries its checkpoint, the recorded run when there is one
     (then the import replays it without computing) and that run's frames; a Forward view carries its
     settings and the pictures x_0, x_t and eps the Forward tab shows for them (it is deterministic
-    from the settings, so nothing else is needed). Settings that do not read are left out.
+    from the settings, so nothing else is needed). Settings that do not read are left out. A
+    points_file checkpoint's points go in too; what cannot go in is said in `left_out` (appended).
     Written atomically: a hidden temporary file beside the target, renamed when complete.
     """
     params = _params(query)
@@ -121,6 +135,9 @@ def export_bundle(
         settings["checkpoint"] = folder.name
         doc["checkpoint"] = {"name": folder.name, "weights_sha256": recordings.weights_digest(folder)}
         run = recorded_run(values, folder) if recorded_run else None
+    points = _points_of(folder, left_out if left_out is not None else []) if folder is not None else None
+    if points is not None:
+        doc["data"] = {"name": "points_file", "sha256": points[1]}
     frames = list(render_frames(values, run)) if render_frames else []
     if len(frames) > MAX_FRAMES:
         raise ValueError(f"at most {MAX_FRAMES} frames go in a bundle, got {len(frames)}")
@@ -139,6 +156,8 @@ def export_bundle(
             if folder is not None:
                 _write(zf, CONFIG, (folder / "config.json").read_bytes())
                 _write_file(zf, WEIGHTS, folder / "model.safetensors")
+                if points is not None:
+                    _write_file(zf, POINTS, points[0])
                 if run is not None:
                     traj, spec = run
                     _write_file(zf, TRAJECTORY, recordings.save(traj, spec, work / "trajectory.npz"),
@@ -154,6 +173,36 @@ def export_bundle(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out_dir / name
+
+
+def _points_of(folder: Path, left_out: list[str]) -> tuple[Path, str] | None:
+    """(file, SHA-256) of the 2-D points a checkpoint was trained on, when it names and has them."""
+    config, _ = load_config(folder)
+    if config.data.name == "image_folder":
+        left_out.append("the images this checkpoint was trained on (a bundle carries the checkpoint and its run; "
+                        "Evaluate and the quiz need the images, so they work only where the images are)")
+    if config.data.name != "points_file":
+        return None
+    try:
+        path = Path(checkpoint_data(config.data).params["path"])
+        digest = _sha256_file(path)
+    except (DataFileError, OSError, KeyError) as e:
+        left_out.append(f"the 2-D points this checkpoint was trained on ({e}); Reverse plays without its grey "
+                        "reference where they are missing")
+        return None
+    if digest != str(config.data.params.get("sha256", digest)).lower() or path.stat().st_size > MAX_POINTS_BYTES:
+        left_out.append("the 2-D points this checkpoint was trained on (the file there holds other points than "
+                        "its config records)")
+        return None
+    return path, digest
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _params(query: str | Mapping[str, str]) -> dict[str, str]:
@@ -218,6 +267,8 @@ def import_bundle(path: str | os.PathLike, dest_root: str | os.PathLike) -> Impo
             raise BundleError(f"the bundle carries only one of {CONFIG} and {WEIGHTS}; a checkpoint needs both")
         if TRAJECTORY in members and not has_ckpt:
             raise BundleError(f"the bundle carries {TRAJECTORY} without the checkpoint it was recorded from")
+        if POINTS in members and not has_ckpt:
+            raise BundleError(f"the bundle carries {POINTS} without the checkpoint that was trained on them")
         if not has_ckpt:
             return Imported(values, problems, None)
         about = doc.get("checkpoint")
@@ -235,6 +286,8 @@ def import_bundle(path: str | os.PathLike, dest_root: str | os.PathLike) -> Impo
                 raise BundleError(f"{WEIGHTS} does not match the SHA-256 that {BUNDLE_JSON} records for it: "
                                   "the bundle was changed or damaged after it was written")
             _check_checkpoint(tmp)
+            if POINTS in members:
+                _install_points(zf, members[POINTS], tmp, dest_root, budget)
             recording = None
             if TRAJECTORY in members:
                 recording = _take_recording(zf, members[TRAJECTORY], tmp, digest, budget, problems)
@@ -402,6 +455,32 @@ def _check_checkpoint(folder: Path) -> None:
             raise
         text = str(e).replace(str(folder), "checkpoint")
         raise BundleError(f"the bundle's checkpoint cannot be loaded: {text}") from None
+
+
+def _install_points(zf: zipfile.ZipFile, info: zipfile.ZipInfo, tmp: Path, dest_root: Path,
+                    budget: list[int]) -> Path:
+    """Check the bundle's points against the SHA-256 its config records and put them in dest_root/points/."""
+    config, _ = load_config(tmp)
+    expected = config.data.params.get("sha256") if config.data.name == "points_file" else None
+    if not isinstance(expected, str):
+        raise BundleError(f"the bundle carries {POINTS} but its checkpoint was not trained on a points file with a "
+                          "recorded SHA-256 (config data: points_file with sha256)")
+    src = tmp / "points.csv"
+    digest = _extract(zf, info, src, budget)
+    if digest != expected.lower():
+        raise BundleError(f"{POINTS} does not match the SHA-256 the checkpoint's config records for its points: "
+                          "the bundle was changed or damaged after it was written")
+    try:
+        read_points_csv(src)
+    except DataFileError as e:
+        raise BundleError(f"{POINTS} is not a points file: {str(e).replace(str(src), POINTS)}") from None
+    folder = dest_root / POINTS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / points_name(digest)
+    if not (dst.is_file() and not dst.is_symlink() and _sha256_file(dst) == digest):
+        os.replace(src, dst)  # atomic; a file of that name holding other bytes was damaged: these are right
+    src.unlink(missing_ok=True)  # never part of the checkpoint folder
+    return dst
 
 
 def _take_recording(zf, info, tmp: Path, digest: str, budget: list[int], problems: list[str]) -> Path | None:
