@@ -13,7 +13,7 @@ from types import ModuleType
 
 import gradio as gr
 
-from . import lecture
+from . import errors, lecture
 from .lecture import join
 from .context import AppContext, Settings
 from .images import MAX_FILE_BYTES
@@ -74,6 +74,7 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
                     if isinstance(restorer, lecture.Restorer):
                         restorers.append(restorer)
         lecture.restore_on_load(demo, tabs, restorers, lesson_bar)
+    errors.guard(demo)  # every input checked against its control, every user error said in words
     demo.ctx = ctx  # lets launchers and tests reach the shared context
     return demo
 

@@ -10,7 +10,7 @@ import gradio as gr
 from core.forward import q_sample
 from core.schedules import SCHEDULES
 
-from .. import render
+from .. import errors, render
 from ..lecture import Restorer, with_views
 from ..inputs import builtin_datasets, dataset_size, from_dataset, from_image_file
 from ..widgets import DataView, md
@@ -44,13 +44,15 @@ def build(ctx) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260, variant="panel", elem_classes=["de-controls"]):
             md("### Input")
-            source = gr.Radio(h.SOURCES, value=source0, show_label=False, elem_id="fw-source")
+            source = gr.Radio(h.SOURCES, value=source0, label="Source", show_label=False, elem_id="fw-source")
             photo = gr.Dropdown(list(photos), value=default_photo, label="Photo", visible=source0 == "Photo",
                                 elem_id="fw-photo")
             dataset = gr.Dropdown(datasets, value=datasets[0], label="Dataset", visible=source0 == "Dataset",
                                   elem_id="fw-dataset")
-            index = gr.Slider(0, max(dataset_size(datasets[0]) - 1, 1), value=0, step=1, label="Sample",
-                              visible=False, elem_id="fw-index")
+            # the range follows the dataset chosen: the handler checks it
+            index = errors.range_in_handler(gr.Slider(0, max(dataset_size(datasets[0]) - 1, 1), value=0, step=1,
+                                                      label="Sample", visible=False, elem_id="fw-index"),
+                                            "from 0 to the dataset's last sample")
             upload_btn = gr.UploadButton("Upload an image…", file_types=["image"], type="filepath",
                                          visible=source0 == "Upload", elem_id="fw-upload", size="sm")
             note = md(h.caption(inp0), elem_id="fw-caption")
@@ -62,9 +64,11 @@ def build(ctx) -> None:
             md(text.CONTROLS_HELP, elem_classes=["tight-md"])
 
         with gr.Column(scale=4):
-            t = gr.Slider(0, T0, value=t0, step=1, label="Timestep t  (0 = clean data · T = pure noise)",
-                          elem_id="tslider")
-            t_copy = gr.Number(t0, visible=False)  # follows t in the browser; drives the paced figures
+            # its maximum follows T in the page; the handlers check t against the T they are given
+            t = errors.range_in_handler(gr.Slider(0, T0, value=t0, step=1, elem_id="tslider",
+                                                  label="Timestep t  (0 = clean data · T = pure noise)"),
+                                        "from 0 to T")
+            t_copy = gr.Number(t0, precision=0, label="t", visible=False)  # follows t in the browser; drives the paced figures
             with gr.Tabs() as inner:
                 with gr.Tab("Noisy sample", id="main", elem_id="view-main") as tab_main:
                     with gr.Row(equal_height=True, elem_id="fw-trio"):
