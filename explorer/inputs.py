@@ -30,6 +30,10 @@ class Input:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.x0.shape)
 
+    def __deepcopy__(self, memo) -> "Input":
+        # Read-only: Gradio deep-copies a gr.State's start value into every session (0.8 MB each for a photo).
+        return self
+
 
 def builtin_datasets() -> list[str]:
     """Datasets that are made in code (no files needed), in registry order."""

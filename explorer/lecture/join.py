@@ -15,16 +15,9 @@ import socket
 
 import segno
 
+from ..serving import is_loopback
+
 STUDENT_QUERY = "?tab=evaluate&view=quiz&student=1"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def lan_address() -> str | None:
@@ -47,7 +40,7 @@ def join_url(host: str, port: int, lan: str | None = None) -> str | None:
     host: what the app listens on; 0.0.0.0 / :: (every interface) joins through the LAN address.
     lan: that address (found when not given).
     """
-    if _is_loopback(host):
+    if is_loopback(host):
         return None
     if host in ("0.0.0.0", "::", ""):
         host = lan or lan_address()
