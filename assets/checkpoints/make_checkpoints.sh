@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the shipped checkpoints, one after another: bash assets/checkpoints/make_checkpoints.sh [DEVICE] [NAME...]
-# DEVICE defaults to cpu (what the shipped ones were trained on); NAMEs default to all of them.
+# DEVICE defaults to cpu; NAMEs default to all of them. Where each shipped checkpoint was actually trained is
+# recorded in its own config.json meta ("device"; checkpoints saved before that field existed record only their
+# torch build) and printed from there in README.md's table: this script does not claim it.
 # EXTRA adds core.train flags to every run (e.g. EXTRA="--checkpoint-every 1000").
 # Each run writes assets/checkpoints/<name>/ (model.safetensors + config.json + log.jsonl), then
 # explorer.record_defaults records its Reverse-tab default run beside it (trajectory.npz).
