@@ -113,3 +113,32 @@ def test_guards_keep_a_generator_a_generator(app):
         assert inspect.signature(play.fn) == inspect.signature(play.fn.__wrapped__)
     finally:
         undo()
+
+
+def test_logins_through_gradio_auth_and_the_student_role_over_http():
+    """A small app with the guarded names, launched behind the logins as launch.py does."""
+    import gradio as gr
+
+    from conftest import free_port
+
+    logins = Logins(("teach", "pw-t"), ("kids", "pw-k"))
+    with gr.Blocks() as demo:
+        out = gr.Textbox()
+        gr.Button().click(lambda: "results", None, out, api_name="quiz_results")
+        gr.Button().click(lambda: "next picture", None, out, api_name="quiz_next")
+    guards.apply(demo, None, logins)
+    demo.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                        auth=logins.check)
+    try:
+        with pytest.raises(Exception):
+            Client(demo.local_url, verbose=False)  # no login, no app
+        with pytest.raises(Exception):
+            Client(demo.local_url, verbose=False, auth=("kids", "wrong"))
+        teacher = Client(demo.local_url, verbose=False, auth=("teach", "pw-t"))
+        assert teacher.predict(api_name="/quiz_results") == "results"
+        student = Client(demo.local_url, verbose=False, auth=("kids", "pw-k"))
+        assert student.predict(api_name="/quiz_next") == "next picture"
+        with pytest.raises(Exception, match="Students can take the quiz and look around"):
+            student.predict(api_name="/quiz_results")
+    finally:
+        demo.close()
