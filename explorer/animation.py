@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import render
+from . import raster, render
 from .render import PALETTE, Figure, _axis, _font, _layout, _num
 from .trajectory import EPS_RANGE, X_RANGE, Lane, Snapshot, dequantise
 
@@ -251,79 +251,71 @@ _REFERENCE_PANELS: dict[tuple, Image.Image] = {}
 
 def _reference_panel(reference: np.ndarray, size: int, lim: float) -> Image.Image:
     """A size x size white panel with the training points in faint grey: the same for every frame of a
-    run, so it is drawn once (1,200 dots were most of a frame's drawing time) and pasted after."""
+    run, so it is drawn once and pasted after."""
     ref = _f32(reference)[:MAX_POINTS]
     key = (ref.shape, hash(ref.tobytes()), size, lim)
     panel = _REFERENCE_PANELS.get(key)
     if panel is None:
-        panel = Image.new("RGB", (size + 1, size + 1), "white")
-        draw = ImageDraw.Draw(panel)
-        _dots(draw, _Panel(draw, (0, 0, size, size), (-lim, lim), (-lim, lim)), ref, _mix(render.GREY, 0.5),
-              radius=1.2)
+        arr = np.full((size + 1, size + 1, 3), 255, dtype=np.uint8)
+        box = (0, 0, size, size)
+        raster.dots(arr, _to_px(ref, box, lim), _mix(render.GREY, 0.5), 1.2, box)
+        panel = Image.fromarray(arr)
         if len(_REFERENCE_PANELS) >= 8:
             _REFERENCE_PANELS.pop(next(iter(_REFERENCE_PANELS)))
         _REFERENCE_PANELS[key] = panel
     return panel
 
 
+def _to_px(xy: np.ndarray, box: tuple[int, int, int, int], lim: float) -> np.ndarray:
+    """Data coordinates in [-lim, lim]^2 -> pixels of `box` (y up in the data, down on screen)."""
+    x0, y0, x1, y1 = box
+    u = (xy[..., 0] + lim) / (2 * lim)
+    v = (xy[..., 1] + lim) / (2 * lim)
+    return np.stack([x0 + u * (x1 - x0), y1 - v * (y1 - y0)], axis=-1)
+
+
 def points_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails, fields, reference=None,
                   lim: float = POINTS_LIM, size: int = 300) -> np.ndarray:
-    """The same picture as `points_figure`, drawn with Pillow: (H, W, 3) uint8."""
+    """The same picture as `points_figure`, drawn with Pillow (text, frames) and numpy (dots,
+    arrows, trails: explorer.raster): (H, W, 3) uint8."""
     pad, cap = 8, PLOT_FONT + 10
     w = 2 * size + 3 * pad
     h = len(lanes) * (size + cap + pad) + pad
     canvas = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(canvas)
     font = _font(PLOT_FONT)
+    boxes = []
     for r, (lane, s) in enumerate(zip(lanes, frame)):
-        color = PALETTE[r % len(PALETTE)]
         top = pad + r * (size + cap + pad)
+        row = []
         for c in range(2):
             left = pad + c * (size + pad)
             title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
             draw.text((left, top + 3), title, fill="#111827", font=font)
-            panel = _Panel(draw, (left, top + cap, left + size, top + cap + size), (-lim, lim), (-lim, lim))
-            if c == 0:
-                fld = fields[r] if fields else None
-                if fld is not None:
-                    starts, ends = field_arrows(fld[0], fld[1], fld[2])
-                    a, b = panel.px(starts), panel.px(ends)
-                    for p, q in zip(a, b):
-                        _arrow(draw, p, q, (100, 116, 139))
-                hist = trails[r] if trails else []
-                if len(hist) >= 2:
-                    path = panel.px(np.stack([_f32(x.x_t[:MAX_TRAILS]) for x in hist], axis=1))
-                    faint = _mix(color, 0.35)
-                    for line in path:
-                        ok = panel.inside(line).all()
-                        if ok:
-                            draw.line([tuple(p) for p in line], fill=faint, width=1)
-                _dots(draw, panel, _f32(s.x_t[:MAX_POINTS]), _rgb(color))
-            else:
-                if reference is not None:
-                    canvas.paste(_reference_panel(reference, size, lim), (left, top + cap))
-                _dots(draw, panel, _f32(s.x0[:MAX_POINTS]), _rgb(X0_COLOR))
-    return np.asarray(canvas)
-
-
-def _arrow(draw, p: np.ndarray, q: np.ndarray, fill, head: float = 4.0) -> None:
-    """A line p -> q with a small filled head at q (pixel coordinates)."""
-    d = q - p
-    length = float(np.hypot(*d))
-    draw.line([tuple(p), tuple(q)], fill=fill, width=1)
-    if length < 1.0:
-        return
-    u = d / length
-    side = np.array([-u[1], u[0]])
-    h = min(head, 0.6 * length)
-    base = q - u * h
-    draw.polygon([tuple(q), tuple(base + side * h * 0.5), tuple(base - side * h * 0.5)], fill=fill)
-
-
-def _dots(draw, panel: _Panel, pts: np.ndarray, fill, radius: float = 2.0) -> None:
-    p = panel.px(pts)
-    for x, y in p[panel.inside(p) & np.isfinite(p).all(axis=-1)]:
-        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
+            box = (left, top + cap, left + size, top + cap + size)
+            draw.rectangle(box, outline=(203, 213, 225), fill=(255, 255, 255))
+            if c == 1 and reference is not None:
+                canvas.paste(_reference_panel(reference, size, lim), (left, top + cap))
+            row.append(box)
+        boxes.append(row)
+    arr = np.array(canvas)
+    for r, (lane, s) in enumerate(zip(lanes, frame)):
+        color = PALETTE[r % len(PALETTE)]
+        (bx, by0, bx1, by1), box_x0 = boxes[r]
+        inner = (bx + 1, by0 + 1, bx1 - 1, by1 - 1)  # the panel's outline stays
+        fld = fields[r] if fields else None
+        if fld is not None:
+            starts, ends = field_arrows(fld[0], fld[1], fld[2])
+            raster.arrows(arr, _to_px(starts, boxes[r][0], lim), _to_px(ends, boxes[r][0], lim),
+                          (100, 116, 139), inner)
+        hist = trails[r] if trails else []
+        if len(hist) >= 2:
+            path = _to_px(np.stack([_f32(x.x_t[:MAX_TRAILS]) for x in hist], axis=1), boxes[r][0], lim)
+            raster.polylines(arr, path, _mix(color, 0.35), inner)
+        raster.dots(arr, _to_px(_f32(s.x_t[:MAX_POINTS]), boxes[r][0], lim), _rgb(color), 2.0, inner)
+        x0_box = (box_x0[0] + 1, box_x0[1] + 1, box_x0[2] - 1, box_x0[3] - 1)
+        raster.dots(arr, _to_px(_f32(s.x0[:MAX_POINTS]), box_x0, lim), _rgb(X0_COLOR), 2.0, x0_box)
+    return arr
 
 
 def signal_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: int = 4,
@@ -368,50 +360,93 @@ def pick_frames(count: int, most: int) -> list[int]:
     return sorted(set(np.linspace(0, count - 1, most).round().astype(int).tolist()))
 
 
-def _even_canvas(frames: Iterable[np.ndarray], multiple: int) -> list[np.ndarray]:
-    """Pad every frame (white) to one size whose sides are multiples of `multiple` (video codecs want that)."""
-    frames = [f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames]
-    if not frames:
-        raise ValueError("no frames to export")
-    hmax = max(f.shape[0] for f in frames)
-    wmax = max(f.shape[1] for f in frames)
-    hh = math.ceil(hmax / multiple) * multiple
-    ww = math.ceil(wmax / multiple) * multiple
-    return [np.pad(f, ((0, hh - f.shape[0]), (0, ww - f.shape[1]), (0, 0)), constant_values=255) for f in frames]
+def _rgb3(f: np.ndarray) -> np.ndarray:
+    return f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2)
 
 
-def export(frames: Sequence[np.ndarray], path: str | Path, fps: float = 15.0, hold_last: float = 1.0) -> Path:
-    """Write RGB uint8 frames (H, W, 3) to `path` (.gif or .mp4); the last frame is held `hold_last` seconds."""
+def _canvas_size(frame: np.ndarray, multiple: int) -> tuple[int, int]:
+    return math.ceil(frame.shape[0] / multiple) * multiple, math.ceil(frame.shape[1] / multiple) * multiple
+
+
+def _fit(f: np.ndarray, hh: int, ww: int) -> np.ndarray:
+    """Pad `f` (white) to hh x ww; a larger frame is first shrunk to fit, keeping its aspect."""
+    f = _rgb3(f)
+    if f.shape[0] > hh or f.shape[1] > ww:
+        k = min(hh / f.shape[0], ww / f.shape[1])
+        size = (max(1, int(f.shape[1] * k)), max(1, int(f.shape[0] * k)))
+        f = np.asarray(Image.fromarray(f).resize(size, Image.Resampling.LANCZOS))
+    return np.pad(f, ((0, hh - f.shape[0]), (0, ww - f.shape[1]), (0, 0)), constant_values=255)
+
+
+def export(frames: Iterable[np.ndarray], path: str | Path, fps: float = 15.0, hold_last: float = 1.0,
+           progress: Callable[[int], None] | None = None) -> Path:
+    """Write RGB uint8 frames (H, W, 3) to `path` (.gif or .mp4); the last frame is held `hold_last` seconds.
+
+    `frames` may be a lazy iterable: each frame is encoded as it arrives, so drawing the next frame
+    overlaps with the encoder (x264 runs in its own process) and only GIF keeps frames in memory.
+    Every frame is padded to the first frame's size (a larger one is shrunk to fit). `progress(k)`
+    is called after the k-th frame is written. The file appears at `path` only when complete.
+    """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {path.suffix!r}")
     if not 1 <= fps <= 60:
         raise ValueError(f"fps must be between 1 and 60, got {fps}")
-    frames = list(frames)
-    if not frames:
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
         raise ValueError("no frames to export")
     held = int(round(hold_last * fps))
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "gif":
-        # Fast octree quantisation: median cut was 85% of a GIF export (about 0.25 s a frame for the
-        # shapes model, 20x octree's cost) for a little less colour error. The held last frame is
-        # quantised once and repeated.
-        pil = [Image.fromarray(f).quantize(colors=255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-               for f in _even_canvas(frames, 1)]
-        pil += [pil[-1]] * held
-        # GIF delays are whole hundredths of a second; Pillow takes milliseconds.
-        pil[0].save(path, save_all=True, append_images=pil[1:], duration=int(round(1000 / fps)), loop=0,
-                    optimize=False, disposal=1)
-    else:
-        import imageio.v2 as imageio
+    part = path.with_name(f".{path.name}.part{path.suffix}")  # the suffix tells imageio the container
+    # H.264 in yuv420p needs even sides; 16 avoids ffmpeg's resize warning
+    hh, ww = _canvas_size(first, 16 if fmt == "mp4" else 1)
+    done = 0
 
-        frames = _even_canvas(frames, 16)  # H.264 in yuv420p needs even sides; 16 avoids ffmpeg's resize warning
-        frames += [frames[-1]] * held
-        # x264's "veryfast" preset: the default ("medium") spent most of an export encoding
-        with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=7,
-                                pixelformat="yuv420p", macro_block_size=16,
-                                output_params=["-preset", "veryfast"]) as writer:
-            for f in frames:
-                writer.append_data(f)
+    def fitted():
+        nonlocal done
+        last = None
+        for f in _chain(first, frames):
+            last = _fit(f, hh, ww)
+            yield last
+            done += 1
+            if progress is not None:
+                progress(done)
+        for _ in range(held):
+            yield last
+
+    try:
+        if fmt == "gif":
+            # Fast octree quantisation: median cut was 85% of a GIF export (about 0.25 s a frame for the
+            # shapes model, 20x octree's cost) for a little less colour error. The held last frame is
+            # quantised once and repeated.
+            pil, previous = [], None
+            for f in fitted():
+                if f is previous:
+                    pil.append(pil[-1])
+                    continue
+                previous = f
+                pil.append(Image.fromarray(f).quantize(colors=255, method=Image.Quantize.FASTOCTREE,
+                                                       dither=Image.Dither.NONE))
+            # GIF delays are whole hundredths of a second; Pillow takes milliseconds.
+            pil[0].save(part, format="GIF", save_all=True, append_images=pil[1:],
+                        duration=int(round(1000 / fps)), loop=0, optimize=False, disposal=1)
+        else:
+            import imageio.v2 as imageio
+
+            # x264's "veryfast" preset: the default ("medium") spent most of an export encoding
+            with imageio.get_writer(part, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=7,
+                                    pixelformat="yuv420p", macro_block_size=16,
+                                    output_params=["-preset", "veryfast"]) as writer:
+                for f in fitted():
+                    writer.append_data(f)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
     return path
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest

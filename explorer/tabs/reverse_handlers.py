@@ -18,7 +18,8 @@ import gradio as gr
 import numpy as np
 import torch
 
-from core.data import load_dataset
+from core.config import DataConfig
+from core.data import checkpoint_data, load_dataset
 from core.forward import model_predictions
 from core.nets.base import KINDS
 from core.samplers import SAMPLER_LABELS, SAMPLERS
@@ -189,7 +190,8 @@ def _speed(value) -> float:
 def _reference_points(name: str, params_json: str):
     """Up to REFERENCE_POINTS training points of a 2-D dataset, or None where they cannot be made."""
     try:
-        data = load_dataset(name, **json.loads(params_json))
+        data = checkpoint_data(DataConfig(name, json.loads(params_json)))  # only the app's data folders
+        data = load_dataset(data.name, **data.params)
     except (ValueError, OSError, TypeError):
         return None
     if data.kind != "points":
@@ -776,20 +778,24 @@ class ReverseHandlers(CheckpointPicker):
 
     # export and the final sample ------------------------------------------------------------
 
-    def export(self, fmt, session):
-        """Write the recorded frames as GIF or MP4; returns the file's path (for a gr.File)."""
+    def export(self, fmt, session, progress=gr.Progress()):
+        """Write the recorded frames as GIF or MP4; returns the file's path (for a gr.File).
+
+        Frames are drawn one at a time and handed to the encoder as they are drawn, with progress."""
         if fmt not in animation.EXPORT_FORMATS:
             raise gr.Error(f"export format must be one of {', '.join(animation.EXPORT_FORMATS)}, got {fmt!r}")
         if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
             raise gr.Error("Nothing to export yet: press Play and let some frames arrive first.")
         traj = session.traj
         picks = animation.pick_frames(len(traj), EXPORT_MAX_FRAMES[fmt])
-        frames = [self.raster(session, k) for k in picks]
+        frames = (self.raster(session, k) for k in picks)
         spec = session.spec
         names = "-vs-".join(f"{lane.sampler.replace('+', 'p')}{lane.steps}" for lane in spec.lanes)
         out = Path(tempfiles.mkdtemp(prefix="reverse-")) / f"reverse-{names}-seed{spec.seed}.{fmt}"
-        animation.export(frames, out, fps=EXPORT_FPS[fmt])
-        gr.Info(f"Exported {len(frames)} frames as {fmt.upper()}.")
+        progress(0, desc=f"Drawing and encoding {len(picks)} frames")
+        animation.export(frames, out, fps=EXPORT_FPS[fmt],
+                         progress=lambda k: progress((k, len(picks)), desc="frames", unit="frames"))
+        gr.Info(f"Exported {len(picks)} frames as {fmt.upper()}.")
         return str(out)
 
     def estimate(self, spec: Spec, loaded) -> tuple[float, float]:
