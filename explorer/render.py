@@ -10,6 +10,8 @@ Sections: images, figure plumbing, points & signals, schedules, histograms, step
 """
 from __future__ import annotations
 
+import functools
+
 import json
 import math
 from typing import Iterable, Sequence
@@ -90,7 +92,9 @@ def grid(batch, nrow: int | None = None, pad: int = 2, lo: float = -1.0, hi: flo
     return out
 
 
+@functools.lru_cache(maxsize=16)
 def _font(size: int):
+    """Pillow's built-in font at `size` px (made once per size: loading it cost a few ms per frame)."""
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow built without FreeType: the fixed bitmap font
@@ -119,16 +123,28 @@ def labelled_strip(frames: Sequence[np.ndarray], labels: Sequence[str], size: in
     if size:
         rgb = [_resize(f, size) for f in rgb]
     h, w = rgb[0].shape[:2]
-    cap = font_size + 8
-    canvas = Image.new("RGB", (len(rgb) * (w + pad) + pad, h + 2 * pad + cap), "white")
-    draw = ImageDraw.Draw(canvas)
-    font = _font(font_size)
-    for i, (f, label) in enumerate(zip(rgb, labels)):
+    band = _caption_band(tuple(labels), w, pad, font_size)
+    out = np.full((h + pad + band.shape[0], band.shape[1], 3), 255, dtype=np.uint8)
+    for i, f in enumerate(rgb):
         x = pad + i * (w + pad)
-        canvas.paste(Image.fromarray(f), (x, pad))
+        out[pad:pad + h, x:x + w] = f
+    out[pad + h:] = band
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _caption_band(labels: tuple[str, ...], w: int, pad: int, font_size: int) -> np.ndarray:
+    """The strip under `labelled_strip`'s frames with their captions centred: the same for every frame
+    of an animation, so it is drawn once."""
+    cap = font_size + 8
+    band = Image.new("RGB", (len(labels) * (w + pad) + pad, pad + cap), "white")
+    draw = ImageDraw.Draw(band)
+    font = _font(font_size)
+    for i, label in enumerate(labels):
+        x = pad + i * (w + pad)
         tw = draw.textlength(label, font=font)
-        draw.text((x + (w - tw) / 2, h + pad + 3), label, fill="#374151", font=font)
-    return np.asarray(canvas)
+        draw.text((x + (w - tw) / 2, 3), label, fill="#374151", font=font)
+    return np.asarray(band)
 
 
 # --- figure plumbing ------------------------------------------------------------------------
