@@ -303,3 +303,15 @@ def train_estimate(model_config, batch: int, steps: int, preview_every: int, dev
     if preview_s is None:
         preview_s = 20 * step_s / 3
     return steps * step_s + previews * preview_s
+
+
+def before_sampling(model, sample_shape, *, sampler: str, steps: int, n: int, device, batch: int | None = None,
+                    key: str = "", limit: float = LIMIT_S, costs: CallCosts = COSTS) -> tuple[Estimate, str | None]:
+    """What a sampling request calls first: its estimate, and the advice to show for a run over 10 s.
+
+    Raises TooLong (a ValueError saying how long and what would fit) for a run over `limit` seconds.
+    """
+    est = sampling_estimate(model, sample_shape, sampler=sampler, steps=steps, n=n, device=device, batch=batch,
+                            key=key, costs=costs)
+    check_limit(est, limit)
+    return est, advice(est)

@@ -141,3 +141,25 @@ def test_training_estimate_from_earlier_runs(tmp_path):
     assert train_estimate(other, 64, 1000, 0, "cpu: x", book=book) is None  # another model
     record_training(other, 64, "cpu: x", 0.03, None, book=book)  # no previews: a preview counts 20/3 steps
     assert train_estimate(other, 64, 300, 100, "cpu: x", book=book) == pytest.approx(300 * 0.03 + 3 * 0.2)
+
+
+class FixedCosts(CallCosts):
+    """A call on k samples takes 10 ms + 5 ms per sample, as if measured."""
+
+    def seconds_per_call(self, key, model, sample_shape, n, device):
+        return 0.01 + 0.005 * n
+
+
+def test_before_sampling_estimates_refuses_and_advises():
+    est, tip = costs.before_sampling(None, (3,), sampler="ddim", steps=100, n=4, device="cpu", key="m",
+                                     costs=FixedCosts())
+    assert tip is None and est.calls == 100 and est.seconds == pytest.approx(3.0)
+    est, tip = costs.before_sampling(None, (3,), sampler="ddpm", steps=1000, n=4, device="cpu", key="m",
+                                     costs=FixedCosts())
+    assert est.seconds == pytest.approx(30.0)
+    assert tip == ("DDPM 1000 steps x 4 samples will take about 30 s here. Faster: DDIM 50 steps x 4 samples "
+                   "(about 2 s) or DDPM 333 steps x 4 samples (about 10 s).")  # n=1 would still take 15 s: not offered
+    with pytest.raises(TooLong, match=r"^DDPM 1000 steps x 4 samples would take about 30 s here \(30 ms per step\); "
+                                      r"at most 20 s is allowed: try DDIM 50 steps"):
+        costs.before_sampling(None, (3,), sampler="ddpm", steps=1000, n=4, device="cpu", limit=20, key="m",
+                              costs=FixedCosts())
