@@ -67,40 +67,67 @@ TABLE_CSS = """<style>
 .ev-table .ev-warn { color: #b45309; font-size: 0.85em; }
 .ev-table .ev-caption { margin-bottom: 6px; color: #374151; }
 .ev-table .ev-notes { color: #6b7280; font-size: 0.85em; margin-top: 6px; }
+.ev-table .ev-verdict { font-size: 0.85em; }
+.ev-table .ev-overall { margin-bottom: 6px; }
 </style>"""
 
 
+VERDICT_COLOUR = {"same": "#16a34a", "worse": "#dc2626", "better": "#b45309"}
+
+
+def vs_floor_cell(f: dict) -> str:
+    """The figure against its floor: ratio (x) or difference (+/-) with its interval, and the plain reading."""
+    v = f.get("vs_floor")
+    if not v:
+        return f"<span class='ev-dim'>{html.escape(f['better'])} is better</span>"
+    sign = "×" if v["how"] == "ratio" else ("+" if v["estimate"] >= 0 else "")
+    lo, hi = v["interval"]
+    return (f"<span class='ev-num'>{sign}{fmt(v['estimate'])} [{fmt(lo)}, {fmt(hi)}]</span>"
+            f"<div class='ev-verdict' style='color:{VERDICT_COLOUR[v['verdict']]}'>{html.escape(v['says'])}</div>")
+
+
 def figures_table(result: dict) -> str:
-    """Every figure as an HTML table row: value, interval, the real-vs-real floor, n, how to read it, warnings."""
+    """Every figure as an HTML table row: value, interval, the real-data floor (mean ± sd of several real draws),
+    the figure against its floor with the plain reading, n, warnings; the overall reading above."""
     level = round(100 * result["bootstrap"]["level"])
     rows = []
     for name, f in result["metrics"].items():
         lo, hi = f["interval"] if f.get("interval") else (None, None)
-        floor = "–" if f["floor"] is None else f"{fmt(f['floor'])} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
+        sd = f" ± {fmt(f['floor_sd'])}" if f.get("floor_sd") is not None else ""
+        floor = "–" if f["floor"] is None else f"{fmt(f['floor'])}{sd} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
         warn = "".join(f"<div class='ev-warn'>⚠ {html.escape(w)}</div>" for w in f["warnings"])
         rows.append(f"<tr id='ev-row-{html.escape(name)}'><td><b>{html.escape(f['label'])}</b>"
                     f"<div class='ev-dim'>{html.escape(f['space'])}</div>{warn}</td>"
                     f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
-                    f"<td class='ev-num'>{floor}</td><td class='ev-num'>{fmt(f['n'])}</td>"
-                    f"<td>{html.escape(f['better'])}</td></tr>")
-    head = (f"<tr><th>figure</th><th>value</th><th>{level}% interval</th><th>floor: real vs real</th><th>n</th>"
-            f"<th>better</th></tr>")
+                    f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell(f)}</td><td class='ev-num'>{fmt(f['n'])}</td></tr>")
+    head = (f"<tr><th>figure</th><th>value</th><th>{level}% interval</th><th>floor: real data (mean ± sd)</th>"
+            f"<th>against the floor [{level}% interval]</th><th>n</th></tr>")
     ext = result.get("extractor")
     ext_line = f" · features: {html.escape(ext['name'])} ({ext['dim']}-d)" if ext else ""
     t = result["timings"]
+    fl = result.get("floor") or {}
+    floor_line = (f" · floor over {fl['draws']} {'independent ' if fl['independent'] else ''}real draws of {fl['size']:,}"
+                  + (f", sliced Wasserstein against {fl['reference']:,} real points" if fl.get("reference") else "")
+                  if fl else "")
     caption = (f"{html.escape(result['dataset'])} · n = {result['n']:,} samples by {result['sampler']} "
                f"({result['steps']} steps, seed {result['seed']}) · trained {fmt(result.get('train_steps'))} steps"
-               f"{ext_line} · {t['total_s']:.1f} s")
+               f"{ext_line}{floor_line} · {t['total_s']:.1f} s")
+    overall = result.get("overall") or {}
+    verdict = (f"<div id='ev-overall' class='ev-overall' style='color:{VERDICT_COLOUR.get(overall['verdict'], '#374151')}'>"
+               f"<b>Overall:</b> {html.escape(overall['says'])}</div>") if overall.get("verdict") else ""
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))
-    return (f"{TABLE_CSS}<div class='ev-table'><div class='ev-caption'>{caption}</div><table>{head}{''.join(rows)}</table>"
+    return (f"{TABLE_CSS}<div class='ev-table'><div class='ev-caption'>{caption}</div>{verdict}"
+            f"<table>{head}{''.join(rows)}</table>"
             + (f"<ul class='ev-notes'>{notes}</ul>" if notes else "") + "</div>")
 
 
 def figures_json(result: dict) -> dict:
     """The numbers only (no per-t arrays or closest pairs), for the API."""
     out = {k: result[k] for k in ("checkpoint", "dataset", "kind", "n", "sampler", "steps", "seed", "warnings")}
-    out["metrics"] = {name: {k: f.get(k) for k in ("label", "value", "interval", "floor", "n", "n_floor", "better")}
+    out["metrics"] = {name: {k: f.get(k) for k in ("label", "value", "interval", "floor", "floor_sd", "vs_floor", "n",
+                                                   "n_floor", "better")}
                       for name, f in result["metrics"].items()}
+    out["overall"] = result.get("overall")
     return out
 
 
