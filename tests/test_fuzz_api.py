@@ -96,7 +96,8 @@ def test_every_endpoint_refuses_wrong_values_in_words(app_url, endpoints):
     jobs, k = [], 0
     for name, params in endpoints.items():
         base = cheap_base(name, params)
-        jobs.append((name, None, None, base))
+        if not params:  # the defaults themselves are not under test (and some start real work): only here
+            jobs.append((name, None, None, base))
         for i, p in enumerate(params):  # two wrong values per parameter: one of each kind in turn, one at random
             k += 1
             for wrong in (TYPE_WRONG[k % len(TYPE_WRONG)], rng.choice(WRONG)):
