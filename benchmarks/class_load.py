@@ -225,7 +225,8 @@ def write_results(args, lines: list[str]) -> None:
         f"gradio {gradio.__version__}; {datetime.date.today().isoformat()}. Server as `launch.py` serves it (1 torch "
         f"thread, bounded sessions); a training run (mlp-2d on swiss_roll, batch 128) goes on in the job manager's "
         f"child process. Raw HTTP `noisy` calls, each client one request in flight and at most one move every "
-        f"{args.pace:g} ms; phases of {args.seconds:g} s: 1 client, {args.clients} clients, 1 client.",
+        f"{args.pace:g} ms; phases of {args.seconds:g} s: 1 client, {args.clients} clients, 1 client. Benchmark "
+        "and server ran at nice 10 (this machine's rule for heavy jobs), the training child 5 lower.",
         "",
         *[f"- {line}" for line in lines],
         "",
