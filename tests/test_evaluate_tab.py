@@ -68,6 +68,12 @@ def test_points_evaluation_streams_progress_then_every_view(h, ckpt):
     assert figures["n"] == 60 and set(figures["metrics"]) >= {"mse", "swd", "mmd", "precision", "recall"}
     swd = figures["metrics"]["swd"]
     assert swd["interval"][0] <= swd["value"] <= swd["interval"][1] and swd["floor"] is not None
+    # the floor is the mean ± sd of several real draws, and each figure is read against it
+    assert swd["floor_sd"] > 0 and swd["vs_floor"]["how"] == "ratio"
+    assert swd["vs_floor"]["estimate"] == pytest.approx(swd["value"] / swd["floor"])
+    assert "id='ev-overall'" in table and figures["overall"]["says"] in table
+    assert "against the floor" in table and "real data (mean ± sd)" in table
+    assert swd["vs_floor"]["says"] in ("indistinguishable from data", "worse than data", "beyond real data's own")
 
 
 def test_image_evaluation_shows_grids_and_pairs(h, ckpt):
