@@ -63,7 +63,7 @@ class RateLimiter:
             if len(calls) >= n:
                 wait = max(1, round(self.window_s - (now - calls[0])))
                 raise gr.Error(f"Too many {group} requests from you: at most {n} a minute. "
-                               f"Try again in {wait} s.", title="Slow down")
+                               f"Try again in {wait} s.", title="Slow down", print_exception=False)
             calls.append(now)
             for key in [k for k, v in self._calls.items() if not v]:  # forget clients gone quiet
                 del self._calls[key]
@@ -121,7 +121,7 @@ def apply(demo: gr.Blocks, limits: Limits | None, logins: Logins | None = None,
             user, host = client_of(LocalContext.request.get(None))
             if student_refused and students.is_student(user):
                 raise gr.Error("Students can take the quiz and look around; this needs the teacher's login.",
-                               title="Not for students")
+                               title="Not for students", print_exception=False)
             if group:
                 limiter.check(group, f"{user or ''}@{host}")
 

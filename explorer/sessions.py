@@ -39,7 +39,8 @@ class ClassFull(gr.Error):
 
     def __init__(self, max_sessions: int):
         super().__init__(f"The class is full ({max_sessions} people are using this app); try again in a "
-                         "minute. Sessions idle for a while are let go to make room.", title="Class full")
+                         "minute. Sessions idle for a while are let go to make room.", title="Class full",
+                         print_exception=False)  # a user's situation, not a bug: no traceback in the log
 
 
 class LeanSessionState(SessionState):
