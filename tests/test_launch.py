@@ -108,3 +108,42 @@ def test_loopback_is_one_function():
 def test_limits_refuse_nonsense():
     with pytest.raises(ValueError, match="rate limit for export must be at least 1 a minute, got 0"):
         serving.Limits(per_minute=(("export", 0),))
+
+
+def test_launch_serves_behind_its_login_with_its_session_cap(tmp_path):
+    """launch.py end to end: the login from the environment, the cap from the flag, the folder created."""
+    import os
+    import time
+
+    import httpx
+    from gradio_client import Client
+
+    from conftest import free_port
+
+    port = free_port()
+    runs = tmp_path / "new" / "runs"
+    env = dict(os.environ, **{serving.AUTH_ENV: "teach:pw-1", "GRADIO_ANALYTICS_ENABLED": "False"})
+    server = subprocess.Popen([sys.executable, "launch.py", "--port", str(port), "--max-sessions", "2",
+                               "--checkpoints", str(runs), "--threads", "1"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in server.stdout:  # the app says where it runs once it answers
+            lines.append(line)
+            if "Diffusion Explorer is running at" in line:
+                break
+        assert server.poll() is None, "".join(lines)
+        assert f"Created the checkpoint folder {runs}" in "".join(lines) and runs.is_dir()
+        url = f"http://127.0.0.1:{port}/"
+        assert httpx.get(url + "config").status_code == 401  # nothing without the login
+        first = Client(url, verbose=False, auth=("teach", "pw-1"))
+        second = Client(url, verbose=False, auth=("teach", "pw-1"))
+        third = Client(url, verbose=False, auth=("teach", "pw-1"))
+        assert first.predict(api_name="/train_status")["status"] == "idle"
+        assert second.predict(api_name="/train_status")["status"] == "idle"
+        with pytest.raises(Exception, match=r"The class is full \(2 people are using this app\)"):
+            third.predict(api_name="/train_status")
+        assert first.predict(api_name="/train_status")["status"] == "idle"
+    finally:
+        server.terminate()
+        server.wait(60)
