@@ -268,3 +268,45 @@ def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints,
         wait_url(phone, "student", 1)  # the URL keeps the phone's view
     finally:
         phone.close()
+
+
+def luminance(rgb: str) -> float:
+    r, g, b = (int(v) for v in re.findall(r"\d+", rgb)[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_high_contrast_light_and_dark_reach_the_page_and_its_charts(browser, app_url, screenshots):
+    page = open_page(browser, app_url + "?tab=forward&source=dataset&input=swiss_roll", 1024, 768)
+    try:
+        page.locator("#ximg-plot .js-plotly-plot").wait_for(state="visible")
+        body_bg = "() => getComputedStyle(document.body).backgroundColor"
+        chart_filter = "() => getComputedStyle(document.querySelector('#ximg-plot .js-plotly-plot')).filter"
+        line_width = ("() => { const l = document.querySelector('.js-plotly-plot .scatterlayer .js-line');"
+                      " return l ? getComputedStyle(l).strokeWidth : null; }")
+        page.keyboard.press("h")  # light
+        wait_url(page, "contrast", "light")
+        assert page.evaluate("() => document.body.classList.contains('de-hc')")
+        assert luminance(page.evaluate(body_bg)) > 250
+        assert page.evaluate(chart_filter) == "none"
+        page.keyboard.press("h")  # dark: the page black, the charts inverted (white ground -> black)
+        wait_url(page, "contrast", "dark")
+        assert page.evaluate("() => document.body.classList.contains('dark')")
+        assert luminance(page.evaluate(body_bg)) < 5
+        assert "invert(1)" in page.evaluate(chart_filter)
+        page.screenshot(path=str(screenshots / "contrast-dark-forward-1024x768.png"))
+        # the setting is part of the link: a fresh page opens dark
+        fresh = open_page(browser, page.url, 1024, 768)
+        try:
+            fresh.wait_for_function("() => document.body.classList.contains('de-hc') && document.body.classList.contains('dark')")
+        finally:
+            fresh.close()
+        page.locator("#de-contrast").click()  # off again
+        page.wait_for_function("() => !new URLSearchParams(location.search).has('contrast')")
+        assert not page.evaluate("() => document.body.classList.contains('de-hc')")
+        # a chart with lines (the schedule curves) gets them thick in high contrast
+        page.goto(app_url + "?tab=forward&view=compare&contrast=light")
+        page.wait_for_selector("#de-ready [data-ready]", state="attached")
+        page.wait_for_function("() => document.querySelector('.js-plotly-plot .scatterlayer .js-line') !== null")
+        assert page.evaluate(line_width) == "4px"
+    finally:
+        page.close()

@@ -20,7 +20,7 @@ import gradio as gr
 from . import lessons, url_state
 
 HERE = Path(__file__).parent
-CSS = (HERE / "present.css").read_text()
+CSS = (HERE / "present.css").read_text() + (HERE / "contrast.css").read_text()
 READY = '<span data-ready="1"></span>'
 
 
@@ -57,6 +57,7 @@ def header(join_card: str = "") -> LessonBar:
         gr.Button("Copy link", elem_id="de-copy-link", size="sm", min_width=60, scale=0)
         gr.Button("Keys (?)", elem_id="de-keys-button", size="sm", min_width=60, scale=0)
         gr.Button("Join (J)", elem_id="de-join-button", size="sm", min_width=60, scale=0)
+        gr.Button("◐ Contrast (H)", elem_id="de-contrast", size="sm", min_width=60, scale=0)
         gr.Button("Presenter view (P)", elem_id="de-present", size="sm", min_width=60, scale=0)
     with gr.Accordion("Lesson", open=False, elem_id="de-lesson") as box:
         with gr.Row():

@@ -15,6 +15,28 @@
   };
   const params = new URLSearchParams(location.search);
   setPresent(params.has('present') ? params.get('present') === '1' : !!DE.present);
+
+  // --- high contrast (contrast.css): off, light or dark; dark also sets Gradio's own dark class ---
+  const systemDark = body.classList.contains('dark');
+  const CONTRASTS = ['off', 'light', 'dark'];
+  let contrast = 'off';
+  const setContrast = (mode) => {
+    contrast = CONTRASTS.includes(mode) ? mode : 'off';
+    body.classList.toggle('de-hc', contrast !== 'off');
+    body.classList.toggle('dark', contrast === 'dark' || (contrast === 'off' && systemDark));
+    const b = $('#de-contrast'); if (b) b.setAttribute('aria-pressed', String(contrast !== 'off'));
+  };
+  setContrast(params.get('contrast') || 'off');
+  const nextContrast = () => setContrast(CONTRASTS[(CONTRASTS.indexOf(contrast) + 1) % CONTRASTS.length]);
+  // Reverse frames of 2-D points and signals are charts (inverted in the dark theme); pictures of
+  // images are data and never are. While a chart run plays its frames come as pictures, so the kind
+  // is read when the view is at rest: the interactive figure shows for charts, the picture for images.
+  const markChartFrames = () => {
+    const plot = $('#rv-frame-plot'), img = $('#rv-frame');
+    const cap = ($('#rv-caption') || {}).innerText || '';
+    if (plot && plot.offsetParent !== null) body.classList.add('de-chart-frames');
+    else if (img && img.offsetParent !== null && !/computing…|replaying/.test(cap)) body.classList.remove('de-chart-frames');
+  };
   // a student's phone (?student=1, the join card's address): the quiz alone
   body.classList.toggle('student', params.get('student') === '1');
   const showJoin = (on) => { const c = $('#de-join'); if (c) c.classList.toggle('open', on); };
@@ -22,6 +44,7 @@
     if (e.target.closest('#de-join-button')) showJoin(true);
     else if (e.target.closest('#de-join-close') || e.target.id === 'de-join') showJoin(false);
     else if (e.target.closest('#de-present')) setPresent(!body.classList.contains('presenting'));
+    else if (e.target.closest('#de-contrast')) nextContrast();
     else if (e.target.closest('#de-drawer')) body.classList.toggle('drawer-open');
     else if (e.target.closest('#de-keys-button')) showKeys(true);
     else if (e.target.closest('#de-keys-close') || e.target.id === 'de-keys') showKeys(false);
@@ -35,6 +58,7 @@
     ['Home / End', 't = 0 / t = T (Forward); first / last frame (Reverse)'],
     ['1 2 3 4', 'Forward, Reverse, Train, Evaluate'],
     ['P', 'presenter view on / off'], ['C', 'the controls drawer (presenter view)'],
+    ['H', 'high contrast: light, dark, off'],
     ['F', 'fullscreen of the main picture (Esc leaves)'], ['J', 'the class\'s join card (QR code of the quiz)'],
     ['?', 'this key map'],
   ];
@@ -110,6 +134,7 @@
     else if (body.classList.contains('student')) done = false;  // a phone's page has no shortcuts
     else if (k === 'j' || k === 'J') showJoin(!($('#de-join') || {classList: {contains: () => false}}).classList.contains('open'));
     else if (k === 'p' || k === 'P') setPresent(!body.classList.contains('presenting'));
+    else if (k === 'h' || k === 'H') nextContrast();
     else if ((k === 'c' || k === 'C') && body.classList.contains('presenting')) body.classList.toggle('drawer-open');
     else if (k === 'f' || k === 'F') toggleFullscreen();
     else if (['1', '2', '3', '4'].includes(k)) click(`#tab-${DE.tabs[+k - 1]}-button`);
@@ -164,6 +189,7 @@
     if (sub) { const v = sub.id.replace(/^view-/, '').replace(/-button$/, ''); if (v !== DE.firstViews[tab]) p.set('view', v); }
     if (body.classList.contains('presenting')) p.set('present', '1');
     if (body.classList.contains('student')) p.set('student', '1');
+    if (contrast !== 'off') p.set('contrast', contrast);
     return p.toString();
   };
   let written = null;
@@ -173,6 +199,7 @@
   };
   const writeUrl = () => {
     markPixels();
+    markChartFrames();
     const q = readView();
     if (q !== written) { written = q; history.replaceState(null, '', location.pathname + '?' + q); }
   };

@@ -82,6 +82,7 @@ PARAMS: dict[str, Param] = {
     "view": _choice(dict.fromkeys(v for views in VIEWS.values() for v in views)),  # checked against tab below
     "present": _flag(),
     "student": _flag(),  # the quiz alone, sized for a phone (the address on the class's join card)
+    "contrast": _choice(("off", "light", "dark")),  # high contrast, applied by page.js
     # Forward
     "source": _choice(SOURCES),
     "input": _name(),
