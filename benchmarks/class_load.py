@@ -21,10 +21,12 @@ import asyncio
 import datetime
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -145,8 +147,7 @@ def main() -> None:
         return serve(int(args.serve[0]), args.serve[1])
 
     port = free_port()
-    runs = ROOT / "benchmarks" / ".class-load-runs"
-    runs.mkdir(exist_ok=True)
+    runs = tempfile.mkdtemp(prefix="bench-runs-")  # the app's checkpoint folder, removed afterwards
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(runs)], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True, env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
     pace_s = args.pace / 1000
@@ -177,6 +178,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(runs, ignore_errors=True)
     one, errors_one = one_a + one_b, err_a + err_b
     ratio = p95(many) / p95(one)
     met = not errors_one and not err_many and ratio <= 4

@@ -16,9 +16,11 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -105,8 +107,7 @@ def main() -> None:
         return serve(int(port), runs, holder, int(cap))
 
     port = free_port()
-    runs = ROOT / "benchmarks" / ".sessions-runs"
-    runs.mkdir(exist_ok=True)
+    runs = tempfile.mkdtemp(prefix="bench-runs-")  # the app's checkpoint folder, removed afterwards
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(runs), args.holder,
                                str(args.sessions + WARM + 10)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
@@ -132,6 +133,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(runs, ignore_errors=True)
     grew = after - before
     line = (f"{args.holder} holder: {args.sessions} new sessions (one `noisy` call each, {took:.0f} s): "
             f"server RSS {before:.0f} -> {after:.0f} MB, +{grew:.1f} MB ({grew * 1024 / args.sessions:.1f} kB a "
