@@ -66,7 +66,8 @@ def row(name: str) -> str:
         if "off_squares" in run:
             parts.append(f"off the squares {run['off_squares']:.1%}")
         goal = {True: "**meets**", False: "**misses**", None: "no numeric goal"}[run["goal"]["met"]]
-        lines.append((f"{run['sampler']} {run['steps']}, n={run['n']}", "; ".join(parts) + f". *{run['overall']['says']}*",
+        lines.append((f"{run['sampler']} {run['steps']}, n={run['n']}",
+                      "; ".join(parts) + f". *{run['overall']['says']}*",
                       f"{goal}: {', '.join(run['goal']['why'])}"))
     return head + " | " + "<br>".join(s for s, _, _ in lines) + " | " + "<br>".join(f for _, f, _ in lines) + \
         " | " + "<br>".join(g for _, _, g in lines) + " |"

@@ -285,7 +285,8 @@ def _images(gen, sets, boot_args, extractor: FeatureExtractor | None, device, ca
                          f"Inception Score ({extractor.name} classes)",
                          bootstrap(score, lg_gen, **boot_args, bounds=(1, classes)),
                          [score(lg) for lg in lg_draws], n, m, better="closer to floor", space=space,
-                         how="difference", warnings=_small(n, 10 * classes, f"too few samples per class ({classes} classes)"),
+                         how="difference",
+                         warnings=_small(n, 10 * classes, f"too few samples per class ({classes} classes)"),
                          classes=classes, note="the floor here is the real data's own score (an upper mark)")
     if extractor.info.get("kind") == "builtin":
         # the project's own classifier knows these classes: a recognisable sample gets one of them with p >= 0.9
@@ -355,7 +356,8 @@ def overall_verdict(metrics: dict, kind: str) -> dict:
     if groups["worse"]:
         verdict, says = "worse", f"distinguishable from data: worse than real data on {label(groups['worse'])}"
     else:
-        verdict, says = "same", "indistinguishable from data at this n: no main figure's interval lies on the worse side of its floor"
+        verdict, says = "same", ("indistinguishable from data at this n: no main figure's interval lies on the worse "
+                                 "side of its floor")
         if groups["better"]:  # a real draw can land here by chance; so can a model that copies its training set
             says += f" ({label(groups['better'])} beyond a fresh real draw's: see Memorisation)"
     return {"verdict": verdict, "says": says, **groups}
@@ -507,7 +509,8 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
         "real_data": {"held_out": sets["held_out"], "pool": int(pool.shape[0]), "train": int(sets["train"].shape[0])},
         "bootstrap": {"rounds": rounds, "level": level, "resampled": "generated samples",
                       "interval": "percentile interval re-centred on the point estimate"},
-        "floor": {"draws": len(sets["draws"]), "independent": sets["independent"], "size": int(sets["draws"][0].shape[0]),
+        "floor": {"draws": len(sets["draws"]), "independent": sets["independent"],
+                  "size": int(sets["draws"][0].shape[0]),
                   "reference": None if sets["reference"] is None else sets["reference"].size,
                   "vs_floor": "ratio (or difference) to the mean of the real draws; its interval pairs every "
                               "bootstrap replicate with every real draw, so it counts both sides' noise"},
@@ -562,7 +565,8 @@ def format_report(r: dict) -> str:
     lines.append("")
     fl = r.get("floor") or {}
     if fl:
-        lines.append(f"floor (real vs real): mean +/- sd over {fl['draws']} {'independent ' if fl['independent'] else ''}"
+        lines.append(f"floor (real vs real): mean +/- sd over {fl['draws']} "
+                     f"{'independent ' if fl['independent'] else ''}"
                      f"real draws of {fl['size']}" + (f"; sliced Wasserstein against a {fl['reference']:,}-point "
                                                       "real reference" if fl.get("reference") else ""))
     head = (f"{'figure':<48} {'value':>10}  {'interval':<23} {'floor (real vs real)':<24} {'vs floor [interval]':<26} "

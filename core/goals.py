@@ -18,7 +18,8 @@ IS_WITHIN = 0.10      # digits and shapes: Inception Score within 10 % of real d
 
 GOALS = {
     "points": (f"sliced Wasserstein against 200,000 real points at most {SWD_RATIO_2D}x real data's own at the same n, "
-               f"precision and recall at least {PR_2D}; checkerboard: at most {OFF_SQUARES:.0%} of points off the squares"),
+               f"precision and recall at least {PR_2D}; checkerboard: at most {OFF_SQUARES:.0%} of points off the "
+               "squares"),
     "image": (f"at least {CONFIDENT:.0%} of samples confidently classified (p >= 0.9) by the project's classifier, "
               f"Inception Score within {IS_WITHIN:.0%} of real data's"),
     "signal": "no numeric goal: looked at beside the data; the figures against real data's own are listed",
