@@ -94,26 +94,30 @@ def figures_table(result: dict) -> str:
     for name, f in result["metrics"].items():
         lo, hi = f["interval"] if f.get("interval") else (None, None)
         sd = f" ± {fmt(f['floor_sd'])}" if f.get("floor_sd") is not None else ""
-        floor = "–" if f["floor"] is None else f"{fmt(f['floor'])}{sd} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
+        floor = "–" if f["floor"] is None else \
+            f"{fmt(f['floor'])}{sd} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
         warn = "".join(f"<div class='ev-warn'>⚠ {html.escape(w)}</div>" for w in f["warnings"])
         rows.append(f"<tr id='ev-row-{html.escape(name)}'><td><b>{html.escape(f['label'])}</b>"
                     f"<div class='ev-dim'>{html.escape(f['space'])}</div>{warn}</td>"
                     f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
-                    f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell(f)}</td><td class='ev-num'>{fmt(f['n'])}</td></tr>")
+                    f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell(f)}</td>"
+                    f"<td class='ev-num'>{fmt(f['n'])}</td></tr>")
     head = (f"<tr><th>figure</th><th>value</th><th>{level}% interval</th><th>floor: real data (mean ± sd)</th>"
             f"<th>against the floor [{level}% interval]</th><th>n</th></tr>")
     ext = result.get("extractor")
     ext_line = f" · features: {html.escape(ext['name'])} ({ext['dim']}-d)" if ext else ""
     t = result["timings"]
     fl = result.get("floor") or {}
-    floor_line = (f" · floor over {fl['draws']} {'independent ' if fl['independent'] else ''}real draws of {fl['size']:,}"
+    floor_line = (f" · floor over {fl['draws']} {'independent ' if fl['independent'] else ''}real draws of "
+                  f"{fl['size']:,}"
                   + (f", sliced Wasserstein against {fl['reference']:,} real points" if fl.get("reference") else "")
                   if fl else "")
     caption = (f"{html.escape(result['dataset'])} · n = {result['n']:,} samples by {result['sampler']} "
                f"({result['steps']} steps, seed {result['seed']}) · trained {fmt(result.get('train_steps'))} steps"
                f"{ext_line}{floor_line} · {t['total_s']:.1f} s")
     overall = result.get("overall") or {}
-    verdict = (f"<div id='ev-overall' class='ev-overall' style='color:{VERDICT_COLOUR.get(overall['verdict'], '#374151')}'>"
+    colour = VERDICT_COLOUR.get(overall.get("verdict"), "#374151")
+    verdict = (f"<div id='ev-overall' class='ev-overall' style='color:{colour}'>"
                f"<b>Overall:</b> {html.escape(overall['says'])}</div>") if overall.get("verdict") else ""
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))
     return (f"{TABLE_CSS}<div class='ev-table'><div class='ev-caption'>{caption}</div>{verdict}"
