@@ -3,9 +3,11 @@
     python -m core.evaluate --checkpoint DIR --n 1000 [--json] [--sampler ddim --steps 50 --seed 0 --device auto]
 
 `evaluate_checkpoint(...)` returns plain JSON-able results grouped by figure. Each figure carries
-its value, a bootstrap interval (resampling the generated set), its sample size n, the same figure
-for two disjoint real sets (the floor: what a perfect model would score at this n) and warnings
-where n is too small for the figure to mean much. Which figures apply depends on the data:
+its value, a bootstrap interval (resampling the generated set), its sample size n, its floor (the
+same figure for several independent real sets of the same n, scored as the samples are: what a
+perfect model would score, as mean and spread; see core.floors), the value against that floor with
+an interval that counts both sides' noise and its plain reading, and warnings where n is too small
+for the figure to mean much. `overall` reads the main figures together. Which figures apply depends on the data:
 points get sliced Wasserstein / MMD in the plane, images FID / KID / IS in a feature network's
 space, signals a log-spectral distance; all get the noise-prediction MSE per timestep,
 precision/recall, diversity and memorisation.
