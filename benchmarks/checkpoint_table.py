@@ -73,11 +73,27 @@ def row(name: str) -> str:
         " | " + "<br>".join(g for _, _, g in lines) + " |"
 
 
+def summary() -> str:
+    """Which models meet their goal with which sampler, in words, from the stored readings."""
+    meets, misses, open_ = [], [], []
+    for name in ORDER:
+        path = CKPTS / name / "figures.json"
+        if not path.exists():
+            open_.append(f"`{name}`")
+            continue
+        for run in json.loads(path.read_text())["runs"]:
+            what = f"`{name}` ({run['sampler']} {run['steps']})"
+            {True: meets, False: misses, None: open_}[run["goal"]["met"]].append(what)
+    return "\n".join([f"- **Meet their goal:** {', '.join(meets) or 'none'}.",
+                      f"- **Miss it:** {', '.join(misses) or 'none'}.",
+                      f"- **No numeric goal, or not measured yet:** {', '.join(open_) or 'none'}."])
+
+
 def table() -> str:
     head = ("| checkpoint | net (params) | training: steps, where (from its meta), wall time | size | sampler, n | "
             "figures: value vs real data's own (mean ± sd of 8 real draws): ratio x or difference, "
             "[90% interval of both sides' noise] | goal |\n|---|---|---|---|---|---|---|")
-    return "\n".join([head] + [row(n) for n in ORDER if (CKPTS / n).is_dir()])
+    return "\n".join([head] + [row(n) for n in ORDER if (CKPTS / n).is_dir()]) + "\n\n" + summary()
 
 
 def section(text: str) -> str:
