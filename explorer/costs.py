@@ -29,6 +29,8 @@ import torch
 LIMIT_S = 120.0   # a request estimated to run longer than this is refused (it would hold the queue)
 SAY_ABOVE_S = 10.0  # a run estimated to take longer than this is announced with its time and a faster choice
 FEWER_STEPS = 50    # the few-step alternative offered for a long DDPM run (DDIM with this many steps)
+MEASURE_S = 0.5     # a model call is timed this long in all (at least `repeats` calls) ...
+MEASURE_MAX_CALLS = 25  # ... or this many calls, whichever comes first
 
 
 def say_seconds(s: float) -> str:
@@ -139,7 +141,7 @@ class CallCosts:
         self._lock = threading.Lock()
 
     def seconds_per_call(self, key: str, model, sample_shape, n: int, device) -> float:
-        """The time of one forward pass on n samples: the median of a few calls after a warm-up call."""
+        """The time of one forward pass on n samples: the median of timed calls after a warm-up call."""
         k = (key, int(n), str(device))
         with self._lock:
             if k in self._seen:
@@ -158,7 +160,9 @@ class CallCosts:
         times = []
         with torch.no_grad():
             model(x, t)  # the first call pays for allocations and kernel choice
-            for _ in range(self.repeats):
+            # at least `repeats` calls, more for a fast model (up to MEASURE_S): on a shared machine three
+            # calls of 10 ms can all land in one busy moment
+            while len(times) < self.repeats or (sum(times) < MEASURE_S and len(times) < MEASURE_MAX_CALLS):
                 start = time.perf_counter()
                 model(x, t)
                 if x.device.type == "cuda":

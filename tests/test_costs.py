@@ -54,15 +54,17 @@ def test_a_broken_book_file_is_ignored(tmp_path):
     assert SpeedBook(path).get("cpu: a", "k") is None and SpeedBook(path).get("cpu: a", "i") == 0.25
 
 
-def test_a_call_is_measured_once_then_remembered_by_the_book(tmp_path):
+def test_a_call_is_measured_once_then_remembered_by_the_book(tmp_path, monkeypatch):
+    monkeypatch.setattr(costs, "MEASURE_MAX_CALLS", 5)  # a fast model is timed up to this many calls
     book = SpeedBook(tmp_path / "speeds.json")
     net = CountingNet()
     first = CallCosts(repeats=3, book=book).seconds_per_call("m", net, (3,), 8, "cpu")
-    assert first > 0 and net.batches == [8] * 4  # a warm-up call and three timed ones
+    assert first > 0 and net.batches == [8] * 6  # a warm-up call and five timed ones
     assert CallCosts(book=book).seconds_per_call("m", net, (3,), 8, "cpu") == first  # a new process: no call
-    assert net.batches == [8] * 4
-    CallCosts(repeats=1, book=book).seconds_per_call("m", net, (3,), 2, "cpu")  # another n is measured anew
-    assert net.batches[4:] == [2, 2]
+    assert net.batches == [8] * 6
+    monkeypatch.setattr(costs, "MEASURE_S", 0.0)  # a slow model: only the `repeats` calls
+    CallCosts(repeats=2, book=book).seconds_per_call("m", net, (3,), 2, "cpu")  # another n is measured anew
+    assert net.batches[6:] == [2, 2, 2]
 
 
 def test_device_keys_name_the_hardware():
@@ -117,7 +119,7 @@ def test_sampling_estimate_measures_the_model(tmp_path):
     calls = CallCosts(repeats=1, book=SpeedBook(tmp_path / "s.json"))
     net = CountingNet()
     est = sampling_estimate(net, (3,), sampler="ddim", steps=20, n=600, device="cpu", batch=250, costs=calls)
-    assert est.batch == 250 and est.calls == 60 and net.batches == [250, 250]
+    assert est.batch == 250 and est.calls == 60 and net.batches[0] == 250 and set(net.batches) == {250}
     assert est.seconds == pytest.approx(60 * est.per_call)
     with pytest.raises(ValueError, match="steps and n must be at least 1, got steps=0, n=4"):
         sampling_estimate(net, (3,), sampler="ddim", steps=0, n=4, device="cpu", costs=calls)

@@ -1,0 +1,95 @@
+"""How right the app's time estimates are: the estimate from one measured model call against a real run.
+
+For three shipped models (swiss_roll, digits, shapes) and a few settings each, `explorer.costs`
+estimates the run from a freshly measured model call on this device (a new speed book, so nothing
+is remembered from before), then the sampler really runs and is timed. Target: within +/-30%.
+Torch runs with one thread, as the app's default on a 2-core machine.
+
+    python benchmarks/estimates.py
+
+Writes its section of benchmarks/RESULTS.md (between its own markers) and prints the numbers.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+BEGIN, END = "<!-- estimates: begin -->", "<!-- estimates: end -->"
+
+# (model, sampler, steps, n): a short and a long run each, at the Reverse tab's sample counts
+CASES = [("swiss_roll", "ddim", 50, 500), ("swiss_roll", "ddpm", 1000, 500),
+         ("digits", "ddim", 50, 16), ("digits", "ddpm", 200, 64),
+         ("shapes", "ddim", 10, 4), ("shapes", "ddim", 25, 8)]
+
+
+def run_case(name: str, sampler: str, steps: int, n: int, calls) -> tuple[float, float]:
+    """(estimated seconds, real seconds) of drawing n samples in `steps` steps."""
+    import torch
+
+    from core.checkpoint import load
+    from core.samplers import get_sampler
+    from core.schedules import make_schedule
+    from explorer import costs
+
+    model, config, meta = load(ROOT / "assets" / "checkpoints" / name, device="cpu")
+    model.eval()
+    est = costs.sampling_estimate(model, meta["sample_shape"], sampler=sampler, steps=steps, n=n, device="cpu",
+                                  costs=calls)
+    schedule = make_schedule(config.diffusion.schedule, config.diffusion.T)
+    g = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for _ in get_sampler(sampler)(model, schedule, (n, *meta["sample_shape"]), generator=g, steps=steps,
+                                  device="cpu", prediction=config.diffusion.prediction):
+        pass
+    return est.seconds, time.perf_counter() - start
+
+
+def main() -> int:
+    import torch
+
+    from explorer import costs
+
+    torch.set_num_threads(1)
+    calls = costs.CallCosts(book=costs.SpeedBook(Path(tempfile.mkdtemp()) / "speeds.json"))
+    rows, worst = [], 0.0
+    load_start = os.getloadavg()
+    for name, sampler, steps, n in CASES:
+        est, real = run_case(name, sampler, steps, n, calls)
+        err = (est - real) / real
+        worst = max(worst, abs(err))
+        rows.append(f"| {name} | {sampler.upper()} {steps} | {n} | {est:.2f} s | {real:.2f} s | {100 * err:+.0f}% |")
+        print(rows[-1], flush=True)
+    load = os.getloadavg()
+    section = f"""{BEGIN}
+
+Device: {os.cpu_count()}-core {platform.machine()} CPU shared with other jobs, no GPU; torch {torch.__version__},
+1 thread; {date.today().isoformat()}. Load average at the start {load_start[0]:.1f}, at the end {load[0]:.1f} /
+{load[1]:.1f} / {load[2]:.1f}. Estimate = steps x the median of timed model calls on the batch (after a
+warm-up call; at least 3 calls, up to 0.5 s or 25 calls), measured afresh for each model and n, as the app does once per device; real = the sampler run
+to the end. `benchmarks/estimates.py`; target within +/-30%.
+
+| model | sampler | n | estimated | real | error |
+| --- | --- | ---: | ---: | ---: | ---: |
+{chr(10).join(rows)}
+
+Largest error: {100 * worst:.0f}%.
+{END}"""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
