@@ -38,6 +38,9 @@ MAX_PER_T = 200           # per-timestep loss rows kept for the heatmap
 MAX_PREVIEWS = 40         # preview batches kept
 REFERENCE_N = 1000        # real samples sent once for comparison (points: a scatter; images: a grid)
 SMOOTHING = 0.98          # EMA factor of the smoothed loss curve (bias-corrected), per step
+MAX_MARKS = 512           # (step, elapsed) marks kept for the time left: thinned like the series
+PREVIEW_STEPS = 20 / 3    # a preview (20 DDIM steps, forward passes only) counts as this many training steps until one is timed
+MIN_STEPS_TO_REMEMBER = 20  # a run's pace is remembered for later estimates once it made this many steps
 SAVE_TIMEOUT = 120.0      # seconds a save waits for the child to write the checkpoint
 STOP_TIMEOUT = 30.0       # seconds to wait for a clean stop (it saves the weights) before the child is terminated
 
@@ -53,8 +56,12 @@ class JobError(RuntimeError):
     """A command could not be carried out (no job, job over, save failed)."""
 
 
-def _spawn_child() -> tuple[subprocess.Popen, Connection, Connection]:
-    """Start the training process; returns it with the parent's ends of the command and event pipes."""
+def _spawn_child(nice: int = 0) -> tuple[subprocess.Popen, Connection, Connection]:
+    """Start a training process; returns it with the parent's ends of the command and event pipes.
+
+    The child lowers its priority by `nice` and imports torch and the trainer at once, then waits
+    for its run's setup: started ahead of a Start (a spare), it has done that work before it is asked.
+    """
     cmd_r, cmd_w = os.pipe()
     evt_r, evt_w = os.pipe()
     env = dict(os.environ)
@@ -62,7 +69,8 @@ def _spawn_child() -> tuple[subprocess.Popen, Connection, Connection]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from explorer.jobs import _child_entry; _child_entry()", str(cmd_r), str(evt_w)],
+            [sys.executable, "-c", "from explorer.jobs import _child_entry; _child_entry()", str(cmd_r), str(evt_w),
+             str(int(nice))],
             pass_fds=(cmd_r, evt_w), env=env, stdin=subprocess.DEVNULL)  # same working directory as the app
     finally:
         os.close(cmd_r)  # the child holds its own copies; ours would keep the pipes open after it exits
@@ -87,7 +95,7 @@ def checkpoint_name(step: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# the child process: `python -c "from explorer.jobs import _child_entry; _child_entry()" CMD_FD EVT_FD`
+# the child process: `python -c "from explorer.jobs import _child_entry; _child_entry()" CMD_FD EVT_FD NICE`
 #
 # Not multiprocessing's spawn: it re-runs the parent's main script in the child (which breaks any
 # launcher without an `if __name__ == "__main__"` guard and imports gradio there for nothing). A
@@ -98,29 +106,53 @@ def _to_numpy(x, dtype=np.float16) -> np.ndarray:
     return x.detach().to("cpu").float().numpy().astype(dtype)
 
 
+def _warm_up() -> None:
+    """Pay the one-off costs of a first run before any run asks: importing torch and the trainer, and
+    building a first optimizer (torch's AdamW imports torch._dynamo on first use: 2-10 s on 2 busy cores)."""
+    import torch
+
+    import core.checkpoint  # noqa: F401  (saving a checkpoint needs it)
+    import core.data  # noqa: F401
+    import core.training  # noqa: F401
+
+    w = torch.nn.Parameter(torch.zeros(4, 4))
+    opt = torch.optim.AdamW([w], lr=1e-3)
+    (w.sum() ** 2).backward()
+    opt.step()
+
+
 def _child_entry() -> None:
-    """Entry point of the training process; its arguments are the two pipe descriptors."""
+    """Entry point of the training process; its arguments are the two pipe descriptors and its niceness."""
     import signal
     import sys
     from multiprocessing.connection import Connection
 
     # Ctrl+C in the terminal reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    nice = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    if nice and hasattr(os, "nice"):
+        try:
+            os.nice(nice)  # the UI's requests come first when both want the CPU
+        except OSError:
+            pass
     commands, events = Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)
+    try:
+        _warm_up()
+    except Exception:  # nothing lost: the run itself then meets the same problem and reports it
+        pass
+    try:
+        events.send({"type": "ready", "pid": os.getpid()})  # the parent may ask (spare_ready); a run skips it
+    except OSError:
+        return
     try:
         setup = commands.recv()
     except EOFError:
-        return
+        return  # a spare that was never used: the app closed its pipe
     _child_main(setup, commands, events)
 
 
 def _child_main(setup: dict, commands, events) -> None:
     """Train until done or told to stop; report over `events`, obey `commands`."""
-    if setup["nice"] and hasattr(os, "nice"):
-        try:
-            os.nice(setup["nice"])  # the UI's requests come first when both want the CPU
-        except OSError:
-            pass
     import torch
 
     torch.set_num_threads(setup["threads"])
@@ -151,17 +183,18 @@ def _child_main(setup: dict, commands, events) -> None:
 
 def _child_loop(trainer, run_dir: Path, checkpoint_every: int, commands, events, nan_error) -> None:
     buffer: list[tuple] = []
-    last_flush = time.monotonic()
+    last_flush = -math.inf  # the first step is sent at once: the charts start with it
     paused = False
     total = trainer.config.train.steps
     last_event = None
+    previews, preview_s, last_elapsed = 0, 0.0, trainer.elapsed  # the time previews took, for later estimates
 
     def flush(ev=None) -> None:
         nonlocal buffer, last_flush
         msg = {"type": "progress", "rows": buffer}
         if ev is not None:
             msg.update(per_t=list(ev.per_t_loss), steps_per_s=ev.steps_per_s, samples_per_s=ev.samples_per_s,
-                       elapsed=ev.elapsed)
+                       elapsed=ev.elapsed, previews=previews, preview_s=preview_s)
         events.send(msg)
         buffer, last_flush = [], time.monotonic()
 
@@ -208,6 +241,10 @@ def _child_loop(trainer, run_dir: Path, checkpoint_every: int, commands, events,
             events.send({"type": "error", "message": str(e), "step": trainer.step_count, "traceback": ""})
             return
         last_event = ev
+        if ev.preview is not None:  # the step's time beyond a plain step's (smoothed) time
+            previews += 1
+            preview_s += max(0.0, ev.elapsed - last_elapsed - 1.0 / ev.steps_per_s)
+        last_elapsed = ev.elapsed
         buffer.append((ev.step, ev.loss, ev.lr, ev.grad_norm))
         if ev.preview is not None:
             flush(ev)
@@ -245,8 +282,9 @@ class _Series:
 class RunHistory:
     """Everything a viewer of one run needs, folded from the child's messages (no torch here)."""
 
-    def __init__(self, steps_total: int, batch_size: int):
-        self.steps_total, self.batch_size = steps_total, batch_size
+    def __init__(self, steps_total: int, batch_size: int, preview_every: int = 0):
+        self.steps_total, self.batch_size, self.preview_every = steps_total, batch_size, preview_every
+        self._marks: list[tuple[int, float, float]] = [(0, 0.0, 0.0)]  # (step, elapsed, preview_s), thinned
         self.step = 0
         self.loss = _Series(MAX_POINTS)
         self.smoothed = _Series(MAX_POINTS)
@@ -258,6 +296,8 @@ class RunHistory:
         self.steps_per_s = 0.0
         self.samples_per_s = 0.0
         self.elapsed = 0.0
+        self.elapsed_step = 0  # the step `elapsed` was measured at
+        self.n_previews, self.preview_s = 0, 0.0  # sample previews made so far and the seconds they took
         self.info: dict = {}
 
     def add_rows(self, rows) -> None:
@@ -275,23 +315,61 @@ class RunHistory:
         if "per_t" in msg:
             self.per_t.add(self.step, msg["per_t"])
             self.steps_per_s, self.samples_per_s, self.elapsed = msg["steps_per_s"], msg["samples_per_s"], msg["elapsed"]
+            self.elapsed_step = self.step
+            self.n_previews, self.preview_s = msg.get("previews", 0), msg.get("preview_s", 0.0)
+            self._marks.append((self.step, self.elapsed, self.preview_s))
+            if len(self._marks) > MAX_MARKS:  # every other one goes: they still span the run
+                self._marks = self._marks[::2] + ([self._marks[-1]] if len(self._marks) % 2 == 0 else [])
+
+    def measured(self) -> tuple[float, float | None] | None:
+        """(seconds per training step without previews, seconds per preview or None), once enough ran to tell."""
+        if self.elapsed_step < MIN_STEPS_TO_REMEMBER or self.elapsed <= 0:
+            return None
+        step_s = (self.elapsed - self.preview_s) / self.elapsed_step
+        if step_s <= 0:
+            return None
+        return step_s, (self.preview_s / self.n_previews if self.n_previews else None)
 
     def eta(self) -> float | None:
-        """Seconds left at the current speed, or None before the speed is known."""
-        if self.steps_per_s <= 0:
+        """Seconds left: the steps left at the pace of the latest half of the steps done, plus the previews
+        left at the time a preview took so far; None before the pace is known.
+
+        Not the trainer's latest speed (it leaves out the previews and swings with every busy moment) nor
+        the average since the start (on a shared machine the load changes during a run, and the latest
+        half follows it while still averaging many steps).
+        """
+        if self.elapsed_step <= 0 or self.elapsed <= 0:
             return None
-        return max(0, self.steps_total - self.step) / self.steps_per_s
+        step, elapsed, preview_s = self._marks[-1]
+        then = max((m for m in self._marks if m[0] <= step / 2), key=lambda m: m[0])
+        train_s = (elapsed - then[1]) - (preview_s - then[2])
+        pace = max(train_s, 0.0) / max(step - then[0], 1)
+        every = self.preview_every
+        previews_left = (self.steps_total // every - self.step // every) if every else 0
+        per_preview = self.preview_s / self.n_previews if self.n_previews else PREVIEW_STEPS * pace
+        return max(0, self.steps_total - self.step) * pace + previews_left * per_preview
 
 
 class TrainingJob:
     """Starts, steers and watches the one training run of this app. Thread-safe; every method is cheap
-    except `save` (waits for the checkpoint) and `stop` (waits for the child to end)."""
+    except `save` (waits for the checkpoint) and `stop` (waits for the child to end).
 
-    def __init__(self, runs_dir: str | Path, device: str = "cpu", threads: int | None = None, nice: int = 5):
+    prestart: keep a spare training process waiting, started now and again after each run, so that
+    Start finds torch imported and its first optimizer built (about 14 s on a busy 2-core CPU
+    otherwise). Each run still gets a fresh process: a stopped run's child can be terminated
+    without harm, and its memory goes back to the system.
+    """
+
+    def __init__(self, runs_dir: str | Path, device: str = "cpu", threads: int | None = None, nice: int = 5,
+                 prestart: bool = False, book=None):
         self.runs_dir = Path(runs_dir).resolve()  # the app's working directory, whatever the child's
         self.device = str(device)
         self.threads = threads or default_threads()
         self.nice = nice
+        self.prestart = prestart
+        self.book = book  # a costs.SpeedBook: each run's pace is remembered there for later estimates
+        self._spare: tuple[subprocess.Popen, Connection, Connection] | None = None
+        self._spare_ready = False
         self._lock = threading.Lock()
         self._saved = threading.Condition(self._lock)
         self._proc: subprocess.Popen | None = None
@@ -304,6 +382,9 @@ class TrainingJob:
         self.run_id = 0
         self._reset(None, None, "idle")
         atexit.register(self.shutdown)
+        if prestart:
+            with self._lock:
+                self._keep_spare()
 
     def _reset(self, config: RunConfig | None, run_dir: Path | None, status: str) -> None:
         self.config = config
@@ -316,7 +397,7 @@ class TrainingJob:
         self.message = ""
         self.run_id += 1
         tc = config.train if config is not None else None
-        self.history = RunHistory(tc.steps if tc else 0, tc.batch_size if tc else 0)
+        self.history = RunHistory(tc.steps if tc else 0, tc.batch_size if tc else 0, tc.preview_every if tc else 0)
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -337,12 +418,17 @@ class TrainingJob:
                 raise ValueError(f"the run folder {run_dir} already holds files; choose another run name")
             self._reset(config, run_dir, "starting")
             try:
-                self._proc, self._commands, self._events = _spawn_child()
+                self._proc, self._commands, self._events = self._take_spare() or _spawn_child(self.nice)
             except OSError as e:
                 self.status, self.error = "failed", f"could not start the training process: {e}"
                 raise JobError(self.error) from None
-            self._send("setup", {"config": config.to_json(), "run_dir": str(run_dir), "device": self.device,
-                                 "threads": self.threads, "nice": self.nice, "checkpoint_every": checkpoint_every})
+            try:
+                self._send("setup", {"config": config.to_json(), "run_dir": str(run_dir), "device": self.device,
+                                     "threads": self.threads, "checkpoint_every": checkpoint_every})
+            except JobError as e:
+                self.status, self.error = "failed", str(e)
+                self.version += 1
+                raise
             self._reader = threading.Thread(target=self._read, args=(self._proc, self._events, self.run_id),
                                             name="training-reader", daemon=True)
             self._reader.start()
@@ -427,11 +513,64 @@ class TrainingJob:
 
     def shutdown(self) -> None:
         """Stop any run and end the helper threads: call at app exit (also registered with atexit)."""
+        with self._lock:
+            self.prestart = False  # no new spare once the run below has ended
+            self._drop_spare()
         try:
             self.stop(timeout=5.0)
         finally:
             with self._lock:
                 self._join_previous()
+
+    def _keep_spare(self) -> None:
+        """Start a spare training process unless one is waiting (called with the lock held)."""
+        if not self.prestart or (self._spare is not None and self._spare[0].poll() is None):
+            return
+        self._drop_spare()
+        self._spare_ready = False
+        try:
+            self._spare = _spawn_child(self.nice)
+        except OSError:
+            self._spare = None  # Start then spawns its own and reports what went wrong
+
+    def spare_ready(self) -> bool:
+        """Whether a spare process waits with torch imported and its optimizer built (a Start is then fast)."""
+        with self._lock:
+            spare = self._spare
+            if spare is None or spare[0].poll() is not None:
+                return False
+            try:
+                while not self._spare_ready and spare[2].poll(0):
+                    self._spare_ready = spare[2].recv().get("type") == "ready"
+            except (EOFError, OSError):
+                return False
+            return self._spare_ready
+
+    def _take_spare(self):
+        """The waiting spare process, if it is still alive (called with the lock held)."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0].poll() is None:
+            return spare
+        if spare is not None:
+            for conn in spare[1:]:
+                conn.close()
+        return None
+
+    def _drop_spare(self) -> None:
+        """End the spare process (called with the lock held); it holds no run, so it is simply terminated."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return
+        proc, commands, events = spare
+        commands.close()
+        events.close()
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(2.0)
 
     def _join_previous(self) -> None:
         """Release the last run's process and queues (called with the lock held, after it ended)."""
@@ -473,6 +612,7 @@ class TrainingJob:
                 self.error = self.error or f"the training process ended unexpectedly (exit code {code})"
             self._saved.notify_all()
             self.version += 1
+            self._keep_spare()  # the run's process is gone: the next Start finds one ready
 
     def _apply(self, msg: dict) -> None:
         kind, h = msg["type"], self.history
@@ -496,13 +636,31 @@ class TrainingJob:
         elif kind == "finished":
             self.status = "finished"
             self.message = f"finished after {msg['step']} steps"
+            self._remember_pace()
         elif kind == "stopped":
             self.status = "stopped"
             self.message = f"stopped at step {msg['step']}"
+            self._remember_pace()
         elif kind == "error":
             self.status = "failed"
             self.error = msg["message"]
             self.traceback = msg.get("traceback", "")
+
+    def _remember_pace(self) -> None:
+        """Put the ended run's measured pace into the speed book (with the lock held)."""
+        measured = self.history.measured()
+        if self.book is None or measured is None or self.config is None:
+            return
+        from . import costs  # imports torch: only where a book is kept (the app), never in the child
+
+        costs.record_training(self.config.model, self.config.train.batch_size, self.device_key(), *measured,
+                              book=self.book)
+
+    def device_key(self) -> str:
+        """The speed book's name for the device and threads this job trains with."""
+        from . import costs
+
+        return costs.device_key(self.device, self.threads)
 
     # --- what viewers see -----------------------------------------------------------------------
 
@@ -567,5 +725,7 @@ def manager_for(ctx) -> TrainingJob:
     """The app's one job manager, made on first use and kept on the AppContext (`ctx.jobs`)."""
     with _MANAGER_LOCK:
         if getattr(ctx, "jobs", None) is None:
-            ctx.jobs = TrainingJob(ctx.settings.runs_dir, device=str(ctx.device))
+            from . import costs
+
+            ctx.jobs = TrainingJob(ctx.settings.runs_dir, device=str(ctx.device), prestart=True, book=costs.BOOK)
         return ctx.jobs

@@ -71,7 +71,36 @@ def test_history_smooths_with_a_bias_corrected_average():
     assert h.smoothed.items[1][1] == pytest.approx((0.98 * 0.02 * 1.0 + 0.02 * 3.0) / w2)
     assert w1 == pytest.approx(0.02)
     assert h.step == 2 and h.lr.items == [(1, 0.1), (2, 0.2)] and h.per_t.items == [(2, [0.5, None])]
-    assert h.eta() == pytest.approx((10 - 2) / 2.0)
+    assert h.eta() == pytest.approx((10 - 2) * 1.0 / 2)
+
+
+def progress(h: RunHistory, step: int, elapsed: float, previews: int = 0, preview_s: float = 0.0) -> None:
+    h.add_progress({"rows": [(s, 1.0, 0.1, 0.5) for s in range(h.step + 1, step + 1)], "per_t": [0.5],
+                    "steps_per_s": 99.0, "samples_per_s": 396.0, "elapsed": elapsed, "previews": previews,
+                    "preview_s": preview_s})
+
+
+def test_the_time_left_follows_the_latest_half_of_the_run_and_counts_the_previews_left():
+    h = RunHistory(steps_total=1000, batch_size=4, preview_every=100)
+    assert h.eta() is None
+    progress(h, 50, 10.0)  # 0.2 s a step; no preview yet: each counts as 20/3 steps
+    assert h.eta() == pytest.approx(950 * 0.2 + 10 * (20 / 3) * 0.2)
+    progress(h, 100, 20.0, previews=1, preview_s=2.0)  # steps 50-100: 8 s of steps and a 2 s preview
+    assert h.eta() == pytest.approx(900 * 0.16 + 9 * 2.0)
+    progress(h, 200, 26.0, previews=2, preview_s=4.0)  # the machine got faster: 4 s for steps 100-200
+    # the latest half (steps 100-200): 6 s less 2 s of preview = 0.04 s a step; not the average since the start
+    assert h.eta() == pytest.approx(800 * 0.04 + 8 * 2.0)
+    h.add_rows([(201, 1.0, 0.1, 0.5)])  # numbers without a new elapsed: the pace stays, one step fewer left
+    assert h.eta() == pytest.approx(799 * 0.04 + 8 * 2.0)
+    assert h.measured() == (pytest.approx(22.0 / 200), 2.0)  # what later estimates remember
+
+
+def test_the_marks_of_a_long_run_are_thinned_but_span_it():
+    h = RunHistory(steps_total=10_000, batch_size=4)
+    for step in range(1, 2001):
+        progress(h, step, step * 0.01)
+    assert len(h._marks) <= 512 and h._marks[0] == (0, 0.0, 0.0) and h._marks[-1][0] == 2000
+    assert h.eta() == pytest.approx(8000 * 0.01)
 
 
 # --- a whole run ----------------------------------------------------------------------------
@@ -172,5 +201,42 @@ def test_a_relative_runs_folder_is_the_apps_not_the_childs(tmp_path, monkeypatch
         assert run_dir == tmp_path / "my-runs" / "rel"
         snap = wait_for(job, lambda s: s["status"] == "finished", "the run to finish")
         assert Path(snap["checkpoints"][-1][1]) == tmp_path / "my-runs" / "rel" / "step-0000003"
+    finally:
+        job.shutdown()
+
+
+def test_a_spare_process_waits_for_start_and_another_follows_each_run(tmp_path):
+    job = TrainingJob(tmp_path / "runs", device="cpu", threads=1, nice=0, prestart=True)
+    try:
+        first = job._spare[0]
+        assert first.poll() is None  # waiting (torch imported, or importing) before any Start
+        wait_for(job, lambda s: job.spare_ready(), "the spare to be ready")
+        assert job.spare_ready() and job.snapshot()["status"] == "idle"
+        job.start(tiny_config(steps=5, preview_every=0))
+        assert job._spare is None and not job.spare_ready()  # taken by the run; no new one competes for the CPU
+        snap = wait_for(job, lambda s: s["status"] == "finished", "the first run to finish")
+        assert snap["step"] == 5 and job.history.info["pid"] == first.pid  # the spare trained it
+        wait_for(job, lambda s: job._spare is not None, "the next spare")
+        second = job._spare[0]
+        assert second.pid != first.pid and second.poll() is None
+        job.start(tiny_config(steps=5, preview_every=0), name="again")
+        wait_for(job, lambda s: s["status"] == "finished", "the second run to finish")
+        assert job.history.info["pid"] == second.pid
+        wait_for(job, lambda s: job._spare is not None, "the spare after the second run")
+        third = job._spare[0]
+    finally:
+        job.shutdown()
+    assert third.poll() is not None and job._spare is None  # shutdown ends the spare too
+
+
+def test_a_dead_spare_is_replaced_at_start(tmp_path):
+    job = TrainingJob(tmp_path / "runs", device="cpu", threads=1, nice=0, prestart=True)
+    try:
+        dead = job._spare[0]
+        dead.kill()
+        dead.wait()
+        job.start(tiny_config(steps=3, preview_every=0))
+        snap = wait_for(job, lambda s: s["status"] == "finished", "the run to finish in a fresh process")
+        assert snap["step"] == 3
     finally:
         job.shutdown()
