@@ -25,7 +25,7 @@ from core.datafiles import MAX_POINTS, MIN_POINTS
 from core.nets import PRESET_SHAPES, PRESETS
 from core.schedules import SCHEDULES
 
-from .. import charts, drawing, render
+from .. import charts, costs, drawing, render
 from ..inputs import builtin_datasets
 from ..lecture import Restorer
 from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for, run_name
@@ -49,7 +49,7 @@ DEFAULTS = {
     # A drawing: recognisable in the samples after 15 s on a 2-core CPU (benchmarks/drawn_points.py).
     "drawing": dict(batch=256, steps=1200, lr=3e-3, preview_every=100, ema_decay=0.99),
 }
-START_SECONDS = 5.0   # starting the training process (importing torch) before the first step
+START_SECONDS = 1.0   # from Start to the first step: the training process waits ready (jobs.TrainingJob prestart)
 LIMITS = dict(T=(10, 2000), steps=(1, 1_000_000), batch=(1, 4096), preview_every=(0, 100_000),
               checkpoint_every=(0, 1_000_000), seed=(0, 2**31 - 1))
 
@@ -112,19 +112,40 @@ def estimate_seconds(preset: str, batch: int, steps: int, preview_every: int) ->
     return START_SECONDS + steps * per_step + previews * per_preview
 
 
-def estimate_text(dataset: str, preset: str, batch, steps, preview_every, device: str = "cpu") -> str:
-    """One line for the controls: how long the chosen run should take here."""
+def estimate_text(dataset: str, preset: str, batch, steps, preview_every, device: str = "cpu",
+                  device_key: str | None = None, book: costs.SpeedBook | None = None) -> str:
+    """One line for the controls: how long the chosen run should take here, and a faster choice if long.
+
+    From earlier runs of this model at this batch on this device (remembered in `book` under
+    `device_key`); before the first one, from the table measured on a 2-core CPU.
+    """
     try:
         batch, steps, preview_every = int(batch), int(steps), int(preview_every or 0)
     except (TypeError, ValueError):
         return ""
-    table = speed_table()
-    secs = estimate_seconds(preset, batch, steps, preview_every)
-    if secs is None or not device.startswith("cpu"):
-        return "The time left is shown once the run has started (measured live)."
-    cpus = table.get("cpus")
-    return (f"About **{format_seconds(secs)}** ({steps:,} steps of {batch}) on a {cpus}-core CPU like the one "
-            f"measured; the live speed replaces this guess once the run starts.")
+    model = PRESETS.get(preset)
+
+    def measured_here(n_steps: int) -> float | None:
+        if model is None or device_key is None or book is None:
+            return None
+        secs = costs.train_estimate(model, batch, n_steps, preview_every, device_key, book=book)
+        return None if secs is None else START_SECONDS + secs
+
+    def from_table(n_steps: int) -> float | None:
+        return estimate_seconds(preset, batch, n_steps, preview_every)
+
+    here, source = measured_here, "from earlier runs of this model at this batch on this device"
+    if measured_here(steps) is None:
+        if not device.startswith("cpu") or from_table(steps) is None:
+            return "The time left is shown once the run has started (measured live)."
+        here, source = from_table, (f"measured on a {speed_table().get('cpus')}-core CPU; this device's own time "
+                                    f"is remembered after its first run")
+    secs = here(steps)
+    text = f"About **{format_seconds(secs)}** ({steps:,} steps of {batch}), {source}."
+    if secs > costs.SAY_ABOVE_S and steps >= 20:
+        fewer = max(10, steps // 4)
+        text += f" Faster: {fewer:,} steps take about {format_seconds(here(fewer))}."
+    return text + " The time left is shown while it trains."
 
 
 # --- building a run -------------------------------------------------------------------------
@@ -251,8 +272,8 @@ def status_html(snap: dict) -> str:
         bits.append(f"loss {loss[-1]:.4g}")
     if snap["steps_per_s"]:
         bits.append(f"{snap['steps_per_s']:.1f} steps/s · {snap['samples_per_s']:,.0f} samples/s")
-    if st == "running":
-        bits.append(f"ETA {format_seconds(snap['eta'])}")
+    if st == "running" and snap["eta"] is not None:
+        bits.append(f"about {format_seconds(snap['eta'])} left")
     if snap["elapsed"]:
         bits.append(f"trained {format_seconds(snap['elapsed'])}")
     threads = f", {snap['threads']} thread{'s' if snap['threads'] != 1 else ''}" if snap.get("threads") else ""
@@ -596,8 +617,8 @@ def build(ctx) -> Restorer:
                                           elem_id="tr-preview-every")
                 checkpoint_every = gr.Number(0, precision=0, label="Checkpoint every (0 = at the end)", minimum=0,
                                              elem_id="tr-ckpt-every")
-            estimate = md(estimate_text(ds0, preset0, d0["batch"], d0["steps"], d0["preview_every"], device),
-                          elem_id="tr-estimate")
+            estimate = md(estimate_text(ds0, preset0, d0["batch"], d0["steps"], d0["preview_every"], device,
+                                        job.device_key(), job.book), elem_id="tr-estimate")
 
         with gr.Column(scale=3):
             # the run's buttons above its charts: at 768 px tall they were 1,500 px down the settings column
@@ -669,7 +690,8 @@ def build(ctx) -> Restorer:
     csv_button.click(from_csv_text, csv_text, points_out, api_name="train_points_text")
     est_inputs = [dataset, preset, batch, steps, preview_every]
     gr.on([dataset.change, preset.change, batch.change, steps.change, preview_every.change],
-          lambda *a: estimate_text(*a, device=device), est_inputs, estimate, queue=False, **quiet)
+          lambda *a: estimate_text(*a, device=device, device_key=job.device_key(), book=job.book), est_inputs,
+          estimate, queue=False, **quiet)
 
     # A link, a lesson stop or a bundle opens this tab without a click, so the tab's select event (which
     # starts the ticking) never fires: the restorer starts or stops the ticking with the tab it opens.
