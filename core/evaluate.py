@@ -111,7 +111,7 @@ def real_sets(config: RunConfig, n: int, seed: int = 0, draws: int = FLOOR_DRAWS
         pick = torch.randperm(rest.shape[0], generator=torch.Generator().manual_seed(int(seed) * 1000 + 2 + k))[:m]
         sets.append(pool[rest[pick]])
     note += (f"; the floor is the mean of {draws} real subsets of {m} from the {pool.shape[0] - m} pool examples "
-             "not scored against (they overlap, so its spread is a little narrow)")
+             "not scored against (they overlap, so its spread understates the noise)")
     return {"train": train.x, "kind": train.kind, "pool": pool, "perm": perm, "real": pool[perm[:m]],
             "draws": sets, "independent": False, "reference": None, "held_out": held_out, "note": note}
 
@@ -491,8 +491,11 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
     for name, fig in metrics.items():
         warnings += [f"{fig['label']}: {w}" for w in fig["warnings"]]
     if not sets["independent"]:
-        warnings.append(f"the floor's real draws come from a pool of {pool.shape[0]} examples and overlap: its "
-                        "spread is a little narrow, so a verdict of 'worse than data' is a little too quick")
+        m, rest = int(sets["draws"][0].shape[0]), int(pool.shape[0]) - int(sets["real"].shape[0])
+        warnings.append(f"the floor's real draws are {m} of the same {rest} pool examples each (no fresh data to "
+                        "draw): "
+                        "they overlap, so the floor's spread understates the noise (near zero when they are almost "
+                        "the same examples) and a reading of 'worse than data' is too quick")
     progress(1.0, "done")
     result = _jsonable({
         "checkpoint": where,
