@@ -17,6 +17,7 @@ import itertools
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import checkpoint, retention
 from core.config import RunConfig
 
 STATUSES = ("idle", "starting", "running", "paused", "stopping", "finished", "stopped", "failed")
@@ -198,8 +200,18 @@ def _child_loop(trainer, run_dir: Path, checkpoint_every: int, commands, events,
         events.send(msg)
         buffer, last_flush = [], time.monotonic()
 
-    def save(path: Path, token=None) -> str:
-        where = str(trainer.save(path))
+    quota = retention.app_quota(run_dir.parent)
+
+    periodic: list[Path] = []  # the checkpoint-every saves; Save, Stop and the final one are always kept
+
+    def save(path: Path, token=None, every: bool = False) -> str:
+        where = str(trainer.save(path, check_space=quota.check))  # refused before a byte is written when full
+        if every:
+            periodic.append(path)
+        elif path in periodic:  # saved on request at the same step: kept
+            periodic.remove(path)
+        while len(periodic) > retention.DEFAULT_KEEP:
+            shutil.rmtree(periodic.pop(0), ignore_errors=True)
         events.send({"type": "saved", "token": token, "path": where, "step": trainer.step_count})
         return where
 
@@ -252,7 +264,7 @@ def _child_loop(trainer, run_dir: Path, checkpoint_every: int, commands, events,
         elif time.monotonic() - last_flush >= FLUSH_SECONDS:
             flush(ev)
         if checkpoint_every and ev.step % checkpoint_every == 0 and ev.step < total:
-            save(run_dir / checkpoint_name(ev.step))
+            save(run_dir / checkpoint_name(ev.step), every=True)
         if trainer.done:
             flush(ev)
             path = save(run_dir / checkpoint_name(ev.step))
@@ -406,13 +418,14 @@ class TrainingJob:
 
         Raises JobBusy while another run is active.
         """
-        if checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be 0 (only at the end) or a positive step count, got {checkpoint_every}")
+        retention.check_checkpoint_every(checkpoint_every, "checkpoint_every")
         with self._lock:
             if self.status in ACTIVE:
                 raise JobBusy(f"a training run is already {self.status} (step {self.history.step} of "
                               f"{self.history.steps_total}, {self.run_dir.name}); stop it before starting another")
             self._join_previous()
+            checkpoint.sweep(self.runs_dir)  # what saves killed mid-way left behind
+            retention.app_quota(self.runs_dir).check()
             run_dir = self.runs_dir / (name or run_name(config))
             if run_dir.exists() and any(run_dir.iterdir()):
                 raise ValueError(f"the run folder {run_dir} already holds files; choose another run name")

@@ -124,6 +124,13 @@ def test_a_run_reports_progress_previews_and_checkpoints(job, tmp_path):
     assert job.save() == Path(snap["checkpoints"][-1][1])  # a finished run hands back its last checkpoint
 
 
+
+def test_only_the_newest_periodic_checkpoints_are_kept_and_the_final_one_always(job):
+    run_dir = job.start(tiny_config(steps=70, preview_every=0), checkpoint_every=10)
+    wait_for(job, lambda s: s["status"] == "finished", "the run to finish")
+    kept = sorted(p.name for p in run_dir.iterdir() if p.name.startswith("step-"))
+    assert kept == ["step-0000040", "step-0000050", "step-0000060", "step-0000070"]  # 3 periodic + the final
+
 def test_one_run_at_a_time_pause_resume_save_stop(job):
     job.start(tiny_config(steps=100_000, preview_every=0))
     with pytest.raises(JobBusy, match="already (starting|running)"):

@@ -29,6 +29,7 @@ from .. import charts, costs, drawing, render
 from ..inputs import builtin_datasets
 from ..lecture import Restorer
 from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for, run_name
+from ..uploads import keep_for_run as keep_upload
 from ..uploads import prepare_images
 from ..widgets import DataView, md, user_errors
 
@@ -220,6 +221,8 @@ def make_handlers(ctx):
             points_path = str(drawing.keep_for_run(points.get("path"), ctx.settings.runs_dir))
         config = make_config(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps,
                              preview_every, seed, image_size, channels, points_path)
+        if dataset == UPLOAD:  # into <runs>/data/<sha256>/: the checkpoint must outlive the upload
+            config = config.replace(data=keep_upload(config.data, ctx.settings.runs_dir))
         job = manager_for(ctx)
         try:
             run_dir = job.start(config, name=run_name(config, preset),
