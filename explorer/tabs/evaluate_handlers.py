@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core.checkpoint import list_checkpoints, load_config
-from core.data import load_dataset
+from core.data import checkpoint_data, load_dataset
 from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
 from core.sample import draw
 from core.samplers import SAMPLERS
@@ -256,7 +256,8 @@ class EvaluateHandlers(CheckpointPicker):
         if hit is not None:
             return hit["result"], hit["samples"]
         model, config, meta = self.ctx.load_checkpoint(path)
-        try:
+        try:  # the data only from the app's data folders; a clear message when it is gone
+            config = config.replace(data=checkpoint_data(config.data, self.ctx.settings.runs_dir))
             result, gen = evaluate_checkpoint((model, config, meta), n, sampler=sampler, steps=steps, seed=seed,
                                               device=self.ctx.device, progress=progress, cancel=cancel,
                                               return_samples=True)
@@ -419,8 +420,12 @@ class EvaluateHandlers(CheckpointPicker):
             raise gr.Error(f"pictures per source must be between 2 and {QUIZ_MAX_PER_SOURCE}, got {per_source!r}")
         k, seed = int(per_source), int(seed or 0)
         config, meta = load_config(path)
+        try:  # the real pictures first: a checkpoint whose data is gone or elsewhere says so
+            d = checkpoint_data(config.data, self.ctx.settings.runs_dir)
+            data = load_dataset(d.name, **dict(d.params))
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
         gen, _ = draw(path, sampler="ddim", steps=50, n=k, seed=seed, device=str(self.ctx.device))
-        data = load_dataset(config.data.name, **dict(config.data.params))
         pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 1))[:k]
         real = data.x[pick]
         deck = make_deck([render.image(x, min_size=256) for x in real], [render.image(x, min_size=256) for x in gen],
