@@ -6,14 +6,22 @@ Playwright; they are skipped, with the reason, only where /usr/bin/chromium is m
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The measured times the app remembers (explorer.costs) go to a book of this test run, not the user's
+# cache: every run starts as on a fresh machine, and the tests leave nothing in the home folder.
+_SPEEDS = tempfile.mkdtemp(prefix="diffusion-explorer-test-speeds-")
+atexit.register(shutil.rmtree, _SPEEDS, True)
+os.environ.setdefault("DIFFUSION_EXPLORER_SPEEDS", os.path.join(_SPEEDS, "speeds.json"))
 if str(ROOT) not in sys.path:  # launch.py lives at the top level, outside the packages
     sys.path.insert(0, str(ROOT))
 
