@@ -1,11 +1,19 @@
 """explorer.errors: each control's values checked with a message, user errors said without tracebacks."""
 import asyncio
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
 import pytest
 
 from explorer import errors
+
+
+def run_async(coro):
+    """Run a coroutine to its end in a thread of its own: an earlier test's Playwright (its sync API) can
+    leave an event loop running in this thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def controls():
@@ -129,9 +137,9 @@ def test_generators_and_coroutines_keep_their_kind():
     with pytest.raises(gr.Error, match="n must be at least 0"):
         list(gen(-1))
     co = errors.user_facing(later)
-    assert asyncio.run(co(3)) == 3
+    assert run_async(co(3)) == 3
     with pytest.raises(gr.Error, match="x must be a finite number"):
-        asyncio.run(co(None))
+        run_async(co(None))
     import inspect
     assert inspect.isgeneratorfunction(gen) and inspect.iscoroutinefunction(co)
 
@@ -156,7 +164,7 @@ def test_the_guard_checks_inputs_before_gradio_and_before_the_function():
     assert errors.guard(demo) is demo  # applying it twice wraps once
 
     def run(*inputs):
-        return asyncio.run(demo.process_api(block_fn=0, inputs=list(inputs), state=SessionState(demo)))
+        return run_async(demo.process_api(block_fn=0, inputs=list(inputs), state=SessionState(demo)))
 
     assert run(4, True)["data"] == ["4 True"]
     for inputs, message in [(("abc", True), "Seed must be a whole number from 0 to 10, got 'abc'"),
