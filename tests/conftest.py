@@ -96,10 +96,13 @@ def browser(tmp_path_factory):
 
 @pytest.fixture
 def page(browser, app_url):
-    """A fresh tab on the app, fully loaded; closed after the test."""
+    """A fresh tab on the app, fully loaded and its link restored; closed after the test."""
     tab = browser.new_page()
     tab.goto(app_url)
     tab.wait_for_selector("#ximg img")
+    # The page's load event then restores the link's view and sets this marker; until it has, its reply
+    # (the opening picture, the tab's settings) can still land over what a test has started to do.
+    tab.wait_for_selector("#de-ready [data-ready]", state="attached")
     yield tab
     tab.close()
 
