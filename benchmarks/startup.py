@@ -4,7 +4,7 @@
 
 Each run starts launch.py as a child on a free port and polls the page until it answers; a second
 child times the phases one by one (import torch, import gradio, import the app, build the Blocks,
-launch the server). Both go to benchmarks/RESULTS-startup.md with the load average and the device.
+launch the server), and a third times `import gradio` with Gradio's type-stub writer left on. Both go to benchmarks/RESULTS-startup.md with the load average and the device.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PHASES = r"""
 import json, os, time
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+import explorer  # first, as launch.py does: it keeps Gradio's stub writer out (explorer.gradio_import)
 t = [time.perf_counter()]
 import torch; t.append(time.perf_counter())
 import gradio; t.append(time.perf_counter())
@@ -35,6 +35,12 @@ demo.queue().launch(server_port=int(os.environ["PORT"]), prevent_thread_lock=Tru
 t.append(time.perf_counter())
 demo.close()
 print(json.dumps([b - a for a, b in zip(t, t[1:])]))
+"""
+# The same import with Gradio's type-stub writer left on (as Gradio ships), for comparison.
+PLAIN_GRADIO = r"""
+import time
+import explorer, torch
+t = time.perf_counter(); import gradio; print(time.perf_counter() - t)
 """
 NAMES = ["import torch", "import gradio", "import the app", "build the Blocks (tabs, first pictures)", "launch"]
 
@@ -64,21 +70,34 @@ def time_to_page() -> float:
         proc.wait(timeout=30)
 
 
+def child(code: str, **env: str) -> str:
+    """The last line a child Python printed; its error output if it failed."""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **env})
+    if out.returncode != 0:
+        raise RuntimeError(f"a timing child failed:\n{out.stderr[-3000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
 def phases() -> list[float]:
-    out = subprocess.run([sys.executable, "-c", PHASES], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={**os.environ, "PORT": str(free_port())})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(child(PHASES, PORT=str(free_port())))
+
+
+def plain_gradio() -> float:
+    return float(child(PLAIN_GRADIO, DIFFUSION_EXPLORER_GRADIO_STUBS="1"))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
     a = p.parse_args()
-    totals, parts = [], []
+    totals, parts, plain = [], [], []
     for _ in range(a.runs):
         totals.append(time_to_page())
         parts.append(phases())
-        print(f"page after {totals[-1]:.1f} s; phases {[round(x, 2) for x in parts[-1]]}", flush=True)
+        plain.append(plain_gradio())
+        print(f"page after {totals[-1]:.1f} s; phases {[round(x, 2) for x in parts[-1]]}; "
+              f"import gradio with its stub writer {plain[-1]:.2f} s", flush=True)
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     import torch
     import gradio
@@ -92,6 +111,8 @@ def main() -> None:
     ]
     for k, name in enumerate(NAMES):
         lines.append(f"| {name} | {statistics.median(p[k] for p in parts):.2f} |")
+    lines += ["", f"`import gradio` with Gradio's type-stub writer on, as Gradio ships (explorer.gradio_import turns it "
+              f"off): median {statistics.median(plain):.2f} s, in the same runs."]
     (Path(__file__).parent / "RESULTS-startup.md").write_text("\n".join(lines) + "\n")
 
 

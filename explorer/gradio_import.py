@@ -1,0 +1,66 @@
+"""Import Gradio without its type-stub writer: about half of `import gradio` on a small CPU.
+
+Every Gradio component class is made by `gradio.component_meta.ComponentMeta`, which calls
+`create_or_modify_pyi` for it: it reads the class's source file, parses it with `ast` and
+rewrites the `.pyi` stub beside it when the text differs. The stubs only serve editors'
+autocompletion of Gradio's own package; nothing reads them at run time. Done for about 80
+classes on every import, it was about half of `import gradio` here (benchmarks/startup.py).
+
+`install()` puts a finder on `sys.meta_path` that lets `gradio.component_meta` load as usual
+and then replaces that one function by a no-op, before any component class is made. If a
+Gradio release renames or drops the function, nothing is replaced and Gradio runs as it is.
+Set DIFFUSION_EXPLORER_GRADIO_STUBS=1 to keep the stub writer (for working on Gradio itself).
+"""
+from __future__ import annotations
+
+import importlib.abc
+import os
+import sys
+
+MODULE = "gradio.component_meta"
+FUNCTION = "create_or_modify_pyi"
+KEEP_ENV = "DIFFUSION_EXPLORER_GRADIO_STUBS"
+
+
+def _no_stub(*args, **kwargs) -> None:
+    """Stands in for Gradio's stub writer: component classes are made without touching .pyi files."""
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.loader.exec_module(module)
+        if callable(getattr(module, FUNCTION, None)):
+            setattr(module, FUNCTION, _no_stub)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname != MODULE:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+def install() -> bool:
+    """Skip the stub writer for the Gradio about to be imported; False if too late or turned off."""
+    if os.environ.get(KEEP_ENV) == "1":
+        return False
+    module = sys.modules.get(MODULE)
+    if module is not None:  # already imported: its component classes are made; nothing left to save
+        return False
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+    return True
