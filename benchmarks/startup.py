@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PHASES = r"""
 import json, os, time
-import explorer  # first, as launch.py does: it keeps Gradio's stub writer out (explorer.gradio_import)
+import explorer  # first, as launch.py does: it keeps Gradio's stub writer out (explorer.gradio_fixes)
 t = [time.perf_counter()]
 import torch; t.append(time.perf_counter())
 import gradio; t.append(time.perf_counter())
@@ -111,7 +111,7 @@ def main() -> None:
     ]
     for k, name in enumerate(NAMES):
         lines.append(f"| {name} | {statistics.median(p[k] for p in parts):.2f} |")
-    lines += ["", f"`import gradio` with Gradio's type-stub writer on, as Gradio ships (explorer.gradio_import turns it "
+    lines += ["", f"`import gradio` with Gradio's type-stub writer on, as Gradio ships (explorer.gradio_fixes turns it "
               f"off): median {statistics.median(plain):.2f} s, in the same runs."]
     (Path(__file__).parent / "RESULTS-startup.md").write_text("\n".join(lines) + "\n")
 

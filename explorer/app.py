@@ -86,6 +86,9 @@ def launch_options(present: bool = False) -> dict:
     """
     from core.samplers import SAMPLER_LABELS
 
+    from .gradio_fixes import patient_startup_check
+
+    patient_startup_check()  # every launcher passes through here: none fails at start-up on a busy machine
     return dict(
         theme=THEME,
         css=CSS + lecture.CSS,

@@ -232,6 +232,46 @@ def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser
         page.close()
 
 
+def test_presenter_view_shows_the_lesson_as_a_card_the_pictures_make_room_for(browser, app_url, screenshots):
+    height = 768
+    page = open_page(browser, app_url + "?present=1", 1024, height)
+    try:
+        page.wait_for_selector("body.presenting #ximg img")
+        assert not page.locator("#de-lesson").is_visible()  # no lesson running: nothing over the picture
+        page.keyboard.press("l")  # L opens the card, here on the lesson chooser
+        page.locator("#de-lesson-choice input").click()
+        page.get_by_role("option", name="diffusion-in-50-minutes").click()
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 1 of')")
+        page.locator("#de-lesson-choice input").blur()
+        page.keyboard.press("PageDown")
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 2 of')")
+        page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x250 =')")
+        assert not page.locator("#de-lesson-choice").is_visible()  # a running lesson shows its text alone
+        assert page.locator("#de-lesson-text .katex").count() >= 1
+        size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('#de-lesson-text p')).fontSize)")
+        assert size >= 20, size
+        # the picture gives up the card's height: picture, slider and the whole card on one screen, no scroll
+        page.wait_for_function("() => parseFloat(getComputedStyle(document.body).getPropertyValue('--de-card-h')) > 0")
+        page.wait_for_function("() => document.querySelector('#ximg img').getBoundingClientRect().bottom <="
+                               " document.querySelector('#de-lesson').getBoundingClientRect().top")
+        card, slider = box(page, "#de-lesson"), box(page, "#tslider input[type=range]")
+        assert card["y"] + card["height"] <= height and card["x"] >= 0 and card["x"] + card["width"] <= 1024
+        assert slider["y"] + slider["height"] <= card["y"]
+        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        page.screenshot(path=str(screenshots / "presenter-lesson-1024x768.png"))
+        page.keyboard.press("l")  # L hides it: the picture takes its full size again
+        page.wait_for_function(f"() => document.querySelector('#ximg img').getBoundingClientRect().height >= {0.6 * height}")
+        assert not page.locator("#de-lesson").is_visible()
+        page.keyboard.press("PageDown")  # the next stop brings the card back, with that stop's text
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 3 of')")
+        page.wait_for_selector("#de-lesson", state="visible")
+        page.keyboard.press("p")  # and the desk view has the lesson in its accordion, no card
+        page.wait_for_function("() => !document.body.classList.contains('presenting')")
+        assert page.evaluate("() => getComputedStyle(document.querySelector('#de-lesson')).position") != "fixed"
+    finally:
+        page.close()
+
+
 def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints, screenshots):
     teacher = open_page(browser, app_url + "?tab=evaluate&view=quiz", 1024, 768)
     try:

@@ -58,6 +58,7 @@ def header(join_card: str = "") -> LessonBar:
         gr.Button("Keys (?)", elem_id="de-keys-button", size="sm", min_width=60, scale=0)
         gr.Button("Join (J)", elem_id="de-join-button", size="sm", min_width=60, scale=0)
         gr.Button("◐ Contrast (H)", elem_id="de-contrast", size="sm", min_width=60, scale=0)
+        gr.Button("Lesson text (L)", elem_id="de-lesson-card-button", size="sm", min_width=60, scale=0)
         gr.Button("Presenter view (P)", elem_id="de-present", size="sm", min_width=60, scale=0)
     with gr.Accordion("Lesson", open=False, elem_id="de-lesson") as box:
         with gr.Row():

@@ -37,6 +37,40 @@
     if (plot && plot.offsetParent !== null) body.classList.add('de-chart-frames');
     else if (img && img.offsetParent !== null && !/computing…|replaying/.test(cap)) body.classList.remove('de-chart-frames');
   };
+  // --- the lesson card (presenter view): the stop's text along the bottom, shown again at each new stop.
+  // Its height goes to --de-card-h (and a zoom factor to --de-shrink) so the main pictures make room.
+  // which stop is shown, e.g. "Diffusion models in 50 minutes · stop 2 of 12" ('' when none): read from
+  // textContent, which (unlike innerText) does not change when the card is hidden or the maths typeset
+  const stopShown = () => {
+    const m = (($('#de-lesson-text') || {}).textContent || '').match(/[^\n]*?· stop \d+ of \d+/);
+    return m ? m[0].trim() : '';
+  };
+  const fitCard = () => {
+    const card = $('#de-lesson');
+    const on = body.classList.contains('presenting') && body.classList.contains('lesson-card') && card;
+    const h = on ? Math.ceil(card.getBoundingClientRect().height) + 10 : 0;
+    const was = body.style.getPropertyValue('--de-card-h');
+    if (was === h + 'px') return;
+    body.style.setProperty('--de-card-h', h + 'px');
+    body.style.setProperty('--de-shrink', String(Math.max(0.5, 1 - h / (0.75 * innerHeight))));
+    window.dispatchEvent(new Event('resize'));  // plotly relayouts to the new heights
+  };
+  const showCard = (on) => {
+    body.classList.toggle('lesson-card', on);
+    const head = $('#de-lesson > button');  // a closed accordion has not drawn its content yet: open it
+    const content = head && head.nextElementSibling;
+    if (on && content && getComputedStyle(content).display === 'none') head.click();
+    fitCard();
+  };
+  let stopSeen = '', wasPresenting = false;
+  const followLesson = () => {  // runs with the URL writer: a new stop, or the presenter view turned on mid-lesson
+    const stop = stopShown(), presenting = body.classList.contains('presenting');
+    body.classList.toggle('lesson-running', !!stop);
+    if (stop && presenting && (stop !== stopSeen || !wasPresenting)) showCard(true);
+    if (stop) stopSeen = stop;
+    wasPresenting = presenting;
+    fitCard();
+  };
   // a student's phone (?student=1, the join card's address): the quiz alone
   body.classList.toggle('student', params.get('student') === '1');
   const showJoin = (on) => { const c = $('#de-join'); if (c) c.classList.toggle('open', on); };
@@ -46,6 +80,7 @@
     else if (e.target.closest('#de-present')) setPresent(!body.classList.contains('presenting'));
     else if (e.target.closest('#de-contrast')) nextContrast();
     else if (e.target.closest('#de-drawer')) body.classList.toggle('drawer-open');
+    else if (e.target.closest('#de-lesson-card-button')) showCard(!body.classList.contains('lesson-card'));
     else if (e.target.closest('#de-keys-button')) showKeys(true);
     else if (e.target.closest('#de-keys-close') || e.target.id === 'de-keys') showKeys(false);
   }, true);
@@ -58,6 +93,7 @@
     ['Home / End', 't = 0 / t = T (Forward); first / last frame (Reverse)'],
     ['1 2 3 4', 'Forward, Reverse, Train, Evaluate'],
     ['P', 'presenter view on / off'], ['C', 'the controls drawer (presenter view)'],
+    ['L', 'the lesson card: the stop\'s text and equation (presenter view)'],
     ['H', 'high contrast: light, dark, off'],
     ['F', 'fullscreen of the main picture (Esc leaves)'], ['J', 'the class\'s join card (QR code of the quiz)'],
     ['?', 'this key map'],
@@ -136,6 +172,7 @@
     else if (k === 'p' || k === 'P') setPresent(!body.classList.contains('presenting'));
     else if (k === 'h' || k === 'H') nextContrast();
     else if ((k === 'c' || k === 'C') && body.classList.contains('presenting')) body.classList.toggle('drawer-open');
+    else if ((k === 'l' || k === 'L') && body.classList.contains('presenting')) showCard(!body.classList.contains('lesson-card'));
     else if (k === 'f' || k === 'F') toggleFullscreen();
     else if (['1', '2', '3', '4'].includes(k)) click(`#tab-${DE.tabs[+k - 1]}-button`);
     else if (k === 'PageDown' || k === 'PageUp') done = click(k === 'PageDown' ? '#de-lesson-next' : '#de-lesson-prev');
@@ -198,6 +235,7 @@
     if (trio) trio.classList.toggle('de-pixels', radio('#fw-source') === 'Dataset');
   };
   const writeUrl = () => {
+    followLesson();
     markPixels();
     markChartFrames();
     const q = readView();

@@ -1,4 +1,6 @@
-"""Import Gradio without its type-stub writer: about half of `import gradio` on a small CPU.
+"""Two adjustments to Gradio: an import without its type-stub writer, and a start-up check that waits.
+
+The import: about half of `import gradio` on a small CPU.
 
 Every Gradio component class is made by `gradio.component_meta.ComponentMeta`, which calls
 `create_or_modify_pyi` for it: it reads the class's source file, parses it with `ast` and
@@ -64,3 +66,41 @@ def install() -> bool:
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
     return True
+
+
+# --- a start-up check that waits on a busy machine -------------------------------------------------
+# `launch()` checks that its own page answers (gradio.networking.url_ok) and raises "When localhost is
+# not accessible, a shareable link must be created" when it does not. That check gives up at the first
+# request that takes over 3 s, which on a 2-core laptop at load 7 (a lecture demo while something else
+# runs) happened, and the app did not start. This one keeps asking, with a longer timeout, for as long
+# as the server is starting, and is still False when nothing ever answers.
+PATIENCE_S = 120.0
+
+
+def _patient_url_ok(url: str) -> bool:
+    import time
+    import warnings
+
+    import httpx
+
+    deadline = time.monotonic() + PATIENCE_S
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore")
+                r = httpx.head(url, timeout=15, verify=False)
+            if r.status_code in (200, 401, 301, 302, 303, 307, 308):
+                return True
+        except (ConnectionError, httpx.ConnectError, httpx.TimeoutException):
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+
+
+def patient_startup_check() -> None:
+    """Make launch()'s check of its own page wait out a busy machine (idempotent)."""
+    import gradio.networking as networking
+
+    if networking.url_ok is not _patient_url_ok:
+        networking.url_ok = _patient_url_ok
