@@ -107,6 +107,21 @@ def test_closing_the_stream_cancels_the_work(h, ckpt):
     assert key == []  # stopped before a result was made
 
 
+def test_an_evaluation_says_its_cost_first_and_one_over_the_limit_is_refused_with_what_fits(h, ckpt, monkeypatch):
+    from explorer import costs
+
+    # 10 ms per model call on a batch of 250 digits, as if measured here
+    monkeypatch.setattr(costs.COSTS, "seconds_per_call", lambda key, model, shape, n, device: 0.01)
+    # 2000 samples in 8 batches of 250, 1000 DDPM steps each: 8000 calls, 80 s
+    say = h._cost(ckpt["tiny-digits"], 2000, "ddpm", 1000, 7)
+    assert "DDPM 1000 steps x 2000 samples will take about 80 s here" in say
+    assert "Faster: DDIM 50 steps x 2000 samples (about 4 s)" in say
+    assert h._cost(ckpt["tiny-digits"], 250, "ddim", 50, 7) is None  # 0.5 s: nothing to say
+    with pytest.raises(gr.Error, match=r"would take about .* at most 2 min is allowed: try DDIM 50 steps"):
+        next(h.evaluate(ckpt["tiny-digits"], 20000, "ddpm", 2000, 7))  # 80 batches x 2000 steps: 27 min
+    assert not [k for k in eh._RESULTS_CACHE if k[0] == ckpt["tiny-digits"] and k[5] == 7]  # nothing ran
+
+
 @pytest.mark.parametrize("args, message", [
     ((5, "ddim", 10, 0), "n must be a whole number between 10 and 100000"),
     ((50, "euler", 10, 0), "unknown sampler 'euler'"),

@@ -19,11 +19,12 @@ import torch
 
 from core.checkpoint import list_checkpoints, load_config
 from core.data import checkpoint_data, load_dataset
+from core.evaluate import BATCH as SAMPLING_BATCH
 from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
 from core.sample import draw
 from core.samplers import SAMPLERS
 
-from .. import charts, render
+from .. import charts, costs, render
 from ..quiz import STORE, make_deck
 from ..widgets import DataView
 from .reverse_handlers import CheckpointPicker, checkpoint_summary, kind_of
@@ -246,6 +247,26 @@ class EvaluateHandlers(CheckpointPicker):
             raise gr.Error(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         return e, int(n), int(steps), int(seed)
 
+    def _cost(self, path, n: int, sampler: str, steps: int, seed: int) -> str | None:
+        """Before an evaluation: refuse one whose sampling would hold the queue over the limit (saying what
+        would fit), and return what to tell the user about one over 10 s (how long, the faster choice).
+
+        Sampling dominates an evaluation; its cost comes from a measured model call at the batch size the
+        evaluation draws with, remembered per device (explorer.costs). A cached result costs nothing.
+        """
+        mtime = (Path(path) / "model.safetensors").stat().st_mtime_ns
+        with _CACHE_LOCK:
+            if (str(path), mtime, n, sampler, steps, seed) in _RESULTS_CACHE:
+                return None
+        model, _, meta = self.ctx.load_checkpoint(path)
+        kind = kind_of(self.entry(path))
+        try:
+            est, say = costs.before_sampling(model, meta["sample_shape"], sampler=sampler, steps=steps, n=n,
+                                             device=self.ctx.device, batch=SAMPLING_BATCH[kind], key=str(path))
+        except costs.TooLong as e:
+            raise gr.Error(f"This evaluation first draws its samples: {e}") from None
+        return f"Evaluating first draws the samples: {say}" if say else None
+
     def run(self, path, n, sampler="ddim", steps=50, seed=0, *, progress=None, cancel=None):
         """evaluate_checkpoint on the cached model: (result, samples). Cached per settings and weights file."""
         e, n, steps, seed = self._check(path, n, sampler, steps, seed)
@@ -298,6 +319,9 @@ class EvaluateHandlers(CheckpointPicker):
         Outputs: progress, table, warnings, mse plot, samples (2), real (2), pairs (2), pairs caption, figures JSON.
         """
         self._check(path, n, sampler, steps, seed)
+        advice = self._cost(path, int(n), sampler, int(steps), int(seed))
+        if advice:
+            gr.Info(advice)
         skip = (gr.skip(),) * 11  # every output but the progress bar
         state = {"fraction": 0.0, "message": "starting", "result": None, "error": None}
         cancelled = threading.Event()
