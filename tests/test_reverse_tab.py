@@ -312,9 +312,12 @@ def test_replay_of_a_finished_run_starts_from_the_beginning(h, ckpt):
 def test_points_show_trails_and_the_models_field(h, ckpt):
     session, outs = run(h, ckpt["tiny-points"], sampler="ddim", steps=10, n=50)
     # while playing, frames are server-drawn pictures (cheap for the browser); the closing view is the figure
-    playing = outs[:-1]
-    assert playing and all(isinstance(o[0]["value"], np.ndarray) and o[0]["visible"] for o in playing)
-    assert all(o[1] == {"__type__": "update", "visible": False} for o in playing)
+    first, later = outs[0], outs[1:-1]
+    assert isinstance(first[0]["value"], np.ndarray) and first[0]["visible"]
+    # the hidden figure is emptied once (Gradio's page deep-copies a component's properties on updates
+    # without a value); later frames send the picture alone and leave the plot be
+    assert first[1] == {"__type__": "update", "value": None, "visible": False}
+    assert all(isinstance(o[0], np.ndarray) and o[1] == gr.skip() for o in later)
     assert outs[-1][0]["visible"] is False
     fig = outs[-1][1]["value"]
     assert isinstance(fig, Figure) and outs[-1][1]["visible"] is True
@@ -328,6 +331,28 @@ def test_points_show_trails_and_the_models_field(h, ckpt):
     assert spacing == pytest.approx(2 * 3.2 / 16)
     mid = h.picture(session, 5)
     assert [tr["name"] for tr in mid.data].count("trails") == 1
+
+
+def test_caption_and_slider_go_out_less_often_than_frames_and_end_right(h, ckpt, monkeypatch):
+    from explorer.tabs import reverse_handlers
+
+    monkeypatch.setitem(reverse_handlers.MAX_FPS, "points", 1e6)  # every frame goes out
+    monkeypatch.setattr(reverse_handlers, "CAPTION_FPS", 1e-6)  # no words between the first and the closing view
+    session, outs = run(h, ckpt["tiny-points"], sampler="ddim", steps=10, n=50)
+    first, later, last = outs[0], outs[1:-1], outs[-1]
+    assert "step **1** of 10" in first[2] and "computing" in first[2]
+    assert first[3]["interactive"] is False
+    assert len(later) == len(session.traj) - 2 and all(isinstance(o[0], np.ndarray) for o in later)
+    assert all(o[2] == gr.skip() and o[3] == gr.skip() for o in later)
+    top = len(session.traj) - 1
+    assert "**done**" in last[2] and "complete" in last[2]
+    assert last[3] == {"__type__": "update", "maximum": top, "value": top, "interactive": True}
+    # at the usual rate, the captions that do go out while playing name their own frame and say computing
+    monkeypatch.setattr(reverse_handlers, "CAPTION_FPS", 1e6)
+    session, outs = run(h, ckpt["tiny-points"], sampler="ddim", steps=10, n=50, seed=1)
+    assert len(outs) == len(session.traj)
+    for o in outs[1:-1]:
+        assert "computing" in o[2] and o[3]["maximum"] >= o[3]["value"] and "interactive" not in o[3]
 
 
 def test_signals_show_line_plots(h, ckpt):

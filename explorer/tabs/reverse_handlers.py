@@ -44,6 +44,10 @@ SPEEDS = ["10", "30", "100", "300", "1000", "max"]         # clock ticks (sample
 DEFAULT_SPEED = "100"
 # Frames actually sent while playing: a browser shows ~30 images/s; plotly redraws are slower.
 MAX_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
+# The caption and the frame slider follow at most this often while playing (the first and the closing
+# view always carry them): each update of either is page work in the browser, and a caption that
+# changes 12 times a second cannot be read anyway.
+CAPTION_FPS = 4.0
 EXPORT_MAX_FRAMES = {"gif": 90, "mp4": 360}
 EXPORT_FPS = {"gif": 12, "mp4": 24}
 FIELD_GRID = 17            # arrows per side of the 2-D field
@@ -443,8 +447,8 @@ class ReverseHandlers(CheckpointPicker):
             self._advise(spec, loaded[3].T)
             self._say_cost(session, rate)
 
-        min_gap = 1.0 / MAX_FPS[spec.kind]
-        t0 = last_sent = time.perf_counter()
+        min_gap, words_gap = 1.0 / MAX_FPS[spec.kind], 1.0 / CAPTION_FPS
+        t0 = last_sent = last_words = time.perf_counter()
         played = 0  # clock ticks shown since t0: the speed paces these, whether replayed or computed
         shown = session.cursor
         while session.token is token:
@@ -472,7 +476,10 @@ class ReverseHandlers(CheckpointPicker):
             if now - last_sent >= min_gap:
                 last_sent = now
                 shown = session.cursor
-                yield self.view(session, session.cursor, playing=True)
+                words = now - last_words >= words_gap
+                if words:
+                    last_words = now
+                yield self.view(session, session.cursor, playing=True, streaming=True, words=words)
         with session.lock:
             mine = session.token is token
             if mine:
@@ -662,25 +669,41 @@ class ReverseHandlers(CheckpointPicker):
         return self.caption(session, session.cursor, note)
 
     def view(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False,
-             slider: bool = True, picture: bool = True) -> tuple:
+             slider: bool = True, picture: bool = True, streaming: bool = False, words: bool = True) -> tuple:
         """The outputs (image, plot, caption, frame slider) for frame k; picture=False leaves the shown one.
 
         While playing, 2-D and signal frames are drawn on the server as JPEG pictures like image
         frames: a plotly figure with hundreds of points, trails and arrows costs the browser a
         full redraw per frame and froze it at a few frames a second. At rest (paused, stopped,
         complete, scrubbed, stepped) the same frame is the interactive figure, for hover and zoom.
+
+        streaming: a later frame of a play whose first view set the components up: only values go
+        (the picture, and with `words` the caption and the slider's position and length).
+        Gradio's page applies each key of an update on its own, and one without a value (visible,
+        interactive, maximum) makes it deep-copy all of that component's properties: a hidden
+        figure's hundreds of points copied on every frame were most of the browser's work. So the
+        first playing view also empties the hidden figure (the closing view sends a new one).
         """
         kind = session.traj.kind
         if not picture:
             image, plot = gr.skip(), gr.skip()
         elif kind == "image":
             image, plot = DataView.fast(kind, self.picture(session, k))
+        elif playing and streaming:
+            image, plot = self.raster(session, k), gr.skip()
         elif playing:
-            image, plot = DataView.show("image", self.raster(session, k))
+            image, plot = gr.update(value=self.raster(session, k), visible=True), gr.update(value=None, visible=False)
         else:
             image, plot = DataView.show(kind, self.picture(session, k))
+        if not words:
+            return image, plot, gr.skip(), gr.skip()
         top = max(len(session.traj) - 1, 0)
-        scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing) if slider else gr.skip()
+        if not slider:
+            scrub = gr.skip()
+        elif streaming:  # already locked by the first view; the length grows while computing
+            scrub = gr.update(maximum=max(top, 1), value=k)
+        else:
+            scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing)
         return image, plot, self.caption(session, k, note, playing), scrub
 
     # restoring a link -----------------------------------------------------------------------
