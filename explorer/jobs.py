@@ -210,9 +210,12 @@ def _child_loop(trainer, run_dir: Path, checkpoint_every: int, commands, events,
             periodic.append(path)
         elif path in periodic:  # saved on request at the same step: kept
             periodic.remove(path)
+        removed = []
         while len(periodic) > retention.DEFAULT_KEEP:
-            shutil.rmtree(periodic.pop(0), ignore_errors=True)
-        events.send({"type": "saved", "token": token, "path": where, "step": trainer.step_count})
+            old = periodic.pop(0)
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(str(old))
+        events.send({"type": "saved", "token": token, "path": where, "step": trainer.step_count, "removed": removed})
         return where
 
     while True:
@@ -641,8 +644,10 @@ class TrainingJob:
         elif kind == "resumed":
             self.status = "running"
         elif kind in ("saved", "save_failed"):
-            if kind == "saved":
-                self.checkpoints = [c for c in self.checkpoints if c[1] != msg["path"]] + [(msg["step"], msg["path"])]
+            if kind == "saved":  # the list never names a periodic save that retention has just deleted
+                gone = {os.path.realpath(p) for p in (msg["path"], *msg.get("removed", ()))}
+                self.checkpoints = [c for c in self.checkpoints if os.path.realpath(c[1]) not in gone] + [
+                    (msg["step"], msg["path"])]
                 self.message = f"saved {Path(msg['path']).name}"
             if msg.get("token") is not None:
                 self._replies[msg["token"]] = msg

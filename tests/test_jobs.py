@@ -130,6 +130,9 @@ def test_only_the_newest_periodic_checkpoints_are_kept_and_the_final_one_always(
     wait_for(job, lambda s: s["status"] == "finished", "the run to finish")
     kept = sorted(p.name for p in run_dir.iterdir() if p.name.startswith("step-"))
     assert kept == ["step-0000040", "step-0000050", "step-0000060", "step-0000070"]  # 3 periodic + the final
+    # and the run's list of checkpoints (what the Train tab offers) names exactly those on disk
+    assert [Path(p).name for _, p in job.snapshot()["checkpoints"]] == kept
+
 
 def test_one_run_at_a_time_pause_resume_save_stop(job):
     job.start(tiny_config(steps=100_000, preview_every=0))
