@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -235,12 +236,7 @@ def write_results(args, lines: list[str]) -> None:
         *[line for line in NOTES.splitlines()],
         END,
     ])
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, BEGIN, END, RESULTS)
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -18,6 +18,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -82,12 +83,7 @@ to the end. `benchmarks/estimates.py`; target within +/-30%.
 
 Largest error: {100 * worst:.0f}%.
 {END}"""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, BEGIN, END, RESULTS)
     return 0
 
 

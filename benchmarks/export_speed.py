@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from core.threads import default_threads  # noqa: E402
 from explorer.context import AppContext, Settings  # noqa: E402
 from explorer.tabs.reverse_handlers import ReverseHandlers, ReverseSession, default_samples, kind_of  # noqa: E402
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BEGIN, END = "<!-- export_speed: begin -->", "<!-- export_speed: end -->"
@@ -73,13 +74,8 @@ def main() -> None:
                      f"| {load:.1f} | < {TARGET_S:.0f} s |")
     lines += ["", "GIF exports at most 90 frames (12 per second), MP4 at most 360 (24 per second), spread evenly "
               "over the run and always with the last."] + ([args.note] if args.note else []) + [END]
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     block = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
+    write_section(block, BEGIN, END, RESULTS)
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

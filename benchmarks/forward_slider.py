@@ -32,6 +32,7 @@ from explorer.context import Settings  # noqa: E402
 from explorer.inputs import from_image_file  # noqa: E402
 from explorer.tabs import forward_handlers as fw  # noqa: E402
 from core.threads import default_threads  # noqa: E402
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 TARGET_SERVER_MS, TARGET_BROWSER_MS = 20.0, 80.0
 SHIPPED_QUEUED = fw.NOISY_QUEUED  # browser_side changes the flag to measure the other way
@@ -176,12 +177,7 @@ def write_results(device: str, server: tuple[list[float], list[float]], browser:
               "t moves, the curves' markers slide in the browser and the histogram follows in a separate,",
               "paced event, so no figure redraw holds the image back.", END]
     block = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
+    write_section(block, BEGIN, END, RESULTS)
 
 
 def main() -> None:

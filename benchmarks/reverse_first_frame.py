@@ -41,6 +41,7 @@ from explorer.app import build_app, launch_options  # noqa: E402
 from explorer.context import AppContext, Settings  # noqa: E402
 from explorer.tabs.reverse_handlers import ReverseHandlers, ReverseSession, default_samples  # noqa: E402
 from core.threads import default_threads  # noqa: E402
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 TARGET_MS = 500.0
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -225,12 +226,7 @@ def write_results(device: str, models: dict, server: dict, browser: dict, thread
         "each time and compute live.",
     ] + ([note] if note else []) + [END]
     block = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
+    write_section(block, BEGIN, END, RESULTS)
 
 
 def main() -> None:

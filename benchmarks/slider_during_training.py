@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -180,12 +181,7 @@ Targets: <= 20 ms server side, <= 80 ms browser median. {comparison}
 Browser figures include every wait for a core: on a machine shared with other jobs (see the load
 average) they say more about the machine than about the app; compare the conditions with each other.
 {END}"""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, BEGIN, END, RESULTS)
 
 
 def main(argv=None) -> int:

@@ -27,6 +27,7 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -254,12 +255,7 @@ Start to finished as the page saw it; target within +/-25% from 10% of the run):
 | --- | --- | --- | --- |
 {rows}
 {END}"""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, BEGIN, END, RESULTS)
 
 
 if __name__ == "__main__":
