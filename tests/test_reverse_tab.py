@@ -444,6 +444,17 @@ def test_a_link_with_a_frame_shows_the_same_picture_as_playing_to_it(h, ckpt):
         assert ("recorded earlier" in caption) is recorded and "paused" in caption
 
 
+def test_a_link_or_lesson_stop_without_a_frame_opens_on_the_first_frame_even_when_not_recorded(h, ckpt):
+    h.recordings.clear()
+    name = h.entry(ckpt["tiny-digits"])["name"]
+    out = h.restore({"tab": "reverse", "checkpoint": name, "sampler": "ddpm", "steps": 200, "seed": 3, "n": 4}, [])
+    image, scrub, restored = out[10], out[13], out[14]
+    assert image["visible"] is True and image["value"] is not None  # the noise it starts from, not an empty box
+    assert restored.cursor == 0 and scrub["value"] == 0 and not restored.recorded
+    session, _ = run(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, seed=3, n=4)
+    assert np.array_equal(image["value"], h.view(session, 0)[0])  # the same first frame Play shows
+
+
 def test_a_link_with_bad_reverse_settings_falls_back_and_says_why(h, ckpt):
     problems = []
     name = h.entry(ckpt["tiny-digits"])["name"]

@@ -757,10 +757,8 @@ class ReverseHandlers(CheckpointPicker):
                     self.explanation(path, sampler))
         frame = values.get("frame")
         spec, loaded = self.spec(path, sampler, steps, eta, seed, n)
-        if frame is None:
-            if self.recordings.get(spec) is None:
-                return (*controls, *DataView.show(kind, None), "Press **Play** to start.", gr.skip(), gr.skip())
-            frame = 0  # recorded before: its first frame costs nothing, so the tab opens with a picture
+        if frame is None:  # the first frame: x_T and one model call (nothing at all when recorded), so a link or
+            frame = 0      # a lesson stop opens on the noise the run starts from, not on an empty box
         session = ReverseSession()
         self._start(session, spec, loaded)
         while len(session.traj) <= frame and self._advance(session):
