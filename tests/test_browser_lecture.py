@@ -272,6 +272,22 @@ def test_presenter_view_shows_the_lesson_as_a_card_the_pictures_make_room_for(br
         page.close()
 
 
+def test_a_link_opens_the_presenter_view_at_a_lesson_stop_and_follows_the_lesson(browser, app_url):
+    page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=4", 1024, 768)
+    try:
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 4 of')")
+        wait_open(page, "#view-compare-button")  # the stop's own view
+        page.wait_for_selector("#de-lesson", state="visible")  # on the card, in front of the class
+        wait_url(page, "lesson", "diffusion-in-50-minutes")
+        wait_url(page, "stop", 4)
+        page.keyboard.press("PageDown")  # the lesson goes on from the linked stop, not from the first
+        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 5 of')")
+        wait_open(page, "#view-encoding-button")
+        wait_url(page, "stop", 5)
+    finally:
+        page.close()
+
+
 def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints, screenshots):
     teacher = open_page(browser, app_url + "?tab=evaluate&view=quiz", 1024, 768)
     try:

@@ -50,3 +50,43 @@ def test_a_lesson_of_ones_own_loads(tmp_path):
     lesson = lessons.load_lesson(p)
     assert lesson.title == "Mine" and lesson.stops[0].settings == {"tab": "forward", "t": 10}
     assert lessons.available(tmp_path) == {"mine": p}
+
+
+def test_a_link_names_a_lesson_stop_and_its_own_settings_win():
+    from explorer.lecture import LessonPosition, _link_lesson
+
+    position = LessonPosition()
+    problems = []
+    values, (choice, text, box) = _link_lesson({"lesson": "diffusion-in-50-minutes", "stop": 4, "t": 300,
+                                                "present": True}, problems, position)
+    assert problems == [] and position.k == 3  # Next goes on from stop 4
+    assert values["view"] == "compare" and values["schedule"] == "cosine"  # the stop's own settings
+    assert values["t"] == 300 and values["present"] is True  # the link's, over the stop's t=500
+    assert choice["value"] == "diffusion-in-50-minutes" and "stop 4 of 12" in text
+    assert "lesson" not in values and "stop" not in values
+
+
+@pytest.mark.parametrize("link, message", [
+    ({"lesson": "no-such-lesson", "stop": 2}, "there is no lesson 'no-such-lesson' here (lessons: "),
+    ({"lesson": "diffusion-in-50-minutes", "stop": 99}, "stop=99 is past the last stop of 'diffusion-in-50-minutes' (12)"),
+    ({"stop": 3}, "stop=3 names no lesson (add lesson=NAME)"),
+])
+def test_a_link_to_a_lesson_that_cannot_be_used_says_why(link, message):
+    from explorer.lecture import LessonPosition, _link_lesson
+
+    position, problems = LessonPosition(), []
+    values, out = _link_lesson({**link, "t": 10}, problems, position)
+    assert len(problems) == 1 and message in problems[0]
+    if link.get("stop") == 99:  # a known lesson: its first stop
+        assert position.k == 0 and "stop 1 of 12" in out[1]
+    else:
+        assert values == {"t": 10} and position.k == -1
+
+
+def test_lesson_and_stop_in_a_link_are_checked_like_every_setting():
+    from explorer.lecture import url_state
+
+    good, problems = url_state.read({"lesson": "diffusion-in-50-minutes", "stop": "4"})
+    assert good == {"lesson": "diffusion-in-50-minutes", "stop": 4} and problems == []
+    good, problems = url_state.read({"lesson": "../secrets", "stop": "0"})
+    assert good == {} and len(problems) == 2

@@ -126,22 +126,59 @@ def _apply(values: dict, problems: list[str], restorers: list[Restorer]) -> list
     return out
 
 
+def _link_lesson(values: dict, problems: list[str], position) -> tuple[dict, tuple]:
+    """A link's lesson=NAME&stop=K: (the settings to apply, the lesson bar's outputs).
+
+    The stop's own settings come first and the link's others over them (a link written after the
+    lecturer moved t at that stop keeps that t). Without a lesson, or with one that cannot be used
+    (named in `problems`), the settings are the link's and the lesson bar is left as it is.
+    `position` (the session's LessonPosition) is set to the stop, so Next goes on from there.
+    """
+    name, stop = values.pop("lesson", None), values.pop("stop", None)
+    skip = (gr.skip(),) * 3
+    if name is None:
+        if stop is not None:
+            problems.append(f"the link's stop={stop} names no lesson (add lesson=NAME); ignored")
+        return values, skip
+    found = lessons.available()
+    if name not in found:
+        problems.append(f"there is no lesson {name!r} here (lessons: {', '.join(found) or 'none'})")
+        return values, skip
+    try:
+        lesson = lessons.load_lesson(found[name])
+    except (lessons.LessonError, OSError) as e:
+        problems.append(f"the lesson {name!r} cannot be used: {e}")
+        return values, skip
+    k = (stop or 1) - 1
+    if k >= len(lesson.stops):
+        problems.append(f"the link's stop={stop} is past the last stop of {name!r} ({len(lesson.stops)}); "
+                        "its first stop is shown")
+        k = 0
+    if isinstance(position, LessonPosition):
+        with position.lock:
+            position.k = k
+    return ({**lesson.stops[k].settings, **values},
+            (gr.update(value=name), lessons.stop_markdown(lesson, k), gr.Accordion(open=True)))
+
+
 def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], bar: LessonBar) -> None:
     """One load event that applies the link to every tab and marks the page ready; the lesson events."""
     ready = _ready_marker(demo)
     views = [tabs, *(o for r in restorers for o in r.outputs)]
+    lesson_views = [bar.choice, bar.text, bar.box]
 
-    def restore(request: gr.Request):
+    def restore(position, request: gr.Request):
         params = dict(request.query_params) if request is not None else {}
         values, problems = url_state.read(params)
+        values, lesson_out = _link_lesson(values, problems, position)
         # OPENING marks the page's first view: a tab may then set up what it shows before anything is
         # chosen (a lesson stop or a bundle that names another tab leaves this one as it is)
         out = _apply({**values, OPENING: True}, problems, restorers)
         if problems:
             gr.Warning(url_state.problem_text(problems))
-        return (*out, READY)
+        return (*out, *lesson_out, READY)
 
-    demo.load(restore, None, [*views, ready], api_visibility="private", show_progress="hidden")
+    demo.load(restore, bar.index, [*views, *lesson_views, ready], api_visibility="private", show_progress="hidden")
     from . import bundle_ui  # Export / Open bundle in the bar: a bundle restores through _apply too
     bundle_ui.wire(demo, tabs, restorers)
 

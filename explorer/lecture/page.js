@@ -224,6 +224,9 @@
     // the inner view open in this tab (Compare schedules, Human evaluation, ...): its gr.Tab's elem_id is view-<id>
     const sub = document.querySelector(`#tab-${tab} button[role=tab][aria-selected=true][id^="view-"]`);
     if (sub) { const v = sub.id.replace(/^view-/, '').replace(/-button$/, ''); if (v !== DE.firstViews[tab]) p.set('view', v); }
+    // a running lesson: its file name (the chooser's value) and the stop shown, so the link reopens there
+    const stop = stopShown().match(/· stop (\d+) of/), lesson = ($('#de-lesson-choice input') || {}).value;
+    if (stop && lesson) { p.set('lesson', lesson); p.set('stop', stop[1]); }
     if (body.classList.contains('presenting')) p.set('present', '1');
     if (body.classList.contains('student')) p.set('student', '1');
     if (contrast !== 'off') p.set('contrast', contrast);

@@ -83,6 +83,9 @@ PARAMS: dict[str, Param] = {
     "present": _flag(),
     "student": _flag(),  # the quiz alone, sized for a phone (the address on the class's join card)
     "contrast": _choice(("off", "light", "dark")),  # high contrast, applied by page.js
+    # a guided lesson and its stop (1-based): the page opens at that stop (checked against the lesson by the app)
+    "lesson": _name(),
+    "stop": _int(1, 1000),
     # Forward
     "source": _choice(SOURCES),
     "input": _name(),
