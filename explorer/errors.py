@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import logging
 import math
 import types
 from typing import Any, Callable
 
 import gradio as gr
+
+from .wrapping import within
 
 log = logging.getLogger(__name__)
 
@@ -224,27 +225,7 @@ def said_plainly(where: str = ""):
 
 def user_facing(fn: Callable, where: str = "") -> Callable:
     """`fn` with the errors a user causes said plainly (see `said_plainly`); sync, async or generator."""
-    if inspect.isasyncgenfunction(fn):
-        @functools.wraps(fn)
-        async def wrapper(*args, **kwargs):
-            with said_plainly(where):
-                async for item in fn(*args, **kwargs):
-                    yield item
-    elif inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with said_plainly(where):
-                yield from fn(*args, **kwargs)
-    elif inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def wrapper(*args, **kwargs):
-            with said_plainly(where):
-                return await fn(*args, **kwargs)
-    else:
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with said_plainly(where):
-                return fn(*args, **kwargs)
+    wrapper = within(fn, lambda: said_plainly(where))
     wrapper.__user_facing__ = True
     return wrapper
 

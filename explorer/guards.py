@@ -11,8 +11,6 @@ network address: students sharing one student login are still counted one by one
 """
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
 import time
 from collections import deque
@@ -22,6 +20,7 @@ import gradio as gr
 from gradio.context import LocalContext
 
 from .serving import Limits, Logins
+from .wrapping import checked_first, within
 
 WINDOW_S = 60.0
 
@@ -80,24 +79,7 @@ def client_of(request: gr.Request | None) -> tuple[str | None, str]:
 
 def guarded(fn: Callable, check: Callable[[], None]) -> Callable:
     """`fn` with `check()` run first, of the same kind (plain, generator, async) and signature."""
-    if inspect.isasyncgenfunction(fn):
-        async def wrapper(*args, **kwargs):
-            check()
-            async for item in fn(*args, **kwargs):
-                yield item
-    elif inspect.iscoroutinefunction(fn):
-        async def wrapper(*args, **kwargs):
-            check()
-            return await fn(*args, **kwargs)
-    elif inspect.isgeneratorfunction(fn):
-        def wrapper(*args, **kwargs):
-            check()
-            return (yield from fn(*args, **kwargs))
-    else:
-        def wrapper(*args, **kwargs):
-            check()
-            return fn(*args, **kwargs)
-    return functools.wraps(fn)(wrapper)  # Gradio reads the signature (gr.Request, gr.Progress) through it
+    return within(fn, lambda: checked_first(check))
 
 
 def apply(demo: gr.Blocks, limits: Limits | None, logins: Logins | None = None,
