@@ -239,7 +239,8 @@ Device: {os.cpu_count()}-core {platform.machine()} CPU shared with other jobs, n
 gradio {gradio.__version__}; {date.today().isoformat()}. Load average at the end: {load[0]:.1f} / {load[1]:.1f} /
 {load[2]:.1f}. The app in its own process as `launch.py` runs it, the Train tab in headless chromium with its
 default settings (swiss_roll, mlp-2d, batch 128, {args.steps} steps, a preview every 100); times in the page
-from the click on Start (the tab polls the run once a second, so up to 1 s of each is that wait).
+from the click on Start (Start's reply waits for the run's first step and draws the first view at once;
+later views follow the tab's once-a-second poll).
 `benchmarks/train_start.py`.
 
 | Start pressed | first status with a step | first loss chart |

@@ -451,6 +451,19 @@ class TrainingJob:
             self.version += 1
             return run_dir
 
+    def wait_for_first_step(self, timeout: float) -> bool:
+        """Wait until the current run has taken a step (True), or ended or `timeout` s passed (False)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self.history.step > 0:
+                    return True
+                if self.status not in ACTIVE:
+                    return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
     def _send(self, *cmd) -> None:
         """Send a command to the child (with the lock held)."""
         if self.status not in ACTIVE or self._commands is None:

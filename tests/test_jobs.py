@@ -134,6 +134,15 @@ def test_only_the_newest_periodic_checkpoints_are_kept_and_the_final_one_always(
     assert [Path(p).name for _, p in job.snapshot()["checkpoints"]] == kept
 
 
+def test_waiting_for_the_first_step_returns_once_a_step_is_taken(job):
+    assert job.wait_for_first_step(0.1) is False  # no run: nothing to wait for
+    job.start(tiny_config(steps=100_000, preview_every=0))
+    assert job.wait_for_first_step(600) is True  # a hang detector only: a step takes well under a second
+    assert job.snapshot()["step"] > 0 and len(job.snapshot()["loss"]) > 0
+    job.stop()
+    wait_for(job, lambda s: s["status"] not in ("starting", "running", "paused", "stopping"), "the run to stop")
+
+
 def test_one_run_at_a_time_pause_resume_save_stop(job):
     job.start(tiny_config(steps=100_000, preview_every=0))
     with pytest.raises(JobBusy, match="already (starting|running)"):

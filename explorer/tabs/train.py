@@ -51,6 +51,7 @@ DEFAULTS = {
     "drawing": dict(batch=256, steps=1200, lr=3e-3, preview_every=100, ema_decay=0.99),
 }
 START_SECONDS = 1.0   # from Start to the first step: the training process waits ready (jobs.TrainingJob prestart)
+FIRST_STEP_WAIT_S = 3.0  # Start's reply waits at most this long for the run's first step
 LIMITS = dict(T=(10, 2000), steps=(1, 1_000_000), batch=(1, 4096), preview_every=(0, 100_000),
               checkpoint_every=(0, 1_000_000), seed=(0, 2**31 - 1))
 
@@ -229,6 +230,9 @@ def make_handlers(ctx):
                                 checkpoint_every=_whole("checkpoint_every", checkpoint_every or 0))
         except JobBusy as e:
             raise ValueError(str(e)) from None
+        # the reply waits for the first step (a spare process takes it in a fraction of a second), so the view
+        # drawn right after it already has a status with a step and a point on the loss chart
+        job.wait_for_first_step(FIRST_STEP_WAIT_S)
         return f"Started **{run_dir.name}**: {config.train.steps:,} steps of {config.model.net} on {dataset}."
 
     def _command(what: str):
@@ -674,8 +678,10 @@ def build(ctx) -> Restorer:
 
     controls = [dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
                 checkpoint_every, seed, image_size, channels, points]
-    # A command answers with a message, then the next tick (within a second) shows its effect.
-    start_btn.click(start, controls, message, api_name="train_start")
+    # A command answers with a message, then the next tick (within a second) shows its effect; Start draws
+    # the run's first view at once, without waiting for a tick.
+    start_btn.click(start, controls, message, api_name="train_start").success(
+        poll, seen, [*view, *buttons, seen], queue=False, **quiet)
     pause_btn.click(pause, None, message, api_name="train_pause")
     resume_btn.click(resume, None, message, api_name="train_resume")
     stop_btn.click(stop, None, message, api_name="train_stop")
