@@ -261,8 +261,8 @@ class EvaluateHandlers(CheckpointPicker):
         model, _, meta = self.ctx.load_checkpoint(path)
         kind = kind_of(self.entry(path))
         try:
-            est, say = costs.before_sampling(model, meta["sample_shape"], sampler=sampler, steps=steps, n=n,
-                                             device=self.ctx.device, batch=SAMPLING_BATCH[kind], key=str(path))
+            _, say = costs.before_sampling(model, meta["sample_shape"], sampler=sampler, steps=steps, n=n,
+                                           device=self.ctx.device, batch=SAMPLING_BATCH[kind], key=str(path))
         except costs.TooLong as e:
             raise gr.Error(f"This evaluation first draws its samples: {e}") from None
         return f"Evaluating first draws the samples: {say}" if say else None
