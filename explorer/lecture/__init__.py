@@ -126,6 +126,15 @@ def _apply(values: dict, problems: list[str], restorers: list[Restorer]) -> list
     return out
 
 
+def _lesson_named(name: str) -> lessons.Lesson:
+    """The lesson of that name in assets/lessons/. KeyError (with the names there, joined) when there is
+    none; LessonError or OSError when its file cannot be used."""
+    found = lessons.available()
+    if name not in found:
+        raise KeyError(", ".join(found))
+    return lessons.load_lesson(found[name])
+
+
 def _link_lesson(values: dict, problems: list[str], position) -> tuple[dict, tuple]:
     """A link's lesson=NAME&stop=K: (the settings to apply, the lesson bar's outputs).
 
@@ -140,12 +149,11 @@ def _link_lesson(values: dict, problems: list[str], position) -> tuple[dict, tup
         if stop is not None:
             problems.append(f"the link's stop={stop} names no lesson (add lesson=NAME); ignored")
         return values, skip
-    found = lessons.available()
-    if name not in found:
-        problems.append(f"there is no lesson {name!r} here (lessons: {', '.join(found) or 'none'})")
-        return values, skip
     try:
-        lesson = lessons.load_lesson(found[name])
+        lesson = _lesson_named(name)
+    except KeyError as e:
+        problems.append(f"there is no lesson {name!r} here (lessons: {e.args[0] or 'none'})")
+        return values, skip
     except (lessons.LessonError, OSError) as e:
         problems.append(f"the lesson {name!r} cannot be used: {e}")
         return values, skip
@@ -185,13 +193,12 @@ def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], b
     def goto(name, position, delta, start=False):
         """Stop position + delta of the chosen lesson (the first stop with start): its view and its text."""
         position = position if isinstance(position, LessonPosition) else LessonPosition()
-        found = lessons.available()
         if not name:
             raise gr.Error("Choose a lesson first (Lesson, above the tabs).")
-        if name not in found:
-            raise gr.Error(f"There is no lesson {name!r}; lessons: {', '.join(found) or 'none'}.")
         try:
-            lesson = lessons.load_lesson(found[name])
+            lesson = _lesson_named(name)
+        except KeyError as e:
+            raise gr.Error(f"There is no lesson {name!r}; lessons: {e.args[0] or 'none'}.") from None
         except (lessons.LessonError, OSError) as e:
             raise gr.Error(f"This lesson cannot be used: {e}") from None
         with position.lock:

@@ -42,6 +42,11 @@ _RESULTS_CACHE: dict[tuple, dict] = {}  # (path, weights mtime, n, sampler, step
 _CACHE_LOCK = threading.Lock()
 
 
+def _cache_key(path, n: int, sampler: str, steps: int, seed: int) -> tuple:
+    """An evaluation's key in _RESULTS_CACHE: its settings and the weights file's time (a retrained model misses)."""
+    return (str(path), (Path(path) / "model.safetensors").stat().st_mtime_ns, n, sampler, steps, seed)
+
+
 def fmt(v) -> str:
     """A figure for a table: 4 significant digits, scientific outside 1e-3..1e5, a dash for None."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
@@ -254,9 +259,8 @@ class EvaluateHandlers(CheckpointPicker):
         Sampling dominates an evaluation; its cost comes from a measured model call at the batch size the
         evaluation draws with, remembered per device (explorer.costs). A cached result costs nothing.
         """
-        mtime = (Path(path) / "model.safetensors").stat().st_mtime_ns
         with _CACHE_LOCK:
-            if (str(path), mtime, n, sampler, steps, seed) in _RESULTS_CACHE:
+            if _cache_key(path, n, sampler, steps, seed) in _RESULTS_CACHE:
                 return None
         model, _, meta = self.ctx.load_checkpoint(path)
         kind = kind_of(self.entry(path))
@@ -270,8 +274,7 @@ class EvaluateHandlers(CheckpointPicker):
     def run(self, path, n, sampler="ddim", steps=50, seed=0, *, progress=None, cancel=None):
         """evaluate_checkpoint on the cached model: (result, samples). Cached per settings and weights file."""
         e, n, steps, seed = self._check(path, n, sampler, steps, seed)
-        mtime = (Path(path) / "model.safetensors").stat().st_mtime_ns
-        key = (str(path), mtime, n, sampler, steps, seed)
+        key = _cache_key(path, n, sampler, steps, seed)
         with _CACHE_LOCK:
             hit = _RESULTS_CACHE.get(key)
         if hit is not None:
