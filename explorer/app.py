@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
 from types import ModuleType
 
 import gradio as gr
 
-from . import errors, lecture
+from . import errors, feed, lecture
 from .lecture import join
 from .context import AppContext, Settings
 from .images import MAX_FILE_BYTES
@@ -38,7 +39,10 @@ CSS = """
   padding: 0.35em 0.8em; font-variant-numeric: tabular-nums; }
 #fw-coeffs .eq { font-size: 1.15em; }
 #fw-coeffs .tt { opacity: 0.7; }
+#rv-feed { display: none !important; }
 """
+
+PLAYER_JS = Path(__file__).parent / "tabs" / "reverse_player.js"
 
 # Output files pile up in the cache as a slider is dragged: sweep every 10 min, drop those > 30 min old.
 DELETE_CACHE = (600, 1800)
@@ -92,7 +96,9 @@ def launch_options(present: bool = False) -> dict:
     return dict(
         theme=THEME,
         css=CSS + lecture.CSS,
-        js=lecture.page_js(present, {label: key for key, label in SAMPLER_LABELS.items()}),
+        js=lecture.page_js(present, {label: key for key, label in SAMPLER_LABELS.items()},
+                           scripts=(PLAYER_JS,)),
+        app_kwargs={"routes": feed.routes()},  # the Reverse player's live frames (explorer/feed.py)
         max_file_size=MAX_FILE_BYTES,
         enable_monitoring=False,
         # Gradio 6 records every call in the browser's localStorage; with a slider firing many calls

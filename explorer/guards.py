@@ -28,7 +28,7 @@ WINDOW_S = 60.0
 # events, such as the chain redrawn when its tab opens, are not counted).
 GROUPS: dict[str, frozenset[str]] = {
     "training": frozenset({"train_start"}),
-    "sampling": frozenset({"reverse_play", "reverse_sample", "chain"}),
+    "sampling": frozenset({"reverse_play", "reverse_play_live", "reverse_sample", "chain"}),
     "evaluation": frozenset({"evaluate", "evaluate_history", "quiz_new"}),
     "export": frozenset({"reverse_export", "quiz_export", "do_export"}),
 }

@@ -554,3 +554,83 @@ def test_api_cancel_stops_a_long_sample_and_frees_the_queue(app, client, ckpt):
         assert calls[64] < 100, f"the cancelled run went on: {calls[64]} of 200 steps"
     finally:
         hook.remove()
+
+
+# --- the page's Play: frames through the live feed ------------------------------------------------
+
+def play_live(h, path, session=None, **kw):
+    args = dict(sampler="ddim", steps=10, eta=0.0, seed=0, n=4, compare=False, sampler_b="ddpm", steps_b=20,
+                eta_b=0.0, speed="max")
+    args.update(kw)
+    session = session if session is not None else ReverseSession()
+    return session, h.play_live(path, *args.values(), session)
+
+
+def take_all(feed, got: list) -> None:
+    """A page's player: take the newest frame until the feed closes."""
+    import time as _time
+
+    seq = 0
+    while not feed.closed:
+        frame = feed.take(seq)
+        if frame is None:
+            _time.sleep(0.002)
+            continue
+        seq = frame[0]
+        got.append(frame)
+
+
+def test_live_play_sends_frames_through_the_feed_and_only_two_views_through_gradio(h, ckpt):
+    import re
+    import threading
+
+    from explorer.feed import FEEDS
+
+    session, gen = play_live(h, ckpt["tiny-digits"], sampler="ddpm", steps=200)
+    first = next(gen)
+    assert len(first) == 5 and "step **1** of 200" in first[2] and "computing" in first[2]
+    token = re.fullmatch(r'<span data-feed="([\w-]+)"></span>', first[4]).group(1)
+    feed = FEEDS.get(token)
+    got: list = []
+    taker = threading.Thread(target=take_all, args=(feed, got))
+    taker.start()
+    rest = list(gen)
+    taker.join(timeout=30)
+    assert len(rest) == 1, "the frames between the first and the closing view go through the feed"
+    closing = rest[0]
+    assert "complete" in closing[2] and closing[4] == "" and FEEDS.get(token) is None
+    assert isinstance(closing[0], np.ndarray)  # the page's picture from Gradio is the first frame: the last one goes out
+    assert len(got) >= 3
+    indices = [g[3] for g in got]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert all(g[1][:2] == b"\xff\xd8" for g in got)  # JPEG
+    for _, _, caption, index, frames in got:
+        assert f"Frame {index + 1} of" in caption and "computing" in caption and index < frames
+
+
+def test_live_play_draws_no_frame_the_page_has_not_asked_for(h, ckpt, monkeypatch):
+    """With no page taking frames, the run computes to its end but draws a single frame for the feed."""
+    from explorer.tabs.reverse_handlers import ReverseHandlers
+
+    drawn = []
+    raster = ReverseHandlers.raster
+    monkeypatch.setattr(ReverseHandlers, "raster", lambda self, s, k: drawn.append(k) or raster(self, s, k))
+    session, gen = play_live(h, ckpt["tiny-points"], sampler="ddpm", steps=50, seed=3)
+    outs = list(gen)
+    assert len(outs) == 2 and "complete" in outs[1][2]
+    assert len(drawn) == 2  # the first view's picture, then one frame for the feed that nobody took
+
+
+def test_live_play_pause_ends_the_feed_and_the_run_goes_on_with_play(h, ckpt):
+    import threading
+
+    session, gen = play_live(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="30")
+    first = next(gen)
+    threading.Timer(0.3, h.pause, args=(session,)).start()
+    closing = list(gen)[-1]
+    assert "paused" in closing[2] and closing[4] == ""
+    at = session.cursor
+    assert 0 < at < 200
+    _, again = play_live(h, ckpt["tiny-digits"], session=session, sampler="ddpm", steps=200)
+    outs = list(again)
+    assert "complete" in outs[-1][2] and session.traj.ticks == 201

@@ -24,13 +24,21 @@ CSS = (HERE / "present.css").read_text() + (HERE / "contrast.css").read_text()
 READY = '<span data-ready="1"></span>'
 
 
-def page_js(present: bool = False, samplers: dict[str, str] | None = None, tabs=url_state.TABS) -> str:
-    """The page script for `launch(js=...)`, with the settings it needs from Python."""
+def page_js(present: bool = False, samplers: dict[str, str] | None = None, tabs=url_state.TABS,
+            scripts: tuple[Path, ...] = ()) -> str:
+    """The page script for `launch(js=...)`, with the settings it needs from Python.
+
+    scripts: more page scripts (each a `() => { ... }` file, such as a tab's player) run after this layer's.
+    """
     settings = json.dumps({"present": bool(present), "samplers": samplers or {}, "tabs": list(tabs),
                            "firstViews": {tab: views[0] for tab, views in url_state.VIEWS.items()}})
-    body = (HERE / "page.js").read_text().strip()
-    assert body.startswith("() => {") and body.endswith("}")
-    return "() => {\n  window.__DE = " + settings + ";\n  (" + body + ")();\n}"
+    calls = []
+    for path in (HERE / "page.js", *scripts):
+        body = Path(path).read_text().strip()
+        if not (body.startswith("() => {") and body.endswith("}")):
+            raise ValueError(f"{path}: a page script must be one function, () => {{ ... }}")
+        calls.append("  (" + body + ")();\n")
+    return "() => {\n  window.__DE = " + settings + ";\n" + "".join(calls) + "}"
 
 
 @dataclass

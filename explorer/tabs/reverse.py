@@ -92,6 +92,8 @@ def build(ctx) -> None:
             scrub = gr.Slider(0, 1, value=0, step=1, label="Frame (drag to scrub the recorded trajectory)",
                               interactive=False, elem_id="rv-scrub")
             cap = md("Press **Play** to start.", label="Caption", elem_id="rv-caption", elem_classes=["tight-md"])
+            # which live feed the page's player follows while a run plays (explorer/feed.py); never shown
+            feed = gr.HTML("", elem_id="rv-feed", container=False, padding=False)
             with gr.Row(elem_classes=["de-secondary"]):
                 fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
                                scale=1)
@@ -109,8 +111,14 @@ def build(ctx) -> None:
     outputs = [*view.outputs, cap, scrub]
     settings = [ckpt, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b]
 
-    play.click(h.play, [*settings, speed, session], outputs, api_name="reverse_play",
-                            concurrency_id="reverse-play", concurrency_limit=2, show_progress="hidden")
+    # The page's Play sends frames through the live feed; API clients get them as streamed outputs
+    # (an event of a hidden button, so that the API keeps its name and its outputs).
+    play.click(h.play_live, [*settings, speed, session], [*outputs, feed], api_name="reverse_play_live",
+               api_visibility="undocumented", concurrency_id="reverse-play", concurrency_limit=2,
+               show_progress="hidden")
+    gr.Button(visible=False, elem_id="rv-play-api").click(
+        h.play, [*settings, speed, session], outputs, api_name="reverse_play", concurrency_id="reverse-play",
+        concurrency_limit=2, show_progress="hidden")
     pause.click(h.pause, session, cap, api_name="reverse_pause", queue=False)
     stop.click(h.stop, session, outputs, api_name="reverse_stop", queue=False)
     back.click(h.back, session, outputs, api_name="reverse_back", show_progress="hidden")

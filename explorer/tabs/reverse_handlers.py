@@ -27,6 +27,8 @@ from core.schedules import make_schedule
 
 from .. import animation, tempfiles
 from ..costs import COSTS, LIMIT_S, say_seconds
+from ..feed import FEEDS, jpeg
+from ..feed import marker as feed_marker
 from ..lecture import OPENING
 from ..recordings import Recordings
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
@@ -48,6 +50,9 @@ MAX_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
 # view always carry them): each update of either is page work in the browser, and a caption that
 # changes 12 times a second cannot be read anyway.
 CAPTION_FPS = 4.0
+# The page's player (explorer/feed.py) is sent a frame only when it has shown the previous one, so it
+# sets the pace itself where it is slower than this.
+LIVE_FPS = 30.0
 EXPORT_MAX_FRAMES = {"gif": 90, "mp4": 360}
 EXPORT_FPS = {"gif": 12, "mp4": 24}
 FIELD_GRID = 17            # arrows per side of the 2-D field
@@ -425,11 +430,10 @@ class ReverseHandlers(CheckpointPicker):
                     return True
             return False
 
-    def play(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
-             session: ReverseSession | None):
-        """Stream frames while the trajectory is computed (or replay it); yields the view outputs."""
+    def _begin(self, settings: tuple, speed, session) -> tuple:
+        """Set a Play up: (session, spec, rate, token, fresh); `fresh` when the run starts now."""
         session = session if isinstance(session, ReverseSession) else ReverseSession()
-        spec, loaded = self.spec(checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
+        spec, loaded = self.spec(*settings)
         rate = _speed(speed)
         token = object()
         with session.lock:
@@ -442,15 +446,19 @@ class ReverseHandlers(CheckpointPicker):
                 session.cursor = 0  # replay from the start
         if fresh:
             self._advance(session)  # the first step only: the first frame goes out at once
-        yield self.view(session, session.cursor, playing=True)
-        if fresh:
-            self._advise(spec, loaded[3].T)
-            self._say_cost(session, rate)
+        return session, spec, rate, token, fresh, loaded[3].T
 
-        min_gap, words_gap = 1.0 / MAX_FPS[spec.kind], 1.0 / CAPTION_FPS
+    def _paced(self, session: ReverseSession, rate: float, token, min_gap: float, ready=None):
+        """Move the cursor through the run at `rate` clock ticks a second (replayed or computed).
+
+        Yields (frame index, words) for each frame to show: at most one per `min_gap` seconds and,
+        with `ready`, only while ready() says the viewer wants one; `words` at most CAPTION_FPS times
+        a second. Ends when the run is complete, or Pause, Stop, a step or a new Play took over.
+        The final frame is not yielded: the closing view (`_closing`) shows it.
+        """
+        words_gap = 1.0 / CAPTION_FPS
         t0 = last_sent = last_words = time.perf_counter()
         played = 0  # clock ticks shown since t0: the speed paces these, whether replayed or computed
-        shown = session.cursor
         while session.token is token:
             traj = session.traj
             if traj is None:  # cleared: another checkpoint was chosen
@@ -471,32 +479,79 @@ class ReverseHandlers(CheckpointPicker):
             if session.token is not token:
                 break
             if session.cursor >= len(traj) - 1 and not session.computing:
-                break  # the final frame: the closing view below sends it
+                break  # the final frame: the closing view shows it
             now = time.perf_counter()
-            if now - last_sent >= min_gap:
+            if now - last_sent >= min_gap and (ready is None or ready()):
                 last_sent = now
-                shown = session.cursor
                 words = now - last_words >= words_gap
                 if words:
                     last_words = now
-                yield self.view(session, session.cursor, playing=True, streaming=True, words=words)
+                yield session.cursor, words
+
+    def _closing(self, session: ReverseSession, spec: Spec, token, shown: int):
+        """The view a play ends with, or None when a step, a scrub or a new Play took over.
+
+        Pause and Stop answer outside the queue, so a frame this generator sent just before them can
+        reach the browser after their reply: the generator closes with its own view (caption, slider
+        free). Each frame goes out once, though: sending the same image again would make Gradio
+        rewrite its cached file in place while the browser may still be reading it (a broken frame),
+        so the picture comes only if the cursor moved since `shown`, the last one the page has from
+        Gradio. A step, a scrub or a new Play that took over is queued after this generator's frames
+        and shows its own view. 2-D and signal frames travel as pictures while playing and the closing
+        view swaps in the interactive figure (a different component, no cached file), so it always goes out.
+        """
         with session.lock:
             mine = session.token is token
             if mine:
                 session.token = None
-        # Pause and Stop answer outside the queue, so a frame this generator sent just before them can
-        # reach the browser after their reply: the generator closes with its own view (caption, slider
-        # free). Each frame goes out once, though: sending the same image again would make Gradio
-        # rewrite its cached file in place while the browser may still be reading it (a broken frame),
-        # so the picture comes only if the cursor moved since the last one. A step, a scrub or a new
-        # Play that took over is queued after this generator's frames and shows its own view.
-        # 2-D and signal frames travel as pictures while playing and the closing view swaps in the
-        # interactive figure (a different component, no cached file), so it always goes out.
         again = shown != session.cursor or spec.kind != "image"
         if session.stopped is token:
-            yield self.view(session, session.cursor, note=self.STOPPED, picture=again)
-        elif mine or session.paused is token:  # complete or paused
-            yield self.view(session, session.cursor, picture=again)
+            return self.view(session, session.cursor, note=self.STOPPED, picture=again)
+        if mine or session.paused is token:  # complete or paused
+            return self.view(session, session.cursor, picture=again)
+        return None
+
+    def play(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
+             session: ReverseSession | None):
+        """Stream frames as Gradio outputs while the trajectory is computed (or replay it): the API's Play.
+
+        The page's own Play button uses `play_live`, which sends the frames outside Gradio's messages.
+        """
+        settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
+        session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
+        yield self.view(session, session.cursor, playing=True)
+        if fresh:
+            self._advise(spec, T)
+            self._say_cost(session, rate)
+        shown = session.cursor
+        for k, words in self._paced(session, rate, token, 1.0 / MAX_FPS[spec.kind]):
+            shown = k
+            yield self.view(session, k, playing=True, streaming=True, words=words)
+        closing = self._closing(session, spec, token, shown)
+        if closing is not None:
+            yield closing
+
+    def play_live(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
+                  session: ReverseSession | None):
+        """The page's Play: the first and the closing view go through Gradio, the frames between
+        through a `Feed` that the page's player fetches (see explorer/feed.py). Outputs: the view
+        (image, plot, caption, frame slider) and the feed marker."""
+        settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
+        session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
+        first = session.cursor  # the frame whose picture Gradio's image holds
+        feed = FEEDS.open()
+        try:
+            yield *self.view(session, first, playing=True), feed_marker(feed)
+            if fresh:
+                self._advise(spec, T)
+                self._say_cost(session, rate)
+            for k, _ in self._paced(session, rate, token, 1.0 / LIVE_FPS, ready=lambda: feed.hungry):
+                feed.publish(jpeg(self.raster(session, k)), self.caption(session, k, playing=True), k,
+                             len(session.traj))
+        finally:
+            FEEDS.close(feed)
+        closing = self._closing(session, spec, token, first)
+        yield *(closing if closing is not None else (gr.skip(),) * 4), feed_marker(None)
 
     @staticmethod
     def _advise(spec: Spec, T: int) -> None:

@@ -1,0 +1,157 @@
+"""Live frames for the page's player, served outside Gradio's event messages.
+
+Why: for every message Gradio streams to the page, its front end refreshes the loading status of
+every output of every event that has run on the page (thousands of property copies on this app).
+Streamed as Gradio outputs, a playing Reverse run kept the browser's main thread about 100% busy
+on 2 cores and painted 2-3 frames a second (benchmarks/reverse_2d_playback.py). Here a playing run
+publishes its newest frame (JPEG bytes and a one-line caption) into a `Feed`, and the page's player
+(`reverse_player.js`) asks for the next frame with one HTTP request at a time:
+
+    GET /de-feed/{token}?after=N   -> 200 the newest frame if one newer than N is published
+                                       (waits up to WAIT_S for one, then 204: ask again)
+                                    -> 410 the run has ended (or the token is unknown)
+
+Latest wins: a browser that falls behind gets the newest frame, the ones in between are never
+sent, and the run draws a frame only when the browser has taken the previous one (`hungry`), so
+no frame is drawn for nobody and nothing piles up. Tokens are random and live only while a run
+plays; behind the app's login (launch.py --auth) the route asks for the same login cookie.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from urllib.parse import quote
+
+import numpy as np
+from PIL import Image
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+PATH = "/de-feed/{token}"
+WAIT_S = 2.0          # a request waits this long for a new frame before the player asks again
+POLL_S = 0.01         # how often a waiting request looks (an asyncio sleep: it holds no thread)
+MAX_OPEN = 64         # feeds open at once (one per playing run; the Play event runs two at a time)
+JPEG_QUALITY = 85
+
+
+def jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """An (H, W, 3) uint8 array as JPEG bytes."""
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+class Feed:
+    """The newest frame of one playing run. `publish` from the run's thread, `take` from the route."""
+
+    def __init__(self):
+        self.token = secrets.token_urlsafe(18)
+        self._lock = threading.Lock()
+        self.seq = 0              # frames published so far
+        self.taken = 0            # the seq of the newest frame a browser has taken
+        self._frame: tuple[bytes, str, int, int] | None = None  # (jpeg, caption, frame index, frames recorded)
+        self.closed = False
+
+    @property
+    def hungry(self) -> bool:
+        """True when the browser has taken every frame published (or none was yet): time to draw one."""
+        return self.taken >= self.seq
+
+    def publish(self, picture: bytes, caption: str, index: int, frames: int) -> None:
+        with self._lock:
+            self.seq += 1
+            self._frame = (picture, caption, int(index), int(frames))
+
+    def take(self, after: int) -> tuple[int, bytes, str, int, int] | None:
+        """(seq, jpeg, caption, index, frames) of the newest frame if it is newer than `after`, else None."""
+        with self._lock:
+            if self.seq <= after or self._frame is None:
+                return None
+            self.taken = self.seq
+            return (self.seq, *self._frame)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed, self._frame = True, None
+
+
+class Feeds:
+    """The open feeds by token; a closed feed is dropped at once (its token then answers 410)."""
+
+    def __init__(self, max_open: int = MAX_OPEN):
+        self.max_open = max_open
+        self._open: OrderedDict[str, Feed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self) -> Feed:
+        feed = Feed()
+        with self._lock:
+            while len(self._open) >= self.max_open:  # a run that never closed its feed: the oldest goes
+                self._open.popitem(last=False)[1].close()
+            self._open[feed.token] = feed
+        return feed
+
+    def close(self, feed: Feed) -> None:
+        feed.close()
+        with self._lock:
+            self._open.pop(feed.token, None)
+
+    def get(self, token: str) -> Feed | None:
+        with self._lock:
+            return self._open.get(token)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+FEEDS = Feeds()
+
+
+def _logged_in(request: Request) -> bool:
+    """The app's own login, as Gradio checks it for its routes (no login configured: everyone)."""
+    app = request.app
+    if getattr(app, "auth", None) is None and getattr(app, "auth_dependency", None) is None:
+        return True
+    if getattr(app, "auth_dependency", None) is not None:
+        return app.auth_dependency(request) is not None
+    cookie = (request.cookies.get(f"access-token-{app.cookie_id}")
+              or request.cookies.get(f"access-token-unsecure-{app.cookie_id}"))
+    return app.tokens.get(cookie) is not None
+
+
+async def serve(request: Request) -> Response:
+    """GET /de-feed/{token}?after=N: see the module's docstring."""
+    if not _logged_in(request):
+        return Response("Not logged in.", status_code=401)
+    try:
+        after = int(request.query_params.get("after", "0"))
+    except ValueError:
+        return Response("after must be a whole number (the seq of the last frame the player has).", status_code=400)
+    feed = FEEDS.get(request.path_params["token"])
+    deadline = time.monotonic() + WAIT_S
+    while feed is not None and not feed.closed:
+        got = feed.take(after)
+        if got is not None:
+            seq, picture, caption, index, frames = got
+            return Response(picture, media_type="image/jpeg", headers={
+                "Cache-Control": "no-store", "X-Seq": str(seq), "X-Frame": str(index), "X-Frames": str(frames),
+                "X-Caption": quote(caption)})
+        if time.monotonic() >= deadline:
+            return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        await asyncio.sleep(POLL_S)
+    return Response(status_code=410, headers={"Cache-Control": "no-store"})
+
+
+def routes() -> list[Route]:
+    """The feed's route, for `launch(app_kwargs={"routes": routes()})`."""
+    return [Route(PATH, serve, methods=["GET"])]
+
+
+def marker(feed: Feed | None) -> str:
+    """The HTML that tells the page's player which feed to follow ('' when none plays)."""
+    return "" if feed is None else f'<span data-feed="{feed.token}"></span>'

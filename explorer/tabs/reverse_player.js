@@ -1,0 +1,80 @@
+() => {
+  // The Reverse tab's player: while a run plays, its frames come from the server's live feed
+  // (explorer/feed.py) instead of Gradio's event messages, one request at a time, newest first.
+  // Play's first view (through Gradio) names the feed in #rv-feed [data-feed]; the player then asks
+  // GET de-feed/<token>?after=<seq>, shows each frame in the Reverse picture once it is decoded, and
+  // writes the caption (and the frame slider) at most four times a second. The run's closing view
+  // comes through Gradio again. A Pause, Stop, step, scrub or new Play ends this player at once: no
+  // frame of the run it followed is shown after the click.
+  const $ = (s) => document.querySelector(s);
+  const CAPTION_MS = 250;
+  let following = null;          // the token being played; null: none
+  const ended = new Set();       // tokens this page ended (a click), never followed again
+  let objectUrl = null;          // the blob URL shown last (freed when the next one shows)
+
+  const named = () => { const el = $('#rv-feed [data-feed]'); return el ? el.dataset.feed : null; };
+  const live = (token) => following === token && named() === token;
+
+  const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  // the caption while playing is plain text with **bold** and Markdown line breaks ("  \n")
+  const captionHtml = (md) => esc(md).replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>').replace(/ {2}\n/g, '<br>');
+  const writeWords = (caption, frame, frames) => {
+    const p = $('#rv-caption .prose p') || $('#rv-caption .prose');
+    if (p) p.innerHTML = captionHtml(caption);
+    const range = $('#rv-scrub input[type=range]'), box = $('#rv-scrub input[type=number]');
+    if (range) { range.max = String(Math.max(1, frames - 1)); range.value = String(frame); }
+    if (box) box.value = String(frame);
+  };
+
+  const show = async (token, blob) => {
+    const img = $('#rv-frame img');
+    if (!img) return;
+    const url = URL.createObjectURL(blob);
+    const probe = new Image();
+    probe.src = url;
+    try { await probe.decode(); } catch (_) { /* shown anyway: the browser decodes it on paint */ }
+    if (!live(token)) { URL.revokeObjectURL(url); return; }
+    img.src = url;
+    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    objectUrl = url;
+  };
+
+  const follow = async (token) => {
+    following = token;
+    let seq = 0, wordsAt = 0;
+    while (live(token)) {
+      let r;
+      try {
+        r = await fetch(`de-feed/${token}?after=${seq}`, {cache: 'no-store', credentials: 'same-origin'});
+      } catch (_) {
+        await new Promise((ok) => setTimeout(ok, 250));  // a dropped connection: ask again
+        continue;
+      }
+      if (!live(token) || r.status === 410 || (r.status !== 200 && r.status !== 204)) break;
+      if (r.status === 204) continue;  // nothing new within the server's wait: ask again
+      seq = +r.headers.get('X-Seq');
+      const blob = await r.blob();
+      if (!live(token)) break;
+      await show(token, blob);
+      const now = performance.now();
+      if (live(token) && now - wordsAt >= CAPTION_MS) {
+        wordsAt = now;
+        writeWords(decodeURIComponent(r.headers.get('X-Caption') || ''), +r.headers.get('X-Frame'),
+                   +r.headers.get('X-Frames'));
+      }
+    }
+    if (following === token) following = null;
+  };
+
+  // a new feed named by Play's first view: follow it (checked often: the first frame is already shown)
+  setInterval(() => {
+    const token = named();
+    if (token && token !== following && !ended.has(token)) follow(token);
+  }, 50);
+  // anything that takes over from playback ends the player before its own request goes out
+  const endPlayer = () => { if (following) ended.add(following); following = null; };
+  document.addEventListener('click', (e) => {
+    if (e.target.closest('#rv-play, #rv-pause, #rv-stop, #rv-back, #rv-fwd')) endPlayer();
+  }, true);
+  document.addEventListener('input', (e) => { if (e.target.closest('#rv-scrub, #rv-ckpt')) endPlayer(); }, true);
+}
