@@ -182,7 +182,7 @@
       done = nudge('#tslider', k === 'ArrowLeft' ? -step : step, k === 'Home' ? 'min' : k === 'End' ? 'max' : null);
     } else if (tab === 'reverse' && k === ' ') {
       const cap = ($('#rv-caption') || {}).innerText || '';
-      done = click(cap.includes('computing') ? '#rv-pause' : '#rv-play');
+      done = click(/computing…|replaying/.test(cap) ? '#rv-pause' : '#rv-play');
     } else if (tab === 'reverse' && (k === 'ArrowLeft' || k === 'ArrowRight')) {
       if (e.shiftKey) done = nudge('#rv-scrub', k === 'ArrowLeft' ? -10 : 10);
       else done = click(k === 'ArrowLeft' ? '#rv-back' : '#rv-fwd');
