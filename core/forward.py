@@ -6,14 +6,16 @@ any data rank: points (B, 2), signals (B, 1, L), images (B, C, H, W).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .schedules import NoiseSchedule, broadcast, extract, gather
+from .schedules import NoiseSchedule, broadcast, gather
 
 
 def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
     """Closed form q(x_t | x_0): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps  (DDPM eq. 4)."""
-    return extract(schedule.sqrt_alpha_bar, t, x0) * x0 + extract(schedule.sqrt_one_minus_alpha_bar, t, x0) * noise
+    return schedule.coef("sqrt_alpha_bar", t, x0) * x0 + schedule.coef("sqrt_one_minus_alpha_bar", t, x0) * noise
 
 
 def q_step(schedule: NoiseSchedule, x_prev: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
@@ -21,7 +23,7 @@ def q_step(schedule: NoiseSchedule, x_prev: torch.Tensor, t, noise: torch.Tensor
 
     This is the "noise addition layer": applied t times it reaches the same distribution as q_sample.
     """
-    beta = extract(schedule.beta, t, x_prev)
+    beta = schedule.coef("beta", t, x_prev)
     return (1.0 - beta).sqrt() * x_prev + beta.sqrt() * noise
 
 
@@ -61,27 +63,39 @@ def q_posterior(schedule: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor, t,
     return broadcast(c0, x0) * x0 + broadcast(ct, x_t) * x_t, broadcast(var, x_t)
 
 
+def posterior_coefficients(ab_t: float, ab_s: float) -> tuple[float, float, float]:
+    """(c0, ct, var) of q(x_s | x_t, x_0) for a jump t -> s from abar_t and abar_s: mean = c0 x_0 + ct x_t.
+
+    The formulas of q_posterior in Python floats (float64), for a sampler that multiplies by them
+    without moving anything between host and device.
+    """
+    alpha_ts = ab_t / ab_s
+    beta_ts = 1.0 - alpha_ts
+    return (math.sqrt(ab_s) * beta_ts / (1.0 - ab_t), math.sqrt(alpha_ts) * (1.0 - ab_s) / (1.0 - ab_t),
+            (1.0 - ab_s) / (1.0 - ab_t) * beta_ts)
+
+
 # --- conversions between what a network may predict -----------------------------------------
 
 def x0_from_eps(schedule, x_t, t, eps):
     """x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-    return (x_t - extract(schedule.sqrt_one_minus_alpha_bar, t, x_t) * eps) / extract(schedule.sqrt_alpha_bar, t, x_t)
+    return (x_t - schedule.coef("sqrt_one_minus_alpha_bar", t, x_t) * eps) / schedule.coef("sqrt_alpha_bar", t, x_t)
 
 
 def eps_from_x0(schedule, x_t, t, x0):
     """eps = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t)."""
-    return (x_t - extract(schedule.sqrt_alpha_bar, t, x_t) * x0) / extract(schedule.sqrt_one_minus_alpha_bar, t, x_t)
+    return (x_t - schedule.coef("sqrt_alpha_bar", t, x_t) * x0) / schedule.coef("sqrt_one_minus_alpha_bar", t, x_t)
 
 
 def v_from(schedule, x0, t, eps):
     """v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0 (Salimans & Ho 2022)."""
-    return extract(schedule.sqrt_alpha_bar, t, x0) * eps - extract(schedule.sqrt_one_minus_alpha_bar, t, x0) * x0
+    return schedule.coef("sqrt_alpha_bar", t, x0) * eps - schedule.coef("sqrt_one_minus_alpha_bar", t, x0) * x0
 
 
 def x0_eps_from_v(schedule, x_t, t, v):
     """Invert v: x_0 = sqrt(abar) x_t - sqrt(1 - abar) v, eps = sqrt(1 - abar) x_t + sqrt(abar) v."""
-    a = extract(schedule.sqrt_alpha_bar, t, x_t)
-    b = extract(schedule.sqrt_one_minus_alpha_bar, t, x_t)
+    a = schedule.coef("sqrt_alpha_bar", t, x_t)
+    b = schedule.coef("sqrt_one_minus_alpha_bar", t, x_t)
     return a * x_t - b * v, b * x_t + a * v
 
 
@@ -112,9 +126,9 @@ def model_predictions(model, schedule, x_t, t, prediction: str = "eps", clip: fl
 
     When x0 is clipped, eps is recomputed from the clipped x0 so the two stay consistent.
     """
-    if isinstance(t, int):
-        t = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-    out = model(x_t, t).to(x_t.dtype)
+    # an int t stays an int for the coefficients (views of the schedule's table, no gather); the net gets (B,)
+    tt = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device) if isinstance(t, int) else t
+    out = model(x_t, tt).to(x_t.dtype)
     x0, eps = predictions_from_output(schedule, x_t, t, out, prediction)
     if clip is not None:
         x0 = x0.clamp(-clip, clip)
@@ -124,7 +138,7 @@ def model_predictions(model, schedule, x_t, t, prediction: str = "eps", clip: fl
 
 def snr_weight(schedule, t, prediction: str, gamma: float, like: torch.Tensor) -> torch.Tensor:
     """Min-SNR-gamma loss weight (Hang et al. 2023), expressed for the given prediction target."""
-    snr = extract(schedule.snr, t, like)
+    snr = schedule.coef("snr", t, like)
     clipped = torch.clamp(snr, max=gamma)
     if prediction == "eps":
         return clipped / snr

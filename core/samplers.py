@@ -12,14 +12,15 @@ every device.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
 
 from .device import autocast
-from .forward import model_predictions, q_posterior
-from .schedules import NoiseSchedule, broadcast, extract, gather
+from .forward import model_predictions, posterior_coefficients
+from .schedules import NoiseSchedule
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,10 @@ def _setup(schedule, shape, steps, generator, device, x_T):
     return ts.tolist(), x
 
 
-def _predict(model, schedule, x, t, prediction, clip, device):
-    tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+def _predict(model, schedule, x, t: int, prediction, clip, device):
+    # t as a Python int: the schedule's coefficients are then views of its table on x's device, no gather.
     with torch.no_grad(), autocast(torch.device(device)):
-        return model_predictions(model, schedule, x, tt, prediction, clip)
+        return model_predictions(model, schedule, x, t, prediction, clip)
 
 
 def ddpm(model, schedule: NoiseSchedule, shape, *, steps: int | None = None, generator=None, device="cpu",
@@ -68,12 +69,14 @@ def ddpm(model, schedule: NoiseSchedule, shape, *, steps: int | None = None, gen
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
     ts, x = _setup(schedule, shape, steps or schedule.T, generator, device, x_T)
     n = len(ts) - 1
+    abar = schedule.alpha_bar.tolist()  # float64 as Python floats: the loop multiplies by them, moving nothing
     for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
         x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
-        mean, var = q_posterior(schedule, x0, x, t, s)
+        c0, ct, var = posterior_coefficients(abar[t], abar[s])
         if variance == "beta":
-            var = broadcast(1.0 - schedule.alpha_bar[t] / schedule.alpha_bar[s], x).expand_as(var)
-        x_next = mean + var.sqrt() * _randn(x.shape, generator, x.device) if s > 0 else mean
+            var = 1.0 - abar[t] / abar[s]
+        mean = c0 * x0 + ct * x
+        x_next = mean + math.sqrt(var) * _randn(x.shape, generator, x.device) if s > 0 else mean
         yield Step(i, n, t, s, x, x0, eps, x_next)
         x = x_next
 
@@ -85,15 +88,15 @@ def ddim(model, schedule: NoiseSchedule, shape, *, steps: int = 50, generator=No
         raise ValueError(f"eta must be between 0 and 1, got {eta}")
     ts, x = _setup(schedule, shape, steps, generator, device, x_T)
     n = len(ts) - 1
+    abar = schedule.alpha_bar.tolist()  # float64 as Python floats: the loop multiplies by them, moving nothing
     for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
         x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
-        ab_t = gather(schedule.alpha_bar, t, x.shape[0])
-        ab_s = gather(schedule.alpha_bar, s, x.shape[0])
-        sigma = eta * ((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)).sqrt()
-        c_eps = (1 - ab_s - sigma**2).clamp(min=0).sqrt()
-        x_next = broadcast(ab_s.sqrt(), x) * x0 + broadcast(c_eps, x) * eps
+        ab_t, ab_s = abar[t], abar[s]
+        sigma = eta * math.sqrt((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s))
+        c_eps = math.sqrt(max(1 - ab_s - sigma**2, 0.0))
+        x_next = math.sqrt(ab_s) * x0 + c_eps * eps
         if eta > 0 and s > 0:
-            x_next = x_next + broadcast(sigma, x) * _randn(x.shape, generator, x.device)
+            x_next = x_next + sigma * _randn(x.shape, generator, x.device)
         yield Step(i, n, t, s, x, x0, eps, x_next)
         x = x_next
 
@@ -109,21 +112,22 @@ def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, 
     """
     ts, x = _setup(schedule, shape, steps, generator, device, x_T)
     n = len(ts) - 1
-    lam = 0.5 * schedule.log_snr
+    lam = (0.5 * schedule.log_snr).tolist()  # Python floats, like alpha-bar: nothing is read inside the loop
+    abar = schedule.alpha_bar.tolist()
     x0_prev, h_prev = None, None
     for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
         x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
         if s == 0:
             x_next = x0
         else:
-            h = float(lam[s] - lam[t])
+            h = lam[s] - lam[t]
             D = x0
             if x0_prev is not None:
                 r = h_prev / h
                 D = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
-            sig_ratio = float(((1 - schedule.alpha_bar[s]) / (1 - schedule.alpha_bar[t])).sqrt())
-            alpha_s = float(schedule.alpha_bar[s].sqrt())
-            x_next = sig_ratio * x - alpha_s * torch.expm1(torch.tensor(-h)).item() * D
+            sig_ratio = math.sqrt((1 - abar[s]) / (1 - abar[t]))
+            alpha_s = math.sqrt(abar[s])
+            x_next = sig_ratio * x - alpha_s * math.expm1(-h) * D
             h_prev = h
         yield Step(i, n, t, s, x, x0, eps, x_next)
         x0_prev, x = x0, x_next

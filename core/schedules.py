@@ -2,13 +2,16 @@
 
 Convention (the DDPM paper's): t = 1..T index noisy states and t = 0 is the clean data. Every
 tensor has length T + 1 and index 0 describes the data: beta[0] = 0, alpha_bar[0] = 1, SNR[0] = inf.
-So `alpha_bar[t]` reads exactly like the paper's alpha-bar_t. Tensors are float64 on the CPU;
-`extract` casts what a step needs to the working device and dtype (MPS has no float64).
+So `alpha_bar[t]` reads exactly like the paper's alpha-bar_t. Tensors are float64 on the CPU and
+computed once per schedule (treat them as read-only); `extract` casts what a step needs to the
+working device and dtype (MPS has no float64), and `NoiseSchedule.coef` does the same from a copy
+of the table kept on that device, so a step whose t lives on a GPU never reads it back.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import torch
@@ -23,6 +26,7 @@ class NoiseSchedule:
 
     name: str
     beta: torch.Tensor  # (T+1,) float64, beta[0] = 0
+    _tables: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (name, device, dtype) -> copy
 
     def __post_init__(self):
         b = self.beta
@@ -37,34 +41,53 @@ class NoiseSchedule:
     def T(self) -> int:
         return self.beta.numel() - 1
 
-    @property
+    @cached_property
     def alpha(self) -> torch.Tensor:
         return 1.0 - self.beta
 
-    @property
+    @cached_property
     def alpha_bar(self) -> torch.Tensor:
         """alpha-bar_t = prod_{s<=t} alpha_s; alpha_bar[0] = 1."""
         return torch.cumprod(self.alpha, dim=0)
 
-    @property
+    @cached_property
     def snr(self) -> torch.Tensor:
         """Signal-to-noise ratio alpha-bar_t / (1 - alpha-bar_t); inf at t = 0."""
         ab = self.alpha_bar
         return ab / (1.0 - ab)
 
-    @property
+    @cached_property
     def log_snr(self) -> torch.Tensor:
         """lambda_t = log SNR(t), computed stably; +inf at t = 0."""
         ab = self.alpha_bar
         return torch.log(ab) - torch.log1p(-ab)
 
-    @property
+    @cached_property
     def sqrt_alpha_bar(self) -> torch.Tensor:
         return self.alpha_bar.sqrt()
 
-    @property
+    @cached_property
     def sqrt_one_minus_alpha_bar(self) -> torch.Tensor:
         return (1.0 - self.alpha_bar).sqrt()
+
+    def table(self, name: str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The curve `name` (e.g. "sqrt_alpha_bar") cast to dtype on `device`, made once and then reused."""
+        device = torch.device(device)
+        key = (name, device, dtype)
+        tab = self._tables.get(key)
+        if tab is None:
+            # cast on the CPU first: the float64 curve cannot go to MPS as it is
+            tab = self._tables[key] = getattr(self, name).to(dtype).to(device)
+        return tab
+
+    def coef(self, name: str, t: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
+        """curve[t] per sample from the table on x's device and dtype, shaped (B, 1, ..., 1) against x.
+
+        Equal to `extract(getattr(self, name), t, x)`; t may live on x's device (nothing is read back).
+        """
+        tab = self.table(name, x.device, x.dtype)
+        c = tab[t] if isinstance(t, int) else tab[t.to(x.device)]
+        return c.expand(x.shape[0]).reshape(-1, *([1] * (x.ndim - 1))) if c.ndim == 0 else c.reshape(-1, *([1] * (x.ndim - 1)))
 
     def check_t(self, t: int) -> int:
         """Validate a scalar timestep (0 = data) and return it as int."""

@@ -153,3 +153,45 @@ def test_dpm_solver_matches_diffusers_reference(sched, steps):
     for k in ref.timesteps:
         x = ref.step(model(x, torch.full((32,), int(k) + 1)), k, x).prev_sample
     assert torch.allclose(ours, x, atol=1e-5)
+
+
+def test_posterior_coefficients_are_those_of_q_posterior_exactly(sched):
+    from core.forward import posterior_coefficients, q_posterior
+
+    x0, x_t = torch.randn(4, 3), torch.randn(4, 3)
+    for t, s in ((1000, 980), (500, 499), (21, 1), (1, 0)):
+        c0, ct, var = posterior_coefficients(float(sched.alpha_bar[t]), float(sched.alpha_bar[s]))
+        mean, want_var = q_posterior(sched, x0, x_t, t, s)
+        assert torch.equal(c0 * x0 + ct * x_t, mean)
+        assert torch.equal(torch.full_like(want_var, var), want_var)
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_a_sampler_step_moves_nothing_but_its_noise_between_host_and_device(sched, name):
+    """Coefficients are Python floats or views of the schedule's table on x's device: no gather, no read.
+
+    Counted: Tensor methods that hand values to Python, and .to() calls naming a device (dtype casts
+    stay where they are).
+    """
+    from torch.overrides import TorchFunctionMode
+
+    calls = []
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            moves = name == "to" and any(isinstance(a, (str, torch.device)) for a in (*args, *(kwargs or {}).values()))
+            if moves or name in {"item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"}:
+                calls.append(name)
+            return func(*args, **(kwargs or {}))
+
+    net = GaussianDenoiser(sched, 0.5, 0.3)
+    net.forward = lambda x, t: torch.zeros_like(x)  # the sampler's own work only
+    x_T = torch.randn(8, 2)
+    it = SAMPLERS[name](net, sched, x_T.shape, steps=10, x_T=x_T, generator=torch.Generator().manual_seed(0))
+    next(it)  # setup (x_T moved to the device once)
+    with Watch():
+        for _ in range(5):
+            next(it)
+    # DDPM draws its noise on the CPU (the same picture on every device) and moves it: one .to per step
+    assert calls == (["to"] * 5 if name == "ddpm" else []), calls

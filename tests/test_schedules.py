@@ -86,3 +86,33 @@ def test_extract_broadcasts_per_sample():
     assert out.shape == (3, 1, 1, 1) and out.dtype == torch.float32
     assert out[0].item() == 1.0 and out[2].item() == pytest.approx(s.alpha_bar[10].item(), rel=1e-6)
     assert extract(s.beta, 3, torch.zeros(2, 2)).shape == (2, 1)
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_curves_are_computed_once_and_equal_their_formulas_exactly(name):
+    s = make_schedule(name, 500)
+    assert s.alpha_bar is s.alpha_bar and s.snr is s.snr  # cached: one cumprod per schedule, not one per access
+    alpha = 1.0 - s.beta
+    alpha_bar = torch.cumprod(alpha, 0)
+    assert torch.equal(s.alpha, alpha) and torch.equal(s.alpha_bar, alpha_bar)
+    assert torch.equal(s.snr, alpha_bar / (1.0 - alpha_bar))
+    assert torch.equal(s.log_snr, torch.log(alpha_bar) - torch.log1p(-alpha_bar))
+    assert torch.equal(s.sqrt_alpha_bar, alpha_bar.sqrt())
+    assert torch.equal(s.sqrt_one_minus_alpha_bar, (1.0 - alpha_bar).sqrt())
+    assert all(v.dtype == torch.float64 for v in (s.alpha_bar, s.snr, s.log_snr))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_tables_and_coef_equal_extract_exactly(dtype):
+    s = make_schedule("cosine", 200)
+    tab = s.table("sqrt_alpha_bar", "cpu", dtype)
+    assert tab is s.table("sqrt_alpha_bar", torch.device("cpu"), dtype)  # made once per device and dtype
+    assert torch.equal(tab, s.sqrt_alpha_bar.to(dtype))
+    x = torch.zeros(5, 3, 4, 4, dtype=dtype)
+    t = torch.tensor([1, 7, 50, 199, 200])
+    for name in ("beta", "alpha_bar", "sqrt_alpha_bar", "sqrt_one_minus_alpha_bar", "snr"):
+        want = extract(getattr(s, name), t, x)
+        got = s.coef(name, t, x)
+        assert got.shape == want.shape == (5, 1, 1, 1) and got.dtype == dtype and torch.equal(got, want), name
+        assert torch.equal(s.coef(name, 7, x), extract(getattr(s, name), 7, x)), name  # an int t: views only
+    assert torch.equal(s.coef("beta", torch.tensor(3), x[:2]), extract(s.beta, 3, x[:2]))
