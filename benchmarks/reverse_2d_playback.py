@@ -83,25 +83,26 @@ READ = """() => {
 }"""
 
 
-NOTES = """What was measured (the figures above are of one run, on a shared, busy machine):
-- The earlier figures (78% and 144% "blocked") summed every long task that a page's observers saw: a
-  second run counted the first run's observer too, and nothing was clipped to the window. With the
-  measurement made right, before the change below (load 5.5-9.0): DDIM 50 busy 95% (long tasks 64%),
-  3.9 frames painted a second; DDPM 1000 busy 99% (85%), 1.3 a second, the server sending 6.7 a second.
-- Where the time went: script in Gradio's page, not painting. For each streamed message Gradio (6.31)
-  applies every key of every update on its own, and each key without a value (visible, interactive,
-  maximum), and each output's loading status (all outputs of every event that has run on the page,
-  refreshed on every message), makes it find the component by walking the whole tree and deep-copy all
-  its properties (Svelte's $state.snapshot, in get_data), and its children's. The Reverse frames sent
-  `visible=False` to the hidden figure (hundreds of points, copied each frame) and three slider keys.
-- Changed: later frames send the picture alone; the caption and the slider follow at most 4 times a
-  second; the first frame empties the hidden figure. What is left is Gradio's loading-status refresh,
-  which is the same whatever this tab sends: about 3,000 property copies a message on this page
-  (1,200 when the link restorer's gr.Tabs outputs were dropped in an experiment, because a Tabs output
-  makes each refresh copy every component of the app). It belongs to the page's event graph (the load
-  event that restores links outputs the gr.Tabs) and to Gradio, not to this tab; and on this 2-core
-  machine the server (drawing each frame, the model's field at each t) also did not send 10 a second.
-  Neither target is met here: 1.3 -> 3.0 frames painted a second for DDPM 1000, the main thread still busy."""
+NOTES = """How it got here (each step measured with this script; the machine is shared, so runs vary):
+- First, each frame was a plotly figure streamed as a Gradio output: the main thread was 97-99% blocked
+  and only the first and the last frame were painted.
+- Then frames were drawn on the server as JPEG pictures, still streamed as Gradio outputs (later frames
+  carried the picture alone, caption and scrubber 4 times a second): DDPM 1000 painted 1.3 -> 3.0 frames
+  a second, the main thread still 95-100% busy (long tasks 64-85%). The cost was Gradio's own: for each
+  streamed message its page refreshes the loading status of every output of every event that has run on
+  the page, finding each component by walking the whole tree and deep-copying its properties (about
+  3,000 copies a message on this app), whatever the message carries.
+- Now (explorer/feed.py, explorer/tabs/reverse_player.js) only Play's first view and its closing view go
+  through Gradio. The frames between come from the server's live feed, one request at a time: the page
+  asks for a frame newer than the one it shows, the server answers with the newest (the ones between are
+  never sent) and draws the next only once the page has taken the last. DDPM 1000: 10-15 distinct frames
+  painted a second (target met), long tasks 4-11% of the play (from 83%). The main thread is still busy
+  61-73% of the play in these runs: decoding and painting 10-15 pictures a second scaled to the page in
+  headless chromium without a GPU (Paint, Commit and the microtasks of each fetch), and Gradio's
+  status tracker, which animates while the Play event is pending. The < 30% target is not met here.
+- DDIM 50 at top speed is computed in about a second: the first view, a few live frames and the closing
+  view (which draws the interactive figure, about 0.5 s of the window) fill it, so its busy share and
+  frame rate say little about playback."""
 
 
 def main_thread_busy(trace: dict) -> dict:
@@ -253,7 +254,8 @@ def main() -> None:
              f"{a.threads} torch thread(s) in the server; {date.today()}; load average before: {load_before}, "
              f"after: {load}. Browser and server share the CPU.",
              "Shipped swiss_roll model, 500 points, top speed ('max'), seeds computed live (not recorded runs); "
-             "frames go out as server-drawn JPEG pictures while playing (the interactive figure returns at rest).",
+             "frames go out as server-drawn JPEG pictures from the live feed while playing (the interactive figure "
+             "returns at rest).",
              "Window: from the click on Play to the caption saying complete. **Main thread busy** is the sum of "
              "the page's renderer main-thread top-level tasks in a chromium trace, clipped to the window; "
              "**long tasks** is the part of it in tasks over 50 ms (PerformanceObserver, clipped to the window). "
