@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PREDICTIONS = ("eps", "x0", "v")
+# torch.compile modes; "reduce-overhead" adds CUDA graphs on a GPU (the same as "default" on a CPU)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class TrainConfig:
     preview_n: int = 16
     log_every: int = 10
     checkpoint_every: int = 0         # steps between checkpoints in the CLI (0 = only at the end)
-    compile: bool = False             # torch.compile the model
+    compile: bool | str = False       # torch.compile the model: False, True (= "default") or a COMPILE_MODES name
     amp: bool = True                  # bf16 autocast on CUDA; ignored elsewhere
 
     def __post_init__(self):
@@ -73,6 +75,15 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be true, false or one of {', '.join(COMPILE_MODES)}; got {self.compile!r}")
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The torch.compile mode this config asks for, or None for eager."""
+        if self.compile is False:
+            return None
+        return "default" if self.compile is True else self.compile
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, retention
-from .config import PREDICTIONS, DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
+from .config import COMPILE_MODES, PREDICTIONS, DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from .data import DATASETS, load_dataset
 from .device import DEVICE_CHOICES, pick_device
 from .nets import NETS, PRESETS, build_model, count_parameters
@@ -120,7 +120,11 @@ def parser() -> argparse.ArgumentParser:
                                 "resumed one")
     g.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint")
     g.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="auto: cuda, then mps, then cpu (default: auto)")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    g.add_argument("--compile", nargs="?", const="default", choices=COMPILE_MODES, metavar="MODE",
+                   help=f"torch.compile the model; MODE: {', '.join(COMPILE_MODES)} (default when given: default; "
+                        "reduce-overhead adds CUDA graphs on a GPU)")
+    g.add_argument("--channels-last", action="store_true",
+                   help="image models in channels_last memory layout on any device (default: on CUDA only)")
     add_threads_option(g)
     g.add_argument("--checkpoint-every", type=int, default=0,
                    help=f"also save every N steps, N >= {retention.MIN_CHECKPOINT_EVERY} (default 0: only at the end)")
@@ -151,7 +155,7 @@ def build_config(a: argparse.Namespace, data_kind: str, sample_shape: tuple[int,
         model = ModelConfig(model.net, {**model.params, **extra})
     diffusion = DiffusionConfig(**_given(a, schedule="schedule", T="T", prediction="prediction"))
     train = {**KIND_DEFAULTS[data_kind], "log_every": a.log_every, "preview_every": a.preview_every,
-             "checkpoint_every": a.checkpoint_every, "compile": a.compile,
+             "checkpoint_every": a.checkpoint_every, "compile": a.compile or False,
              **_given(a, steps="steps", lr="lr", batch_size="batch_size", warmup_steps="warmup_steps",
                       grad_clip="grad_clip", weight_decay="weight_decay", ema_decay="ema_decay",
                       min_snr_gamma="min_snr_gamma", seed="seed")}
@@ -318,7 +322,7 @@ def run(a: argparse.Namespace) -> int:
         tc = saved.train
         tc = dataclasses.replace(tc, steps=a.steps if a.steps is not None else tc.steps, log_every=a.log_every,
                                  preview_every=a.preview_every, checkpoint_every=a.checkpoint_every,
-                                 compile=a.compile)
+                                 compile=a.compile or False)
         config, label = saved.replace(train=tc), "resumed"
         data = load_dataset(config.data.name, **config.data.params)
     else:
@@ -328,10 +332,11 @@ def run(a: argparse.Namespace) -> int:
     device = _init_distributed(a.device)
     rank, world = dist_info()
     try:
+        layout = True if a.channels_last else None
         if a.resume is not None:
-            trainer = Trainer.resume(a.resume, data, device, config=config)
+            trainer = Trainer.resume(a.resume, data, device, config=config, channels_last=layout)
         else:
-            trainer = Trainer(config, data, device)
+            trainer = Trainer(config, data, device, channels_last=layout)
         if rank == 0:  # only now, so a model that does not fit the data leaves no folder behind
             if a.resume is not None:
                 trim_log(out, trainer.step_count)

@@ -7,6 +7,12 @@ Around it: AdamW, linear warm-up then cosine decay, gradient clipping, an EMA of
 (the copy that samples and is saved), bf16 autocast on CUDA, optional torch.compile, and DDP when
 a process group is running (`torchrun`). Whoever drives the loop (the CLI, the UI's job manager)
 decides when to stop, pause, log or save; the trainer only steps and reports.
+
+A step never waits for the device: the batch, its timesteps and the noise are drawn there from the
+trainer's own generator, the NaN/inf guard is decided there (fused AdamW skips a flagged step, as
+under GradScaler, and the EMA update is masked by the same flag), and each step's numbers go into a
+small table on the device. That table is read once per logging step (or when an event's numbers are
+first asked for), which is also when a non-finite step is reported, by the step it happened at.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
@@ -28,6 +35,7 @@ from .config import RunConfig
 from .device import autocast, describe_device
 from .forward import q_sample, snr_weight, target_for
 from .nets import build_model
+from .nets.base import Dropout
 from .samplers import ddim, final
 from .schedules import NoiseSchedule, make_schedule
 
@@ -38,6 +46,7 @@ SPEED_DECAY = 0.9        # smoothing of the throughput numbers
 PREVIEW_STEPS = 20       # DDIM steps of a preview: cheap, and enough to show the shape of the data
 PREVIEW_POINTS = 512     # 2-D points need many samples before a distribution is visible
 EMA_WARMUP = 10          # EMA decay ramps as (1 + n) / (EMA_WARMUP + n), so short runs preview something
+MAX_WINDOW = 1000        # steps of numbers kept on the device between reads (one read per this many at most)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -75,6 +84,35 @@ class StepEvent:
         return d
 
 
+_LATE = ("loss", "loss_avg", "grad_norm", "per_t_loss")  # the fields a step leaves on the device
+
+
+class _LateEvent(StepEvent):
+    """A StepEvent whose loss numbers are fetched from the trainer's device table when first read.
+
+    Reading them costs one device->host read (for all steps not read yet) unless the trainer has read
+    them already; either way the trainer notes that its events are being read (see Trainer.step).
+    """
+
+    def __init__(self, owner: "Trainer", step: int, lr: float, steps_per_s: float, samples_per_s: float,
+                 elapsed: float, preview: torch.Tensor | None = None):
+        for name, value in (("step", step), ("lr", lr), ("steps_per_s", steps_per_s),
+                            ("samples_per_s", samples_per_s), ("elapsed", elapsed), ("preview", preview),
+                            ("_owner", owner), ("_values", None), ("_read", False)):
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        if name not in _LATE:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if self.__dict__["_values"] is None:
+            self.__dict__["_owner"]._read_on_demand()
+        object.__setattr__(self, "_read", True)
+        object.__setattr__(self, "_owner", None)
+        for key, value in zip(_LATE, self.__dict__["_values"]):
+            object.__setattr__(self, key, value)
+        return self.__dict__[name]
+
+
 # ---------------------------------------------------------------------------------------------
 # the pieces, each testable on its own
 
@@ -83,7 +121,7 @@ def diffusion_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Te
                    prediction: str = "eps", min_snr_gamma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss of one batch: returns (scalar loss, per-sample unweighted MSE (B,)).
 
-    x0, noise: (B, ...); t: (B,) LongTensor in 1..T (on the CPU: the schedule's tables live there).
+    x0, noise: (B, ...); t: (B,) LongTensor in 1..T, on x0's device (the schedule keeps a copy of its tables there).
     """
     x_t = q_sample(schedule, x0, t, noise)
     out = model(x_t, t.to(x0.device))
@@ -126,6 +164,7 @@ class PerTimestepLoss:
         self.centers = tuple((a + b) / 2 for a, b in zip(self.edges[:-1], self.edges[1:]))
         self.sums = torch.zeros(self.bins, dtype=torch.float64)
         self.counts = torch.zeros(self.bins, dtype=torch.float64)
+        self._sums, self._counts = self.sums.numpy(), self.counts.numpy()  # views: host updates without torch calls
 
     def update(self, t: torch.Tensor, loss: torch.Tensor) -> tuple[float, ...]:
         """Add a batch: t (B,) CPU LongTensor in 1..T, loss (B,) CPU per-sample losses. Returns the curve."""
@@ -133,6 +172,24 @@ class PerTimestepLoss:
         self.sums.mul_(self.decay).index_add_(0, b, loss.double())
         self.counts.mul_(self.decay).add_(torch.bincount(b, minlength=self.bins).double())
         return self.values()
+
+    def add_binned(self, sums, counts) -> tuple[float, ...]:
+        """Add a batch already binned: per-bin loss sums and sample counts (host numbers). Returns the curve.
+
+        The same update as `update`, done in numpy on views of the same memory, so a trainer that
+        bins on its device only has to read the bins back.
+        """
+        self._sums *= self.decay
+        self._sums += np.asarray(sums, dtype=np.float64)
+        self._counts *= self.decay
+        self._counts += np.asarray(counts, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return tuple((self._sums / self._counts).tolist())
+
+    def load(self, sums: torch.Tensor, counts: torch.Tensor) -> None:
+        """Take saved (sums, counts); in place, so the numpy views stay those of the tensors."""
+        self.sums.copy_(sums.double())
+        self.counts.copy_(counts.double())
 
     def values(self) -> tuple[float, ...]:
         """The running mean per bin; NaN (0/0) where no sample has fallen yet."""
@@ -166,13 +223,21 @@ class History:
         self.previews = _Series(max_previews, preview_every)
 
     def add(self, e: StepEvent) -> None:
+        self.add_values(e.step, e.loss, e.loss_avg, e.lr, e.per_t_loss, e.preview)
+
+    def add_values(self, step: int, loss: float, loss_avg: float, lr: float, per_t: tuple[float, ...],
+                   preview: torch.Tensor | None = None) -> None:
         with self._lock:
-            self.loss.add(e.step, e.loss)
-            self.loss_avg.add(e.step, e.loss_avg)
-            self.lr.add(e.step, e.lr)
-            self.per_t.add(e.step, e.per_t_loss)
-            if e.preview is not None:
-                self.previews.add(e.step, e.preview)
+            self.loss.add(step, loss)
+            self.loss_avg.add(step, loss_avg)
+            self.lr.add(step, lr)
+            self.per_t.add(step, per_t)
+            if preview is not None:
+                self.previews.add(step, preview)
+
+    def add_preview(self, step: int, preview: torch.Tensor) -> None:
+        with self._lock:
+            self.previews.add(step, preview)
 
     def snapshot(self) -> dict:
         """{"loss", "loss_avg", "lr": [(step, value)], "per_t": [(step, tuple)], "previews": {step: tensor}}."""
@@ -195,10 +260,10 @@ class History:
                     series.items = [(int(s), float(v)) for s, v in state[name]["items"]]
 
 
-def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+def _total_norm(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """Global L2 norm of the gradients without clipping them."""
     if not grads:
-        return torch.zeros(())
+        return torch.zeros((), device=device)
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
 
 
@@ -221,6 +286,16 @@ def _ema_pairs(ema: nn.Module, raw: nn.Module):
     return ([e for e, _ in floating], [r for _, r in floating]), ([e for e, _ in other], [r for _, r in other])
 
 
+def _uses_global_rng(model: nn.Module) -> bool:
+    """Whether training `model` draws from torch's global RNG: dropout layers other than ours, RNN dropout."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd) and not isinstance(m, Dropout) and m.p > 0:
+            return True
+        if isinstance(m, nn.RNNBase) and m.dropout > 0:
+            return True
+    return False
+
+
 def _adamw(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """AdamW, fused where the device has the fused kernel (about 4x faster than foreach on a CPU)."""
     try:
@@ -236,6 +311,15 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def _plain(event: StepEvent) -> StepEvent:
+    """A plain StepEvent with the numbers of a read _LateEvent, built without touching the device."""
+    if not isinstance(event, _LateEvent):
+        return event
+    d = event.__dict__
+    return StepEvent(d["step"], *d["_values"][:2], d["lr"], *d["_values"][2:], d["steps_per_s"], d["samples_per_s"],
+                     d["elapsed"], d["preview"])
+
+
 # ---------------------------------------------------------------------------------------------
 # the trainer
 
@@ -247,10 +331,14 @@ class Trainer:
     device: where to train (a torch.device or its name); model: start from this module instead of
     building config.model freshly; log: called with the StepEvent every log_every steps, on
     preview steps and on the last configured step (rank 0 only under DDP).
+
+    An event's loss numbers stay on the device until they are read: at a logging step by the
+    trainer, otherwise when the caller first reads one (see `step`). Read events in the thread that steps.
     """
 
     def __init__(self, config: RunConfig, data, device: torch.device | str = "cpu", *,
-                 model: nn.Module | None = None, log: Callable[[StepEvent], None] | None = None):
+                 model: nn.Module | None = None, log: Callable[[StepEvent], None] | None = None,
+                 channels_last: bool | None = None):
         tc = config.train
         self.config, self.data, self.log = config, data, log
         self.device = torch.device(device)
@@ -268,8 +356,9 @@ class Trainer:
 
         raw = model if model is not None else build_model(config.model, self.sample_shape, seed=tc.seed)
         raw = raw.to(self.device).train()
-        # channels_last lets cuDNN pick its fastest convolution kernels; elsewhere it only costs copies.
-        self.channels_last = self.device.type == "cuda" and data.kind == "image"
+        # channels_last lets cuDNN pick its fastest convolution kernels; elsewhere it is asked for explicitly.
+        self.channels_last = (self.device.type == "cuda" if channels_last is None else channels_last) \
+            and data.kind == "image"
         if self.channels_last:
             raw = raw.to(memory_format=torch.channels_last)
         self.model = raw  # the raw weights the optimizer updates
@@ -279,45 +368,75 @@ class Trainer:
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(raw, device_ids=ids)
-        self.net = torch.compile(net) if tc.compile else net
+        mode = tc.compile_mode
+        self.net = net if mode is None else torch.compile(net, mode=None if mode == "default" else mode)
+        self._graphs = mode in ("reduce-overhead", "max-autotune")  # the modes that use CUDA graphs
 
         self._params = [p for p in raw.parameters() if p.requires_grad]
         self.optimizer = _adamw(self._params, tc.lr, tc.weight_decay)
+        # The NaN/inf guard on the device: fused AdamW skips its whole update (moments and step count
+        # included) while this flag is 1, as it does for GradScaler. Without the fused kernel the flag
+        # is read on the host before each update instead.
+        self._found_inf = torch.zeros((), dtype=torch.float32, device=self.device)
+        self._guard_on_device = bool(self.optimizer.defaults.get("fused"))
+        if self._guard_on_device:
+            self.optimizer.found_inf = self._found_inf
         self.warmup = min(tc.warmup_steps, tc.steps - 1)
         self.scheduler = LambdaLR(self.optimizer, _lr_lambda(self.warmup, tc.steps, tc.min_lr_ratio))
 
         self._x = data.x.to(self.device)
         self._seed_streams(tc.seed)
-        # The global RNG (dropout) is swapped in and out around each step so this trainer is
-        # reproducible whatever else in the process draws random numbers.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(tc.seed + 7919 * self.rank)
-            self._torch_rng = torch.get_rng_state()
-        self._cuda_rng = None
-        if self.device.type == "cuda":
-            with torch.random.fork_rng(devices=[self.device]):
-                torch.cuda.manual_seed(tc.seed + 7919 * self.rank)
-                self._cuda_rng = torch.cuda.get_rng_state(self.device)
+        for m in raw.modules():  # dropout draws from the trainer's stream, not the global RNG
+            if isinstance(m, Dropout):
+                m.generator = self._dev_gen
+        # A net that draws from the global RNG some other way (an RNN's inter-layer dropout, a foreign
+        # dropout layer) gets its own copy of it swapped in around each step: host work only on a CPU.
+        self._torch_rng = self._cuda_rng = None
+        if _uses_global_rng(raw):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(tc.seed + 7919 * self.rank)
+                self._torch_rng = torch.get_rng_state()
+            if self.device.type == "cuda":
+                with torch.random.fork_rng(devices=[self.device]):
+                    torch.cuda.manual_seed(tc.seed + 7919 * self.rank)
+                    self._cuda_rng = torch.cuda.get_rng_state(self.device)
 
         self.per_t = PerTimestepLoss(self.schedule.T)
+        self._bin_of = self.per_t.bin_of.to(self.device)
+        self._ones = torch.ones(self.batch, device=self.device)
+        # One row per step since the last read: loss, grad norm, per-bin MSE sums, per-bin counts.
+        self._window = torch.zeros(max(1, min(tc.log_every or 1, MAX_WINDOW)), 2 + 2 * self.per_t.bins,
+                                   device=self.device)
+        self._pending: list[_LateEvent] = []  # events of the steps in the window, oldest first
+        self._eager = False       # the caller reads every event: read each step, and raise from step() itself
+        self._failed: NonFiniteLossError | None = None  # found by a read outside step(); raised by the next step()
+        self.host_reads = 0       # device->host reads of the window so far
         self.step_count = 0
         self.elapsed = 0.0
         self._loss_ema, self._loss_weight = 0.0, 0.0
         self._dt_avg: float | None = None
         self.last_event: StepEvent | None = None
         self.last_preview: tuple[int, torch.Tensor] | None = None
+        self._last_read: _LateEvent | None = None  # the newest event whose numbers were read (and were finite)
         self.history = History(per_t_every=max(1, tc.log_every), preview_every=max(1, tc.preview_every))
 
     # --- randomness -------------------------------------------------------------------------
 
     def _seed_streams(self, seed: int, salt: int = 0) -> None:
-        """Index/t draws on a CPU generator; noise on the training device. Each DDP rank gets its own streams."""
+        """Data order, timesteps, noise and dropout all come from one generator on the training device.
+
+        Each DDP rank gets its own stream. Nothing is saved or restored around a step.
+        """
         base = seed + 1_000_003 * self.rank + 7_368_787 * salt
-        self._cpu_gen = torch.Generator().manual_seed(base)
-        self._dev_gen = torch.Generator(device=self.device).manual_seed(base + 1)
+        if not hasattr(self, "_dev_gen"):
+            self._dev_gen = torch.Generator(device=self.device)
+        self._dev_gen.manual_seed(base + 1)
 
     @contextlib.contextmanager
-    def _own_rng(self):
+    def _global_rng(self):
+        if self._torch_rng is None:
+            yield
+            return
         devices = [self.device] if self._cuda_rng is not None else []
         with torch.random.fork_rng(devices=devices):
             torch.set_rng_state(self._torch_rng)
@@ -338,21 +457,34 @@ class Trainer:
         return self.step_count >= self.config.train.steps
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n = self._x.shape[0]
-        idx = torch.randint(n, (self.batch,), generator=self._cpu_gen)
-        t = torch.randint(1, self.schedule.T + 1, (self.batch,), generator=self._cpu_gen)
-        x0 = self._x[idx.to(self.device)]
+        g = self._dev_gen
+        idx = torch.randint(self._x.shape[0], (self.batch,), generator=g, device=self.device)
+        t = torch.randint(1, self.schedule.T + 1, (self.batch,), generator=g, device=self.device)
+        x0 = self._x.index_select(0, idx)
         if self.channels_last:
             x0 = x0.contiguous(memory_format=torch.channels_last)
-        noise = torch.randn(x0.shape, generator=self._dev_gen, device=self.device)
+        noise = torch.randn(x0.shape, generator=g, device=self.device)
         return x0, t, noise
 
     def step(self) -> StepEvent:
-        """One optimisation step; raises NonFiniteLossError (without updating anything) on NaN/inf."""
+        """One optimisation step, queued on the device without waiting for it.
+
+        A non-finite loss or gradient norm is never applied (nor any step after it); the step's
+        NonFiniteLossError is raised when the numbers are next read: at the next logging step, or by
+        this call when the caller has been reading every event (as a UI showing each step does).
+        """
+        if self._failed is not None:
+            error, self._failed = self._failed, None
+            raise error
         tc = self.config.train
         start = time.perf_counter()
+        last = self.last_event
+        if self._eager and isinstance(last, _LateEvent) and not last._read:
+            self._eager = False  # the caller stopped reading every event
         x0, t, noise = self._batch()
-        with self._own_rng():
+        if self._graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer needed
+        with self._global_rng():
             with autocast(self.device, self.amp):
                 loss, mse = diffusion_loss(self.net, self.schedule, x0, t, noise, self.prediction, tc.min_snr_gamma)
             self.optimizer.zero_grad(set_to_none=True)
@@ -360,44 +492,105 @@ class Trainer:
         if tc.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self._params, tc.grad_clip, foreach=True)
         else:
-            grad_norm = _total_norm([p.grad for p in self._params if p.grad is not None])
-        # The one device->host transfer of the step: the numbers the event and the NaN guard need.
-        stats = torch.cat([loss.detach().reshape(1), grad_norm.detach().reshape(1).float(), mse.detach()]).cpu()
-        loss_f, norm_f = float(stats[0]), float(stats[1])
-        step = self.step_count + 1
-        if not math.isfinite(loss_f):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLossError(step, "loss", loss_f)
-        if not math.isfinite(norm_f):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLossError(step, "gradient norm", norm_f)
+            grad_norm = _total_norm([p.grad for p in self._params if p.grad is not None], self.device)
+        self._record(loss.detach(), grad_norm.detach(), mse.detach(), t)
 
         lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
+        if self._guard_on_device or not bool(self._found_inf):  # without the fused kernel: a host read per step
+            self.optimizer.step()
         self.scheduler.step()
         self._update_ema()
-        self.step_count = step
+        step = self.step_count = self.step_count + 1
 
-        per_t = self.per_t.update(t, stats[2:])
-        self._loss_ema = LOSS_DECAY * self._loss_ema + (1 - LOSS_DECAY) * loss_f
-        self._loss_weight = LOSS_DECAY * self._loss_weight + (1 - LOSS_DECAY)
         dt = time.perf_counter() - start
         self._dt_avg = dt if self._dt_avg is None else SPEED_DECAY * self._dt_avg + (1 - SPEED_DECAY) * dt
-        preview = None
-        if tc.preview_every and step % tc.preview_every == 0 and self.is_main:
+        steps_per_s = 1.0 / max(self._dt_avg, 1e-9)
+        event = _LateEvent(self, step, lr, steps_per_s, steps_per_s * tc.batch_size,
+                           self.elapsed + time.perf_counter() - start)
+        self._pending.append(event)
+        self.last_event = event
+        preview_due = bool(tc.preview_every) and step % tc.preview_every == 0 and self.is_main
+        logging = step % max(1, tc.log_every) == 0 or step == tc.steps
+        if logging or preview_due or self._eager or len(self._pending) == self._window.shape[0]:
+            self._read()  # a run that went bad raises here, before a preview is drawn
+        if preview_due:
             preview = self.preview()
             self.last_preview = (step, preview)
+            object.__setattr__(event, "preview", preview)
+            self.history.add_preview(step, preview)
         self.elapsed += time.perf_counter() - start
-        steps_per_s = 1.0 / max(self._dt_avg, 1e-9)
-        event = StepEvent(step=step, loss=loss_f, loss_avg=self._loss_ema / self._loss_weight, lr=lr,
-                          grad_norm=norm_f, per_t_loss=per_t, steps_per_s=steps_per_s,
-                          samples_per_s=steps_per_s * tc.batch_size, elapsed=self.elapsed, preview=preview)
-        self.last_event = event
-        self.history.add(event)
-        if self.log is not None and self.is_main and (
-                step % max(1, tc.log_every) == 0 or preview is not None or step == tc.steps):
+        object.__setattr__(event, "elapsed", self.elapsed)
+        if self.log is not None and self.is_main and (logging or preview_due):
             self.log(event)
         return event
+
+    def _record(self, loss: torch.Tensor, grad_norm: torch.Tensor, mse: torch.Tensor, t: torch.Tensor) -> None:
+        """Write this step's numbers into the window and raise the guard flag if they are not finite (on the device)."""
+        bins = self.per_t.bins
+        row = self._window[len(self._pending)]
+        row[0] = loss
+        row[1] = grad_norm.float()
+        row[2:].zero_()
+        b = self._bin_of[t]
+        row[2:2 + bins].index_add_(0, b, mse.float())
+        row[2 + bins:].index_add_(0, b, self._ones[:b.shape[0]])
+        bad = ~(torch.isfinite(loss) & torch.isfinite(grad_norm))
+        # sticky: once a step is bad, every later update is skipped too until it is reported
+        self._found_inf.copy_(self._found_inf.bool() | bad)
+
+    def _read_on_demand(self) -> None:
+        """A caller asked for numbers not read yet: read them now, and from now on at every step."""
+        self._eager = True
+        try:
+            self._read()
+        except NonFiniteLossError as e:  # the event itself shows its numbers; the next step() raises
+            self._failed = e
+
+    def _read(self) -> None:
+        """The one device->host read: every step's numbers since the last read, then the host bookkeeping.
+
+        Raises NonFiniteLossError for the first non-finite step among them, after undoing the count
+        of the steps that were skipped from there on (their updates never happened).
+        """
+        pending = self._pending
+        if not pending:
+            return
+        rows = self._window[:len(pending)].tolist()
+        self.host_reads += 1
+        self._pending = []
+        bins = self.per_t.bins
+        bad: tuple[int, str, float] | None = None
+        last_avg = self._loss_ema / self._loss_weight if self._loss_weight else math.nan
+        last_per_t = None
+        for event, row in zip(pending, rows):
+            loss, norm = row[0], row[1]
+            if bad is None and not (math.isfinite(loss) and math.isfinite(norm)):
+                bad = (event.step, "loss", loss) if not math.isfinite(loss) else (event.step, "gradient norm", norm)
+            if bad is None:
+                last_per_t = self.per_t.add_binned(row[2:2 + bins], row[2 + bins:])
+                self._loss_ema = LOSS_DECAY * self._loss_ema + (1 - LOSS_DECAY) * loss
+                self._loss_weight = LOSS_DECAY * self._loss_weight + (1 - LOSS_DECAY)
+                last_avg = self._loss_ema / self._loss_weight
+                self.history.add_values(event.step, loss, last_avg, event.lr, last_per_t)
+            elif last_per_t is None:
+                last_per_t = self.per_t.values()
+            object.__setattr__(event, "_values", (loss, last_avg, norm, last_per_t))
+            if bad is None:
+                self._last_read = event
+        if bad is not None:
+            self._undo_from(bad[0])
+            raise NonFiniteLossError(*bad)
+
+    def _undo_from(self, step: int) -> None:
+        """Forget the skipped steps `step`.. : count, LR schedule and the guard flag go back to step - 1."""
+        done = step - 1
+        self.step_count = done
+        self.scheduler.last_epoch = done
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * self.scheduler.lr_lambdas[0](done)
+        self._found_inf.zero_()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.last_event = self._last_read
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -405,17 +598,23 @@ class Trainer:
 
         update_parameters re-walks and regroups every parameter and buffer on each call, which
         costs more than the averaging itself for our small nets; the arithmetic is the same
-        `get_ema_multi_avg_fn` update, with a warm-up of the decay (see `ema_decay`).
+        `get_ema_multi_avg_fn` update, with a warm-up of the decay (see `ema_decay`). A step the
+        guard flagged moves nothing: its weight is multiplied by 0 on the device.
         """
         (ema_float, raw_float), (ema_other, raw_other) = self._ema_pairs
         n = self.step_count  # updates so far; counted in Python so a GPU need not sync to read n_averaged
         if n == 0:
+            # The EMA starts as a copy of the raw weights, so copying them is right whether or not the step was applied.
             torch._foreach_copy_(ema_float, raw_float)
         elif ema_float:
-            get_ema_multi_avg_fn(ema_decay(self.config.train.ema_decay, n))(ema_float, raw_float, None)
+            weight = (1.0 - self._found_inf) * (1.0 - ema_decay(self.config.train.ema_decay, n))
+            # ema += weight * (raw - ema): _foreach_lerp_ would read a tensor weight back to the host
+            delta = torch._foreach_sub(raw_float, ema_float)
+            torch._foreach_mul_(delta, weight)
+            torch._foreach_add_(ema_float, delta)
         for e, r in zip(ema_other, raw_other):  # integer buffers (counters) are copied, not averaged
             e.copy_(r)
-        self.ema.n_averaged += 1
+        self.ema.n_averaged.add_(1 - self._found_inf.to(self.ema.n_averaged.dtype))
 
     def run(self, until: int | None = None) -> Iterator[StepEvent]:
         """Step until `until` steps are done (default: config.train.steps), yielding each event."""
@@ -443,16 +642,21 @@ class Trainer:
 
     def snapshot(self) -> dict:
         """Everything a progress view needs, as plain values and CPU tensors (safe from another thread)."""
-        last = self.last_event
+        last = self._last_read  # not the newest event: reading that one would touch the device from this thread
         return {"step": self.step_count, "steps": self.config.train.steps, "done": self.done,
-                "elapsed": self.elapsed, "last": last.to_dict() if last is not None else None,
+                "elapsed": self.elapsed, "last": _plain(last).to_dict() if last is not None else None,
                 "last_preview": self.last_preview, "t_bin_centers": self.per_t.centers,
                 **self.history.snapshot()}
 
     # --- save and resume --------------------------------------------------------------------
 
     def train_state(self) -> dict:
-        """Everything needed to continue exactly: raw weights, optimizer, scheduler, EMA, step, RNG states."""
+        """Everything needed to continue exactly: raw weights, optimizer, scheduler, EMA, step, RNG states.
+
+        Reads the steps not read yet first, so a run that went bad raises here instead of being saved.
+        """
+        self._read()
+        sums, counts = self.per_t.sums, self.per_t.counts
         state = {
             "step": self.step_count,
             "elapsed": self.elapsed,
@@ -462,12 +666,13 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "ema": self.ema.state_dict(),
-            "rng": {"cpu_gen": self._cpu_gen.get_state(), "dev_gen": self._dev_gen.get_state(),
-                    "torch": self._torch_rng},
+            "rng": {"dev_gen": self._dev_gen.get_state()},
             "stats": {"loss_ema": self._loss_ema, "loss_weight": self._loss_weight,
-                      "per_t_sums": self.per_t.sums, "per_t_counts": self.per_t.counts},
+                      "per_t_sums": sums, "per_t_counts": counts},
             "history": self.history.state(),
         }
+        if self._torch_rng is not None:
+            state["rng"]["torch"] = self._torch_rng
         if self._cuda_rng is not None:
             state["rng"]["cuda"] = self._cuda_rng
         # Copies: state_dict() hands out the live tensors, and an optimizer loading them would share its moments.
@@ -489,8 +694,8 @@ class Trainer:
             group["lr"] = base * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
         rng = state["rng"]
         if self.world_size == 1 and int(state.get("world_size", 1)) == 1:
-            self._cpu_gen.set_state(rng["cpu_gen"].cpu())
-            self._torch_rng = rng["torch"].cpu()
+            if self._torch_rng is not None and "torch" in rng:
+                self._torch_rng = rng["torch"].cpu()
             if state.get("device_type") == self.device.type:
                 self._dev_gen.set_state(rng["dev_gen"].cpu())
                 if self._cuda_rng is not None and "cuda" in rng:
@@ -504,8 +709,7 @@ class Trainer:
         self._loss_ema = float(stats.get("loss_ema", 0.0))
         self._loss_weight = float(stats.get("loss_weight", 0.0))
         if "per_t_sums" in stats and stats["per_t_sums"].numel() == self.per_t.bins:
-            self.per_t.sums = stats["per_t_sums"].cpu().double().clone()
-            self.per_t.counts = stats["per_t_counts"].cpu().double().clone()
+            self.per_t.load(stats["per_t_sums"], stats["per_t_counts"])
         self.history.load(state.get("history", {}))
 
     def _match_moment_layouts(self) -> None:
@@ -535,7 +739,8 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str | Path, data=None, device: torch.device | str = "cpu", *,
-               config: RunConfig | None = None, log: Callable[[StepEvent], None] | None = None) -> "Trainer":
+               config: RunConfig | None = None, log: Callable[[StepEvent], None] | None = None,
+               channels_last: bool | None = None) -> "Trainer":
         """A trainer that continues the run saved at `path`.
 
         data: the dataset (default: made again from the checkpoint's data config); config: run
@@ -551,6 +756,6 @@ class Trainer:
             from .data import load_dataset
             data = load_dataset(config.data.name, **config.data.params)
         state = checkpoint.load_train_state(path, device="cpu")
-        trainer = cls(config, data, device, log=log)
+        trainer = cls(config, data, device, log=log, channels_last=channels_last)
         trainer.load_state(state)
         return trainer

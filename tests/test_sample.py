@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,7 @@ from PIL import Image
 from core import checkpoint
 from core.config import DiffusionConfig, ModelConfig, RunConfig
 from core.nets import build_model
-from core.sample import main, to_uint8_grid
+from core.sample import draw, main, to_uint8_grid
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
@@ -76,3 +78,17 @@ def test_grid_layout():
     g = to_uint8_grid(x, nrow=3, pad=1)
     assert g.shape == (4, 10, 3)
     assert g[1, 1, 0] == 0 and g[1, 4, 0] == 128 and g[1, 7, 0] == 255 and g[0, 0, 0] == 255
+
+
+@pytest.mark.slow  # 5-20 s, most of it inductor's first compile in the process
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_compiled_sampling_matches_eager(tmp_path):
+    """--compile is an optimisation only: the same samples as eager within float tolerance."""
+    ck = _save(tmp_path, "pts", "mlp", {"width": 16, "blocks": 1, "fourier_features": 4}, (2,))
+    eager, _ = draw(ck, sampler="ddpm", steps=6, n=8, seed=3, device="cpu")
+    compiled, _ = draw(ck, sampler="ddpm", steps=6, n=8, seed=3, device="cpu", compile="reduce-overhead")
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="compile mode must be one of default, reduce-overhead"):
+        draw(ck, steps=2, n=2, device="cpu", compile="fastest")

@@ -157,6 +157,7 @@ def test_parse_params_reads_json_values():
     (["--dataset", "moons", "--out", "X", "--preset", "mlp-2d", "--net", "mlp"], "not allowed with argument"),
     (["--resume", "missing-dir"], "cannot resume: no checkpoint at missing-dir"),
     (["--dataset", "moons", "--out", "X", "--threads", "0"], "--threads must be at least 1, got 0"),
+    (["--dataset", "moons", "--out", "X", "--compile", "fastest"], "argument --compile: invalid choice: 'fastest'"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
@@ -198,3 +199,23 @@ def test_help_states_each_default_once(capsys):
     assert text.count("(default: linear)") == 1 and text.count("(default: 1000)") == 1
     assert "--dataset DATASET required unless --resume" in text
     assert "--threads N CPU threads for torch (default: half the cores" in text
+
+
+def test_compile_mode_and_channels_last_reach_the_trainer(tmp_path, monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda net, mode=None: modes.append(mode) or net)  # wiring only
+    out = tmp_path / "run"
+    assert train(out, "image", "--steps", "2", "--compile", "reduce-overhead", "--channels-last") == 0
+    assert modes == ["reduce-overhead"] and checkpoint.load(out)[1].train.compile == "reduce-overhead"
+    assert train(tmp_path / "plain", "points", "--steps", "1", "--compile") == 0
+    assert modes[-1] is None and checkpoint.load(tmp_path / "plain")[1].train.compile == "default"
+    seen = []
+    real = core.training.Trainer.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        seen.append(self.channels_last)
+
+    monkeypatch.setattr(core.training.Trainer, "__init__", spy)
+    assert main(["--resume", str(out), "--steps", "3", "--channels-last"]) == 0
+    assert seen == [True]

@@ -244,14 +244,86 @@ def test_nan_loss_raises_keeps_the_weights_and_the_last_good_checkpoint(points, 
         assert torch.equal(v, good_ema[k]) and torch.isfinite(v).all()
 
 
-def test_nan_from_the_model_raises_too(points, monkeypatch):
-    tr = Trainer(make_config(), points)
-    tr.step()
+def _state(tr: Trainer) -> dict:
+    """Raw weights, EMA weights and the optimizer's moments and step counts, copied."""
+    out = {f"raw.{k}": v.clone() for k, v in tr.model.state_dict().items()}
+    out.update({f"ema.{k}": v.clone() for k, v in tr.ema.module.state_dict().items()})
+    for i, p in enumerate(tr._params):
+        out.update({f"opt.{i}.{k}": v.clone() for k, v in tr.optimizer.state[p].items()})
+    return out
+
+
+def test_a_non_finite_step_is_skipped_on_the_device_and_reported_at_the_next_logging_step(points, monkeypatch):
+    tr = Trainer(make_config(log_every=5), points)
+    tr.step()  # nobody reads the events: the trainer reads the device at logging steps only
+    after_1, lr_2 = _state(tr), tr.optimizer.param_groups[0]["lr"]
     forward = tr.model.forward
     monkeypatch.setattr(tr.model, "forward", lambda x, t: forward(x, t) * float("inf"))
-    with pytest.raises(NonFiniteLossError) as info:
-        tr.step()
-    assert info.value.step == 2 and not math.isfinite(info.value.value)
+    for _ in range(3):
+        tr.step()  # steps 2-4 are queued and skipped; nothing is known on the host yet
+    assert tr.step_count == 4
+    with pytest.raises(NonFiniteLossError, match="loss became inf at step 2") as info:
+        tr.step()  # step 5 logs
+    assert info.value.step == 2 and tr.step_count == 1 and tr.last_event.step == 1
+    after = _state(tr)
+    for k, v in after_1.items():  # weights, EMA, moments and AdamW's step counts are those after step 1
+        assert torch.equal(after[k], v), k
+    assert int(tr.ema.n_averaged) == 1 and tr.optimizer.param_groups[0]["lr"] == pytest.approx(lr_2)
+    monkeypatch.undo()  # the run may go on from step 1
+    assert tr.step().step == 2 and math.isfinite(tr.last_event.loss)
+
+    # A save between a bad step and the next logging step reads first: it raises instead of saving.
+    tr = Trainer(make_config(log_every=5), points)
+    tr.step()
+    monkeypatch.setattr(tr.model, "forward", lambda x, t: forward(x, t) * float("nan"))
+    tr.step()
+    with pytest.raises(NonFiniteLossError, match="at step 2"):
+        tr.train_state()
+
+
+def _inside(event, op: str) -> bool:
+    while event is not None:
+        if op in event.name:
+            return True
+        event = event.cpu_parent
+    return False
+
+
+def test_a_step_reads_the_device_only_at_logging_steps(points):
+    """50 steps logging every 25: two device->host reads (the two logging steps), none in between.
+
+    On a CPU every tensor is host memory, so a profiler sees no device->host copies to count. What
+    would be one on a GPU is counted instead at its two doors: Tensor methods that hand values to
+    Python (item, tolist, numpy, cpu, bool/float/int/index), seen through a TorchFunctionMode, and
+    aten::_local_scalar_dense, which every scalar read goes through, seen by the profiler (it also
+    catches reads made inside torch's own C++, except those of the CPU kernel of fused AdamW, which
+    reads its step count and guard flag from host memory where the CUDA kernel reads them on the
+    device). The step draws its batch, timesteps and noise on the
+    training device, so its only .to() calls target that device, never the host.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    reads = []
+
+    class HostReads(TorchFunctionMode):
+        NAMES = {"item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__"}
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") in self.NAMES:
+                reads.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    tr = Trainer(make_config(steps=50, log_every=25), points)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof, HostReads():
+        events = [tr.step() for _ in range(50)]
+    scalar_reads = [e for e in prof.events() if e.name == "aten::_local_scalar_dense" and not _inside(e, "_fused_adamw_")]
+    assert reads == ["tolist", "tolist"] and not scalar_reads and tr.host_reads == 2
+    # the numbers of every step are there once read, and the history holds all of them
+    assert [e.step for e in events] == list(range(1, 51)) and all(math.isfinite(e.loss) for e in events)
+    assert [s for s, _ in tr.snapshot()["loss"]] == list(range(1, 51))
+    with HostReads():  # the instrument sees a read when there is one: an event read before its logging step
+        tr.step().loss
+    assert reads[2:] == ["tolist"]
 
 
 @pytest.mark.parametrize("model", [TINY_MLP, ModelConfig("mlp", {"width": 32, "blocks": 2, "dropout": 0.2})],
@@ -349,17 +421,56 @@ def test_resume_on_another_device_kind_and_memory_layout(points, tmp_path, monke
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
 def test_compiled_training_matches_eager_and_saves_a_plain_checkpoint(points, tmp_path):
     """torch.compile (--compile) is an optimisation only: same losses, same weights, a checkpoint without
-    the compiled wrapper's key prefixes that loads and resumes like any other."""
+    the compiled wrapper's key prefixes that loads and resumes like any other. reduce-overhead (CUDA
+    graphs on a GPU; on a CPU the default mode) runs the same graph-safe step."""
     eager = Trainer(make_config(steps=6), points)
     base = losses(eager, 4)
-    tr = Trainer(make_config(steps=6, compile=True), points)
+    tr = Trainer(make_config(steps=6, compile="reduce-overhead"), points)
     assert tr.net is not tr.model  # the compiled wrapper runs the steps; the raw module holds the weights
     torch.testing.assert_close(losses(tr, 4), base, rtol=1e-5, atol=1e-6)
     for a, b in zip(tr.model.parameters(), eager.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     tr.save(tmp_path / "ck")
     model, config, meta = checkpoint.load(tmp_path / "ck")
-    assert config.train.compile and meta["steps"] == 4
+    assert config.train.compile == "reduce-overhead" and meta["steps"] == 4
     assert not any(k.startswith("_orig_mod") for k in model.state_dict())
     resumed = Trainer.resume(tmp_path / "ck", points)
     torch.testing.assert_close(losses(resumed, 2), losses(eager, 2), rtol=1e-5, atol=1e-6)
+
+
+def test_compile_modes_are_checked():
+    assert TrainConfig(compile=True).compile_mode == "default" and TrainConfig().compile_mode is None
+    assert TrainConfig(compile="reduce-overhead").compile_mode == "reduce-overhead"
+    with pytest.raises(ValueError, match="compile must be true, false or one of default, reduce-overhead"):
+        TrainConfig(compile="fast")
+
+
+def test_channels_last_on_the_cpu_trains_like_the_default_layout(digits):
+    model = ModelConfig("unet", {"base": 8, "channel_mult": [1, 2], "blocks": 1, "attn_resolutions": [4], "groups": 4})
+    cfg = make_config(steps=4, model=model, data="digits", batch_size=8)
+    plain, last = Trainer(cfg, digits), Trainer(cfg, digits, channels_last=True)
+    assert not plain.channels_last and last.channels_last
+    assert last.model.inp.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(losses(last, 4), losses(plain, 4), rtol=1e-4, atol=1e-6)
+    for a, b in zip(last.ema.module.parameters(), plain.ema.module.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # other kernels, other rounding
+
+
+def test_dropout_draws_from_the_trainers_stream_and_rnns_keep_their_own_global_rng(points):
+    drop = ModelConfig("mlp", {"width": 32, "blocks": 2, "dropout": 0.3})
+    tr = Trainer(make_config(model=drop), points)
+    assert tr._torch_rng is None  # nothing to swap around a step
+    before = torch.get_rng_state()
+    a = losses(tr, 3)
+    assert torch.equal(torch.get_rng_state(), before)  # the global RNG was not touched
+    torch.manual_seed(5)
+    assert losses(Trainer(make_config(model=drop), points), 3) == a
+    # An RNN's inter-layer dropout draws from the global RNG: the trainer keeps a copy of its own for it.
+    signals = load_dataset("signals", n=64, length=16)
+    gru = ModelConfig("gru", {"hidden": 16, "layers": 2, "dropout": 0.5})
+    cfg = make_config(model=gru, data="signals", batch_size=8)
+    first = Trainer(cfg, signals)
+    assert first._torch_rng is not None
+    b = losses(first, 3)
+    torch.manual_seed(6)
+    assert losses(Trainer(cfg, signals), 3) == b

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import nn
 
 KINDS = {"points": 1, "signal": 2, "image": 3}  # data kind -> rank of one sample
@@ -27,6 +28,24 @@ class Denoiser(nn.Module):
                 f"{type(self).__name__} was built for samples of shape {self.sample_shape}, "
                 f"got a batch of shape {tuple(x.shape)}"
             )
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout that draws its mask from `generator` when one is set, else from torch's global RNG.
+
+    A trainer hands its own stream to every Dropout of the net it trains, so a run is reproducible
+    and resumable without saving and restoring the global RNG around each step.
+    """
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.generator is None or not self.training or self.p == 0:
+            return super().forward(x)
+        if self.p >= 1:
+            return torch.zeros_like(x)
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep * (1.0 / (1.0 - self.p))
 
 
 def check_sample_shape(net: str, kind: str, sample_shape: Sequence[int]) -> tuple[int, ...]:

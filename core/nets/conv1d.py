@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Denoiser, even_int, group_count, int_tuple, pos_int, probability
+from .base import Denoiser, Dropout, even_int, group_count, int_tuple, pos_int, probability
 from .embeddings import StepEmbedding, as_timesteps
 
 
@@ -28,7 +28,7 @@ class ResBlock1d(nn.Module):
         self.conv1 = nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=dilation * (kernel // 2))
         self.emb = nn.Linear(emb_dim, 2 * channels)
         self.norm2 = nn.GroupNorm(g, channels)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.conv2 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
         nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
         nn.init.zeros_(self.conv2.bias)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Denoiser, even_int, pos_int, positive_float, probability
+from .base import Denoiser, Dropout, even_int, pos_int, positive_float, probability
 from .embeddings import StepEmbedding, as_timesteps
 
 
@@ -33,7 +33,7 @@ class ResidualBlock(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.emb = nn.Linear(emb_dim, width)
         self.fc1 = nn.Linear(width, expansion * width)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.fc2 = nn.Linear(expansion * width, width)
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:

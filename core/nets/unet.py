@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Denoiser, even_int, group_count, int_tuple, pos_int, probability
+from .base import Denoiser, Dropout, even_int, group_count, int_tuple, pos_int, probability
 from .embeddings import StepEmbedding, as_timesteps
 
 MIN_RESOLUTION = 4  # below 4x4 a 3x3 conv sees mostly padding
@@ -47,7 +47,7 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.emb = nn.Linear(emb_dim, 2 * cout if scale_shift else cout)
         self.norm2 = norm(cout, groups)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.conv2 = zero_init(nn.Conv2d(cout, cout, 3, padding=1))
         self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
 
