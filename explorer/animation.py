@@ -49,34 +49,39 @@ def lane_title(lane: Lane, snap: Snapshot) -> str:
 IMAGE_LABELS = ("x_t (the current state)", "predicted x0", "predicted noise eps")
 
 
-def _titled(img: np.ndarray, title: str, color: str) -> np.ndarray:
-    canvas = Image.new("RGB", (img.shape[1], img.shape[0] + HEADER), "white")
+def _titled(img: np.ndarray, title: str, color: str, dark: bool = False) -> np.ndarray:
+    ground, _, ink = render.CHROME[dark]
+    canvas = Image.new("RGB", (img.shape[1], img.shape[0] + HEADER), ground)
     canvas.paste(Image.fromarray(img), (0, HEADER))
     draw = ImageDraw.Draw(canvas)
     draw.rectangle([6, 10, 18, 22], fill=color)
-    draw.text((26, 4), title, fill="#111827", font=_font(FRAME_FONT))
+    draw.text((26, 4), title, fill=ink, font=_font(FRAME_FONT))
     return np.asarray(canvas)
 
 
-def _stack(rows: Sequence[np.ndarray]) -> np.ndarray:
+def _stack(rows: Sequence[np.ndarray], dark: bool = False) -> np.ndarray:
     width = max(r.shape[1] for r in rows)
-    padded = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    padded = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=0 if dark else 255) for r in rows]
     return np.concatenate(padded, axis=0)
 
 
-def image_frame(frame: Sequence[Snapshot], lanes: Sequence[Lane], min_size: int = 240) -> np.ndarray:
-    """One RGB uint8 image (H, W, 3): a titled row of three grids per lane."""
+def image_frame(frame: Sequence[Snapshot], lanes: Sequence[Lane], min_size: int = 240, dark: bool = False) -> np.ndarray:
+    """One RGB uint8 image (H, W, 3): a titled row of three grids per lane.
+
+    dark: titles and captions on black, for the page's dark theme (exports keep the light ground).
+    """
     rows = []
     for k, (lane, s) in enumerate(zip(lanes, frame)):
+        gap = render.GRID_GAP[dark]
         panels = [
-            render.grid(dequantise(s.x_t, X_RANGE), min_size=min_size),
-            render.grid(dequantise(s.x0, X_RANGE), min_size=min_size),
-            render.grid(dequantise(s.eps, EPS_RANGE), lo=-EPS_RANGE, hi=EPS_RANGE, min_size=min_size),
+            render.grid(dequantise(s.x_t, X_RANGE), min_size=min_size, gap=gap),
+            render.grid(dequantise(s.x0, X_RANGE), min_size=min_size, gap=gap),
+            render.grid(dequantise(s.eps, EPS_RANGE), lo=-EPS_RANGE, hi=EPS_RANGE, min_size=min_size, gap=gap),
         ]
         labels = ("x_0 (the sample)",) + IMAGE_LABELS[1:] if s.done else IMAGE_LABELS
-        strip = render.labelled_strip(panels, labels, font_size=FRAME_FONT)
-        rows.append(_titled(strip, lane_title(lane, s), PALETTE[k % len(PALETTE)]))
-    return _stack(rows)
+        strip = render.labelled_strip(panels, labels, font_size=FRAME_FONT, dark=dark)
+        rows.append(_titled(strip, lane_title(lane, s), PALETTE[k % len(PALETTE)], dark))
+    return _stack(rows, dark)
 
 
 # --- 2-D points: plotly -----------------------------------------------------------------------
@@ -144,7 +149,7 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
                                           scaleratio=1, constrain="domain")
             xref, yref = f"x{suffix}", f"y{suffix}"
             if c == 0:
-                title = lane_title(lane, s) + (": the samples x_0" if s.done else "")
+                title = lane_title(lane, s)  # short: in the presenter view titles are 20 px over half the width
             else:
                 title = "predicted x0 (grey: data)"
             annotations.append(dict(text=title, x=sum(x_dom) / 2, y=y_dom[1], xref="paper", yref="paper",

@@ -69,11 +69,11 @@ def signed_image(x, limit: float = 3.0, min_size: int = 256) -> np.ndarray:
 
 
 def grid(batch, nrow: int | None = None, pad: int = 2, lo: float = -1.0, hi: float = 1.0,
-         min_size: int = 256) -> np.ndarray:
+         min_size: int = 256, gap: int = 255) -> np.ndarray:
     """A batch (B, C, H, W) -> one uint8 image laid out in rows of `nrow` (default: near-square).
 
     Tiles are enlarged by a whole factor until a row is at least `min_size` px wide, so a grid of
-    32x32 images shows as large as one of 8x8 digits.
+    32x32 images shows as large as one of 8x8 digits. gap: the grey level between tiles.
     """
     a = _np(batch)
     if a.ndim != 4:
@@ -85,7 +85,7 @@ def grid(batch, nrow: int | None = None, pad: int = 2, lo: float = -1.0, hi: flo
     tiles = [upscale(to_uint8(a[i], lo, hi), k * max(h, w)) for i in range(b)]
     th, tw = tiles[0].shape[:2]
     shape = (ncol_rows * (th + pad) + pad, nrow * (tw + pad) + pad) + tiles[0].shape[2:]
-    out = np.full(shape, 255, dtype=np.uint8)
+    out = np.full(shape, gap, dtype=np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, nrow)
         out[pad + r * (th + pad): pad + r * (th + pad) + th, pad + c * (tw + pad): pad + c * (tw + pad) + tw] = tile
@@ -111,11 +111,18 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((max(1, round(w * k)), max(1, round(h * k))), method))
 
 
+# Ground and text of the chrome drawn around pictures (gaps, captions, titles): on a light page, and on a
+# dark one (the high-contrast dark theme), where a white band around every picture would glare.
+CHROME = {False: ("white", "#374151", "#111827"), True: ("black", "#d1d5db", "#f9fafb")}  # ground, caption, title
+GRID_GAP = {False: 255, True: 72}  # between the tiles of a grid: grey on the dark ground parts black tiles too
+
+
 def labelled_strip(frames: Sequence[np.ndarray], labels: Sequence[str], size: int | None = None, pad: int = 6,
-                   font_size: int = 15) -> np.ndarray:
+                   font_size: int = 15, dark: bool = False) -> np.ndarray:
     """uint8 frames of one size side by side, each with a caption underneath -> one RGB uint8 image.
 
     size: resize every frame so its longer side is `size` px (None keeps them as they are).
+    dark: black ground and light captions (`CHROME`) instead of white and dark.
     """
     if len(frames) != len(labels) or not frames:
         raise ValueError(f"need one label per frame and at least one frame, got {len(frames)} and {len(labels)}")
@@ -123,8 +130,8 @@ def labelled_strip(frames: Sequence[np.ndarray], labels: Sequence[str], size: in
     if size:
         rgb = [_resize(f, size) for f in rgb]
     h, w = rgb[0].shape[:2]
-    band = _caption_band(tuple(labels), w, pad, font_size)
-    out = np.full((h + pad + band.shape[0], band.shape[1], 3), 255, dtype=np.uint8)
+    band = _caption_band(tuple(labels), w, pad, font_size, bool(dark))
+    out = np.full((h + pad + band.shape[0], band.shape[1], 3), 0 if dark else 255, dtype=np.uint8)
     for i, f in enumerate(rgb):
         x = pad + i * (w + pad)
         out[pad:pad + h, x:x + w] = f
@@ -133,17 +140,18 @@ def labelled_strip(frames: Sequence[np.ndarray], labels: Sequence[str], size: in
 
 
 @functools.lru_cache(maxsize=64)
-def _caption_band(labels: tuple[str, ...], w: int, pad: int, font_size: int) -> np.ndarray:
+def _caption_band(labels: tuple[str, ...], w: int, pad: int, font_size: int, dark: bool = False) -> np.ndarray:
     """The strip under `labelled_strip`'s frames with their captions centred: the same for every frame
     of an animation, so it is drawn once."""
     cap = font_size + 8
-    band = Image.new("RGB", (len(labels) * (w + pad) + pad, pad + cap), "white")
+    ground, ink, _ = CHROME[dark]
+    band = Image.new("RGB", (len(labels) * (w + pad) + pad, pad + cap), ground)
     draw = ImageDraw.Draw(band)
     font = _font(font_size)
     for i, label in enumerate(labels):
         x = pad + i * (w + pad)
         tw = draw.textlength(label, font=font)
-        draw.text((x + (w - tw) / 2, 3), label, fill="#374151", font=font)
+        draw.text((x + (w - tw) / 2, 3), label, fill=ink, font=font)
     return np.asarray(band)
 
 

@@ -42,6 +42,23 @@ def test_image_frame_shows_the_three_grids_of_each_lane():
     np.testing.assert_allclose(patch.astype(int), grid.astype(int), atol=1)
 
 
+
+def test_image_frame_on_the_dark_ground_keeps_the_pictures_and_recolours_only_the_chrome():
+    x, eps = image_frame_parts()
+    s = snapshot("image", 0, 10, 1000, x, x, eps)
+    light = animation.image_frame((s, s), LANES)
+    dark = animation.image_frame((s, s), LANES, dark=True)
+    assert dark.shape == light.shape
+    assert light[0, 0].tolist() == [255, 255, 255] and dark[0, 0].tolist() == [0, 0, 0]  # the ground
+    title = dark[4:animation.HEADER - 4, 26:300]
+    assert title.max() > 200 and light[4:animation.HEADER - 4, 26:300].min() < 60  # light text on black, dark on white
+    # the grids are the same data, between grey gaps instead of white ones
+    grid = render.grid(x, min_size=240, gap=render.GRID_GAP[True])
+    pad, top = 6, animation.HEADER + 6
+    np.testing.assert_allclose(dark[top:top + grid.shape[0], pad:pad + grid.shape[1], 0].astype(int),
+                               grid.astype(int), atol=1)
+    assert grid[0, 0] == render.GRID_GAP[True] == 72
+
 def test_field_arrows_point_along_minus_eps_and_fit_the_grid():
     pts = np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
     eps = np.array([[1.0, 0.0], [0.0, -2.0]], dtype=np.float32)

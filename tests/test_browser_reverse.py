@@ -206,3 +206,33 @@ def test_a_slow_page_skips_to_the_newest_frame_instead_of_falling_behind(reverse
     page.wait_for_timeout(1000)  # a live frame still on its way would arrive in this time
     late = page.evaluate("() => window.__log.slice(window.__mark)")
     assert late == [], f"{len(late)} frame(s) arrived after the run's closing view"
+
+
+# the top-left pixel of the frame picture (its ground), or null while none is loaded
+GROUND = """() => {
+    const img = document.querySelector('#rv-frame img');
+    if (!img || !img.complete || !img.naturalWidth || img.src.startsWith('blob:')) return null;
+    const c = document.createElement('canvas'); c.width = c.height = 1;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0, 1, 1, 0, 0, 1, 1);
+    return g.getImageData(0, 0, 1, 1).data[0];
+}"""
+
+
+def test_image_frames_follow_the_dark_theme_and_back(reverse):
+    """Image frames carry titles and captions: on the dark theme they are drawn on black, not white."""
+    page = reverse
+    choose(page, "tiny-digits")
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    page.locator("#rv-play").click()
+    wait_caption(page, "complete")
+    page.wait_for_function(f"() => ({GROUND})() > 200")
+    page.keyboard.press("h")
+    page.keyboard.press("h")  # high contrast: light, then dark
+    page.wait_for_function("() => document.body.classList.contains('dark')")
+    page.wait_for_function(f"() => {{ const v = ({GROUND})(); return v !== null && v < 50; }}")
+    page.locator("#rv-back").click()  # a new frame of the same run: on the dark ground too
+    wait_caption(page, "step 50 of 50")
+    page.wait_for_function(f"() => {{ const v = ({GROUND})(); return v !== null && v < 50; }}")
+    page.keyboard.press("h")  # off: the light page again
+    page.wait_for_function("() => !document.body.classList.contains('dark')")
+    page.wait_for_function(f"() => ({GROUND})() > 200")

@@ -75,6 +75,9 @@ def test_labelled_strip_resizes_frames_and_adds_captions():
     assert strip[4 + 10, 4 + 68 + 10].tolist() == [200, 200, 200]  # greyscale became RGB
     with pytest.raises(ValueError, match="one label per frame"):
         render.labelled_strip(frames, ["only one"])
+    dark = render.labelled_strip(frames, ["t = 0", "t = 10"], size=64, pad=4, font_size=12, dark=True)
+    assert dark[0, 0].tolist() == [0, 0, 0] and dark[4 + 10, 4 + 10].tolist() == [40, 40, 40]
+    assert dark[64 + 8:, :].max() > 150  # light captions on the black band
 
 
 # --- figures --------------------------------------------------------------------------------

@@ -614,7 +614,7 @@ def test_live_play_draws_no_frame_the_page_has_not_asked_for(h, ckpt, monkeypatc
 
     drawn = []
     raster = ReverseHandlers.raster
-    monkeypatch.setattr(ReverseHandlers, "raster", lambda self, s, k: drawn.append(k) or raster(self, s, k))
+    monkeypatch.setattr(ReverseHandlers, "raster", lambda self, s, k, **kw: drawn.append(k) or raster(self, s, k, **kw))
     session, gen = play_live(h, ckpt["tiny-points"], sampler="ddpm", steps=50, seed=3)
     outs = list(gen)
     assert len(outs) == 2 and "complete" in outs[1][2]

@@ -7,6 +7,7 @@ same x_T. The handlers are in `reverse_handlers.py`; this module lays out widget
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import gradio as gr
@@ -94,6 +95,9 @@ def build(ctx) -> None:
             cap = md("Press **Play** to start.", label="Caption", elem_id="rv-caption", elem_classes=["tight-md"])
             # which live feed the page's player follows while a run plays (explorer/feed.py); never shown
             feed = gr.HTML("", elem_id="rv-feed", container=False, padding=False)
+            # the page's theme, said by the page's player when a picture's ground does not match it (never shown)
+            with gr.Row(elem_id="rv-theme"):
+                themes = {mode: gr.Button(mode, elem_id=f"rv-theme-{mode}") for mode in ("dark", "light")}
             with gr.Row(elem_classes=["de-secondary"]):
                 fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
                                scale=1)
@@ -119,6 +123,9 @@ def build(ctx) -> None:
     gr.Button(visible=False, elem_id="rv-play-api").click(
         h.play, [*settings, speed, session], outputs, api_name="reverse_play", concurrency_id="reverse-play",
         concurrency_limit=2, show_progress="hidden")
+    for mode, button in themes.items():
+        button.click(functools.partial(h.set_theme, mode), session, view.image, api_visibility="private",
+                     queue=False, show_progress="hidden")
     pause.click(h.pause, session, cap, api_name="reverse_pause", queue=False)
     stop.click(h.stop, session, outputs, api_name="reverse_stop", queue=False)
     back.click(h.back, session, outputs, api_name="reverse_back", show_progress="hidden")

@@ -97,6 +97,7 @@ class ReverseSession:
         self.total = 0                     # clock ticks the run will take
         self.estimate = 0.0                # seconds of computing the whole run takes here (measured call x steps)
         self.recorded = False              # True: the trajectory was recorded before (replayed, not computed)
+        self.dark = False                  # image frames drawn on the dark theme's ground (the page says which)
         self.lock = threading.RLock()
 
     def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
@@ -546,7 +547,7 @@ class ReverseHandlers(CheckpointPicker):
                 self._advise(spec, T)
                 self._say_cost(session, rate)
             for k, _ in self._paced(session, rate, token, 1.0 / LIVE_FPS, ready=lambda: feed.hungry):
-                feed.publish(jpeg(self.raster(session, k)), self.caption(session, k, playing=True), k,
+                feed.publish(jpeg(self.raster(session, k, themed=True)), self.caption(session, k, playing=True), k,
                              len(session.traj))
         finally:
             FEEDS.close(feed)
@@ -664,20 +665,22 @@ class ReverseHandlers(CheckpointPicker):
         return frame, trails, fields
 
     def picture(self, session: ReverseSession, k: int):
-        """Frame k as shown live: an RGB array for images, a plotly Figure for points and signals."""
+        """Frame k as shown live: an RGB array for images (on the page's ground), a plotly Figure for
+        points and signals (the page's theme styles those itself)."""
         traj = session.traj
         if traj.kind == "image":
-            return animation.image_frame(traj.frame(k), traj.lanes)
+            return animation.image_frame(traj.frame(k), traj.lanes, dark=session.dark)
         if traj.kind == "points":
             frame, trails, fields = self._points_parts(session, k)
             return animation.points_figure(frame, traj.lanes, trails, fields, session.reference)
         return animation.signal_figure(traj.frame(k), traj.lanes)
 
-    def raster(self, session: ReverseSession, k: int) -> np.ndarray:
-        """Frame k as an RGB array (for export), whatever the data kind."""
+    def raster(self, session: ReverseSession, k: int, themed: bool = False) -> np.ndarray:
+        """Frame k as an RGB array, whatever the data kind: light, as exported, or with `themed` image
+        frames on the page's ground (chart frames are light: the page inverts them in its dark theme)."""
         traj = session.traj
         if traj.kind == "image":
-            return animation.image_frame(traj.frame(k), traj.lanes)
+            return animation.image_frame(traj.frame(k), traj.lanes, dark=themed and session.dark)
         if traj.kind == "points":
             frame, trails, fields = self._points_parts(session, k)
             return animation.points_raster(frame, traj.lanes, trails, fields, session.reference)
@@ -712,7 +715,7 @@ class ReverseHandlers(CheckpointPicker):
                     f"replayed without computing · {state}.")
             return line + (f" {note}" if note else "")
         line = (f"Frame {session.cursor + 1} of {len(traj)} recorded · {traj.ticks} of {session.total} "
-                f"steps computed live{kept} · {state}.")
+                f"steps computed live{kept} · {state}" + ("" if state.endswith("…") else "."))
         if session.computing and session.estimate >= 2:
             left = session.estimate * (1 - traj.ticks / max(session.total, 1))
             line += f" About {say_seconds(left)} of computing left."
@@ -760,6 +763,17 @@ class ReverseHandlers(CheckpointPicker):
         else:
             scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing)
         return image, plot, self.caption(session, k, note, playing), scrub
+
+    def set_theme(self, mode, session):
+        """The page's theme, 'dark' or 'light': image frames are drawn on its ground from now on, and the
+        frame shown is drawn again (the page asks when the picture's ground does not match its theme)."""
+        if not isinstance(session, ReverseSession):
+            return gr.skip()
+        session.dark = str(mode).strip().lower() == "dark"
+        traj = session.traj
+        if traj is None or not len(traj) or traj.kind != "image" or session.token is not None:
+            return gr.skip()  # nothing shown, a chart (the page styles it), or a play (its next frames follow)
+        return self.picture(session, session.cursor)
 
     # restoring a link -----------------------------------------------------------------------
 

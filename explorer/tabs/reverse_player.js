@@ -21,9 +21,16 @@
   const writeWords = (caption, frame, frames) => {
     const p = $('#rv-caption .prose p') || $('#rv-caption .prose');
     if (p) p.innerHTML = captionHtml(caption);
+    // the frame slider follows too (locked while playing; the closing view sets it through Gradio)
+    const top = Math.max(1, frames - 1);
     const range = $('#rv-scrub input[type=range]'), box = $('#rv-scrub input[type=number]');
-    if (range) { range.max = String(Math.max(1, frames - 1)); range.value = String(frame); }
-    if (box) box.value = String(frame);
+    const label = $('#rv-scrub [data-testid=max-value]');
+    if (range) {
+      range.max = String(top); range.value = String(frame);
+      range.style.setProperty('--range_progress', `${(100 * frame) / top}%`);
+    }
+    if (box) { box.max = String(top); box.value = String(frame); }
+    if (label) label.textContent = String(top);
   };
 
   const show = async (token, blob) => {
@@ -65,6 +72,27 @@
     }
     if (following === token) following = null;
   };
+
+  // Image frames carry their titles and captions, drawn by the server on a white or a black ground.
+  // When the picture's ground (its top-left pixel) does not match the page's theme, the page says its
+  // theme (a hidden button of #rv-theme) and the server draws the frame again; later frames follow. Checked once per picture.
+  let groundChecked = '';
+  const checkGround = () => {
+    const img = $('#rv-frame img');
+    if (!img || !$('#rv-theme-dark') || following || !$('#de-ready [data-ready]') || img.src.startsWith('blob:')) return;
+    if (!img.complete || !img.naturalWidth || img.offsetParent === null) return;
+    const dark = document.body.classList.contains('dark');
+    const key = img.src + (dark ? ' dark' : ' light');
+    if (key === groundChecked) return;
+    groundChecked = key;
+    const c = document.createElement('canvas');
+    c.width = c.height = 1;
+    const g = c.getContext('2d', {willReadFrequently: true});
+    g.drawImage(img, 0, 0, 1, 1, 0, 0, 1, 1);
+    if ((g.getImageData(0, 0, 1, 1).data[0] < 128) === dark) return;
+    $(dark ? '#rv-theme-dark' : '#rv-theme-light').click();
+  };
+  setInterval(checkGround, 300);
 
   // a new feed named by Play's first view: follow it (checked often: the first frame is already shown)
   setInterval(() => {
