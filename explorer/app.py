@@ -80,6 +80,7 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
         lecture.restore_on_load(demo, tabs, restorers, lesson_bar)
     errors.guard(demo)  # every input checked against its control, every user error said in words
     demo.ctx = ctx  # lets launchers and tests reach the shared context
+    ctx.serve_after_launch(demo)  # the work the first page does not need waits until it is served
     return demo
 
 

@@ -7,12 +7,13 @@ checkpoints) or guards itself with a lock (the checkpoint cache, the job manager
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -61,6 +62,31 @@ class AppContext:
         self._models: OrderedDict[tuple, tuple] = OrderedDict()
         self._listing: tuple[float, list[dict]] = (-math.inf, [])
         self._listing_lock = threading.Lock()
+        self._when_serving: list[Callable[[], None]] = []
+
+    def when_serving(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once the app serves its page (`serve_after_launch`): work the first page does not
+        need (a spare training process, warming a model) then does not slow start-up down."""
+        self._when_serving.append(fn)
+
+    def serve_after_launch(self, demo, poll_s: float = 0.05, give_up_s: float = 3600.0) -> threading.Thread:
+        """Start a thread that waits until `demo` is launched, then runs the `when_serving` work in order
+        (an app that is built and never launched, as in tests of its parts, runs none of it)."""
+        def wait_then_run():
+            deadline = time.monotonic() + give_up_s
+            while not getattr(demo, "is_running", False):
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(poll_s)
+            for fn in self._when_serving:
+                try:
+                    fn()
+                except Exception as e:  # noqa: BLE001 - deferred extras must never take the app down
+                    print(f"Start-up work {getattr(fn, '__name__', fn)!r} failed: {e}", file=sys.stderr)
+
+        thread = threading.Thread(target=wait_then_run, name="after-launch", daemon=True)
+        thread.start()
+        return thread
 
     def checkpoints(self) -> list[dict]:
         """Every checkpoint found now under `settings.checkpoint_dirs` (rescanned on each call).

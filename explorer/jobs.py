@@ -369,14 +369,14 @@ class TrainingJob:
     """Starts, steers and watches the one training run of this app. Thread-safe; every method is cheap
     except `save` (waits for the checkpoint) and `stop` (waits for the child to end).
 
-    prestart: keep a spare training process waiting, started now and again after each run, so that
-    Start finds torch imported and its first optimizer built (about 14 s on a busy 2-core CPU
-    otherwise). Each run still gets a fresh process: a stopped run's child can be terminated
+    prestart: keep a spare training process waiting, started now (or, with prestart_now=False, at
+    `prestart_spare()`) and again after each run, so that Start finds torch imported and its first
+    optimizer built (about 14 s on a busy 2-core CPU otherwise). Each run still gets a fresh process: a stopped run's child can be terminated
     without harm, and its memory goes back to the system.
     """
 
     def __init__(self, runs_dir: str | Path, device: str = "cpu", threads: int | None = None, nice: int = 5,
-                 prestart: bool = False, book=None):
+                 prestart: bool = False, book=None, prestart_now: bool = True):
         self.runs_dir = Path(runs_dir).resolve()  # the app's working directory, whatever the child's
         self.device = str(device)
         self.threads = threads or default_threads()
@@ -397,9 +397,13 @@ class TrainingJob:
         self.run_id = 0
         self._reset(None, None, "idle")
         atexit.register(self.shutdown)
-        if prestart:
-            with self._lock:
-                self._keep_spare()
+        if prestart and prestart_now:
+            self.prestart_spare()
+
+    def prestart_spare(self) -> None:
+        """Start the spare training process now (with `prestart`; one already waiting is kept)."""
+        with self._lock:
+            self._keep_spare()
 
     def _reset(self, config: RunConfig | None, run_dir: Path | None, status: str) -> None:
         self.config = config
@@ -758,5 +762,9 @@ def manager_for(ctx) -> TrainingJob:
         if getattr(ctx, "jobs", None) is None:
             from . import costs
 
-            ctx.jobs = TrainingJob(ctx.settings.runs_dir, device=str(ctx.device), prestart=True, book=costs.BOOK)
+            # the spare training process starts once the app serves its page (it imports torch: a
+            # core's worth of work that the first page does not need)
+            ctx.jobs = TrainingJob(ctx.settings.runs_dir, device=str(ctx.device), prestart=True, book=costs.BOOK,
+                                   prestart_now=False)
+            ctx.when_serving(ctx.jobs.prestart_spare)
         return ctx.jobs

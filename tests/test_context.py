@@ -97,3 +97,34 @@ def test_cache_is_bounded(tmp_path, monkeypatch):
 def test_unknown_device_is_refused():
     with pytest.raises(ValueError, match="unknown device"):
         AppContext(Settings(device="tpu"))
+
+
+def test_work_deferred_until_serving_runs_once_launched_in_order_and_survives_a_failure(tmp_path, capsys):
+    import threading
+    import types
+
+    ctx = AppContext(Settings(runs_dir=tmp_path))
+    ran, launched = [], threading.Event()
+
+    def broken():
+        raise RuntimeError("no spare today")
+
+    ctx.when_serving(lambda: ran.append("spare"))
+    ctx.when_serving(broken)
+    ctx.when_serving(lambda: ran.append("warm"))
+    demo = types.SimpleNamespace(is_running=False)
+    thread = ctx.serve_after_launch(demo, poll_s=0.001)
+    assert not launched.wait(0.05) and ran == []  # not launched: nothing runs
+    demo.is_running = True
+    thread.join(timeout=10)
+    assert ran == ["spare", "warm"] and "no spare today" in capsys.readouterr().err
+
+
+def test_an_app_never_launched_runs_none_of_its_deferred_work(tmp_path):
+    import types
+
+    ctx = AppContext(Settings(runs_dir=tmp_path))
+    ran = []
+    ctx.when_serving(lambda: ran.append(1))
+    ctx.serve_after_launch(types.SimpleNamespace(is_running=False), poll_s=0.001, give_up_s=0.02).join(timeout=10)
+    assert ran == []

@@ -8,7 +8,6 @@ same x_T. The handlers are in `reverse_handlers.py`; this module lays out widget
 from __future__ import annotations
 
 import functools
-import threading
 
 import gradio as gr
 
@@ -43,11 +42,11 @@ def build(ctx) -> None:
     ckpt0 = h.default_checkpoint()
     kind0, T0, n0 = "image", 1000, DEFAULT_SAMPLES["image"]
     if ckpt0:
-        try:  # load (and so cache) the default model now and warm it beside start-up: the first Play is then cheap
+        try:  # load (and so cache) the default model now and warm it once the app serves: the first Play is then cheap
             model, _, meta, schedule = h.load(ckpt0)
             kind0, T0 = kind_of(h.entry(ckpt0)), schedule.T
             n0 = default_samples(kind0, meta["sample_shape"])
-            threading.Thread(target=h._warm, args=(model, meta, n0), name="warm-reverse-model").start()
+            ctx.when_serving(functools.partial(h._warm, model, meta, n0))  # once the page answers
         except gr.Error:
             ckpt0 = None  # a broken checkpoint must not keep the app from starting; choosing it says why
     session = gr.State(ReverseSession)
