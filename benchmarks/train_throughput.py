@@ -49,10 +49,12 @@ def steps_per_second(preset: str, device: torch.device, seconds: float, min_step
     trainer = Trainer(cfg, data, device)
     for _ in range(3 if compile else 1):  # warm-up: the first step allocates (and compiles)
         trainer.step()
+    trainer.wait()
     n, start = 0, time.perf_counter()
     while n < min_steps or time.perf_counter() - start < seconds:
-        trainer.step()  # each step ends with a device->host copy, so the clock sees finished work
+        trainer.step()  # queued on the device; the numbers are read at logging steps only
         n += 1
+    trainer.wait()  # so the clock sees finished work
     return n / (time.perf_counter() - start), count_parameters(trainer.model)
 
 

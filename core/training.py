@@ -296,6 +296,21 @@ def _uses_global_rng(model: nn.Module) -> bool:
     return False
 
 
+def ema_lerp_(ema: list[torch.Tensor], raw: list[torch.Tensor], weight: torch.Tensor, per_tensor: bool) -> None:
+    """ema += weight * (raw - ema) for a 0-d weight tensor on the device, never reading it on the host.
+
+    per_tensor (CPUs): one lerp pass per tensor. Otherwise three fused multi-tensor kernels:
+    _foreach_lerp_ with a single tensor weight reads it back to the host, and with a list of weights
+    it falls off the fused path into one kernel per tensor.
+    """
+    if per_tensor:
+        torch._foreach_lerp_(ema, raw, [weight] * len(ema))
+        return
+    delta = torch._foreach_sub(raw, ema)
+    torch._foreach_mul_(delta, weight)
+    torch._foreach_add_(ema, delta)
+
+
 def _adamw(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """AdamW, fused where the device has the fused kernel (about 4x faster than foreach on a CPU)."""
     try:
@@ -538,6 +553,14 @@ class Trainer:
         # sticky: once a step is bad, every later update is skipped too until it is reported
         self._found_inf.copy_(self._found_inf.bool() | bad)
 
+    def wait(self) -> None:
+        """Read the numbers of every step not read yet (so wait for the device to finish them).
+
+        Raises NonFiniteLossError if one of those steps was not finite. A timer of steps calls this
+        before it stops the clock; nothing else needs to.
+        """
+        self._read()
+
     def _read_on_demand(self) -> None:
         """A caller asked for numbers not read yet: read them now, and from now on at every step."""
         self._eager = True
@@ -608,10 +631,7 @@ class Trainer:
             torch._foreach_copy_(ema_float, raw_float)
         elif ema_float:
             weight = (1.0 - self._found_inf) * (1.0 - ema_decay(self.config.train.ema_decay, n))
-            # ema += weight * (raw - ema): _foreach_lerp_ would read a tensor weight back to the host
-            delta = torch._foreach_sub(raw_float, ema_float)
-            torch._foreach_mul_(delta, weight)
-            torch._foreach_add_(ema_float, delta)
+            ema_lerp_(ema_float, raw_float, weight, per_tensor=self.device.type == "cpu")
         for e, r in zip(ema_other, raw_other):  # integer buffers (counters) are copied, not averaged
             e.copy_(r)
         self.ema.n_averaged.add_(1 - self._found_inf.to(self.ema.n_averaged.dtype))

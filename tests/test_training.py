@@ -20,6 +20,7 @@ from core.training import (
     _Series,
     diffusion_loss,
     ema_decay,
+    ema_lerp_,
     lr_factor,
 )
 
@@ -103,6 +104,17 @@ def test_ema_decay_warms_up_to_the_configured_value():
     assert ema_decay(0.999, 0) == pytest.approx(0.1)
     assert ema_decay(0.999, 10) == pytest.approx(11 / 20)
     assert ema_decay(0.9, 10_000) == 0.9
+
+
+@pytest.mark.parametrize("per_tensor", [True, False], ids=["cpu-path", "gpu-path"])
+def test_ema_lerp_moves_by_the_weight_and_reads_nothing(per_tensor):
+    ema, raw = [torch.zeros(3), torch.ones(2, 2)], [torch.full((3,), 2.0), torch.full((2, 2), 5.0)]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        ema_lerp_(ema, raw, torch.tensor(0.25), per_tensor)
+    assert not [e for e in prof.events() if e.name == "aten::_local_scalar_dense"]
+    assert torch.equal(ema[0], torch.full((3,), 0.5)) and torch.equal(ema[1], torch.full((2, 2), 2.0))
+    ema_lerp_(ema, raw, torch.tensor(0.0), per_tensor)  # a skipped step moves nothing
+    assert torch.equal(ema[0], torch.full((3,), 0.5))
 
 
 def test_per_timestep_loss_bins_and_running_means():
