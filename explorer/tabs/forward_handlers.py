@@ -29,6 +29,7 @@ SEED_MAX = 2**31 - 1
 EMB_DIM = 64            # width of the step encoding shown (the nets' default)
 FILM_FRAMES = 8
 FILM_SIZE = 160         # px per filmstrip frame
+FILM_FONT = 30          # px of the t labels: the 1,334 px strip shows at about 940 px in the presenter view (>= 20 px)
 FILM_POINTS = 300       # points per filmstrip panel
 CHAIN_FRAMES = 12       # states of the chain replayed after it ran
 CHAIN_FPS = 20
@@ -138,7 +139,7 @@ def filmstrip_value(inp: Input, s: NoiseSchedule, eps: torch.Tensor):
     if inp.kind == "image":
         xs = q_sample(s, inp.x0.expand(len(ts), *inp.shape[1:]), ts, eps.expand(len(ts), *inp.shape[1:]))
         return render.labelled_strip([render.to_uint8(x) for x in xs], [f"t = {t}" for t in ts.tolist()],
-                                     size=FILM_SIZE)
+                                     size=FILM_SIZE, font_size=FILM_FONT)
     # A few hundred points per panel show the cloud's shape; thousands would only slow the browser.
     frames = [q_sample(s, inp.x0, int(t), eps)[:FILM_POINTS] for t in ts]
     return render.panels(inp.kind, frames, [f"t = {t}" for t in ts.tolist()],
