@@ -209,14 +209,18 @@ def _axis(**kw) -> dict:
 
 
 def _layout(height: int = PLOT_HEIGHT, title: str | None = None, legend: bool = False, **kw) -> dict:
+    """A figure's layout. A legend lies in a row above the plot, each entry 30% of its width: the
+    presenter view enlarges the text to 20 px after plotly has placed it, and entries spaced by their
+    own text width would then overlap. A title above a legend gets a row of its own for the same reason."""
     lay = dict(
         height=height,
-        margin=dict(l=52, r=16, t=36 if title else 14, b=40),
+        margin=dict(l=52, r=16, t=(68 if legend else 36) if title else 14, b=40),
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#4b5563"),
         showlegend=legend,
-        legend=dict(orientation="h", x=0, y=1.02, xanchor="left", yanchor="bottom", bgcolor="rgba(0,0,0,0)"),
+        legend=dict(orientation="h", x=0, y=1.02, xanchor="left", yanchor="bottom", bgcolor="rgba(0,0,0,0)",
+                    entrywidthmode="fraction", entrywidth=0.3),
         hovermode="closest",
         xaxis=_axis(),
         yaxis=_axis(),
@@ -455,7 +459,7 @@ def histogram(series: dict[str, object] | object, bins: int | None = None, lim: 
     return Figure(data, _layout(height, title, legend=True, barmode="overlay", bargap=0,
                                 xaxis=_axis(range=[-lim, lim], title=dict(text="value")),
                                 yaxis=_axis(range=[0, ceiling], title=dict(text="density")),
-                                margin=dict(l=52, r=16, t=36 if title else 30, b=40)))
+                                margin=dict(l=52, r=16, t=68 if title else 30, b=40)))  # title, then the legend
 
 
 # --- step encoding --------------------------------------------------------------------------
