@@ -432,7 +432,7 @@ class ReverseHandlers(CheckpointPicker):
             return False
 
     def _begin(self, settings: tuple, speed, session) -> tuple:
-        """Set a Play up: (session, spec, rate, token, fresh); `fresh` when the run starts now."""
+        """Set a Play up: (session, spec, rate, token, fresh, T); `fresh` when the run starts now."""
         session = session if isinstance(session, ReverseSession) else ReverseSession()
         spec, loaded = self.spec(*settings)
         rate = _speed(speed)
@@ -521,9 +521,7 @@ class ReverseHandlers(CheckpointPicker):
         settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
         session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
         yield self.view(session, session.cursor, playing=True)
-        if fresh:
-            self._advise(spec, T)
-            self._say_cost(session, rate)
+        self._announce(session, spec, rate, fresh, T)
         shown = session.cursor
         for k, words in self._paced(session, rate, token, 1.0 / MAX_FPS[spec.kind]):
             shown = k
@@ -543,9 +541,7 @@ class ReverseHandlers(CheckpointPicker):
         feed = FEEDS.open()
         try:
             yield *self.view(session, first, playing=True), feed_marker(feed)
-            if fresh:
-                self._advise(spec, T)
-                self._say_cost(session, rate)
+            self._announce(session, spec, rate, fresh, T)
             for k, _ in self._paced(session, rate, token, 1.0 / LIVE_FPS, ready=lambda: feed.hungry):
                 feed.publish(jpeg(self.raster(session, k, themed=True)), self.caption(session, k, playing=True), k,
                              len(session.traj))
@@ -553,6 +549,12 @@ class ReverseHandlers(CheckpointPicker):
             FEEDS.close(feed)
         closing = self._closing(session, spec, token, first)
         yield *(closing if closing is not None else (gr.skip(),) * 4), feed_marker(None)
+
+    def _announce(self, session: ReverseSession, spec: Spec, rate: float, fresh: bool, T: int) -> None:
+        """After a new run's first frame: warnings about its settings, and its cost when it is long."""
+        if fresh:
+            self._advise(spec, T)
+            self._say_cost(session, rate)
 
     @staticmethod
     def _advise(spec: Spec, T: int) -> None:
