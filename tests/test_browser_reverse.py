@@ -147,18 +147,23 @@ SETTLED = """t => {
 }"""
 
 
-@pytest.mark.parametrize("action, said, step", [("#rv-pause", "paused", 1), ("#rv-stop", "Stopped", -1)])
-def test_no_frame_arrives_after_pause_or_stop(reverse, action, said, step):
-    """Pause and Stop end playback at once: once settled, the next frame to arrive is the one a Step asks for."""
-    page = reverse
+def live_ddpm_200(page, seed: int, speed: str):
+    """tiny-digits with DDPM over all 200 steps and a seed of its own (so computed live, not replayed)."""
     choose(page, "tiny-digits")
     page.locator("#rv-sampler input").click()
     page.get_by_role("option", name=re.compile("DDPM")).click()
     page.wait_for_function("() => document.querySelector('#rv-steps input[type=number]').value === '200'")
-    page.locator("#rv-seed input").fill("11")   # a new setting: computed live
+    page.locator("#rv-seed input").fill(str(seed))
     page.locator("#rv-seed input").blur()
-    page.wait_for_function("() => location.search.includes('seed=11')")
-    page.locator("#rv-speed").get_by_text("10", exact=True).click()  # 20 s of run: Pause lands mid-run even under load
+    page.wait_for_function("s => location.search.includes('seed=' + s)", arg=str(seed))
+    page.locator("#rv-speed").get_by_text(speed, exact=True).click()
+
+
+@pytest.mark.parametrize("action, said, step", [("#rv-pause", "paused", 1), ("#rv-stop", "Stopped", -1)])
+def test_no_frame_arrives_after_pause_or_stop(reverse, action, said, step):
+    """Pause and Stop end playback at once: once settled, the next frame to arrive is the one a Step asks for."""
+    page = reverse
+    live_ddpm_200(page, seed=11, speed="10")  # 20 s of run: Pause lands mid-run even under load
     page.evaluate(LOG_FRAMES)
     page.locator("#rv-play").click()
     page.wait_for_function("() => window.__log.length >= 4")   # it is playing
@@ -178,14 +183,7 @@ def test_a_slow_page_skips_to_the_newest_frame_instead_of_falling_behind(reverse
     import time
 
     page = reverse
-    choose(page, "tiny-digits")
-    page.locator("#rv-sampler input").click()
-    page.get_by_role("option", name=re.compile("DDPM")).click()
-    page.wait_for_function("() => document.querySelector('#rv-steps input[type=number]').value === '200'")
-    page.locator("#rv-seed input").fill("12")   # a new setting: computed live
-    page.locator("#rv-seed input").blur()
-    page.wait_for_function("() => location.search.includes('seed=12')")
-    page.locator("#rv-speed").get_by_text("30", exact=True).click()  # about 7 s of run
+    live_ddpm_200(page, seed=12, speed="30")  # about 7 s of run
 
     shown = []
 
