@@ -171,6 +171,9 @@ def test_no_frame_arrives_after_pause_or_stop(reverse, action, said, step):
     page.wait_for_function(SETTLED, arg=said)
     at = int(re.search(r"Frame (\d+) of", caption(page)).group(1))
     assert 1 < at < 201
+    # the slider's end label written by the live player gave way to the closing view's
+    top = page.evaluate("() => document.querySelector('#rv-scrub input[type=range]').max")
+    assert page.locator("#rv-scrub [data-testid=max-value]").inner_text() == top == str(at - 1)
     page.locator("#rv-fwd" if step > 0 else "#rv-back").click()   # a stopped run computes no more
     wait_caption(page, f"Frame {at + step} of")
     late = page.evaluate("() => window.__log.slice(window.__mark)")

@@ -30,7 +30,9 @@
       range.style.setProperty('--range_progress', `${(100 * frame) / top}%`);
     }
     if (box) { box.max = String(top); box.value = String(frame); }
-    if (label) label.textContent = String(top);
+    // the label's own text node, not textContent: Svelte keeps updating that node when the closing view
+    // sets the slider's maximum (a replaced node would keep this number for good)
+    if (label && label.firstChild && label.firstChild.nodeType === Node.TEXT_NODE) label.firstChild.nodeValue = String(top);
   };
 
   const show = async (token, blob) => {
