@@ -7,6 +7,7 @@ import shutil
 import pytest
 import torch
 
+import core.training
 from core import checkpoint
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from core.data import load_dataset
@@ -486,3 +487,20 @@ def test_dropout_draws_from_the_trainers_stream_and_rnns_keep_their_own_global_r
     b = losses(first, 3)
     torch.manual_seed(6)
     assert losses(Trainer(cfg, signals), 3) == b
+
+
+def test_without_fused_adamw_the_guard_reads_the_flag_and_training_is_the_same(points, monkeypatch):
+    """Where the fused kernel is missing, foreach AdamW runs and the flag is read on the host before each update."""
+    fused = Trainer(make_config(), points)
+    want = losses(fused, 4)
+    monkeypatch.setattr(core.training, "_adamw", lambda params, lr, weight_decay: torch.optim.AdamW(
+        params, lr=lr, weight_decay=weight_decay, foreach=True))
+    tr = Trainer(make_config(), points)
+    assert not tr._guard_on_device and not hasattr(tr.optimizer, "found_inf")
+    torch.testing.assert_close(losses(tr, 4), want, rtol=1e-5, atol=1e-6)
+    before = _state(tr)
+    tr._x = torch.full_like(tr._x, float("nan"))
+    with pytest.raises(NonFiniteLossError, match="at step 5"):
+        tr.step()
+    after = _state(tr)
+    assert all(torch.equal(after[k], v) for k, v in before.items()) and tr.step_count == 4
