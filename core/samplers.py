@@ -38,7 +38,11 @@ class Step:
 
 
 def _randn(shape, generator, device, dtype=torch.float32):
-    return torch.randn(shape, generator=generator, dtype=dtype).to(device)
+    z = torch.randn(shape, generator=generator, dtype=dtype)
+    if torch.device(device).type == "cuda":
+        # from page-locked memory the copy is queued; from pageable memory it would wait for the stream first
+        return z.pin_memory().to(device, non_blocking=True)
+    return z.to(device)
 
 
 def _setup(schedule, shape, steps, generator, device, x_T):
