@@ -7,6 +7,7 @@ import shutil
 import pytest
 import torch
 
+import core.samplers
 import core.training
 from core import checkpoint
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
@@ -504,3 +505,17 @@ def test_without_fused_adamw_the_guard_reads_the_flag_and_training_is_the_same(p
         tr.step()
     after = _state(tr)
     assert all(torch.equal(after[k], v) for k, v in before.items()) and tr.step_count == 4
+
+
+def test_bf16_autocast_trains_and_previews_within_bf16_tolerance_of_float32(digits, monkeypatch):
+    """The CUDA policy (bf16 autocast around the net) run under the CPU's autocast: same numbers within bf16 error."""
+    model = ModelConfig("unet", {"base": 8, "channel_mult": [1, 2], "blocks": 1, "attn_resolutions": [4], "groups": 4})
+    cfg = make_config(steps=3, model=model, data="digits", batch_size=8)
+    plain = Trainer(cfg, digits)
+    want, want_preview = losses(plain, 3), plain.preview(n=4, steps=5)
+    bf16 = lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)  # noqa: E731
+    monkeypatch.setattr(core.training, "autocast", bf16)
+    monkeypatch.setattr(core.samplers, "autocast", bf16)
+    torch.testing.assert_close(losses(Trainer(cfg, digits), 3), want, rtol=3e-2, atol=1e-3)
+    diff = (plain.preview(n=4, steps=5) - want_preview).abs()  # the same weights sampled in bf16
+    assert diff.mean() < 0.01 and diff.max() < 0.1, (diff.mean(), diff.max())
