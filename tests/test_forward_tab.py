@@ -129,6 +129,14 @@ def test_sub_tab_handlers(photo):
         fw.step_encoding(100, 101)
 
 
+def test_filmstrip_of_an_image_is_film_on_a_black_ground_with_light_captions(photo):
+    strip = fw.filmstrip_value(photo, make_schedule("linear", 100), fw.noise_for(0, photo.shape))
+    assert strip.shape[1] == fw.FILM_FRAMES * (fw.FILM_SIZE + 6) + 6  # frames side by side, 6 px apart
+    assert (strip[:6] == 0).all() and (strip[:, :6] == 0).all()  # the ground: black, never a white band
+    band = strip[6 + fw.FILM_SIZE + 6:]  # the captions under the frames: light ink on black
+    assert band.max() > 200 and np.median(band) == 0
+
+
 def test_filmstrip_for_points_is_panels():
     moons = from_dataset("moons")
     fig = fw.filmstrip_value(moons, make_schedule("linear", 100), fw.noise_for(0, moons.shape))

@@ -134,12 +134,16 @@ def encoding_map(T: int, t: int | None = None):
 
 
 def filmstrip_value(inp: Input, s: NoiseSchedule, eps: torch.Tensor):
-    """x_t at FILM_FRAMES evenly spaced t from 0 to T, all with the same noise."""
+    """x_t at FILM_FRAMES evenly spaced t from 0 to T, all with the same noise.
+
+    Image frames sit on a black ground with light captions, like film, in either theme: a white band
+    across the page would glare in the dark theme and on a projector, and black reads on a light page too.
+    """
     ts = torch.linspace(0, s.T, FILM_FRAMES).round().long()
     if inp.kind == "image":
         xs = q_sample(s, inp.x0.expand(len(ts), *inp.shape[1:]), ts, eps.expand(len(ts), *inp.shape[1:]))
         return render.labelled_strip([render.to_uint8(x) for x in xs], [f"t = {t}" for t in ts.tolist()],
-                                     size=FILM_SIZE, font_size=FILM_FONT)
+                                     size=FILM_SIZE, font_size=FILM_FONT, dark=True)
     # A few hundred points per panel show the cloud's shape; thousands would only slow the browser.
     frames = [q_sample(s, inp.x0, int(t), eps)[:FILM_POINTS] for t in ts]
     return render.panels(inp.kind, frames, [f"t = {t}" for t in ts.tolist()],
