@@ -188,14 +188,18 @@ def test_a_reverse_link_restores_the_frame_and_a_bad_link_says_what_was_wrong(br
         wait_url(page, "steps", 10)
     finally:
         page.close()
-    page = open_page(browser, app_url + "?t=5000&colour=red&present=2")
+    page = open_page(browser, app_url + "?t=5000&colour=red&present=2&__theme=dark")
     try:
         toast = page.locator(".toast-body", has_text="This link has settings that cannot be used")
         toast.wait_for()
         text = toast.inner_text()
         assert "t=" in text and "'colour' is not one this app knows" in text and "present='2'" in text
+        assert "__theme" not in text  # Gradio's own setting: applied by Gradio, kept in the link
         page.wait_for_selector("#ximg img")  # the tab works with its defaults
         assert t_value(page) == 250
+        assert "dark" in page.evaluate("() => document.body.className")
+        wait_url(page, "tab", "forward")  # the page has written the link (this one had no tab) ...
+        assert "__theme=dark" in page.url  # ... and kept Gradio's theme in it
     finally:
         page.close()
 

@@ -40,6 +40,11 @@ def test_unknown_settings_are_named_and_ignored():
     assert url_state.problem_text(problems).startswith("This link has settings that cannot be used: the link's")
 
 
+def test_gradios_own_page_settings_are_left_to_gradio_without_a_message():
+    good, problems = url_state.read({"__theme": "dark", "t": "5"})
+    assert good == {"t": 5} and problems == []
+
+
 def test_an_inner_view_is_read_only_for_the_tab_it_belongs_to():
     values, problems = url_state.read({"tab": "evaluate", "view": "quiz"})
     assert values == {"tab": "evaluate", "view": "quiz"} and problems == []

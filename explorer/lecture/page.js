@@ -230,6 +230,7 @@
     if (body.classList.contains('presenting')) p.set('present', '1');
     if (body.classList.contains('student')) p.set('student', '1');
     if (contrast !== 'off') p.set('contrast', contrast);
+    if (params.get('__theme')) p.set('__theme', params.get('__theme'));  // Gradio's own: the link keeps its theme
     return p.toString();
   };
   let written = null;
@@ -237,7 +238,11 @@
     const trio = $('#fw-trio');
     if (trio) trio.classList.toggle('de-pixels', radio('#fw-source') === 'Dataset');
   };
-  const writeUrl = () => {
+  const writeUrl = (now) => {
+    // not while a run plays (its feed is named): the frame number changes four times a second, and
+    // each history.replaceState and each read of the view (which lays the page out) cost the player
+    // time; the closing view clears the feed and the URL catches up
+    if (now !== true && $('#rv-feed [data-feed]')) return;
     followLesson();
     markPixels();
     markChartFrames();
@@ -253,7 +258,7 @@
   document.addEventListener('click', (e) => {
     const b = e.target.closest('#de-copy-link');
     if (!b) return;
-    writeUrl();
+    writeUrl(true);
     const done = (ok) => { b.dataset.copied = ok ? '1' : '0'; b.innerText = ok ? 'Link copied' : location.href; };
     if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(location.href).then(() => done(true), () => done(false));
     else {  // plain http on the LAN: the async clipboard is unavailable, the old command still works

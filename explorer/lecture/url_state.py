@@ -112,6 +112,8 @@ def read(params: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         text = str(text)
         shown = text if len(text) <= 40 else text[:40] + "…"
         spec = PARAMS.get(key)
+        if spec is None and key.startswith("__"):  # Gradio's own (?__theme=dark): the page applies those
+            continue
         if spec is None:
             problems.append(f"the link's setting {key!r} is not one this app knows; ignored")
             continue
