@@ -19,12 +19,13 @@ def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + 0.25 * box["width"], y)
     page.mouse.down()
-    shown = before
     for i in range(1, 4):  # still holding the button: each move must bring a new image (however long it takes)
         page.mouse.move(box["x"] + (0.25 + 0.1 * i) * box["width"], y)
-        page.wait_for_function("s => { const img = document.querySelector('#ximg img'); return img && img.src !== s; }",
-                               arg=shown)
-        shown = src(page)
+        # a picture not shown before (the predicate returns its src; an empty src while one loads is not one)
+        shown = page.wait_for_function(
+            "seen => { const img = document.querySelector('#ximg img');"
+            " return !!(img && img.src && !seen.includes(img.src)) && img.src; }",
+            arg=[before, *seen]).json_value()
         seen.add(shown)
     page.mouse.up()
     assert len(seen - {before}) == 3, "x_t did not update during the drag"
