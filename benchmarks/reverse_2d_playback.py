@@ -175,9 +175,9 @@ def main() -> None:
     sent: list[float] = []  # when the server drew each frame picture (while playing: one per frame sent)
     raster = ReverseHandlers.raster
 
-    def counting_raster(self, session, k):
+    def counting_raster(self, session, k, **kwargs):
         sent.append(time.perf_counter())
-        return raster(self, session, k)
+        return raster(self, session, k, **kwargs)
 
     ReverseHandlers.raster = counting_raster
     with socket.socket() as s:
