@@ -123,6 +123,16 @@ def _trail_xy(history: Sequence[Snapshot]) -> tuple[list, list]:
     return _num(flat[:, 0], 3), _num(flat[:, 1], 3)
 
 
+def _panel_title(text: str, x_dom, first: bool, y: float, size: int) -> dict:
+    """A panel's title above it: the first panel of a row (the lane's, the longest) from its left edge,
+    the others up to their right edge. The presenter view sets every title at 20 px: titles grown from
+    their centres ran into each other at 1024 px, grown away from each other they keep apart (`align`
+    sets the text's SVG anchor, so the page's larger font grows the text from that edge)."""
+    side = "left" if first else "right"
+    return dict(text=text, x=x_dom[0] if first else x_dom[1], xanchor=side, align=side, y=y,
+                xref="paper", yref="paper", yanchor="bottom", showarrow=False, font=dict(size=size))
+
+
 def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequence[Sequence[Snapshot]],
                   fields: Sequence[tuple[np.ndarray, np.ndarray, float] | None], reference=None,
                   lim: float = POINTS_LIM, row_height: int = 360) -> Figure:
@@ -148,12 +158,8 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
             lay[f"yaxis{suffix}"] = _axis(domain=y_dom, range=rng, anchor=f"x{suffix}", scaleanchor=f"x{suffix}",
                                           scaleratio=1, constrain="domain")
             xref, yref = f"x{suffix}", f"y{suffix}"
-            if c == 0:
-                title = lane_title(lane, s)  # short: in the presenter view titles are 20 px over half the width
-            else:
-                title = "predicted x0 (grey: data)"
-            annotations.append(dict(text=title, x=sum(x_dom) / 2, y=y_dom[1], xref="paper", yref="paper",
-                                    yanchor="bottom", showarrow=False, font=dict(size=11)))
+            title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
+            annotations.append(_panel_title(title, x_dom, first=c == 0, y=y_dom[1], size=11))
             if c == 0:
                 fld = fields[r] if fields else None
                 if fld is not None:
@@ -210,8 +216,7 @@ def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
                 title = f"{lane_title(lane, s)}: {'x_0' if s.done else label}"
             else:
                 title = label
-            annotations.append(dict(text=title, x=x_dom[0], xanchor="left", y=y_dom[1], xref="paper", yref="paper",
-                                    yanchor="bottom", showarrow=False, font=dict(size=12)))
+            annotations.append(_panel_title(title, x_dom, first=c == 0, y=y_dom[1], size=12))
             arr = _f32(getattr(s, attr))
             for k, line in enumerate(arr.reshape(arr.shape[0], -1)[:max_lines]):
                 data.append(dict(type="scatter", mode="lines", y=_num(line, 3), xaxis=f"x{suffix}", yaxis=f"y{suffix}",

@@ -84,6 +84,23 @@ def test_presenter_reverse_opens_on_a_large_frame_with_play_and_readable_labels(
         page.close()
 
 
+def test_presenter_2d_reverse_titles_keep_apart_at_projector_size(browser, app_url, screenshots):
+    page = open_page(browser, app_url + "?tab=reverse&present=1&checkpoint=swiss_roll", 1024, 768)
+    try:
+        page.wait_for_selector("body.presenting #rv-frame-plot .annotation-text")
+        titles = page.evaluate("() => [...document.querySelectorAll('#rv-frame-plot .annotation-text')].map(t => {"
+                               " const r = t.getBoundingClientRect();"
+                               " return [r.left, r.right, parseFloat(getComputedStyle(t).fontSize)]; })")
+        assert len(titles) == 2 and all(size >= 20 for *_, size in titles), titles
+        (l1, r1, _), (l2, r2, _) = sorted(titles)
+        assert r1 + 8 <= l2, f"the two panel titles overlap: {titles}"
+        frame = box(page, "#rv-frame-plot .js-plotly-plot")
+        assert frame["x"] <= l1 and r2 <= frame["x"] + frame["width"], f"a title is cut off: {titles}, {frame}"
+        page.screenshot(path=str(screenshots / "presenter-reverse-2d-1024x768.png"))
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("width, height", [(1024, 768), (1280, 720)])
 def test_presenter_train_shows_the_buttons_and_a_large_loss_curve_on_one_screen(browser, app_url, screenshots,
                                                                                  width, height):
