@@ -192,6 +192,7 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
 
 # --- signals: plotly --------------------------------------------------------------------------
 
+SIGNAL_GAP = 0.075  # between a lane's three panels, as a fraction of the width
 SIGNAL_PANELS = (("x_t", "x_t", SIGNAL_LIM), ("predicted x0", "x0", 1.5), ("predicted noise eps", "eps", SIGNAL_LIM))
 
 
@@ -203,7 +204,9 @@ def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
     lay = _layout(row_height * nrows, margin=dict(l=40, r=8, t=30, b=24))
     gap_y = 0.12 / max(nrows, 1)
     h = (1 - gap_y * (nrows - 1)) / nrows
-    width, gap_x = (1 - 2 * 0.03) / 3, 0.03
+    # the gap holds the next panel's y tick labels: "-1.5" at the presenter view's 20 px needs about 50 px
+    gap_x = SIGNAL_GAP
+    width = (1 - 2 * gap_x) / 3
     for r, (lane, s) in enumerate(zip(lanes, frame)):
         y_dom = [1 - (r + 1) * h - r * gap_y, 1 - r * h - r * gap_y]
         for c, (label, attr, ylim) in enumerate(SIGNAL_PANELS):
@@ -211,7 +214,8 @@ def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
             suffix = "" if ax == 1 else str(ax)
             x_dom = [c * (width + gap_x), c * (width + gap_x) + width]
             lay[f"xaxis{suffix}"] = _axis(domain=x_dom, anchor=f"y{suffix}", showticklabels=False)
-            lay[f"yaxis{suffix}"] = _axis(domain=y_dom, range=[-ylim, ylim], anchor=f"x{suffix}")
+            # 10% of room beyond the limits: the top tick's label then sits below the panel titles
+            lay[f"yaxis{suffix}"] = _axis(domain=y_dom, range=[-1.1 * ylim, 1.1 * ylim], anchor=f"x{suffix}")
             if c == 0:
                 title = f"{lane_title(lane, s)}: {'x_0' if s.done else label}"
             else:

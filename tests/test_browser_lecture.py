@@ -101,6 +101,32 @@ def test_presenter_2d_reverse_titles_keep_apart_at_projector_size(browser, app_u
         page.close()
 
 
+def test_presenter_signal_panels_keep_their_tick_labels_out_of_their_neighbours(browser, app_url, screenshots):
+    page = open_page(browser, app_url + "?tab=reverse&present=1&checkpoint=signals_gru", 1024, 768)
+    try:
+        page.wait_for_selector("body.presenting #rv-frame-plot .subplot.x3y3 .yaxislayer-above text")
+        # per panel after the first: the right end of the panel before it, and the left of its own tick labels
+        edges = page.evaluate("""() => {
+          const gd = document.querySelector('#rv-frame-plot .js-plotly-plot'), L = gd._fullLayout;
+          const left = gd.getBoundingClientRect().left;
+          return [2, 3].map(k => {
+            const prev = L[k === 2 ? 'xaxis' : 'xaxis' + (k - 1)];
+            const labels = [...gd.querySelectorAll(`.subplot.x${k}y${k} .yaxislayer-above text`)];
+            return [left + prev._offset + prev._length, Math.min(...labels.map(t => t.getBoundingClientRect().left))];
+          });
+        }""")
+        assert all(prev_right <= labels_left for prev_right, labels_left in edges), edges
+        crossed = page.evaluate("""() => {
+          const boxes = s => [...document.querySelectorAll('#rv-frame-plot ' + s)].map(t => t.getBoundingClientRect());
+          const meet = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+          return boxes('.annotation-text').flatMap(a => boxes('.yaxislayer-above text').filter(b => meet(a, b)).map(b => [a.left, a.top, b.left, b.top]));
+        }""")
+        assert crossed == [], f"a panel title runs over tick labels: {crossed}"
+        page.screenshot(path=str(screenshots / "presenter-reverse-signal-1024x768.png"))
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("width, height", [(1024, 768), (1280, 720)])
 def test_presenter_train_shows_the_buttons_and_a_large_loss_curve_on_one_screen(browser, app_url, screenshots,
                                                                                  width, height):
