@@ -29,6 +29,33 @@ def _marker_line(step: int | None) -> list[dict]:
                  line=dict(color="rgba(217,39,40,0.7)", width=1.5, dash="dot"))]
 
 
+def log_ticks(values) -> list[float] | None:
+    """Tick values for a log axis over the positive finite `values`: 1-2-3-5 in each decade when the data
+    span little more than a decade, fewer as they span more, so that labels never crowd each other at
+    the presenter view's 20 px (plotly's own choice labels every digit of a short log axis: 0.2, 0.3, ...
+    0.9, 1 in 290 px). None when there is nothing to span (plotly chooses)."""
+    a = np.asarray(values, dtype=np.float64)
+    a = a[np.isfinite(a) & (a > 0)]
+    if a.size == 0:
+        return None
+    lo, hi = math.floor(math.log10(a.min())), math.ceil(math.log10(a.max()))
+    span = math.log10(a.max() / a.min())
+    mantissas = (1, 2, 3, 5) if span <= 1.3 else (1, 3) if span <= 2.5 else (1,)
+    every = 1 if span <= 5 else 2
+    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) if (e - lo) % every == 0 for m in mantissas]
+    inside = [t for t in ticks if a.min() <= t <= a.max()]
+    if len(inside) < 2:  # a narrow band: the ticks either side of it as well
+        below = [t for t in ticks if t < a.min()][-1:]
+        above = [t for t in ticks if t > a.max()][:1]
+        inside = below + inside + above
+    return [float(f"{t:.3g}") for t in inside]
+
+
+def _log_tick_values(values) -> dict:
+    ticks = log_ticks(values)
+    return {} if ticks is None else dict(tickmode="array", tickvals=ticks)
+
+
 def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int | None = None,
                height: int = CHART_HEIGHT) -> Figure:
     """Training loss per step, raw (faint) and smoothed (bold), on a log axis; `marked` draws a
@@ -36,15 +63,17 @@ def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int
     steps, values = loss
     if not steps:
         return _empty("Training loss", "no steps yet: press Start", height)
-    data = [dict(type="scatter", mode="lines", x=list(steps), y=_num(values), name="loss (each step)",
+    # short legend names: each legend entry gets 30% of the chart's width, at 20 px in the presenter view
+    data = [dict(type="scatter", mode="lines", x=list(steps), y=_num(values), name="each step",
                  line=dict(color="rgba(31,119,180,0.35)", width=1)),
             dict(type="scatter", mode="lines", x=list(smoothed[0]), y=_num(smoothed[1]), name="smoothed",
                  line=dict(color=PALETTE[0], width=2.4))]
     lay = _layout(height, "Training loss (log scale)", legend=True,
                   xaxis=_axis(title=dict(text="step"), rangemode="tozero"),
-                  yaxis=_axis(type="log", tickformat=".2~g"),
+                  yaxis=_axis(type="log", tickformat=".2~g", **_log_tick_values(values)),
                   margin=dict(l=52, r=16, t=40, b=40))
-    lay["legend"].update(x=1, xanchor="right")
+    # two entries, each half the width: at the presenter view's 20 px an entry needs about 140 px
+    lay["legend"].update(entrywidth=0.5)
     lay["shapes"] = _marker_line(marked)
     lay["uirevision"] = "loss"  # keep a user's zoom while new points arrive
     return Figure(data, lay)
@@ -99,9 +128,11 @@ def per_t_latest(rows: Sequence[Sequence[float]], edges: Sequence[float] | None,
         first = [np.nan if v is None else v for v in rows[min(2, len(rows) - 1)]]
         data.insert(0, dict(type="scatter", mode="lines", x=_num(centres), y=_num(first), name="early",
                             line=dict(color=GREY, width=1.5, dash="dot")))
+    shown = [v for d in data for v in d["y"] if v is not None]
     lay = _layout(height, "Loss per timestep: early vs now", legend=True,
                   xaxis=_axis(title=dict(text="t"), range=[edges[0], edges[-1]]),
-                  yaxis=_axis(type="log", tickformat=".2~g"), margin=dict(l=52, r=16, t=40, b=40))
+                  yaxis=_axis(type="log", tickformat=".2~g", **_log_tick_values(shown)),
+                  margin=dict(l=52, r=16, t=40, b=40))
     lay["legend"].update(x=1, xanchor="right")
     return Figure(data, lay)
 

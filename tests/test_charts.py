@@ -25,6 +25,17 @@ def test_loss_chart_has_raw_and_smoothed_on_a_log_axis_with_a_marker():
     assert fig["layout"]["shapes"][0]["x0"] == 2
 
 
+def test_log_ticks_never_crowd_a_short_or_a_long_log_axis():
+    assert charts.log_ticks([0.15, 0.4, 1.1]) == [0.2, 0.3, 0.5, 1.0]  # plotly's own: 0.2, 0.3, ..., 0.9, 1
+    assert charts.log_ticks([0.004, 1.2]) == [0.01, 0.03, 0.1, 0.3, 1.0]  # 2.5 decades: 1 and 3
+    assert charts.log_ticks([1e-4, 0.5]) == [1e-4, 1e-3, 1e-2, 0.1]  # 3.7 decades: the powers of ten
+    assert charts.log_ticks([1e-7, 10.0]) == [1e-7, 1e-5, 1e-3, 0.1, 10.0]  # 8 decades: every other one
+    assert charts.log_ticks([0.26, 0.28]) == [0.2, 0.3]  # a narrow band: the ticks either side
+    assert charts.log_ticks([float("nan"), 0.0, -1.0]) is None  # nothing to span: plotly chooses
+    fig = parsed(charts.loss_chart(([1, 2, 3], [0.15, 0.4, 1.1]), ([1, 2, 3], [0.9, 0.6, 0.3])))
+    assert fig["layout"]["yaxis"]["tickvals"] == [0.2, 0.3, 0.5, 1.0]
+
+
 def test_empty_charts_say_what_to_do():
     for fig in (charts.loss_chart(([], []), ([], [])), charts.lr_chart(([], [])),
                 charts.per_t_map([], [], None), charts.per_t_latest([], None),
