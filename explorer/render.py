@@ -402,15 +402,32 @@ MARKERS_JS = """
     window.__markersPending = true;
     if (window.requestIdleCallback) requestIdleCallback(move, {timeout: 150}); else setTimeout(move, 30);
   }
+  // A plot drawn after the last move (on a busy machine its first drawing can come after a quick drag)
+  // shows the server's figure with its marker at an older t. Twice a second, while the slider still
+  // holds the t last moved to, a marker elsewhere is moved there; a t set by the server (a link, a
+  // lesson) moves the slider as well, so its figures are left alone.
+  if (!window.__markersWatch) {
+    window.__markersWatch = setInterval(() => {
+      const box = document.querySelector(SLIDER), t = window.__markersT;
+      if (window.__markersPending || !box || Number(box.value) !== t) return;
+      for (const gd of document.querySelectorAll(SELECTORS)) {
+        if (!gd.data || gd.offsetParent === null) continue;
+        const marker = gd.data.find((tr) => tr.meta && tr.meta.follows !== undefined);
+        if (marker && marker.x && marker.x[0] !== t) { window.__markersPending = true; move(); return; }
+      }
+    }, 500);
+  }
   return t;
 }
 """
 
 
-def markers_js(*elem_ids: str) -> str:
-    """MARKERS_JS for the schedule_curves plots inside the given elem_ids."""
+def markers_js(*elem_ids: str, slider: str = "tslider") -> str:
+    """MARKERS_JS for the schedule_curves plots inside the given elem_ids, following the gr.Slider
+    with elem_id `slider`."""
     selectors = ", ".join(f"#{e} .js-plotly-plot" for e in elem_ids)
-    return MARKERS_JS.replace("SELECTORS", json.dumps(selectors))
+    box = f"#{slider} input[type=number]"
+    return MARKERS_JS.replace("SELECTORS", json.dumps(selectors)).replace("SLIDER", json.dumps(box))
 
 
 # --- histograms -----------------------------------------------------------------------------

@@ -134,8 +134,9 @@ def test_schedule_curves_mark_t_and_survive_infinite_snr():
 
 
 def test_markers_js_targets_the_given_plots():
-    js = render.markers_js("a", "b")
+    js = render.markers_js("a", "b", slider="s")
     assert '"#a .js-plotly-plot, #b .js-plotly-plot"' in js and "SELECTORS" not in js
+    assert '"#s input[type=number]"' in js and "SLIDER" not in js
 
 
 def test_schedule_curves_compare_several():
