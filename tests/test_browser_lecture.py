@@ -279,6 +279,24 @@ def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser
         page.close()
 
 
+# the lesson text shown ('' until the lesson box is drawn: it is not in the page while closed)
+SHOWN_STOP = "(document.querySelector('#de-lesson-text') || {textContent: ''}).textContent"
+
+
+def test_a_clickers_first_press_starts_the_shipped_lesson(browser, app_url):
+    page = open_page(browser, app_url + "?present=1", 1024, 768)
+    try:
+        page.keyboard.press("PageDown")  # no lesson chosen yet: the one lesson here starts at its first stop
+        page.wait_for_function(f"() => {SHOWN_STOP}.includes('stop 1 of')")
+        assert page.locator("#de-lesson-choice input").input_value() == "diffusion-in-50-minutes"
+        wait_url(page, "stop", 1)
+        page.keyboard.press("PageDown")
+        page.wait_for_function(f"() => {SHOWN_STOP}.includes('stop 2 of')")
+        wait_url(page, "lesson", "diffusion-in-50-minutes")
+    finally:
+        page.close()
+
+
 def test_presenter_view_shows_the_lesson_as_a_card_the_pictures_make_room_for(browser, app_url, screenshots):
     height = 768
     page = open_page(browser, app_url + "?present=1", 1024, height)

@@ -88,6 +88,7 @@ class LessonPosition:
 
     def __init__(self):
         self.k = -1
+        self.name: str | None = None  # the lesson chosen (by the chooser, a link or a first Stop ▶)
         self.lock = threading.Lock()
 
     def __deepcopy__(self, memo):  # gr.State copies its initial value for each new session
@@ -172,7 +173,7 @@ def _link_lesson(values: dict, problems: list[str], position) -> tuple[dict, tup
         k = 0
     if isinstance(position, LessonPosition):
         with position.lock:
-            position.k = k
+            position.k, position.name = k, name
     return ({**lesson.stops[k].settings, **values},
             (gr.update(value=name), lessons.stop_markdown(lesson, k), gr.Accordion(open=True)))
 
@@ -199,10 +200,17 @@ def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], b
     bundle_ui.wire(demo, tabs, restorers)
 
     def goto(name, position, delta, start=False):
-        """Stop position + delta of the chosen lesson (the first stop with start): its view and its text."""
+        """Stop position + delta of the chosen lesson (the first stop with start): its view, its text and
+        the chooser. With no lesson chosen and one lesson here, ◀ Stop / Stop ▶ (a clicker's first press)
+        start that one at its first stop."""
         position = position if isinstance(position, LessonPosition) else LessonPosition()
+        chosen = gr.skip()
         if not name:
-            raise gr.Error("Choose a lesson first (Lesson, above the tabs).")
+            here = list(lessons.available())
+            if len(here) != 1:
+                raise gr.Error("Choose a lesson first (Lesson, above the tabs): "
+                               + (", ".join(here) if here else "there are none in assets/lessons") + ".")
+            name, start, chosen = here[0], True, gr.update(value=here[0])
         try:
             lesson = _lesson_named(name)
         except KeyError as e:
@@ -211,25 +219,29 @@ def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], b
             raise gr.Error(f"This lesson cannot be used: {e}") from None
         with position.lock:
             k = 0 if start else max(0, min(len(lesson.stops) - 1, position.k + int(delta)))
-            position.k = k
+            position.k, position.name = k, name
         stop = lesson.stops[k]
         problems: list[str] = []
         out = _apply(stop.settings, problems, restorers)
         if problems:
             gr.Warning(f"Stop {k + 1} of {name}: " + "; ".join(problems))
-        return (*out, lessons.stop_markdown(lesson, k), gr.Accordion(open=True))
+        return (*out, lessons.stop_markdown(lesson, k), gr.Accordion(open=True), chosen)
 
-    outputs = [*views, bar.text, bar.box]
+    outputs = [*views, bar.text, bar.box, bar.choice]
     # one queue for the three, one at a time: quick clicks are answered in order (a stop is quick to apply),
     # so the last answer on screen is the stop the last click asked for
     quiet = dict(show_progress="hidden", concurrency_id="lesson", concurrency_limit=1)
     bar.choice.input(lambda name, p: goto(name, p, 0, start=True), [bar.choice, bar.index], outputs,
                      api_name="lesson_start", **quiet)
-    # trigger_mode "multiple": gradio's default for clicks drops a click made while the last one is pending
-    bar.next.click(lambda name, p: goto(name, p, 1), [bar.choice, bar.index], outputs, api_name="lesson_next",
-                   trigger_mode="multiple", **quiet)
-    bar.prev.click(lambda name, p: goto(name, p, -1), [bar.choice, bar.index], outputs,
-                   api_name="lesson_previous", trigger_mode="multiple", **quiet)
+    # trigger_mode "multiple": gradio's default for clicks drops a click made while the last one is pending.
+    # The lesson comes from the session's position, not from the chooser: with none chosen, gradio refuses
+    # the chooser's empty value before the handler could start the one lesson there.
+    def step(position, delta):
+        return goto(position.name if isinstance(position, LessonPosition) else None, position, delta)
+
+    bar.next.click(lambda p: step(p, 1), bar.index, outputs, api_name="lesson_next", trigger_mode="multiple", **quiet)
+    bar.prev.click(lambda p: step(p, -1), bar.index, outputs, api_name="lesson_previous", trigger_mode="multiple",
+                   **quiet)
 
 
 def _ready_marker(demo: gr.Blocks) -> gr.HTML:
