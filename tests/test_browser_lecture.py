@@ -247,6 +247,20 @@ def test_a_reverse_link_restores_the_frame_and_a_bad_link_says_what_was_wrong(br
         page.close()
 
 
+def test_a_link_restores_a_second_sampler_beside_the_first(browser, app_url, trained_checkpoints):
+    page = open_page(browser, app_url + "?tab=reverse&checkpoint=tiny-digits&sampler=ddim&steps=10&seed=2"
+                                        "&compare=1&sampler_b=ddpm&steps_b=20")
+    try:
+        page.wait_for_function("() => document.querySelector('#rv-compare input').checked")
+        assert page.locator("#rv-steps-b input[type=number]").input_value() == "20"
+        page.wait_for_function("() => document.querySelector('#rv-caption').innerText.includes('DDPM')")
+        wait_url(page, "compare", 1)  # the page writes it back: a copied link keeps the comparison
+        wait_url(page, "steps_b", 20)
+        wait_url(page, "sampler_b", "ddpm")
+    finally:
+        page.close()
+
+
 def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser, app_url, screenshots):
     page = open_page(browser, app_url)
     try:

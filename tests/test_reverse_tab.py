@@ -434,10 +434,12 @@ def test_a_link_with_a_frame_shows_the_same_picture_as_playing_to_it(h, ckpt):
             h.recordings.clear()
         problems = []
         out = h.restore(link, problems)
-        assert problems == [] and len(out) == 15
-        ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, image, plot, caption, scrub, restored = out
+        assert problems == [] and len(out) == 19
+        (ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, compare, second, sampler_b, eta_b,
+         image, plot, caption, scrub, restored) = out
         assert ck["value"] == ckpt["tiny-digits"] and sampler["value"] == "ddim" and steps["value"] == 10
         assert steps_b["maximum"] == steps_b["value"] == 200  # never above this model's T (Play would refuse it)
+        assert compare["value"] is False and second["visible"] is False and len(restored.spec.lanes) == 1
         assert seed["value"] == 5 and n["value"] == 4 and kind == "image"
         assert np.array_equal(image["value"], want) and image["visible"] is True
         assert scrub["value"] == 6 and restored.cursor == 6 and restored.recorded is recorded
@@ -448,7 +450,7 @@ def test_a_link_or_lesson_stop_without_a_frame_opens_on_the_first_frame_even_whe
     h.recordings.clear()
     name = h.entry(ckpt["tiny-digits"])["name"]
     out = h.restore({"tab": "reverse", "checkpoint": name, "sampler": "ddpm", "steps": 200, "seed": 3, "n": 4}, [])
-    image, scrub, restored = out[10], out[13], out[14]
+    image, scrub, restored = out[14], out[17], out[18]
     assert image["visible"] is True and image["value"] is not None  # the noise it starts from, not an empty box
     assert restored.cursor == 0 and scrub["value"] == 0 and not restored.recorded
     session, _ = run(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, seed=3, n=4)
@@ -472,7 +474,25 @@ def test_a_link_with_bad_reverse_settings_falls_back_and_says_why(h, ckpt):
     h.restore({"tab": "reverse", "checkpoint": "no-such-model"}, problems)
     assert problems and "there is no checkpoint 'no-such-model' here" in problems[0]
     assert all(o == gr.skip() for o in h.restore({"tab": "forward", "steps": 3}, []))  # a lesson stop elsewhere
-    assert all(o == gr.skip() for o in h.restore({"tab": "forward", OPENING: True}, [])[:10])  # page opens
+    assert all(o == gr.skip() for o in h.restore({"tab": "forward", OPENING: True}, [])[:14])  # page opens
+
+
+def test_a_link_or_lesson_stop_can_put_a_second_sampler_beside_the_first(h, ckpt):
+    name = h.entry(ckpt["tiny-digits"])["name"]
+    link = {"tab": "reverse", "checkpoint": name, "sampler": "ddim", "steps": 10, "seed": 1, "n": 4,
+            "compare": True, "sampler_b": "ddpm", "steps_b": 20}
+    problems = []
+    out = h.restore(link, problems)
+    compare, second, sampler_b, eta_b, steps_b, restored = out[10], out[11], out[12], out[13], out[7], out[18]
+    assert problems == [] and compare["value"] is True and second["visible"] is True
+    assert sampler_b["value"] == "ddpm" and steps_b["value"] == 20 and eta_b["visible"] is False
+    assert [(lane.sampler, lane.steps) for lane in restored.spec.lanes] == [("ddim", 10), ("ddpm", 20)]
+    assert "DDPM" in out[9]  # the explanation names both samplers
+    problems = []
+    out = h.restore({**link, "sampler_b": "euler", "steps_b": 999}, problems)
+    assert out[12]["value"] == "ddpm" and out[7]["value"] == 200  # DDPM's default: all T steps
+    assert any("sampler_b='euler' is not one of" in p for p in problems)
+    assert any("steps_b=999 is more than this model's T=200" in p for p in problems)
 
 
 def test_a_long_play_says_its_cost_up_front_and_the_time_left(h, ckpt, monkeypatch, capsys):

@@ -220,6 +220,12 @@
                                 ['frame', '#rv-scrub input[type=number]']]) {
         const v = val(sel); if (v !== null && v !== '') p.set(key, v);
       }
+      const cmp = $('#rv-compare input[type=checkbox]');
+      if (cmp && cmp.checked) {  // a second sampler beside the first
+        p.set('compare', '1');
+        const sb = val('#rv-sampler-b input'); if (sb) p.set('sampler_b', DE.samplers[sb] || sb);
+        const nb = val('#rv-steps-b input[type=number]'); if (nb) p.set('steps_b', nb);
+      }
     }
     // the inner view open in this tab (Compare schedules, Human evaluation, ...): its gr.Tab's elem_id is view-<id>
     const sub = document.querySelector(`#tab-${tab} button[role=tab][aria-selected=true][id^="view-"]`);

@@ -101,6 +101,9 @@ PARAMS: dict[str, Param] = {
     "eta": _float(0.0, 1.0),
     "n": _int(1, 10_000),
     "frame": _int(0, 10**7),
+    "compare": _flag(),      # a second sampler beside the first, from the same x_T
+    "sampler_b": _name(),
+    "steps_b": _int(1, MAX_T),
 }
 
 

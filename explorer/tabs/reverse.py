@@ -158,5 +158,5 @@ def build(ctx) -> None:
     if isinstance(tab, gr.Tab):
         do_refresh(tab.select)
 
-    return Restorer([ckpt, sampler, steps, eta, seed, n, info, steps_b, shown_kind, explain, *outputs, session],
-                    h.restore)
+    return Restorer([ckpt, sampler, steps, eta, seed, n, info, steps_b, shown_kind, explain,
+                     compare, second, sampler_b, eta_b, *outputs, session], h.restore)

@@ -779,16 +779,18 @@ class ReverseHandlers(CheckpointPicker):
 
     # restoring a link -----------------------------------------------------------------------
 
-    LINK_KEYS = ("checkpoint", "sampler", "steps", "eta", "n", "frame", "seed")
+    LINK_KEYS = ("checkpoint", "sampler", "steps", "eta", "n", "frame", "seed", "compare", "sampler_b", "steps_b")
+    N_RESTORED = 19  # the restorer's outputs (see `restore`)
 
     def restore(self, values: dict, problems: list[str]) -> tuple:
         """The Reverse tab's part of restoring a link (see explorer.lecture.url_state).
 
         Outputs: checkpoint, sampler, steps, eta, seed, samples, facts, second steps, shown kind,
-        explanation, then the view (image, plot, caption, frame slider) and the session. With a
-        frame in the link the trajectory is computed up to it, so the link shows the same picture.
+        explanation, compare, the second sampler's group, the second sampler, its eta, then the view
+        (image, plot, caption, frame slider) and the session. With a frame in the link the trajectory
+        is computed up to it, so the link shows the same picture.
         """
-        skip = (gr.skip(),) * 15
+        skip = (gr.skip(),) * self.N_RESTORED
         if values.get("tab") != "reverse" or not any(k in values for k in self.LINK_KEYS):
             # only when the page opens: a lesson stop or bundle of another tab must not replace a run
             # the lecturer has on this tab (or one still playing)
@@ -807,11 +809,7 @@ class ReverseHandlers(CheckpointPicker):
             return skip
         _, _, meta, schedule = self.load(path)
         kind, T = kind_of(self.entry(path)), schedule.T
-        sampler = values.get("sampler", "ddim")
-        sampler = {**{k: k for k in SAMPLERS}, **{v: k for k, v in SAMPLER_LABELS.items()}}.get(sampler)
-        if sampler is None:
-            problems.append(f"the link's sampler={values['sampler']!r} is not one of {', '.join(SAMPLERS)}")
-            sampler = "ddim"
+        sampler = self._link_sampler(values, "sampler", "ddim", problems)
         steps = values.get("steps", default_steps(sampler, T))
         if steps > T:
             problems.append(f"the link's steps={steps} is more than this model's T={T}")
@@ -822,12 +820,21 @@ class ReverseHandlers(CheckpointPicker):
             problems.append(f"the link's n={n} is more than {MAX_SAMPLES[kind]}, the most for {kind} models")
             n = default_samples(kind, meta["sample_shape"])
         seed = values.get("seed", 0)
+        compare = values.get("compare", False)
+        sampler_b = self._link_sampler(values, "sampler_b", "ddpm", problems)
+        steps_b = values.get("steps_b", default_steps(sampler_b, T))
+        if steps_b > T:
+            problems.append(f"the link's steps_b={steps_b} is more than this model's T={T}")
+            steps_b = default_steps(sampler_b, T)
         controls = (gr.update(value=path), gr.update(value=sampler), gr.update(maximum=T, value=steps),
                     gr.update(value=eta, visible=sampler == "ddim"), gr.update(value=seed),
-                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path), gr.update(maximum=T, value=T), kind,
-                    self.explanation(path, sampler))
+                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path),
+                    gr.update(maximum=T, value=steps_b), kind,
+                    self.explanation(path, sampler, compare, sampler_b),
+                    gr.update(value=compare), gr.update(visible=compare), gr.update(value=sampler_b),
+                    gr.update(value=0.0, visible=sampler_b == "ddim"))
         frame = values.get("frame")
-        spec, loaded = self.spec(path, sampler, steps, eta, seed, n)
+        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, 0.0)
         if frame is None:  # the first frame: x_T and one model call (nothing at all when recorded), so a link or
             frame = 0      # a lesson stop opens on the noise the run starts from, not on an empty box
         session = ReverseSession()
@@ -842,6 +849,16 @@ class ReverseHandlers(CheckpointPicker):
             image, plot = DataView.show(kind, image)
         return (*controls, image, plot, caption, scrub, session)
 
+    @staticmethod
+    def _link_sampler(values: dict, key: str, default: str, problems: list[str]) -> str:
+        """A link's sampler (by its name or its label), or `default` with a message."""
+        given = values.get(key, default)
+        sampler = {**{k: k for k in SAMPLERS}, **{v: k for k, v in SAMPLER_LABELS.items()}}.get(given)
+        if sampler is None:
+            problems.append(f"the link's {key}={given!r} is not one of {', '.join(SAMPLERS)}")
+            sampler = default
+        return sampler
+
     def default_spec(self, path: str) -> tuple[Spec, tuple]:
         """(Spec, loaded) of the tab's default setting for a checkpoint: what it plays before anything
         is changed (DDIM with its default steps, eta 0, seed 0, the kind's default number of samples)."""
@@ -854,7 +871,7 @@ class ReverseHandlers(CheckpointPicker):
         """The restorer's outputs for a page that names nothing of this tab: the controls as built and,
         when the default run was recorded (shipped beside each shipped model), its first frame, so
         the tab opens on a picture of the noise it starts from rather than an empty box."""
-        skip = (gr.skip(),) * 15
+        skip = (gr.skip(),) * self.N_RESTORED
         path = self.default_checkpoint()
         if path is None:
             return skip
@@ -866,7 +883,7 @@ class ReverseHandlers(CheckpointPicker):
         image, plot, caption, scrub = self.view(session, 0)
         if spec.kind == "image":
             image, plot = DataView.show(spec.kind, image)
-        return (*(gr.skip(),) * 10, image, plot, caption, scrub, session)
+        return (*(gr.skip(),) * (self.N_RESTORED - 5), image, plot, caption, scrub, session)
 
     # export and the final sample ------------------------------------------------------------
 
