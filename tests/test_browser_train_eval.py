@@ -100,8 +100,13 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
 
 def test_evaluate_a_checkpoint_and_see_the_figures(page, trained_checkpoints, screenshots):
     open_tab(page, "Evaluate", "#ev-run")
+    # the shipped model it opens on shows the figures recorded with it, before anything is pressed
+    page.wait_for_selector("#ev-table .ev-stored table")
+    assert "Recorded with this model" in page.locator("#ev-table").inner_text()
     choose(page, "#ev-ckpt", "tiny-points")
     page.wait_for_function("() => document.querySelector('#ev-info').innerText.includes('gaussians8')")
+    # a model trained here has none recorded: the prompt replaces the other model's figures
+    page.wait_for_function("() => !document.querySelector('#ev-table .ev-stored')")
     set_number(page, "#ev-n", 200)
     page.locator("#ev-run").click()
     page.wait_for_selector("#ev-table table")

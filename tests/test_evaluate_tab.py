@@ -54,6 +54,28 @@ def test_select_describes_the_checkpoint(h, ckpt):
         h.select("/no/such/checkpoint")
 
 
+def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_again(h, ckpt, tmp_path):
+    import json
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "moons"
+    stored = json.loads((shipped / "figures.json").read_text())
+    table = eh.stored_figures(shipped)
+    assert "Recorded with this model" in table and "Press <b>Evaluate</b> to measure again" in table
+    for run in stored["runs"]:  # one table per sampler setting, every figure in it with its reading
+        assert f"by {run['sampler']} ({fmt(run['steps'])} steps" in table
+        for f in run["metrics"].values():
+            assert f["label"] in table and fmt(f["value"]) in table
+    assert table.count("<table>") == len(stored["runs"])
+    assert h.figures_at_rest(ckpt["tiny-points"]) == eh.EVALUATE_PROMPT  # trained here: nothing recorded
+    assert h.figures_at_rest(None) == eh.EVALUATE_PROMPT
+    with pytest.raises(gr.Error, match="Unknown checkpoint"):  # only listed checkpoints are read
+        h.figures_at_rest("/no/such/checkpoint")
+    for bad in ("{not json", json.dumps({"runs": "x"}), json.dumps([1, 2]), "x" * (eh.STORED_MAX_BYTES + 1)):
+        (tmp_path / "figures.json").write_text(bad)
+        assert eh.stored_figures(tmp_path) == eh.EVALUATE_PROMPT
+
+
 # --- one evaluation -------------------------------------------------------------------------
 
 def test_points_evaluation_streams_progress_then_every_view(h, ckpt):

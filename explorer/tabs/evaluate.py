@@ -12,7 +12,8 @@ from core.samplers import SAMPLERS
 
 from ..lecture import Restorer, with_views
 from ..widgets import DataView, md
-from .evaluate_handlers import DEFAULT_N, QUIZ_MAX_PER_SOURCE, SEED_MAX, EvaluateHandlers, progress_html
+from .evaluate_handlers import (DEFAULT_N, EVALUATE_PROMPT, QUIZ_MAX_PER_SOURCE, SEED_MAX, EvaluateHandlers,
+                                progress_html)
 
 TITLE = "Evaluate"
 
@@ -68,7 +69,7 @@ def build(ctx) -> Restorer:
         with gr.Column(scale=3):
             with gr.Tabs() as inner:
                 with gr.Tab("Figures", id="figures", elem_id="view-figures"):
-                    table = gr.HTML("<i>Press <b>Evaluate</b> to compute the figures.</i>", elem_id="ev-table")
+                    table = gr.HTML(h.figures_at_rest(ckpt0) if ckpt0 else EVALUATE_PROMPT, elem_id="ev-table")
                     with gr.Row():
                         mse_plot = gr.Plot(show_label=False, elem_id="ev-mse")
                         warnings = md("", elem_id="ev-warnings")
@@ -136,6 +137,8 @@ def build(ctx) -> Restorer:
                  api_name="evaluate_cancel", queue=False)
 
     ckpt.select(h.select, ckpt, [info, n], api_name="evaluate_select", show_progress="hidden")
+    # a checkpoint chosen (not the tab opened again: that keeps figures measured here) shows its recorded figures
+    ckpt.select(h.figures_at_rest, ckpt, table, api_visibility="private", show_progress="hidden")
     for trigger in (refresh.click,) + ((gr.context.Context.block.select,)
                                        if isinstance(gr.context.Context.block, gr.Tab) else ()):
         trigger(h.refresh, ckpt, ckpt, api_visibility="private", show_progress="hidden").then(

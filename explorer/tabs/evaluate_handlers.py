@@ -8,6 +8,7 @@ handler streams its progress, and a Cancel (or a closed page) sets the flag core
 from __future__ import annotations
 
 import html
+import json
 import math
 import threading
 import uuid
@@ -65,6 +66,7 @@ def progress_html(fraction: float, message: str, state: str = "running") -> str:
 
 
 TABLE_CSS = """<style>
+.ev-table { overflow-x: auto; }
 .ev-table table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
 .ev-table th { text-align: left; border-bottom: 2px solid #d1d5db; padding: 4px 6px; }
 .ev-table td { border-bottom: 1px solid #e5e7eb; padding: 4px 6px; vertical-align: top; }
@@ -88,7 +90,7 @@ def vs_floor_cell(f: dict) -> str:
         return f"<span class='ev-dim'>{html.escape(f['better'])} is better</span>"
     sign = "×" if v["how"] == "ratio" else ("+" if v["estimate"] >= 0 else "")
     lo, hi = v["interval"]
-    return (f"<span class='ev-num'>{sign}{fmt(v['estimate'])} [{fmt(lo)}, {fmt(hi)}]</span>"
+    return (f"<span class='ev-num'>{sign}{fmt(v['estimate'])}<span class='ev-int'> [{fmt(lo)}, {fmt(hi)}]</span></span>"
             f"<div class='ev-verdict' style='color:{VERDICT_COLOUR[v['verdict']]}'>{html.escape(v['says'])}</div>")
 
 
@@ -129,6 +131,58 @@ def figures_table(result: dict) -> str:
     return (f"{TABLE_CSS}<div class='ev-table'><div class='ev-caption'>{caption}</div>{verdict}"
             f"<table>{head}{''.join(rows)}</table>"
             + (f"<ul class='ev-notes'>{notes}</ul>" if notes else "") + "</div>")
+
+
+EVALUATE_PROMPT = "<i>Press <b>Evaluate</b> to compute the figures.</i>"
+STORED_MAX_BYTES = 1 << 20  # a figures.json beside a checkpoint is a few kB
+
+
+def stored_figures_table(stored: dict) -> str:
+    """The figures recorded beside a shipped model (its figures.json, written by
+    benchmarks/checkpoint_figures.py) as tables, one per sampler setting: the value, real data's own
+    figure (mean ± sd of several real draws) and the value against it with the plain reading. Shown
+    until Evaluate measures again here, so the tab has numbers from the moment it opens."""
+    parts = [f"{TABLE_CSS}<div class='ev-table ev-stored'><div class='ev-caption'><b>Recorded with this model</b> "
+             f"(measured {html.escape(str(stored.get('measured', '?')))} on "
+             f"{html.escape(str(stored.get('machine', '?')))}). Press <b>Evaluate</b> to measure again here, "
+             "with the settings on the left.</div>"]
+    for run in stored.get("runs", []):
+        overall = run.get("overall") or {}
+        colour = VERDICT_COLOUR.get(overall.get("verdict"), "#374151")
+        says = (f" · <span style='color:{colour}'>{html.escape(overall['says'])}</span>"
+                if overall.get("says") else "")
+        rows = []
+        for f in run.get("metrics", {}).values():  # the columns of `figures_table` (the presenter view hides two)
+            sd = f" ± {fmt(f['floor_sd'])}" if f.get("floor_sd") is not None else ""
+            floor = "–" if f.get("floor") is None else f"{fmt(f['floor'])}{sd}"
+            lo, hi = f["interval"] if f.get("interval") else (None, None)
+            rows.append(f"<tr><td><b>{html.escape(str(f.get('label', '?')))}</b></td>"
+                        f"<td class='ev-num'>{fmt(f.get('value'))}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
+                        f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell({'better': '?', **f})}</td>"
+                        f"<td class='ev-num'>{fmt(f.get('n', run.get('n')))}</td></tr>")
+        setting = (f"n = {fmt(run.get('n'))} samples by {html.escape(str(run.get('sampler')))} "
+                   f"({fmt(run.get('steps'))} steps, seed {fmt(run.get('seed'))})")
+        parts.append(f"<div class='ev-caption'>{setting}{says}</div>"
+                     "<table><tr><th>figure</th><th>value</th><th>interval</th><th>floor: real data (mean ± sd)</th>"
+                     f"<th>against the floor [interval]</th><th>n</th></tr>{''.join(rows)}</table>")
+    return "".join(parts) + "</div>"
+
+
+def stored_figures(path) -> str:
+    """The table of a checkpoint's recorded figures, or the prompt to press Evaluate when it has none
+    (or they cannot be read)."""
+    if not path:
+        return EVALUATE_PROMPT
+    file = Path(path) / "figures.json"
+    try:
+        if not file.is_file() or file.stat().st_size > STORED_MAX_BYTES:
+            return EVALUATE_PROMPT
+        stored = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(stored, dict) or not stored.get("runs"):
+            return EVALUATE_PROMPT
+        return stored_figures_table(stored)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return EVALUATE_PROMPT
 
 
 def figures_json(result: dict) -> dict:
@@ -240,6 +294,10 @@ class EvaluateHandlers(CheckpointPicker):
         kind = kind_of(e)
         config, meta = load_config(path)
         return checkpoint_summary(config, meta), DEFAULT_N[kind]
+
+    def figures_at_rest(self, path) -> str:
+        """A checkpoint was chosen: the figures recorded beside it (shipped models), or the prompt."""
+        return stored_figures(self.entry(path)["path"]) if path else EVALUATE_PROMPT
 
     # --- one evaluation -----------------------------------------------------------------------
 
