@@ -103,6 +103,9 @@ def test_evaluate_a_checkpoint_and_see_the_figures(page, trained_checkpoints, sc
     # the shipped model it opens on shows the figures recorded with it, before anything is pressed
     page.wait_for_selector("#ev-table .ev-stored table")
     assert "Recorded with this model" in page.locator("#ev-table").inner_text()
+    page.get_by_role("tab", name="Visual inspection").click()  # and the samples of its recorded run
+    page.wait_for_function("() => document.querySelector('#ev-samples img') && document.querySelector('#ev-real img')")
+    page.get_by_role("tab", name="Figures").click()
     choose(page, "#ev-ckpt", "tiny-points")
     page.wait_for_function("() => document.querySelector('#ev-info').innerText.includes('gaussians8')")
     # a model trained here has none recorded: the prompt replaces the other model's figures

@@ -76,6 +76,25 @@ def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_agai
         assert eh.stored_figures(tmp_path) == eh.EVALUATE_PROMPT
 
 
+def test_a_shipped_model_opens_visual_inspection_on_its_recorded_samples(h, ckpt):
+    from pathlib import Path
+
+    from explorer import recordings
+
+    paths = {Path(p).name: p for _, p in h.choices()}
+    kind, gen, real, gen_label, real_label = h.recorded_samples(paths["digits"])
+    meta, traj = recordings.load(Path(paths["digits"]) / recordings.FILE)
+    n = meta["setting"]["n"]
+    assert kind == "image" and gen_label == f"{n} samples of the recorded run (DDIM, 50 steps, seed 0)"
+    assert real_label == f"{n} real samples" and gen.ndim == 2 and gen.shape == real.shape  # two grids alike (grey)
+    final = traj.frames[-1][0].x_t
+    assert final.dtype == np.uint8 and final.shape[0] == n  # the finished samples, as the Reverse tab ends on
+    outs = h.inspection_at_rest(paths["swiss_roll"])
+    assert outs[0]["visible"] is False and isinstance(outs[1]["value"], Figure)  # points: scatter plots
+    assert h.recorded_samples(ckpt["tiny-points"]) is None  # trained here: no recording
+    assert h.inspection_at_rest(ckpt["tiny-points"]) == (gr.skip(),) * 4  # the views stay as they are
+
+
 # --- one evaluation -------------------------------------------------------------------------
 
 def test_points_evaluation_streams_progress_then_every_view(h, ckpt):

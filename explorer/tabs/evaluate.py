@@ -78,9 +78,13 @@ def build(ctx) -> Restorer:
                     pairs_caption = md("", elem_id="ev-pairs-caption")
                 with gr.Tab("Visual inspection", id="visual", elem_id="view-visual"):
                     md("Generated samples beside real ones; the full-screen button zooms in.")
+                    # a shipped model opens on the samples of its recorded run beside real ones
+                    rec = h.recorded_samples(ckpt0) if ckpt0 else None
+                    kind_rec, gen_rec, real_rec, gen_label, real_label = rec or (
+                        "image", None, None, "generated samples", "real samples")
                     with gr.Row(equal_height=True):
-                        samples = DataView("generated samples", "ev-samples", "image", height=520)
-                        real = DataView("real samples", "ev-real", "image", height=520)
+                        samples = DataView(gen_label, "ev-samples", kind_rec, gen_rec, height=520)
+                        real = DataView(real_label, "ev-real", kind_rec, real_rec, height=520)
                 with gr.Tab("History over the run", id="history", elem_id="view-history"):
                     md("Evaluates every checkpoint in the chosen checkpoint's folder (a run saved with "
                        "*Checkpoint every* in the Train tab has several), with fewer samples each, and plots "
@@ -139,6 +143,8 @@ def build(ctx) -> Restorer:
     ckpt.select(h.select, ckpt, [info, n], api_name="evaluate_select", show_progress="hidden")
     # a checkpoint chosen (not the tab opened again: that keeps figures measured here) shows its recorded figures
     ckpt.select(h.figures_at_rest, ckpt, table, api_visibility="private", show_progress="hidden")
+    ckpt.select(h.inspection_at_rest, ckpt, [*samples.outputs, *real.outputs], api_visibility="private",
+                show_progress="hidden")
     for trigger in (refresh.click,) + ((gr.context.Context.block.select,)
                                        if isinstance(gr.context.Context.block, gr.Tab) else ()):
         trigger(h.refresh, ckpt, ckpt, api_visibility="private", show_progress="hidden").then(

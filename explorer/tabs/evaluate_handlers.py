@@ -23,9 +23,9 @@ from core.data import checkpoint_data, load_dataset
 from core.evaluate import BATCH as SAMPLING_BATCH
 from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
 from core.sample import draw
-from core.samplers import SAMPLERS
+from core.samplers import SAMPLER_LABELS, SAMPLERS
 
-from .. import charts, costs, render
+from .. import charts, costs, recordings, render
 from ..quiz import STORE, make_deck
 from ..widgets import DataView
 from .reverse_handlers import CheckpointPicker, checkpoint_summary, kind_of
@@ -298,6 +298,46 @@ class EvaluateHandlers(CheckpointPicker):
     def figures_at_rest(self, path) -> str:
         """A checkpoint was chosen: the figures recorded beside it (shipped models), or the prompt."""
         return stored_figures(self.entry(path)["path"]) if path else EVALUATE_PROMPT
+
+    def recorded_samples(self, path) -> tuple | None:
+        """(kind, samples view, real view, samples label, real label) from the recorded default run of a
+        checkpoint (shipped beside each shipped model, the run the Reverse tab plays first) and as many
+        real samples; None when it has none made with these very weights, or its data is not here."""
+        if not path:
+            return None
+        path = self.entry(path)["path"]
+        file = Path(path) / recordings.FILE
+        try:
+            if not file.is_file():
+                return None
+            meta, traj = recordings.load(file)
+            if meta.get("weights_sha256") != recordings.weights_digest(path) or not traj.complete:
+                return None
+            config, _ = load_config(path)
+            data = load_dataset(config.data.name, **checkpoint_data(config.data, self.ctx.settings.runs_dir).params)
+            (sampler, steps, _), = meta["setting"]["lanes"]
+            kind, seed = meta["setting"]["kind"], meta["setting"]["seed"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        final = traj.frames[-1][0].x_t  # the finished samples (uint8 pixels for images)
+        gen = torch.from_numpy(final.astype(np.float32))
+        if final.dtype == np.uint8:
+            gen = gen / 127.5 - 1.0
+        real = data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))][:len(gen)]
+        name = SAMPLER_LABELS.get(sampler, sampler.upper()).split(" (")[0]
+        return (kind, samples_view(kind, gen, real, "recorded samples"), real_view(kind, real),
+                f"{len(gen)} samples of the recorded run ({name}, {steps} steps, seed {seed})",
+                f"{len(real)} real samples")
+
+    def inspection_at_rest(self, path) -> tuple:
+        """A checkpoint was chosen: Visual inspection shows the samples of its recorded run beside real ones
+        (`recorded_samples`), so the view has pictures before anything is evaluated.
+        Outputs: samples (2), real (2); left as they are when there is no recording."""
+        got = self.recorded_samples(path)
+        if got is None:
+            return (gr.skip(),) * 4
+        kind, gen, real, gen_label, real_label = got
+        return (*DataView.show(kind, gen, label=gen_label), *DataView.show(kind, real, label=real_label))
 
     # --- one evaluation -----------------------------------------------------------------------
 
