@@ -90,7 +90,8 @@ def vs_floor_cell(f: dict) -> str:
         return f"<span class='ev-dim'>{html.escape(f['better'])} is better</span>"
     sign = "×" if v["how"] == "ratio" else ("+" if v["estimate"] >= 0 else "")
     lo, hi = v["interval"]
-    return (f"<span class='ev-num'>{sign}{fmt(v['estimate'])}<span class='ev-int'> [{fmt(lo)}, {fmt(hi)}]</span></span>"
+    interval = f"<span class='ev-int'> [{fmt(lo)}, {fmt(hi)}]</span>"  # the presenter view hides it
+    return (f"<span class='ev-num'>{sign}{fmt(v['estimate'])}{interval}</span>"
             f"<div class='ev-verdict' style='color:{VERDICT_COLOUR[v['verdict']]}'>{html.escape(v['says'])}</div>")
 
 
