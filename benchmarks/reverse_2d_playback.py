@@ -100,6 +100,12 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   61-73% of the play in these runs: decoding and painting 10-15 pictures a second scaled to the page in
   headless chromium without a GPU (Paint, Commit and the microtasks of each fetch), and Gradio's
   status tracker, which animates while the Play event is pending. The < 30% target is not met here.
+- Tried and not kept: ending Play's Gradio event after the first view (the run in a second event with no
+  outputs, the closing view in a third), so that no output's loading timer animates while it plays. Two
+  pairs side by side at load 8-10: DDPM 1000 main thread 54% and 58% busy before, 62% and 60% after, and
+  the trace still showed the status tracker's timer at about the same 2-3% of the play (trackers of other
+  components), so the simpler single event stayed. The page no longer rewrites its address (history.replaceState and a read of the view,
+  about 4% of the play in the V8 profile) while a run plays.
 - DDIM 50 at top speed is computed in about a second: the first view, a few live frames and the closing
   view (which draws the interactive figure, about 0.5 s of the window) fill it, so its busy share and
   frame rate say little about playback."""
