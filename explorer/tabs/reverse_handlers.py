@@ -98,6 +98,7 @@ class ReverseSession:
         self.estimate = 0.0                # seconds of computing the whole run takes here (measured call x steps)
         self.recorded = False              # True: the trajectory was recorded before (replayed, not computed)
         self.dark = False                  # image frames drawn on the dark theme's ground (the page says which)
+        self.played = False                # Play has run this run (a link or lesson stop only sets it up)
         self.lock = threading.RLock()
 
     def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
@@ -408,6 +409,7 @@ class ReverseHandlers(CheckpointPicker):
             session.spec, session.clock = spec, Clock(its, timesteps)
             session.traj = Trajectory(spec.kind, spec.lanes)
         session.recorded = recorded is not None
+        session.played = False
         session.cursor = 0
         session.model, session.schedule, session.prediction = model, schedule, config.diffusion.prediction
         session.fields = {}
@@ -445,6 +447,7 @@ class ReverseHandlers(CheckpointPicker):
                 self._start(session, spec, loaded)
             elif session.traj.complete and session.cursor >= len(session.traj) - 1:
                 session.cursor = 0  # replay from the start
+            session.played = True
         if fresh:
             self._advance(session)  # the first step only: the first frame goes out at once
         return session, spec, rate, token, fresh, loaded[3].T
@@ -706,7 +709,9 @@ class ReverseHandlers(CheckpointPicker):
     def progress(self, session: ReverseSession, note: str | None = None, playing: bool = False) -> str:
         traj = session.traj
         if session.computing:
-            state = "computing…" if playing else "paused"
+            # a run a link or a lesson stop set up on its first frame has not played at all
+            ready = not session.played and session.cursor == 0
+            state = "computing…" if playing else "ready: press Play (or Space)" if ready else "paused"
         else:
             state = "complete" if traj.complete else "stopped"
         kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"
