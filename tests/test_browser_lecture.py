@@ -351,6 +351,19 @@ def test_presenter_view_shows_the_lesson_as_a_card_the_pictures_make_room_for(br
         page.close()
 
 
+def test_the_step_encoding_stop_fits_above_the_lesson_card(browser, app_url):
+    page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=5", 1024, 768)
+    try:
+        page.wait_for_selector("#de-lesson", state="visible")
+        page.wait_for_selector("#fw-enc-map .js-plotly-plot")
+        page.wait_for_function("() => parseFloat(getComputedStyle(document.body).getPropertyValue('--de-card-h')) > 0")
+        page.wait_for_function("() => document.querySelector('#fw-enc-map .js-plotly-plot').getBoundingClientRect().bottom"
+                               " <= document.querySelector('#de-lesson').getBoundingClientRect().top")
+        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+    finally:
+        page.close()
+
+
 def test_a_link_opens_the_presenter_view_at_a_lesson_stop_and_follows_the_lesson(browser, app_url):
     page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=4", 1024, 768)
     try:
