@@ -122,14 +122,15 @@ def test_the_reverse_tab_opens_on_the_first_frame_of_the_recorded_default_run():
 
     h = ReverseHandlers(AppContext(Settings(device="cpu", shipped_checkpoints=FOLDER)), Recordings())
     out = h.opening()
-    assert len(out) == 15 and all(o == gr.skip() for o in out[:10])  # the controls stay as built
-    image, caption, scrub, session = out[10], out[12], out[13], out[14]
+    n = ReverseHandlers.N_RESTORED
+    assert len(out) == n and all(o == gr.skip() for o in out[:n - 5])  # the controls stay as built
+    image, caption, scrub, session = out[n - 5], out[n - 3], out[n - 2], out[n - 1]
     assert session.recorded and session.clock is None and session.cursor == 0
     assert session.spec == h.default_spec(h.default_checkpoint())[0]
     assert np.array_equal(image["value"], h.picture(session, 0)) and image["visible"] is True
     assert f"Frame 1 of {len(session.traj)}" in caption and "ready: press Play" in caption
     assert scrub["value"] == 0 and scrub["interactive"] is True
-    assert h.restore({"tab": "forward", "t": 3, OPENING: True}, [])[14] is not session  # each page its own
+    assert h.restore({"tab": "forward", "t": 3, OPENING: True}, [])[n - 1] is not session  # each page its own
     assert all(o == gr.skip() for o in h.restore({"tab": "forward", "t": 3}, []))  # a lesson stop: left alone
 
 
