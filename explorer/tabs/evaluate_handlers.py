@@ -333,10 +333,12 @@ class EvaluateHandlers(CheckpointPicker):
     def inspection_at_rest(self, path) -> tuple:
         """A checkpoint was chosen: Visual inspection shows the samples of its recorded run beside real ones
         (`recorded_samples`), so the view has pictures before anything is evaluated.
-        Outputs: samples (2), real (2); left as they are when there is no recording."""
+        Outputs: samples (2), real (2); emptied when there is no recording."""
         got = self.recorded_samples(path)
-        if got is None:
-            return (gr.skip(),) * 4
+        if got is None:  # nothing recorded: empty views, not another model's samples under this one's name
+            kind = kind_of(self.entry(path)) if path else "image"
+            return (*DataView.show(kind, None, label="generated samples"),
+                    *DataView.show(kind, None, label="real samples"))
         kind, gen, real, gen_label, real_label = got
         return (*DataView.show(kind, gen, label=gen_label), *DataView.show(kind, real, label=real_label))
 
