@@ -364,6 +364,22 @@ def test_the_step_encoding_stop_fits_above_the_lesson_card(browser, app_url):
         page.close()
 
 
+def test_the_visual_inspection_stop_shows_both_grids_alike_above_the_card(browser, app_url):
+    page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=10", 1024, 768)
+    try:
+        page.wait_for_selector("#de-lesson", state="visible")
+        page.wait_for_selector("#ev-samples img")
+        page.wait_for_selector("#ev-real img")
+        page.wait_for_function("() => parseFloat(getComputedStyle(document.body).getPropertyValue('--de-card-h')) > 0")
+        page.wait_for_function("""() => {
+          const top = document.querySelector('#de-lesson').getBoundingClientRect().top;
+          const a = document.querySelector('#ev-samples img').getBoundingClientRect();
+          const b = document.querySelector('#ev-real img').getBoundingClientRect();
+          return a.bottom <= top && b.bottom <= top && Math.abs(a.height - b.height) < 2; }""")
+    finally:
+        page.close()
+
+
 def test_a_link_opens_the_presenter_view_at_a_lesson_stop_and_follows_the_lesson(browser, app_url):
     page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=4", 1024, 768)
     try:
