@@ -149,8 +149,11 @@ class Recordings:
             self.put(spec, traj)
         return traj
 
-    def _shipped(self, spec) -> Trajectory | None:
-        path = Path(spec.checkpoint) / FILE
+    def beside(self, checkpoint) -> tuple[dict, Trajectory] | None:
+        """(meta, trajectory) of the recording shipped beside a checkpoint, when it was made with the
+        checkpoint's present weights; None otherwise (no file, a broken one, other weights). Files and
+        digests are read once and kept."""
+        path = Path(checkpoint) / FILE
         try:
             key = (str(path), path.stat().st_mtime_ns)
         except OSError:
@@ -160,16 +163,19 @@ class Recordings:
         if cached is False:
             try:
                 cached = load(path)
-            except (ValueError, TypeError):
+            except (OSError, ValueError, TypeError):
                 cached = None   # a broken recording is never used: the run is computed live instead
             with self._lock:
                 self._files[key] = cached
-        if cached is None:
+        if cached is None or cached[0].get("weights_sha256") != self._digest(str(checkpoint)):
             return None
-        meta, traj = cached
-        if meta.get("setting") != setting(spec) or meta.get("weights_sha256") != self._digest(spec.checkpoint):
+        return cached
+
+    def _shipped(self, spec) -> Trajectory | None:
+        found = self.beside(spec.checkpoint)
+        if found is None or found[0].get("setting") != setting(spec):
             return None
-        return traj
+        return found[1]
 
     def _digest(self, checkpoint: str) -> str:
         weights = Path(checkpoint) / "model.safetensors"

@@ -351,12 +351,18 @@ def test_presenter_view_shows_the_lesson_as_a_card_the_pictures_make_room_for(br
         page.close()
 
 
+def open_stop_with_card(browser, app_url, stop: int):
+    """The presenter view at 1024x768 on a stop of the shipped lesson, its card shown and measured."""
+    page = open_page(browser, app_url + f"?present=1&lesson=diffusion-in-50-minutes&stop={stop}", 1024, 768)
+    page.wait_for_selector("#de-lesson", state="visible")
+    page.wait_for_function("() => parseFloat(getComputedStyle(document.body).getPropertyValue('--de-card-h')) > 0")
+    return page
+
+
 def test_the_step_encoding_stop_fits_above_the_lesson_card(browser, app_url):
-    page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=5", 1024, 768)
+    page = open_stop_with_card(browser, app_url, 5)
     try:
-        page.wait_for_selector("#de-lesson", state="visible")
         page.wait_for_selector("#fw-enc-map .js-plotly-plot")
-        page.wait_for_function("() => parseFloat(getComputedStyle(document.body).getPropertyValue('--de-card-h')) > 0")
         page.wait_for_function("() => document.querySelector('#fw-enc-map .js-plotly-plot').getBoundingClientRect().bottom"
                                " <= document.querySelector('#de-lesson').getBoundingClientRect().top")
         assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
@@ -365,12 +371,10 @@ def test_the_step_encoding_stop_fits_above_the_lesson_card(browser, app_url):
 
 
 def test_the_visual_inspection_stop_shows_both_grids_alike_above_the_card(browser, app_url):
-    page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=10", 1024, 768)
+    page = open_stop_with_card(browser, app_url, 10)
     try:
-        page.wait_for_selector("#de-lesson", state="visible")
         page.wait_for_selector("#ev-samples img")
         page.wait_for_selector("#ev-real img")
-        page.wait_for_function("() => parseFloat(getComputedStyle(document.body).getPropertyValue('--de-card-h')) > 0")
         page.wait_for_function("""() => {
           const top = document.querySelector('#de-lesson').getBoundingClientRect().top;
           const a = document.querySelector('#ev-samples img').getBoundingClientRect();

@@ -25,8 +25,9 @@ from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
 from core.sample import draw
 from core.samplers import SAMPLER_LABELS, SAMPLERS
 
-from .. import charts, costs, recordings, render
+from .. import charts, costs, render
 from ..quiz import STORE, make_deck
+from ..recordings import Recordings
 from ..widgets import DataView
 from .reverse_handlers import CheckpointPicker, checkpoint_summary, kind_of
 
@@ -271,6 +272,10 @@ def history_points(entries: list[dict], most: int = HISTORY_MAX) -> list[dict]:
 class EvaluateHandlers(CheckpointPicker):
     """Every event of the Evaluate tab, bound to the app context."""
 
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.recordings = Recordings()  # the runs recorded beside shipped models (Visual inspection at rest)
+
     # --- checkpoints ----------------------------------------------------------------------------
 
     def entry(self, path) -> dict:
@@ -307,13 +312,11 @@ class EvaluateHandlers(CheckpointPicker):
         if not path:
             return None
         path = self.entry(path)["path"]
-        file = Path(path) / recordings.FILE
+        found = self.recordings.beside(path)
+        if found is None or not found[1].complete:
+            return None
+        meta, traj = found
         try:
-            if not file.is_file():
-                return None
-            meta, traj = recordings.load(file)
-            if meta.get("weights_sha256") != recordings.weights_digest(path) or not traj.complete:
-                return None
             config, _ = load_config(path)
             data = load_dataset(config.data.name, **checkpoint_data(config.data, self.ctx.settings.runs_dir).params)
             (sampler, steps, _), = meta["setting"]["lanes"]
