@@ -73,7 +73,7 @@ def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int
                   yaxis=_axis(type="log", tickformat=".2~g", **_log_tick_values(values)),
                   margin=dict(l=52, r=16, t=40, b=40))
     # two entries, each half the width: at the presenter view's 20 px an entry needs about 140 px
-    lay["legend"].update(entrywidth=0.5)
+    lay["legend"].update(entrywidthmode="fraction", entrywidth=0.5)
     lay["shapes"] = _marker_line(marked)
     lay["uirevision"] = "loss"  # keep a user's zoom while new points arrive
     return Figure(data, lay)

@@ -209,9 +209,10 @@ def _axis(**kw) -> dict:
 
 
 def _layout(height: int = PLOT_HEIGHT, title: str | None = None, legend: bool = False, **kw) -> dict:
-    """A figure's layout. A legend lies in a row above the plot, each entry 30% of its width: the
-    presenter view enlarges the text to 20 px after plotly has placed it, and entries spaced by their
-    own text width would then overlap. A title above a legend gets a row of its own for the same reason."""
+    """A figure's layout. A legend lies in a row above the plot, each entry 140 px wide: the presenter
+    view enlarges the text to 20 px after plotly has placed it, and entries spaced by their own text
+    width would then overlap; where the row is too narrow for all of them, plotly wraps them onto more
+    rows. A title above a legend gets a row of its own for the same reason."""
     lay = dict(
         height=height,
         margin=dict(l=52, r=16, t=(68 if legend else 36) if title else 14, b=40),
@@ -220,7 +221,7 @@ def _layout(height: int = PLOT_HEIGHT, title: str | None = None, legend: bool = 
         font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#4b5563"),
         showlegend=legend,
         legend=dict(orientation="h", x=0, y=1.02, xanchor="left", yanchor="bottom", bgcolor="rgba(0,0,0,0)",
-                    entrywidthmode="fraction", entrywidth=0.3),
+                    entrywidthmode="pixels", entrywidth=140),
         hovermode="closest",
         xaxis=_axis(),
         yaxis=_axis(),
@@ -330,7 +331,9 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
 
     curves: (name, schedule.to_numpy()) pairs; t: the current timestep, marked on every curve and
     by a dashed line (layout.shapes[0]). SNR(0) is infinite (clean data), so the SNR curve starts
-    at t = 1 and its marker is empty at t = 0.
+    at t = 1 and its marker is empty at t = 0. The legend names each schedule once: its colour is
+    its solid alpha-bar and its dotted SNR (the axis titles say which is which), so a legend of up to
+    three schedules fits one row at the presenter view's 20 px.
     """
     data = []
     T = 1
@@ -340,10 +343,10 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
         T = max(T, int(ts[-1]))
         idx = _every(len(ts))
         data.append(dict(type="scatter", mode="lines", x=ts[idx].tolist(), y=_num(c["alpha_bar"][idx]),
-                         name=f"ᾱ {name}", legendgroup=name, line=dict(color=color, width=2.2)))
+                         name=name, legendgroup=name, line=dict(color=color, width=2.2)))
         idx1 = np.unique(np.r_[1, idx[idx > 0]]) if len(ts) > 1 else idx[:0]  # SNR(0) is infinite
         data.append(dict(type="scatter", mode="lines", x=ts[idx1].tolist(), y=_num(c["snr"][idx1]),
-                         name=f"SNR {name}", legendgroup=name, yaxis="y2",
+                         name=f"SNR {name}", legendgroup=name, showlegend=False, yaxis="y2",
                          line=dict(color=color, width=1.6, dash="dot")))
         if t is not None:
             # meta.follows names the curve a marker sits on, so the browser can slide it along (MARKERS_JS).
@@ -473,10 +476,11 @@ def histogram(series: dict[str, object] | object, bins: int | None = None, lim: 
                          line=dict(color="#6b7280", width=2, dash="dash"), hoverinfo="skip"))
     # A ceiling that only moves when the data needs it keeps the picture steady while dragging.
     ceiling = min(max(0.5, top * 1.08), 4.0)
-    return Figure(data, _layout(height, title, legend=True, barmode="overlay", bargap=0,
-                                xaxis=_axis(range=[-lim, lim], title=dict(text="value")),
-                                yaxis=_axis(range=[0, ceiling], title=dict(text="density")),
-                                margin=dict(l=52, r=16, t=68 if title else 30, b=40)))  # title, then the legend
+    lay = _layout(height, title, legend=True, barmode="overlay", bargap=0,
+                  xaxis=_axis(range=[-lim, lim], title=dict(text="value")),
+                  yaxis=_axis(range=[0, ceiling], title=dict(text="density")),
+                  margin=dict(l=52, r=16, t=68 if title else 30, b=40))  # title, then the legend
+    return Figure(data, lay)
 
 
 # --- step encoding --------------------------------------------------------------------------

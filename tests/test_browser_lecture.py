@@ -359,13 +359,20 @@ def open_stop_with_card(browser, app_url, stop: int):
     return page
 
 
-def test_the_step_encoding_stop_fits_above_the_lesson_card(browser, app_url):
-    page = open_stop_with_card(browser, app_url, 5)
+@pytest.mark.parametrize("stop, view", [(3, "#fw-chain-views"), (4, "#fw-cmp-body"), (5, "#fw-enc-map")])
+def test_the_forward_views_of_the_lesson_fit_above_its_card(browser, app_url, stop, view):
+    """The chain (3), the schedules compared (4) and the step encoding (5): the whole view above the
+    card, no page scroll, and the text inside their charts still at the presenter view's 20 px."""
+    page = open_stop_with_card(browser, app_url, stop)
     try:
-        page.wait_for_selector("#fw-enc-map .js-plotly-plot")
-        page.wait_for_function("() => document.querySelector('#fw-enc-map .js-plotly-plot').getBoundingClientRect().bottom"
-                               " <= document.querySelector('#de-lesson').getBoundingClientRect().top")
+        page.wait_for_selector(f"{view} .js-plotly-plot, {view} img")
+        page.wait_for_function("s => document.querySelector(s).getBoundingClientRect().bottom"
+                               " <= document.querySelector('#de-lesson').getBoundingClientRect().top", arg=view)
         assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        smallest = page.evaluate("""s => Math.min(...[...document.querySelectorAll(s + ' .js-plotly-plot text')]
+            .filter(t => t.textContent.trim() && t.getBoundingClientRect().height > 0)
+            .map(t => parseFloat(getComputedStyle(t).fontSize) * (t.currentCSSZoom || 1)))""", view)  # as rendered
+        assert smallest >= 20, smallest
     finally:
         page.close()
 

@@ -150,7 +150,7 @@ def test_chain_reaches_the_closed_form_distribution(photo):
     final = frames[-1]
     hist, stats, key = final[4], final[5], final[6]
     names = [t["name"] for t in hist.to_dict()["data"]]
-    assert names == ["chain (t steps)", "closed form", "N(0, 1)"]
+    assert names == ["chain", "closed form", "N(0, 1)"]
     # 196,608 values: the implied noise of both must be N(0, 1) to within sampling error.
     rows = {line.split("|")[1].strip(): line.split("|")[2:6] for line in stats.splitlines()[2:4]}
     for name in ("chain", "closed form"):

@@ -143,6 +143,8 @@ def test_schedule_curves_compare_several():
     curves = [(n, make_schedule(n, 200).to_numpy()) for n in ("linear", "cosine", "sigmoid")]
     d = valid(render.schedule_curves(curves, t=50))
     assert len(d["data"]) == 3 * 4
+    # one legend entry per schedule: its colour is its solid alpha-bar and its dotted SNR
+    assert [tr["name"] for tr in d["data"] if tr.get("showlegend", True)] == ["linear", "cosine", "sigmoid"]
     assert d["layout"]["xaxis"]["range"] == [0, 200]
 
 

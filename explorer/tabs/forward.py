@@ -88,21 +88,24 @@ def build(ctx) -> None:
                     with gr.Row():
                         cmp_names = gr.CheckboxGroup(list(SCHEDULES), value=h.COMPARE_DEFAULT, scale=3,
                                                      label="Schedules (up to 3)", elem_id="fw-compare-names")
-                        md(text.COMPARE, elem_classes=["tight-md"])
+                        # the view's words for the desk: in the presenter view the lecturer (or the lesson card) says them
+                        md(text.COMPARE, elem_classes=["tight-md", "fw-view-text"])
                     cmp_init = h.compare(inp0, h.COMPARE_DEFAULT, T0, t0, 0)
-                    with gr.Row(equal_height=True):
-                        v_cmp = [DataView(n, f"cmp{i}", kind0, DataView.value_of(*cmp_init[2 * i: 2 * i + 2]))
-                                 for i, n in enumerate(h.COMPARE_DEFAULT)]
-                    cmp_curves = gr.Plot(cmp_init[-1], show_label=False, elem_id="fw-cmp-curves")
+                    # one block, so that the presenter view can set the curves beside the pictures
+                    with gr.Column(elem_id="fw-cmp-body"):
+                        with gr.Row(equal_height=True, elem_id="fw-cmp-views"):
+                            v_cmp = [DataView(n, f"cmp{i}", kind0, DataView.value_of(*cmp_init[2 * i: 2 * i + 2]))
+                                     for i, n in enumerate(h.COMPARE_DEFAULT)]
+                        cmp_curves = gr.Plot(cmp_init[-1], show_label=False, elem_id="fw-cmp-curves")
                 with gr.Tab("Step by step", id="chain", elem_id="view-chain") as tab_chain:
                     with gr.Row():
-                        md(text.CHAIN)
+                        md(text.CHAIN, elem_classes=["fw-view-text"])
                         chain_btn = gr.Button("Run the chain to t", variant="primary", elem_id="fw-chain-run",
                                               scale=0, min_width=200)
-                    with gr.Row(equal_height=True):
+                    with gr.Row(equal_height=True, elem_id="fw-chain-views"):
                         v_chain = DataView("chain: x_t after t noise additions", "chainimg", kind0)
                         v_closed = DataView("closed form q(x_t | x_0)", "closedimg", kind0)
-                    with gr.Row():
+                    with gr.Row(elem_id="fw-chain-evidence"):
                         chain_hist = gr.Plot(show_label=False, elem_id="fw-chain-hist")
                         chain_md = md(text.CHAIN_IDLE, elem_id="fw-chain-stats")
                 with gr.Tab("Filmstrip", id="film", elem_id="view-film") as tab_film:
@@ -115,7 +118,7 @@ def build(ctx) -> None:
                             enc_bars = gr.Plot(h.encoding_bars(t0), show_label=False, elem_id="fw-enc")
                             enc_map = gr.Plot(h.encoding_map(T0, t0), show_label=False, elem_id="fw-enc-map")
                         with gr.Column(scale=2, min_width=240):
-                            md(text.ENCODING)
+                            md(text.ENCODING, elem_classes=["fw-enc-text"])
 
     # --- wiring ---
     controls = [inp, schedule, T, t, seed]

@@ -312,7 +312,7 @@ def chain(inp: Input, schedule: str, T, t, seed, last_run=None):
     # if the chain reaches the same q(x_t | x_0), its implied noise is N(0, 1) too.
     r_chain = eps_from_x0(s, x_chain, t, inp.x0)
     r_closed = eps_from_x0(s, x_closed, t, inp.x0)
-    hist = render.histogram({"chain (t steps)": r_chain, "closed form": r_closed},
+    hist = render.histogram({"chain": r_chain, "closed form": r_closed},
                             title=f"Implied noise ε̂ at t = {t} against N(0, 1)")
     yield (*DataView.show(kind, show_data(inp, x_chain), label=f"chain: {t} noise additions"),
            *closed_view, hist, chain_stats(x_chain, x_closed, r_chain, r_closed, t), key)

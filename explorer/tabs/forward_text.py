@@ -42,7 +42,9 @@ ENCODING = r"""
 **Step encoding.** The denoiser must know how noisy its input is, so $t$ is fed to it as a vector
 of sines and cosines at geometrically spaced frequencies (as in the Transformer):
 
-$$e(t)_k = \sin(t\,\omega_k),\qquad e(t)_{k+d/2} = \cos(t\,\omega_k)$$
+$$e(t)_k = \sin(t\,\omega_k)$$
+
+$$e(t)_{k+d/2} = \cos(t\,\omega_k)$$
 
 $$\omega_k = 10000^{-2k/d}$$
 
