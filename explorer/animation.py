@@ -90,6 +90,12 @@ def _f32(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float32)
 
 
+def _inside(p: np.ndarray, lim: float) -> np.ndarray:
+    """The points (N, 2) of `p` inside the square panel [-lim, lim]^2. Plotly draws markers past an axis
+    constrained to a square domain, over the titles and the next panel; a panel shows its square only."""
+    return p[(np.abs(p) <= lim).all(axis=1)]
+
+
 def _segments(starts: np.ndarray, ends: np.ndarray) -> tuple[list, list]:
     """Line segments as one trace's x / y lists, separated by None (one trace draws them all)."""
     n = len(starts)
@@ -176,7 +182,7 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
                 if tx:
                     data.append(dict(type="scatter", mode="lines", x=tx, y=ty, xaxis=xref, yaxis=yref, name="trails",
                                      hoverinfo="skip", line=dict(color=color, width=1), opacity=0.35))
-                p = _f32(s.x_t[:MAX_POINTS])
+                p = _inside(_f32(s.x_t[:MAX_POINTS]), lim)
                 data.append(dict(type="scatter", mode="markers", x=_num(p[:, 0], 3), y=_num(p[:, 1], 3),
                                  xaxis=xref, yaxis=yref, name="x_t", marker=dict(size=4, color=color, opacity=0.8)))
             else:
@@ -185,7 +191,7 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
                     data.append(dict(type="scatter", mode="markers", x=_num(ref[:, 0], 3), y=_num(ref[:, 1], 3),
                                      xaxis=xref, yaxis=yref, name="data", hoverinfo="skip",
                                      marker=dict(size=3, color=render.GREY, opacity=0.35)))
-                p = _f32(s.x0[:MAX_POINTS])
+                p = _inside(_f32(s.x0[:MAX_POINTS]), lim)
                 data.append(dict(type="scatter", mode="markers", x=_num(p[:, 0], 3), y=_num(p[:, 1], 3),
                                  xaxis=xref, yaxis=yref, name="predicted x0",
                                  marker=dict(size=4, color=X0_COLOR, opacity=0.75)))

@@ -96,6 +96,19 @@ def test_points_figure_has_field_trails_points_and_x0_per_lane():
     fig.to_json()  # valid JSON for the browser
 
 
+def test_points_figure_shows_only_points_inside_its_square_panels():
+    snaps, field = points_parts()
+    lim = animation.POINTS_LIM
+    far = np.array(snaps[-1].x0, dtype=np.float32)
+    far[:3] = [[lim + 1, 0.0], [0.0, -lim - 0.5], [9.0, 9.0]]  # a wild x0 prediction at large t
+    s = snapshot("points", 4, 5, 20, torch.as_tensor(snaps[-1].x_t), torch.as_tensor(far), torch.as_tensor(snaps[-1].eps))
+    fig = animation.points_figure((s,), LANES[:1], [[s]], [field])
+    x0 = fig.data[[tr["name"] for tr in fig.data].index("predicted x0")]
+    inside = far[(np.abs(far) <= lim).all(axis=1)]
+    assert len(x0["x"]) == len(inside) == len(far) - 3
+    np.testing.assert_allclose(x0["x"], inside[:, 0], rtol=5e-3, atol=1e-3)  # three significant digits
+
+
 def test_signal_figure_draws_three_panels_per_lane():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(6, 1, 32, generator=g)

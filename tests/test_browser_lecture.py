@@ -28,6 +28,13 @@ def t_value(page) -> int:
     return int(page.locator("#tslider input[type=number]").input_value())
 
 
+def wait_stop(page, n: int) -> None:
+    """Wait until the lesson box names stop n. The box is drawn some time after the page says it is
+    ready (later on a busy machine), so the wait must not read it before it exists."""
+    page.wait_for_function("n => { const e = document.querySelector('#de-lesson-text');"
+                           " return !!e && e.innerText.includes(`stop ${n} of`); }", arg=n)
+
+
 def wait_url(page, key: str, value) -> None:
     page.wait_for_function("([k, v]) => new URLSearchParams(location.search).get(k) === v", arg=[key, str(value)])
 
@@ -78,7 +85,7 @@ def test_presenter_reverse_opens_on_a_large_frame_with_play_and_readable_labels(
         tabs = box(page, "#tab-evaluate-button") or box(page, "button[role=tab] >> nth=3")
         bar = box(page, "#de-bar")
         assert tabs["x"] + tabs["width"] <= bar["x"] or bar["y"] + bar["height"] <= tabs["y"], (tabs, bar)
-        assert "ready: press Play" in page.locator("#rv-caption").inner_text()
+        assert "ready: press play" in page.locator("#rv-caption").inner_text().lower()
         page.screenshot(path=str(screenshots / f"presenter-reverse-{width}x{height}.png"))
     finally:
         page.close()
@@ -267,26 +274,26 @@ def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser
         page.locator("#de-lesson").get_by_text("Lesson").click()
         page.locator("#de-lesson-choice input").click()
         page.get_by_role("option", name="diffusion-in-50-minutes").click()
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 1 of')")
+        wait_stop(page, 1)
         page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x0 =')")  # t = 0
         page.locator("#de-lesson-choice input").blur()
         page.keyboard.press("PageDown")  # what a presentation clicker sends
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 2 of')")
+        wait_stop(page, 2)
         page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x250 =')")
         assert page.locator("#de-lesson-text .katex").count() >= 1  # the stop's equation is typeset
         page.locator("#de-lesson-next").click()
         page.locator("#de-lesson-next").click()  # stop 4 opens its inner view: schedules side by side
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 4 of')")
+        wait_stop(page, 4)
         wait_open(page, "#view-compare-button")
         wait_url(page, "view", "compare")
         page.wait_for_function("() => document.querySelectorAll('#view-compare img').length >= 3")
         page.screenshot(path=str(screenshots / "lesson-stop.png"))
         for _ in range(2):
             page.locator("#de-lesson-next").click()
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 6 of')")
+        wait_stop(page, 6)
         page.wait_for_function("() => document.querySelector('#tab-reverse-button').getAttribute('aria-selected') === 'true'")
         page.keyboard.press("PageUp")
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 5 of')")
+        wait_stop(page, 5)
         page.wait_for_function("() => document.querySelector('#tab-forward-button').getAttribute('aria-selected') === 'true'")
         wait_open(page, "#view-encoding-button")
     finally:
@@ -320,10 +327,10 @@ def test_presenter_view_shows_the_lesson_as_a_card_the_pictures_make_room_for(br
         page.keyboard.press("l")  # L opens the card, here on the lesson chooser
         page.locator("#de-lesson-choice input").click()
         page.get_by_role("option", name="diffusion-in-50-minutes").click()
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 1 of')")
+        wait_stop(page, 1)
         page.locator("#de-lesson-choice input").blur()
         page.keyboard.press("PageDown")
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 2 of')")
+        wait_stop(page, 2)
         page.wait_for_function("() => document.querySelector('#fw-coeffs').innerText.includes('x250 =')")
         assert not page.locator("#de-lesson-choice").is_visible()  # a running lesson shows its text alone
         assert page.locator("#de-lesson-text .katex").count() >= 1
@@ -342,7 +349,7 @@ def test_presenter_view_shows_the_lesson_as_a_card_the_pictures_make_room_for(br
         page.wait_for_function(f"() => document.querySelector('#ximg img').getBoundingClientRect().height >= {0.6 * height}")
         assert not page.locator("#de-lesson").is_visible()
         page.keyboard.press("PageDown")  # the next stop brings the card back, with that stop's text
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 3 of')")
+        wait_stop(page, 3)
         page.wait_for_selector("#de-lesson", state="visible")
         page.keyboard.press("p")  # and the desk view has the lesson in its accordion, no card
         page.wait_for_function("() => !document.body.classList.contains('presenting')")
@@ -377,6 +384,23 @@ def test_the_forward_views_of_the_lesson_fit_above_its_card(browser, app_url, st
         page.close()
 
 
+def test_the_figures_stop_shows_every_figure_above_the_card_one_line_each(browser, app_url):
+    """Stop 12 (diversity and memorisation): the last rows of the recorded figures are the stop's subject."""
+    page = open_stop_with_card(browser, app_url, 12)
+    try:
+        page.wait_for_selector("#ev-table table tr:nth-child(3)")
+        page.wait_for_function("() => document.querySelector('#ev-table table').getBoundingClientRect().bottom"
+                               " <= document.querySelector('#de-lesson').getBoundingClientRect().top")
+        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        names = page.evaluate("() => [...document.querySelectorAll('#ev-table tr td:first-child')].map(td => td.innerText)")
+        assert any(n.startswith("Diversity") for n in names) and any(n.startswith("Memorisation") for n in names)
+        # each reading on one line, nothing cut at the right edge
+        assert page.evaluate("() => { const t = document.querySelector('#ev-table table');"
+                             " return t.getBoundingClientRect().right <= innerWidth; }")
+    finally:
+        page.close()
+
+
 def test_the_visual_inspection_stop_shows_both_grids_alike_above_the_card(browser, app_url):
     page = open_stop_with_card(browser, app_url, 10)
     try:
@@ -394,13 +418,13 @@ def test_the_visual_inspection_stop_shows_both_grids_alike_above_the_card(browse
 def test_a_link_opens_the_presenter_view_at_a_lesson_stop_and_follows_the_lesson(browser, app_url):
     page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=4", 1024, 768)
     try:
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 4 of')")
+        wait_stop(page, 4)
         wait_open(page, "#view-compare-button")  # the stop's own view
         page.wait_for_selector("#de-lesson", state="visible")  # on the card, in front of the class
         wait_url(page, "lesson", "diffusion-in-50-minutes")
         wait_url(page, "stop", 4)
         page.keyboard.press("PageDown")  # the lesson goes on from the linked stop, not from the first
-        page.wait_for_function("() => document.querySelector('#de-lesson-text').innerText.includes('stop 5 of')")
+        wait_stop(page, 5)
         wait_open(page, "#view-encoding-button")
         wait_url(page, "stop", 5)
     finally:

@@ -453,7 +453,7 @@ def test_a_link_or_lesson_stop_without_a_frame_opens_on_the_first_frame_even_whe
     image, scrub, restored = out[14], out[17], out[18]
     assert image["visible"] is True and image["value"] is not None  # the noise it starts from, not an empty box
     assert restored.cursor == 0 and scrub["value"] == 0 and not restored.recorded
-    assert "ready: press Play (or Space)" in out[16] and "paused" not in out[16]  # nothing has played yet
+    assert "Ready: press Play (or Space). 200 steps, computed live" in out[16] and "paused" not in out[16]  # nothing has played yet
     session, _ = run(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, seed=3, n=4)
     assert np.array_equal(image["value"], h.view(session, 0)[0])  # the same first frame Play shows
 

@@ -709,9 +709,13 @@ class ReverseHandlers(CheckpointPicker):
     def progress(self, session: ReverseSession, note: str | None = None, playing: bool = False) -> str:
         traj = session.traj
         if session.computing:
-            # a run a link or a lesson stop set up on its first frame has not played at all
-            ready = not session.played and session.cursor == 0
-            state = "computing…" if playing else "ready: press Play (or Space)" if ready else "paused"
+            if not playing and not session.played and session.cursor == 0:
+                # a run a link or a lesson stop set up on its first frame: nothing computed yet but the
+                # noise it starts from, so say what Play will do and how long it takes
+                cost = f", about {say_seconds(session.estimate)}" if session.estimate >= 2 else ""
+                return (f"Ready: press Play (or Space). {session.total - 1} steps, computed live{cost}."
+                        + (f" {note}" if note else ""))
+            state = "computing…" if playing else "paused"
         else:
             state = "complete" if traj.complete else "stopped"
         kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"
