@@ -37,6 +37,14 @@ def wait_caption(page, text: str):
     page.wait_for_function("t => document.querySelector('#rv-caption').innerText.includes(t)", arg=text)
 
 
+def wait_complete(page):
+    """Wait for a run's closing view. The live feed's last frame can already say "complete" while that
+    view is still on its way through a busy server's queue (the scrubber stays locked until it lands)."""
+    page.wait_for_function("""() => {
+        const range = document.querySelector('#rv-scrub input[type=range]');
+        return document.querySelector('#rv-caption').innerText.includes('complete') && !!range && !range.disabled; }""")
+
+
 def wait_plot(page):
     page.wait_for_function("() => document.querySelectorAll('#rv-frame-plot .scatterlayer .trace').length > 0")
 
@@ -50,7 +58,7 @@ def test_play_streams_frames_then_scrub_step_and_export(reverse, screenshots):
     page.wait_for_selector("#rv-frame img")
     page.wait_for_timeout(600)
     page.screenshot(path=str(screenshots / "reverse-playing.png"))
-    wait_caption(page, "complete")
+    wait_complete(page)
     srcs = page.evaluate("() => window.__srcs.size")
     assert srcs >= 5, f"only {srcs} distinct frames arrived while playing"
     assert "done" in caption(page)
@@ -91,7 +99,7 @@ def test_pause_resume_and_stop(reverse):
     assert paused_at < 201
     page.locator("#rv-speed").get_by_text("max", exact=True).click()
     page.locator("#rv-play").click()  # goes on from where it paused
-    wait_caption(page, "complete")
+    wait_complete(page)
     assert "201 of 201 steps computed" in caption(page)
     page.locator("#rv-play").click()   # a finished run replays from the start
     page.locator("#rv-stop").click()
@@ -106,8 +114,12 @@ def test_points_model_shows_the_field_and_both_samplers(reverse, screenshots):
     page.locator("#rv-speed").get_by_text("max", exact=True).click()
     page.locator("#rv-play").click()
     wait_plot(page)
-    wait_caption(page, "complete")
-    assert not page.locator("#rv-frame").is_visible()
+    wait_complete(page)
+    # the live feed's last frame (a picture) can say "complete" before Play's closing view (through the
+    # busy server's queue) puts the interactive figure back: wait for that view, not for the words
+    page.wait_for_selector("#rv-frame", state="hidden")
+    page.wait_for_function("() => [...document.querySelectorAll('#rv-frame-plot .annotation-text')]"
+                           ".some(t => t.textContent.startsWith('DDPM'))")
     titles = page.locator("#rv-frame-plot .annotation-text").all_text_contents()
     assert any(t.startswith("DDIM") for t in titles) and any(t.startswith("DDPM") for t in titles)
     assert page.locator("#rv-frame-plot .scatterlayer .trace").count() >= 8  # field, trails, x_t, x0, data x2
@@ -122,7 +134,8 @@ def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse, screenshot
     page.locator("#rv-speed").get_by_text("max", exact=True).click()
     page.locator("#rv-play").click()
     wait_plot(page)
-    wait_caption(page, "complete")
+    wait_complete(page)
+    page.wait_for_selector("#rv-frame", state="hidden")  # the interactive figure is back
     assert page.locator("#rv-frame-plot .scatterlayer .trace").count() == 3 * 4  # three panels of four lines
     page.screenshot(path=str(screenshots / "reverse-signals.png"))
 
@@ -225,7 +238,7 @@ def test_image_frames_follow_the_dark_theme_and_back(reverse):
     choose(page, "tiny-digits")
     page.locator("#rv-speed").get_by_text("max", exact=True).click()
     page.locator("#rv-play").click()
-    wait_caption(page, "complete")
+    wait_complete(page)
     page.wait_for_function(f"() => ({GROUND})() > 200")
     page.keyboard.press("h")
     page.keyboard.press("h")  # high contrast: light, then dark
