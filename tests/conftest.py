@@ -36,6 +36,21 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 STATE_WAIT_MS = int(os.environ.get("DE_STATE_WAIT_MS", 600_000))  # lower it to debug a hang
 
 
+# Elements are drawn some time after the event that adds them (a tab's content when it is first opened,
+# a box once a reply lands), later on a busy machine. A waited-for predicate that reads one of them
+# before it exists (`document.querySelector('#x').innerText` on null) would fail the wait at once with
+# a TypeError; the browser tests' waits treat that as "not yet" and go on waiting. Any other error
+# still fails the wait.
+WAIT_UNTIL_DRAWN = ("(arg) => {{ try {{ return ({})(arg); }} catch (e) {{ if (e instanceof TypeError) return false; throw e; }} }}")
+
+
+def _until_drawn(wait_for_function):
+    def wait(self, expression, *args, **kwargs):
+        return wait_for_function(self, WAIT_UNTIL_DRAWN.format(expression), *args, **kwargs)
+    wait.__doc__ = wait_for_function.__doc__
+    return wait
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,8 +98,11 @@ def browser(tmp_path_factory):
     """Headless chromium via Playwright, with a fresh profile."""
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Page, sync_playwright
 
+    if not getattr(Page.wait_for_function, "until_drawn", False):
+        Page.wait_for_function = _until_drawn(Page.wait_for_function)
+        Page.wait_for_function.until_drawn = True
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
