@@ -139,36 +139,60 @@ def _panel_title(text: str, x_dom, first: bool, y: float, size: int) -> dict:
                 xref="paper", yref="paper", yanchor="bottom", showarrow=False, font=dict(size=size))
 
 
+def _lane_columns(nlanes: int) -> list[list[tuple[float, float]]]:
+    """x domains (paper fractions) of each lane's two panels [x_t, predicted x0] when the lanes sit
+    side by side: a small gap inside a lane, a wider one between lanes."""
+    inner, between = 0.02, 0.06
+    w = (1 - inner * nlanes - between * (nlanes - 1)) / (2 * nlanes)
+    out = []
+    for r in range(nlanes):
+        left = r * (2 * w + inner + between)
+        out.append([(left, left + w), (left + w + inner, left + 2 * w + inner)])
+    return out
+
+
+LANE_TITLE_SHIFT = 28  # px between a lane's title and its panels' titles below it (20 px text in the presenter view)
+
+
 def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequence[Sequence[Snapshot]],
                   fields: Sequence[tuple[np.ndarray, np.ndarray, float] | None], reference=None,
                   lim: float = POINTS_LIM, row_height: int = 360) -> Figure:
-    """Per lane a row: [x_t, its trails and the field] [predicted x0 over the data]; fixed equal axes.
+    """Per lane two panels: [x_t, its trails and the field] [predicted x0 over the data]; fixed equal axes.
 
-    trails: per lane the recent snapshots (oldest first); fields: per lane (grid points (G, 2),
-    eps at them (G, 2), grid spacing) or None; reference: optional (M, 2) data points.
+    One lane: the two panels, each titled. Several lanes (samplers compared) sit side by side in one
+    row, each lane's title above its two panels: a wide, short view (the presenter view with its
+    lesson card, a laptop's screen) then shows every panel at a useful size, where lanes in rows
+    shrank them to a few centimetres. trails: per lane the recent snapshots (oldest first); fields:
+    per lane (grid points (G, 2), eps at them (G, 2), grid spacing) or None; reference: optional
+    (M, 2) data points.
     """
-    nrows = len(lanes)
+    nlanes = len(lanes)
     data, annotations = [], []
-    lay = _layout(row_height * nrows, margin=dict(l=36, r=8, t=30, b=24))
-    # Rows (lanes) share the fixed x range, so only the last row labels its x ticks; the gap above a
-    # row holds its titles, at 20 px in the presenter view even when the figure is short there.
-    gap_y = 0.24 / max(nrows, 1)
-    h = (1 - gap_y * (nrows - 1)) / nrows
+    wide = nlanes > 1
+    lay = _layout(row_height, margin=dict(l=36, r=8, t=30 + (LANE_TITLE_SHIFT if wide else 0), b=24))
+    columns = _lane_columns(nlanes) if wide else [[(0.0, 0.485), (0.515, 1.0)]]
     rng = [-lim, lim]
     for r, (lane, s) in enumerate(zip(lanes, frame)):
         color = PALETTE[r % len(PALETTE)]
-        y_dom = [1 - (r + 1) * h - r * gap_y, 1 - r * h - r * gap_y]
+        y_dom = [0.0, 1.0]
+        if wide:
+            (a, _), (_, b) = columns[r]
+            annotations.append(dict(text=lane_title(lane, s), x=(a + b) / 2, xanchor="center", y=1.0,
+                                    yshift=LANE_TITLE_SHIFT, xref="paper", yref="paper", yanchor="bottom",
+                                    showarrow=False, font=dict(size=11, color=color)))
         for c in range(2):
             ax = 2 * r + c + 1
             suffix = "" if ax == 1 else str(ax)
-            x_dom = [0.0, 0.485] if c == 0 else [0.515, 1.0]
-            lay[f"xaxis{suffix}"] = _axis(domain=x_dom, range=rng, anchor=f"y{suffix}", constrain="domain",
-                                          showticklabels=r == nrows - 1)
+            x_dom = list(columns[r][c])
+            lay[f"xaxis{suffix}"] = _axis(domain=x_dom, range=rng, anchor=f"y{suffix}", constrain="domain")
             lay[f"yaxis{suffix}"] = _axis(domain=y_dom, range=rng, anchor=f"x{suffix}", scaleanchor=f"x{suffix}",
-                                          scaleratio=1, constrain="domain")
-            xref, yref = f"x{suffix}", f"y{suffix}"
-            title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
+                                          scaleratio=1, constrain="domain", showticklabels=c == 0)
+            if wide:
+                title = "x_t" if c == 0 else "predicted x0"
+            else:
+                title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
             annotations.append(_panel_title(title, x_dom, first=c == 0, y=y_dom[1], size=11))
+            xref, yref = f"x{suffix}", f"y{suffix}"
             if c == 0:
                 fld = fields[r] if fields else None
                 if fld is not None:
@@ -301,20 +325,34 @@ def points_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails, fiel
                   lim: float = POINTS_LIM, size: int = 300) -> np.ndarray:
     """The same picture as `points_figure`, drawn with Pillow (text, frames) and numpy (dots,
     arrows, trails: explorer.raster): (H, W, 3) uint8."""
-    pad, cap = 8, PLOT_FONT + 10
-    w = 2 * size + 3 * pad
-    h = len(lanes) * (size + cap + pad) + pad
+    nlanes = len(lanes)
+    wide = nlanes > 1  # lanes side by side, each titled above its two panels, as in points_figure
+    # a wide frame is shown smaller: its text is larger so that it still reads at 20 px
+    size_font = round(PLOT_FONT * 1.75) if wide else PLOT_FONT
+    pad, cap, between = 8, size_font + 10, 40
+    w = nlanes * (2 * size + pad) + (nlanes - 1) * between + 2 * pad
+    top = pad + (cap if wide else 0)
+    h = top + cap + size + pad
     canvas = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(canvas)
-    font = _font(PLOT_FONT)
+    font = _font(size_font)
     boxes = []
     for r, (lane, s) in enumerate(zip(lanes, frame)):
-        top = pad + r * (size + cap + pad)
+        lane_left = pad + r * (2 * size + pad + between)
+        if wide:
+            title = lane_title(lane, s)
+            tw = draw.textlength(title, font=font)
+            draw.text((lane_left + max(0.0, (2 * size + pad - tw) / 2), pad + 3), title,
+                      fill=PALETTE[r % len(PALETTE)], font=font)
         row = []
         for c in range(2):
-            left = pad + c * (size + pad)
-            title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
-            draw.text((left, top + 3), title, fill="#111827", font=font)
+            left = lane_left + c * (size + pad)
+            if wide:
+                title = "x_t" if c == 0 else "predicted x0"
+            else:
+                title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
+            tx = left if c == 0 else left + size - draw.textlength(title, font=font)
+            draw.text((tx, top + 3), title, fill="#111827", font=font)
             box = (left, top + cap, left + size, top + cap + size)
             draw.rectangle(box, outline=(203, 213, 225), fill=(255, 255, 255))
             if c == 1 and reference is not None:

@@ -92,8 +92,31 @@ def test_points_figure_has_field_trails_points_and_x0_per_lane():
     arrows = fig.data[names.index("-eps field")]
     assert len(arrows["x"]) == 3 * 25 and arrows["marker"]["size"][1::3] == [7] * 25
     assert fig.layout["xaxis"]["range"] == [-animation.POINTS_LIM, animation.POINTS_LIM]
-    assert "yaxis4" in fig.layout and len(fig.layout["annotations"]) == 4
+    assert "yaxis4" in fig.layout and "yaxis5" not in fig.layout
     fig.to_json()  # valid JSON for the browser
+
+
+def test_compared_lanes_sit_side_by_side_each_titled_above_its_two_panels():
+    snaps, field = points_parts()
+    fig = animation.points_figure((snaps[-1], snaps[-1]), LANES, [snaps, snaps], [field, field], None)
+    lay = fig.to_dict()["layout"]
+    doms = [lay[f"xaxis{'' if k == 1 else k}"]["domain"] for k in range(1, 5)]
+    assert all(lay[f"yaxis{'' if k == 1 else k}"]["domain"] == [0.0, 1.0] for k in range(1, 5))  # one row
+    assert all(a[1] < b[0] for a, b in zip(doms, doms[1:])) and doms[0][0] == 0.0 and doms[-1][1] <= 1.0
+    assert doms[2][0] - doms[1][1] > doms[1][0] - doms[0][1]  # lanes further apart than a lane's panels
+    widths = {round(d[1] - d[0], 6) for d in doms}
+    assert len(widths) == 1  # four equal panels
+    texts = [a["text"] for a in lay["annotations"]]
+    assert texts[0].startswith("DDPM") and texts[3].startswith("DDIM (eta 0.5)")
+    assert texts.count("x_t") == 2 and texts.count("predicted x0") == 2
+    lane = lay["annotations"][0]
+    assert lane["x"] == pytest.approx((doms[0][0] + doms[1][1]) / 2) and lane["yshift"] > 0  # centred above its pair
+    one = animation.points_figure((snaps[-1],), LANES[:1], [snaps], [field], None).to_dict()["layout"]
+    assert [a["text"] for a in one["annotations"]][1] == "predicted x0 (grey: data)"  # one lane: as before
+    # the live frames drawn on the server follow the same arrangement: one row, wider than tall
+    one_px = animation.points_raster((snaps[-1],), LANES[:1], [snaps], [field], None)
+    two_px = animation.points_raster((snaps[-1], snaps[-1]), LANES, [snaps, snaps], [field, field], None)
+    assert two_px.shape[1] > 2 * one_px.shape[1] - 20 and two_px.shape[0] < 1.3 * one_px.shape[0]
 
 
 def test_points_figure_shows_only_points_inside_its_square_panels():
