@@ -327,8 +327,10 @@ def points_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails, fiel
     arrows, trails: explorer.raster): (H, W, 3) uint8."""
     nlanes = len(lanes)
     wide = nlanes > 1  # lanes side by side, each titled above its two panels, as in points_figure
-    # a wide frame is shown smaller: its text is larger so that it still reads at 20 px
-    size_font = round(PLOT_FONT * 1.75) if wide else PLOT_FONT
+    # a wide frame is shown smaller (about 0.63 of its size in the presenter view at 1024x768 with the
+    # lesson card): its text is twice as large, so it still reads at 20 px, and the longest lane title
+    # (DPM-Solver++ 2M's, 574 px) still fits above its lane's two panels
+    size_font = 2 * PLOT_FONT if wide else PLOT_FONT
     pad, cap, between = 8, size_font + 10, 40
     w = nlanes * (2 * size + pad) + (nlanes - 1) * between + 2 * pad
     top = pad + (cap if wide else 0)
