@@ -156,7 +156,7 @@ LANE_TITLE_SHIFT = 28  # px between a lane's title and its panels' titles below 
 
 def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequence[Sequence[Snapshot]],
                   fields: Sequence[tuple[np.ndarray, np.ndarray, float] | None], reference=None,
-                  lim: float = POINTS_LIM, row_height: int = 360) -> Figure:
+                  lim: float = POINTS_LIM, height: int = 360) -> Figure:
     """Per lane two panels: [x_t, its trails and the field] [predicted x0 over the data]; fixed equal axes.
 
     One lane: the two panels, each titled. Several lanes (samplers compared) sit side by side in one
@@ -169,7 +169,7 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
     nlanes = len(lanes)
     data, annotations = [], []
     wide = nlanes > 1
-    lay = _layout(row_height, margin=dict(l=36, r=8, t=30 + (LANE_TITLE_SHIFT if wide else 0), b=24))
+    lay = _layout(height, margin=dict(l=36, r=8, t=30 + (LANE_TITLE_SHIFT if wide else 0), b=24))
     columns = _lane_columns(nlanes) if wide else [[(0.0, 0.485), (0.515, 1.0)]]
     rng = [-lim, lim]
     for r, (lane, s) in enumerate(zip(lanes, frame)):
