@@ -90,3 +90,31 @@ def test_lesson_and_stop_in_a_link_are_checked_like_every_setting():
     assert good == {"lesson": "diffusion-in-50-minutes", "stop": 4} and problems == []
     good, problems = url_state.read({"lesson": "../secrets", "stop": "0"})
     assert good == {} and len(problems) == 2
+
+
+def test_the_stop_on_the_page_is_read_back_from_its_text():
+    from explorer.lecture import stop_shown
+
+    lesson = lessons.load_lesson(lessons.available()["diffusion-in-50-minutes"])
+    for k in (0, 3, len(lesson.stops) - 1):
+        assert stop_shown(lessons.stop_markdown(lesson, k)) == ("diffusion-in-50-minutes", k)
+    assert stop_shown("") is None and stop_shown(None) is None
+    assert stop_shown("**Some other lesson** · stop 2 of 12: **x**") is None  # not a lesson here
+    assert stop_shown(f"**{lesson.title}** · stop 2 of 99: **x**") is None      # another version of it
+
+
+def test_a_clicker_goes_on_from_the_stop_shown_when_the_session_has_no_record_of_it():
+    """Stop ▶ after a link opened stop 4: from the session's own record; where the record is missing,
+    from the stop the page shows (before, it fell back to starting the lesson at stop 1)."""
+    from explorer.lecture import LessonPosition, resume
+
+    lesson = lessons.load_lesson(lessons.available()["diffusion-in-50-minutes"])
+    shown = lessons.stop_markdown(lesson, 3)
+    lost = resume(LessonPosition(), shown)
+    assert (lost.name, lost.k) == ("diffusion-in-50-minutes", 3)
+    assert (resume(None, shown).name, resume(None, shown).k) == ("diffusion-in-50-minutes", 3)
+    kept = LessonPosition()
+    kept.name, kept.k = "diffusion-in-50-minutes", 6  # quick clicks already moved on: the record wins
+    assert resume(kept, shown) is kept and kept.k == 6
+    nothing = resume(LessonPosition(), "")
+    assert nothing.name is None and nothing.k == -1  # no lesson: a clicker's first press starts the one here

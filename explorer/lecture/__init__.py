@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +179,37 @@ def _link_lesson(values: dict, problems: list[str], position) -> tuple[dict, tup
             (gr.update(value=name), lessons.stop_markdown(lesson, k), gr.Accordion(open=True)))
 
 
+_STOP_SHOWN = re.compile(r"\*\*(?P<title>.+?)\*\* · stop (?P<stop>\d+) of (?P<of>\d+):")
+
+
+def stop_shown(text: str | None) -> tuple[str, int] | None:
+    """The lesson (its name) and stop (0-based) that the page's lesson text (`lessons.stop_markdown`)
+    shows, or None when it shows none (or names no lesson here)."""
+    m = _STOP_SHOWN.match(text or "")
+    if not m:
+        return None
+    for name in lessons.available():
+        try:
+            lesson = _lesson_named(name)
+        except (KeyError, lessons.LessonError, OSError):
+            continue
+        if lesson.title == m["title"] and len(lesson.stops) == int(m["of"]) and 1 <= int(m["stop"]) <= len(lesson.stops):
+            return name, int(m["stop"]) - 1
+    return None
+
+
+def resume(position, text: str | None) -> LessonPosition:
+    """The session's place in the lesson for ◀ Stop / Stop ▶. It is the session's own record; where that
+    has none but the page shows a stop (a link or a bundle opened it, and the record of it did not
+    reach this session's state on a busy server), the page's stop, so that a clicker goes on from the
+    stop in front of the class and never jumps back to the first."""
+    position = position if isinstance(position, LessonPosition) else LessonPosition()
+    with position.lock:
+        if position.name is None and (shown := stop_shown(text)) is not None:
+            position.name, position.k = shown
+    return position
+
+
 def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], bar: LessonBar) -> None:
     """One load event that applies the link to every tab and marks the page ready; the lesson events."""
     ready = _ready_marker(demo)
@@ -231,17 +263,25 @@ def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], b
     # one queue for the three, one at a time: quick clicks are answered in order (a stop is quick to apply),
     # so the last answer on screen is the stop the last click asked for
     quiet = dict(show_progress="hidden", concurrency_id="lesson", concurrency_limit=1)
-    bar.choice.input(lambda name, p: goto(name, p, 0, start=True), [bar.choice, bar.index], outputs,
-                     api_name="lesson_start", **quiet)
+    def choose(name, position):
+        """The chooser: its lesson from the first stop. The lesson already running is left where it is
+        (the chooser can report its value as chosen when it is drawn late, after a link set it)."""
+        if isinstance(position, LessonPosition) and position.name == name and position.k >= 0:
+            return (gr.skip(),) * len(outputs)
+        return goto(name, position, 0, start=True)
+
+    bar.choice.input(choose, [bar.choice, bar.index], outputs, api_name="lesson_start", **quiet)
     # trigger_mode "multiple": gradio's default for clicks drops a click made while the last one is pending.
     # The lesson comes from the session's position, not from the chooser: with none chosen, gradio refuses
     # the chooser's empty value before the handler could start the one lesson there.
-    def step(position, delta):
-        return goto(position.name if isinstance(position, LessonPosition) else None, position, delta)
+    def step(position, text, delta):
+        position = resume(position, text)
+        return goto(position.name, position, delta)
 
-    bar.next.click(lambda p: step(p, 1), bar.index, outputs, api_name="lesson_next", trigger_mode="multiple", **quiet)
-    bar.prev.click(lambda p: step(p, -1), bar.index, outputs, api_name="lesson_previous", trigger_mode="multiple",
-                   **quiet)
+    bar.next.click(lambda p, text: step(p, text, 1), [bar.index, bar.text], outputs, api_name="lesson_next",
+                   trigger_mode="multiple", **quiet)
+    bar.prev.click(lambda p, text: step(p, text, -1), [bar.index, bar.text], outputs, api_name="lesson_previous",
+                   trigger_mode="multiple", **quiet)
 
 
 def _ready_marker(demo: gr.Blocks) -> gr.HTML:
