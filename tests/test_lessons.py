@@ -98,7 +98,7 @@ def test_the_stop_on_the_page_is_read_back_from_its_text():
     lesson = lessons.load_lesson(lessons.available()["diffusion-in-50-minutes"])
     for k in (0, 3, len(lesson.stops) - 1):
         assert stop_shown(lessons.stop_markdown(lesson, k)) == ("diffusion-in-50-minutes", k)
-    assert stop_shown("") is None and stop_shown(None) is None
+    assert stop_shown("") is None and stop_shown(None) is None and stop_shown(float("nan")) is None
     assert stop_shown("**Some other lesson** · stop 2 of 12: **x**") is None  # not a lesson here
     assert stop_shown(f"**{lesson.title}** · stop 2 of 99: **x**") is None      # another version of it
 

@@ -184,8 +184,8 @@ _STOP_SHOWN = re.compile(r"\*\*(?P<title>.+?)\*\* · stop (?P<stop>\d+) of (?P<o
 
 def stop_shown(text: str | None) -> tuple[str, int] | None:
     """The lesson (its name) and stop (0-based) that the page's lesson text (`lessons.stop_markdown`)
-    shows, or None when it shows none (or names no lesson here)."""
-    m = _STOP_SHOWN.match(text or "")
+    shows, or None when it shows none (or names no lesson here, or is not text: an API caller's value)."""
+    m = _STOP_SHOWN.match(text) if isinstance(text, str) else None
     if not m:
         return None
     for name in lessons.available():
