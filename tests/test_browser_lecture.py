@@ -366,6 +366,13 @@ def open_stop_with_card(browser, app_url, stop: int):
     return page
 
 
+def wait_above_card(page, selector: str) -> None:
+    """Wait until `selector` ends above the lesson card; then the page must not scroll."""
+    page.wait_for_function("s => document.querySelector(s).getBoundingClientRect().bottom"
+                           " <= document.querySelector('#de-lesson').getBoundingClientRect().top", arg=selector)
+    assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+
+
 @pytest.mark.parametrize("stop, view", [(3, "#fw-chain-views"), (4, "#fw-cmp-body"), (5, "#fw-enc-map")])
 def test_the_forward_views_of_the_lesson_fit_above_its_card(browser, app_url, stop, view):
     """The chain (3), the schedules compared (4) and the step encoding (5): the whole view above the
@@ -373,9 +380,7 @@ def test_the_forward_views_of_the_lesson_fit_above_its_card(browser, app_url, st
     page = open_stop_with_card(browser, app_url, stop)
     try:
         page.wait_for_selector(f"{view} .js-plotly-plot, {view} img")
-        page.wait_for_function("s => document.querySelector(s).getBoundingClientRect().bottom"
-                               " <= document.querySelector('#de-lesson').getBoundingClientRect().top", arg=view)
-        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        wait_above_card(page, view)
         smallest = page.evaluate("""s => Math.min(...[...document.querySelectorAll(s + ' .js-plotly-plot text')]
             .filter(t => t.textContent.trim() && t.getBoundingClientRect().height > 0)
             .map(t => parseFloat(getComputedStyle(t).fontSize) * (t.currentCSSZoom || 1)))""", view)  # as rendered
@@ -389,12 +394,10 @@ def test_the_figures_stop_shows_every_figure_above_the_card_one_line_each(browse
     page = open_stop_with_card(browser, app_url, 12)
     try:
         page.wait_for_selector("#ev-table table tr:nth-child(3)")
-        page.wait_for_function("() => document.querySelector('#ev-table table').getBoundingClientRect().bottom"
-                               " <= document.querySelector('#de-lesson').getBoundingClientRect().top")
-        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
+        wait_above_card(page, "#ev-table table")
         names = page.evaluate("() => [...document.querySelectorAll('#ev-table tr td:first-child')].map(td => td.innerText)")
         assert any(n.startswith("Diversity") for n in names) and any(n.startswith("Memorisation") for n in names)
-        # each reading on one line, nothing cut at the right edge
+        # nothing cut at the right edge
         assert page.evaluate("() => { const t = document.querySelector('#ev-table table');"
                              " return t.getBoundingClientRect().right <= innerWidth; }")
     finally:
