@@ -49,12 +49,17 @@ BEGIN, END = "<!-- reverse_first_frame: begin -->", "<!-- reverse_first_frame: e
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MODELS = {"digits": "unet-digits", "shapes": "unet-shapes"}  # shipped checkpoint name -> its preset
-SETTINGS = {  # name -> (sampler, steps, compare, sampler_b, steps_b, recorded)
-    "DDIM 50": ("ddim", 50, False, "ddpm", 1000, False),
-    "DDPM 1000 beside DDIM 50": ("ddpm", 1000, True, "ddim", 50, False),
-    # the tab's default setting (seed 0): shipped models replay the recording beside their checkpoint
-    "DDIM 50, default setting (recorded)": ("ddim", 50, False, "ddpm", 1000, True),
+SETTINGS = {  # name -> (sampler, steps, compare, sampler_b, steps_b, recorded, seed typed before each Play)
+    "DDIM 50": ("ddim", 50, False, "ddpm", 1000, False, True),
+    "DDPM 1000 beside DDIM 50": ("ddpm", 1000, True, "ddim", 50, False, True),
+    # the tab's default setting (seed 0): shipped models replay the recording beside their checkpoint.
+    # Untouched between plays, the page's Play click asks the session's armed feed for the frame Play
+    # shows first (explorer/feed.py); with the seed typed again before each Play (the same 0) the page
+    # cannot tell it is the same run and waits for Play's own view, as before armed feeds.
+    "DDIM 50, default setting (recorded)": ("ddim", 50, False, "ddpm", 1000, True, False),
+    "DDIM 50, default setting (recorded), seed typed before Play": ("ddim", 50, False, "ddpm", 1000, True, True),
 }
+ARMED = "() => { const el = document.querySelector('#rv-armed [data-armed]'); return el ? el.dataset.armed : null; }"
 RECORDED_TARGET_MS = 100.0
 
 # Click Play; resolve with the ms until a new frame <img> has loaded (-1 after 20 s).
@@ -97,7 +102,7 @@ def server_side(h: ReverseHandlers, path: str, setting: tuple, calls: int,
     On a shared, busy machine the CPU time still says how much work the first frame is, while the
     wall time includes waiting for a core.
     """
-    sampler, steps, compare, sampler_b, steps_b, recorded = setting
+    sampler, steps, compare, sampler_b, steps_b, recorded, _ = setting
     n = default_samples("image", h.load(path)[2]["sample_shape"])
     encoder = gr.Image(format="jpeg", type="numpy")
     times, cpu = [], []
@@ -143,7 +148,7 @@ def browser_side(runs: Path, paths: dict[str, str], clicks: int) -> dict[tuple[s
                 page.locator("[role=option]", has_text=path.rsplit("/", 1)[-1]).first.click()
                 page.wait_for_timeout(1500)  # the selection warms the model and fits the controls
                 page.locator("#rv-speed").get_by_text("10", exact=True).click()
-                for label, (sampler, steps, compare, sampler_b, steps_b, recorded) in SETTINGS.items():
+                for label, (sampler, steps, compare, sampler_b, steps_b, recorded, typed) in SETTINGS.items():
                     set_sampler(page, "#rv-sampler", sampler, "#rv-steps", steps)
                     compare_box = page.locator("#rv-compare input")
                     if compare_box.is_checked() != compare:
@@ -151,12 +156,17 @@ def browser_side(runs: Path, paths: dict[str, str], clicks: int) -> dict[tuple[s
                     if compare:
                         page.wait_for_selector("#rv-sampler-b", state="visible")
                         set_sampler(page, "#rv-sampler-b", sampler_b, "#rv-steps-b", steps_b)
-                    times = []
+                    times, token = [], None
                     for i in range(clicks + 2):
-                        seed = page.locator("#rv-seed input")
-                        seed.fill(str(0 if recorded else 2000 + i))
-                        seed.blur()
+                        if typed or i == 0:
+                            seed = page.locator("#rv-seed input")
+                            seed.fill(str(0 if recorded else 2000 + i))
+                            seed.blur()
+                        else:  # at rest after Stop: the page asks for a new armed feed
+                            page.wait_for_function(f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}",
+                                                   arg=token)
                         page.wait_for_timeout(300)
+                        token = page.evaluate(ARMED)
                         ms = page.evaluate(CLICK_JS)
                         if ms < 0:
                             raise RuntimeError(f"no first frame within 20 s ({name}, {label}, click {i})")
@@ -222,7 +232,11 @@ def write_results(device: str, models: dict, server: dict, browser: dict, thread
         "step per lane, then the frame is drawn and sent). Browser: adds the queue round trip (SSE) and the",
         "image fetch. The model is loaded and warmed when the app starts and whenever a checkpoint is chosen.",
         "Recorded: the tab's default setting (seed 0), which a shipped model replays from the trajectory.npz",
-        "beside its checkpoint (explorer.recordings) instead of computing it; the other rows draw a new seed",
+        "beside its checkpoint (explorer.recordings) instead of computing it. In the browser, a Play at rest",
+        "with nothing changed since the last Play (after Stop: the run goes on from the frame shown) asks the",
+        "session's armed feed for its first frame with the click, beside Play's own event (explorer/feed.py);",
+        "'seed typed before Play' types the same seed first, so the page waits for Play's view through the",
+        "queue, as every Play did before armed feeds. The other rows draw a new seed",
         "each time and compute live.",
     ] + ([note] if note else []) + [END]
     block = "\n".join(lines)
@@ -246,6 +260,8 @@ def main() -> None:
     server = {}
     for name, (path, kind) in models.items():
         for label, setting in SETTINGS.items():
+            if "typed" in label:
+                continue  # the server does the same as for the row above it; only the page differs
             warm = server_side(h, str(path), setting, args.calls)
             server[(name, label, "model cached")] = warm
             print(f"server {name} ({kind}) / {label}, cached: wall {summary(warm[0])}; cpu {summary(warm[1])}",

@@ -39,7 +39,7 @@ CSS = """
   padding: 0.35em 0.8em; font-variant-numeric: tabular-nums; }
 #fw-coeffs .eq { font-size: 1.15em; }
 #fw-coeffs .tt { opacity: 0.7; }
-#rv-feed, #rv-theme { display: none !important; }
+#rv-feed, #rv-armed, #rv-theme { display: none !important; }
 """
 
 PLAYER_JS = Path(__file__).parent / "tabs" / "reverse_player.js"

@@ -10,6 +10,16 @@ publishes its newest frame (JPEG bytes and a one-line caption) into a `Feed`, an
     GET /de-feed/{token}?after=N   -> 200 the newest frame if one newer than N is published
                                        (waits up to WAIT_S for one, then 204: ask again)
                                     -> 410 the run has ended (or the token is unknown)
+    GET /de-feed/{token}?after=0&play=1
+                                    -> on an armed feed, first draws the frame Play will show
+                                       first (see below), then answers as above
+
+Armed feeds: Play's first view goes through Gradio's queue, a round trip that takes 100-400 ms on a
+busy 2-core machine. A session at rest that can replay its run (every frame already recorded) holds
+an armed feed; the page's Play click asks it with `play=1` at once, in parallel with Gradio's event,
+and the feed draws the next frame (`starter`, outside the lock-step of a play) and sends it. Play's
+handler then takes the feed over (`disarm` says which frame the page was sent) and goes on from
+that frame, so the page follows one feed from the click to the end of the run.
 
 Latest wins: a browser that falls behind gets the newest frame, the ones in between are never
 sent, and the run draws a frame only when the browser has taken the previous one (`hungry`), so
@@ -24,6 +34,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from urllib.parse import quote
 
 import numpy as np
@@ -35,7 +46,7 @@ from starlette.routing import Route
 PATH = "/de-feed/{token}"
 WAIT_S = 2.0          # a request waits this long for a new frame before the player asks again
 POLL_S = 0.01         # how often a waiting request looks (an asyncio sleep: it holds no thread)
-MAX_OPEN = 64         # feeds open at once (one per playing run; the Play event runs two at a time)
+MAX_OPEN = 256        # feeds open at once (one per playing run and one armed per session at rest)
 JPEG_QUALITY = 85
 
 
@@ -49,13 +60,45 @@ def jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 class Feed:
     """The newest frame of one playing run. `publish` from the run's thread, `take` from the route."""
 
-    def __init__(self):
+    def __init__(self, starter: Callable[[], tuple[bytes, str, int, int] | None] | None = None):
         self.token = secrets.token_urlsafe(18)
         self._lock = threading.Lock()
         self.seq = 0              # frames published so far
         self.taken = 0            # the seq of the newest frame a browser has taken
         self._frame: tuple[bytes, str, int, int] | None = None  # (jpeg, caption, frame index, frames recorded)
         self.closed = False
+        # armed: draws Play's first frame when the page asks with play=1 (None: nothing, or too
+        # late); `started` is that frame's index once it was published
+        self._starter = starter
+        self.started: int | None = None
+
+    def start(self) -> bool:
+        """Draw and publish Play's first frame if the feed is armed and nothing was published yet.
+        The starter may decline with None (the run must compute first, or plays): the feed stays
+        armed for a later click. True when a frame was published."""
+        with self._lock:
+            if self._starter is None or self.closed or self.seq:
+                return False
+            got = self._starter()
+            if got is None:
+                return False
+            self._starter = None
+            self.seq += 1
+            self._frame = (got[0], got[1], int(got[2]), int(got[3]))
+            self.started = int(got[2])
+            return True
+
+    def disarm(self) -> int | None:
+        """Play's handler takes the feed over: no first frame is drawn after this. Returns the index
+        of the frame `start` sent the page (None: none was)."""
+        with self._lock:
+            self._starter = None
+            return self.started
+
+    @property
+    def armed(self) -> bool:
+        """True while the feed may still draw Play's first frame (no play has taken it over)."""
+        return self._starter is not None
 
     @property
     def hungry(self) -> bool:
@@ -88,11 +131,15 @@ class Feeds:
         self._open: OrderedDict[str, Feed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def open(self) -> Feed:
-        feed = Feed()
+    def open(self, starter: Callable[[], tuple[bytes, str, int, int] | None] | None = None) -> Feed:
+        """A new feed (armed with `starter`, see `Feed`); the oldest open one closes when too many are."""
+        feed = Feed(starter)
         with self._lock:
-            while len(self._open) >= self.max_open:  # a run that never closed its feed: the oldest goes
-                self._open.popitem(last=False)[1].close()
+            while len(self._open) >= self.max_open:
+                # the oldest armed feed (a session at rest, maybe gone) goes first, else the oldest of
+                # all (a run that never closed its feed)
+                token = next((t for t, f in self._open.items() if f.armed), next(iter(self._open)))
+                self._open.pop(token).close()
             self._open[feed.token] = feed
         return feed
 
@@ -133,6 +180,8 @@ async def serve(request: Request) -> Response:
     except ValueError:
         return Response("after must be a whole number (the seq of the last frame the player has).", status_code=400)
     feed = FEEDS.get(request.path_params["token"])
+    if feed is not None and request.query_params.get("play") == "1" and after == 0:
+        await asyncio.to_thread(feed.start)  # an armed feed draws Play's first frame now
     deadline = time.monotonic() + WAIT_S
     while feed is not None and not feed.closed:
         got = feed.take(after)
@@ -155,3 +204,8 @@ def routes() -> list[Route]:
 def marker(feed: Feed | None) -> str:
     """The HTML that tells the page's player which feed to follow ('' when none plays)."""
     return "" if feed is None else f'<span data-feed="{feed.token}"></span>'
+
+
+def armed_marker(feed: Feed | None) -> str:
+    """The HTML that tells the page's player which armed feed its next Play click may ask ('' when none)."""
+    return "" if feed is None else f'<span data-armed="{feed.token}"></span>'

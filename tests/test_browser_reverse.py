@@ -250,3 +250,55 @@ def test_image_frames_follow_the_dark_theme_and_back(reverse):
     page.keyboard.press("h")  # off: the light page again
     page.wait_for_function("() => !document.body.classList.contains('dark')")
     page.wait_for_function(f"() => ({GROUND})() > 200")
+
+
+# the token of the armed feed the page names (null: none)
+ARMED = "() => { const el = document.querySelector('#rv-armed [data-armed]'); return el ? el.dataset.armed : null; }"
+
+
+def test_a_play_click_shows_the_next_frame_before_plays_event_reaches_the_server(reverse):
+    """A run at rest that can be replayed: the Play click asks the session's armed feed at once, so the
+    next frame shows while Play's own event is still held back on its way to the server; the play then
+    takes that feed over and goes on from the frame shown to the end."""
+    page = reverse
+    choose(page, "tiny-digits")
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    token = page.evaluate(ARMED)
+    page.locator("#rv-play").click()
+    wait_complete(page)  # computed live; now complete and at rest: Play replays it from its first frame
+    page.wait_for_function(f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}", arg=token)
+    token = page.evaluate(ARMED)  # the play closed the feed armed before it: the page asked for a new one
+    held = []
+    page.route("**/queue/join**", lambda route: held.append(route))  # Play's event waits here
+    page.locator("#rv-play").click()
+    page.wait_for_function("() => document.querySelector('#rv-frame img').src.startsWith('blob:')")
+    wait_caption(page, "Frame 1 of 51")
+    assert len(held) == 1 and "replaying" in caption(page)
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join**")
+    wait_complete(page)
+    assert "Frame 51 of 51" in caption(page)
+    assert not page.evaluate("() => document.querySelector('#rv-frame img').src.startsWith('blob:')")
+    # the play took the armed feed over; at rest again the page gets a new one
+    page.wait_for_function(f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}", arg=token)
+
+
+def test_a_changed_setting_makes_the_play_click_wait_for_plays_own_view(reverse):
+    """After a setting is changed the next Play is a new run: the click must not show a frame of the run
+    before (the armed feed is not asked); the new run's first frame comes through Play's own view."""
+    page = reverse
+    choose(page, "tiny-digits")
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    page.locator("#rv-play").click()
+    wait_complete(page)
+    page.wait_for_function(f"() => !!({ARMED})()")
+    steps = page.locator("#rv-steps input[type=number]")
+    steps.fill("20")
+    steps.press("Enter")
+    asked = []
+    page.on("request", lambda r: "/de-feed/" in r.url and "play=1" in r.url and asked.append(r.url))
+    page.locator("#rv-play").click()
+    wait_caption(page, "Frame 21 of 21")
+    wait_complete(page)
+    assert asked == [] and "21 of 21 steps computed live" in caption(page)

@@ -631,8 +631,11 @@ def test_live_play_sends_frames_through_the_feed_and_only_two_views_through_grad
 
 def test_live_play_draws_no_frame_the_page_has_not_asked_for(h, ckpt, monkeypatch):
     """With no page taking frames, the run computes to its end but draws a single frame for the feed."""
+    from explorer.tabs import reverse_handlers
     from explorer.tabs.reverse_handlers import ReverseHandlers
 
+    # no pacing gap: on a quick machine the whole run can end within one gap, and no frame would be due
+    monkeypatch.setattr(reverse_handlers, "LIVE_FPS", 1e9)
     drawn = []
     raster = ReverseHandlers.raster
     monkeypatch.setattr(ReverseHandlers, "raster", lambda self, s, k, **kw: drawn.append(k) or raster(self, s, k, **kw))
@@ -655,3 +658,70 @@ def test_live_play_pause_ends_the_feed_and_the_run_goes_on_with_play(h, ckpt):
     _, again = play_live(h, ckpt["tiny-digits"], session=session, sampler="ddpm", steps=200)
     outs = list(again)
     assert "complete" in outs[-1][2] and session.traj.ticks == 201
+
+
+# --- Play's first frame before Play's event: the session's armed feed -------------------------------
+
+def armed_feed(h, session):
+    import re
+
+    from explorer.feed import FEEDS
+
+    token = re.fullmatch(r'<span data-armed="([\w-]+)"></span>', h.arm(session)).group(1)
+    return FEEDS.get(token)
+
+
+def test_a_play_click_gets_the_next_recorded_frame_from_the_armed_feed_and_play_goes_on_from_it(h, ckpt):
+    import threading
+
+    path = ckpt["tiny-digits"]
+    session, _ = run(h, path, sampler="ddim", steps=10, seed=5)
+    h.scrub(3, session)
+    assert h.arm(ReverseSession()) == "" and h.arm(None) == ""  # no run: nothing to arm
+    feed = armed_feed(h, session)
+    assert armed_feed(h, session) is feed  # asked again at rest: the same feed
+    assert feed.start()  # the page's Play click (play=1), before Play's event reaches the server
+    seq, data, caption, index, frames = feed.take(0)
+    assert (index, frames) == (4, 11) and data[:2] == b"\xff\xd8" and "Frame 5 of 11" in caption
+    sent = np.asarray(Image.open(__import__("io").BytesIO(data)), dtype=float)
+    off = [np.abs(h.raster(session, k, themed=True) - sent).mean() for k in (3, 4)]
+    assert off[1] < 2 < off[0], f"the frame sent is frame 5 (JPEG aside): mean differences {off}"
+    _, gen = play_live(h, path, session=session, sampler="ddim", steps=10, seed=5, speed="30")
+    first = next(gen)  # Gradio's image gets the frame the page shows already; the play goes on from it
+    assert np.array_equal(first[0], h.picture(session, 4))
+    assert "Frame 5 of 11" in first[2] and first[4] == f'<span data-feed="{feed.token}"></span>'
+    got: list = []
+    taker = threading.Thread(target=take_all, args=(feed, got))
+    taker.start()
+    closing = list(gen)[-1]
+    taker.join(timeout=30)
+    assert "complete" in closing[2] and session.cursor == 10
+    indices = [g[3] for g in got]  # (the taker starts from nothing, so it may take frame 5 again first)
+    assert indices == sorted(indices) and indices[0] >= 4 and indices[-1] > 4
+    assert session.armed is None and h.arm(session) != f'<span data-armed="{feed.token}"></span>'  # a new one
+
+
+def test_an_armed_feed_draws_nothing_for_a_new_run_a_stopped_run_or_while_one_plays(h, ckpt):
+    from explorer.feed import FEEDS
+
+    path = ckpt["tiny-digits"]
+    session, _ = run(h, path, sampler="ddim", steps=10, seed=5)
+    feed = armed_feed(h, session)
+    session.token = object()  # a play is on (its event arrived first)
+    assert not feed.start() and feed.armed
+    session.token = None
+    # the page's settings changed (a new seed): the click's frame came from the run before, so the
+    # play gets a new feed and shows its own first picture
+    assert feed.start() and feed.started == 0  # at the end of a complete run, Play replays from frame 0
+    _, gen = play_live(h, path, session=session, sampler="ddim", steps=10, seed=6)
+    first = next(gen)
+    assert isinstance(first[0], np.ndarray) and feed.closed and f'"{feed.token}"' not in first[4]
+    list(gen)
+    # a run stopped part-way starts over on Play: nothing to replay from the armed feed
+    _, gen = play_live(h, path, session=session, sampler="ddpm", steps=200, seed=7, speed="30")
+    next(gen)
+    h.stop(session)
+    list(gen)
+    assert not session.traj.complete
+    again = armed_feed(h, session)
+    assert not again.start() and again.armed and FEEDS.get(again.token) is again

@@ -106,8 +106,17 @@ def test_shipped_recording_is_the_default_run_computed_here(entry, live_reverse)
         assert (a[0].i, a[0].t) == (b[0].i, b[0].t)
         for name in ("x_t", "x0", "eps"):
             diff = np.abs(getattr(a[0], name).astype(np.float32) - getattr(b[0], name).astype(np.float32))
-            # images are uint8 levels, points and signals float16 values: other CPUs round differently
-            assert diff.max() <= (4 if spec.kind == "image" else 0.05) and diff.mean() <= 0.1 * (1 + 9 * (spec.kind == "image"))
+            # Images are uint8 levels, points and signals float16 values, and other CPUs round differently
+            # (AVX-512 against AVX2 kernels). A 2-D sampler's flow splits between the arms of a spiral or
+            # the modes of a mixture, so a sample that starts near such a split can land on the other
+            # side from a rounding difference: on one CPU 14 of spiral's 500 points moved by up to 2.0.
+            # So most values, not all, must agree within rounding; another run (seed, sampler, model)
+            # moves nearly all of them.
+            if spec.kind == "image":
+                assert diff.max() <= 4 and diff.mean() <= 1.0, f"{name} at step {a[0].i}: {diff.max()}"
+            else:
+                off = float((diff > 0.05).mean())
+                assert off <= 0.05 and diff.mean() <= 0.1, f"{name} at step {a[0].i}: {off:.1%} of values off"
 
 
 def test_the_reverse_tab_opens_on_the_first_frame_of_the_recorded_default_run():

@@ -172,7 +172,11 @@
     else if (k === 'p' || k === 'P') setPresent(!body.classList.contains('presenting'));
     else if (k === 'h' || k === 'H') nextContrast();
     else if ((k === 'c' || k === 'C') && body.classList.contains('presenting')) body.classList.toggle('drawer-open');
-    else if ((k === 'l' || k === 'L') && body.classList.contains('presenting')) showCard(!body.classList.contains('lesson-card'));
+    else if ((k === 'l' || k === 'L') && body.classList.contains('presenting')) {
+      // the stop shown counts as seen: a writer that runs late must not bring back a card L just hid
+      stopSeen = stopShown() || stopSeen;
+      showCard(!body.classList.contains('lesson-card'));
+    }
     else if (k === 'f' || k === 'F') toggleFullscreen();
     else if (['1', '2', '3', '4'].includes(k)) click(`#tab-${DE.tabs[+k - 1]}-button`);
     else if (k === 'PageDown' || k === 'PageUp') done = click(k === 'PageDown' ? '#de-lesson-next' : '#de-lesson-prev');

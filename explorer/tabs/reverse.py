@@ -53,7 +53,7 @@ def build(ctx) -> None:
     shown_kind = gr.State(kind0)
 
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=320, variant="panel", elem_classes=["de-controls"]):
+        with gr.Column(scale=1, min_width=320, variant="panel", elem_classes=["de-controls"], elem_id="rv-controls"):
             md("### Model")
             # custom values pass gradio's own check so that a checkpoint saved after launch can be
             # named through the API; `entry` still accepts only listed checkpoints
@@ -94,9 +94,13 @@ def build(ctx) -> None:
             cap = md("Press **Play** to start.", label="Caption", elem_id="rv-caption", elem_classes=["tight-md"])
             # which live feed the page's player follows while a run plays (explorer/feed.py); never shown
             feed = gr.HTML("", elem_id="rv-feed", container=False, padding=False)
-            # the page's theme, said by the page's player when a picture's ground does not match it (never shown)
+            # the feed a Play click asks for Play's first frame before Play's event arrives (never shown)
+            armed = gr.HTML("", elem_id="rv-armed", container=False, padding=False)
+            # the page's theme, said by the page's player when a picture's ground does not match it, and
+            # its request for an armed feed (never shown)
             with gr.Row(elem_id="rv-theme"):
                 themes = {mode: gr.Button(mode, elem_id=f"rv-theme-{mode}") for mode in ("dark", "light")}
+                arm = gr.Button("arm", elem_id="rv-arm")
             with gr.Row(elem_classes=["de-secondary"]):
                 fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
                                scale=1)
@@ -125,6 +129,7 @@ def build(ctx) -> None:
     for mode, button in themes.items():
         button.click(functools.partial(h.set_theme, mode), session, view.image, api_visibility="private",
                      queue=False, show_progress="hidden")
+    arm.click(h.arm, session, armed, api_visibility="private", queue=False, show_progress="hidden")
     pause.click(h.pause, session, cap, api_name="reverse_pause", queue=False)
     stop.click(h.stop, session, outputs, api_name="reverse_stop", queue=False)
     back.click(h.back, session, outputs, api_name="reverse_back", show_progress="hidden")

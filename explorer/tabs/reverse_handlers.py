@@ -27,7 +27,7 @@ from core.schedules import make_schedule
 
 from .. import animation, tempfiles
 from ..costs import COSTS, LIMIT_S, say_seconds
-from ..feed import FEEDS, jpeg
+from ..feed import FEEDS, Feed, armed_marker, jpeg
 from ..feed import marker as feed_marker
 from ..lecture import OPENING
 from ..recordings import Recordings
@@ -99,6 +99,7 @@ class ReverseSession:
         self.recorded = False              # True: the trajectory was recorded before (replayed, not computed)
         self.dark = False                  # image frames drawn on the dark theme's ground (the page says which)
         self.played = False                # Play has run this run (a link or lesson stop only sets it up)
+        self.armed: Feed | None = None     # the feed the page's next Play click may ask for its first frame
         self.lock = threading.RLock()
 
     def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
@@ -540,8 +541,10 @@ class ReverseHandlers(CheckpointPicker):
         (image, plot, caption, frame slider) and the feed marker."""
         settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
         session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
-        first = session.cursor  # the frame whose picture Gradio's image holds
-        feed = FEEDS.open()
+        feed = self._take_feed(session, fresh)
+        # The frame Gradio's image gets. Where the armed feed sent it already, the page shows the same
+        # picture, and its player asks for the next frame only once this view has landed.
+        first = session.cursor
         try:
             yield *self.view(session, first, playing=True), feed_marker(feed)
             self._announce(session, spec, rate, fresh, T)
@@ -552,6 +555,63 @@ class ReverseHandlers(CheckpointPicker):
             FEEDS.close(feed)
         closing = self._closing(session, spec, token, first)
         yield *(closing if closing is not None else (gr.skip(),) * 4), feed_marker(None)
+
+    # Play's first frame before Play's event arrives (armed feeds, see explorer/feed.py) -------
+
+    def arm(self, session):
+        """The marker of the session's armed feed, which the page's next Play click asks for Play's
+        first frame while Play's own event goes through the queue ('' for a session with no run)."""
+        if not isinstance(session, ReverseSession) or session.traj is None:
+            return armed_marker(None)
+        armed = session.armed
+        if armed is None or armed.closed:
+            armed = session.armed = FEEDS.open(functools.partial(self._first_frame, session))
+        return armed_marker(armed)
+
+    @staticmethod
+    def _next_frame(session: ReverseSession) -> int | None:
+        """The frame Play shows first when it goes on from the cursor without computing (None: it
+        computes first, or starts over, as a stopped run does)."""
+        traj = session.traj
+        if traj is None or not len(traj) or (not traj.complete and not session.computing):
+            return None
+        if traj.complete and session.cursor >= len(traj) - 1:
+            return 0  # Play replays a complete run from its start
+        return session.cursor + 1 if session.cursor < len(traj) - 1 else None
+
+    def _first_frame(self, session: ReverseSession):
+        """The armed feed's starter: (JPEG, caption, index, frames) of the frame Play will show first,
+        or None when it has to be computed, a run plays, or the session is busy (Play's own event)."""
+        if not session.lock.acquire(blocking=False):
+            return None
+        try:
+            k = self._next_frame(session) if session.token is None else None
+            if k is None:
+                return None
+            session.cursor = k  # the frame the page shows from now on, whether or not Play's event follows
+            return (jpeg(self.raster(session, k, themed=True)), self.caption(session, k, playing=True), k,
+                    len(session.traj))
+        finally:
+            session.lock.release()
+
+    def _take_feed(self, session: ReverseSession, fresh: bool) -> Feed:
+        """The feed a Play publishes to.
+
+        The session's armed feed is taken over (the page's click may follow it already): when it
+        sent the page a frame, the play goes on from that frame. A new run (`fresh`) gets a new
+        feed: the armed one could only have sent a frame of the run before.
+        """
+        armed, session.armed = session.armed, None
+        if armed is None:
+            return FEEDS.open()
+        started = armed.disarm()
+        if fresh or armed.closed:
+            FEEDS.close(armed)
+            return FEEDS.open()
+        if started is not None:
+            with session.lock:
+                session.cursor = started
+        return armed
 
     def _announce(self, session: ReverseSession, spec: Spec, rate: float, fresh: bool, T: int) -> None:
         """After a new run's first frame: warnings about its settings, and its cost when it is long."""
@@ -716,6 +776,8 @@ class ReverseHandlers(CheckpointPicker):
                 return (f"Ready: press Play (or Space). {session.total - 1} steps, computed live{cost}."
                         + (f" {note}" if note else ""))
             state = "computing…" if playing else "paused"
+        elif playing:  # a run computed before, played again
+            state = "replaying"
         else:
             state = "complete" if traj.complete else "stopped"
         kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"

@@ -6,14 +6,32 @@
   // writes the caption (and the frame slider) at most four times a second. The run's closing view
   // comes through Gradio again. A Pause, Stop, step, scrub or new Play ends this player at once: no
   // frame of the run it followed is shown after the click.
+  //
+  // Armed feeds: at rest the server names in #rv-armed a feed that can draw Play's first frame. A Play
+  // click asks it at once (play=1) for the frame Play shows first, while Play's own event still goes
+  // through Gradio's queue, then waits for Play's first view: it names the feed to follow (the same
+  // one, taken over by the play, or another for a new run, which ends this one). A setting changed
+  // since the last Play means a new run, so such a click waits for Play's own view.
   const $ = (s) => document.querySelector(s);
   const CAPTION_MS = 250;
   let following = null;          // the token being played; null: none
   const ended = new Set();       // tokens this page ended (a click), never followed again
   let objectUrl = null;          // the blob URL shown last (freed when the next one shows)
+  let early = null;              // the armed feed a Play click follows until Play's first view names one
+  const asked = new Set();       // armed tokens a click has asked (a play takes them over): ask for a new one
+  let edited = false;            // a setting was touched since the last Play
+  let feedWrites = 0, writesAtClick = 0, watched = null;  // writes of #rv-feed seen (Play's views name feeds there)
+  const watchFeed = () => {
+    const el = $('#rv-feed');
+    if (!el || el === watched) return;
+    watched = el;
+    new MutationObserver(() => { feedWrites++; }).observe(el, {subtree: true, childList: true, attributes: true,
+                                                           characterData: true});
+  };
 
   const named = () => { const el = $('#rv-feed [data-feed]'); return el ? el.dataset.feed : null; };
-  const live = (token) => following === token && named() === token;
+  const armedName = () => { const el = $('#rv-armed [data-armed]'); return el ? el.dataset.armed : null; };
+  const live = (token) => following === token && (named() === token || (early === token && named() === null));
 
   const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   // the caption while playing is plain text with **bold** and Markdown line breaks ("  \n")
@@ -48,13 +66,14 @@
     objectUrl = url;
   };
 
-  const follow = async (token) => {
+  const follow = async (token, play = false) => {
     following = token;
     let seq = 0, wordsAt = 0;
     while (live(token)) {
       let r;
       try {
-        r = await fetch(`de-feed/${token}?after=${seq}`, {cache: 'no-store', credentials: 'same-origin'});
+        const first = play && seq === 0 ? '&play=1' : '';
+        r = await fetch(`de-feed/${token}?after=${seq}${first}`, {cache: 'no-store', credentials: 'same-origin'});
       } catch (_) {
         await new Promise((ok) => setTimeout(ok, 250));  // a dropped connection: ask again
         continue;
@@ -70,6 +89,13 @@
         wordsAt = now;
         writeWords(decodeURIComponent(r.headers.get('X-Caption') || ''), +r.headers.get('X-Frame'),
                    +r.headers.get('X-Frames'));
+      }
+      if (early === token) {
+        // Play's first frame came before Play's own view: let that view land (it names the feed to
+        // follow, and carries the same picture) before any later frame is shown, never after one.
+        // Landed: #rv-feed was written (a quick run's closing view may already have cleared it again).
+        while (following === token && feedWrites === writesAtClick) await new Promise((ok) => setTimeout(ok, 20));
+        early = null;
       }
     }
     if (following === token) following = null;
@@ -102,9 +128,42 @@
     if (token && token !== following && !ended.has(token)) follow(token);
   }, 50);
   // anything that takes over from playback ends the player before its own request goes out
-  const endPlayer = () => { if (following) ended.add(following); following = null; };
+  const endPlayer = () => { if (following) ended.add(following); following = null; early = null; };
   document.addEventListener('click', (e) => {
-    if (e.target.closest('#rv-play, #rv-pause, #rv-stop, #rv-back, #rv-fwd')) endPlayer();
+    if (!e.target.closest('#rv-play, #rv-pause, #rv-stop, #rv-back, #rv-fwd')) return;
+    endPlayer();
+    if (!e.target.closest('#rv-play')) return;
+    const token = armedName();
+    watchFeed();
+    if (token && !edited && !named() && !ended.has(token) && !asked.has(token) && watched) {
+      early = token;
+      writesAtClick = feedWrites;
+      follow(token, true);
+    }
+    if (token) asked.add(token);  // either way this Play takes it over (or, for a new run, closes it)
+    edited = false;
   }, true);
   document.addEventListener('input', (e) => { if (e.target.closest('#rv-scrub, #rv-ckpt')) endPlayer(); }, true);
+  // a setting touched by the user (not the playback speed): the next Play may be a new run
+  const touched = (e) => {
+    const el = e.target;
+    if (e.isTrusted && el && el.closest && el.closest('#rv-controls') && !el.closest('#rv-speed')) edited = true;
+  };
+  for (const type of ['pointerdown', 'keydown', 'input']) document.addEventListener(type, touched, true);
+
+  // Ask for an armed feed while the tab shows an image frame at rest: after each new view (the
+  // session may be a new one, as a restored link makes it) and after a Play has taken the last one.
+  let armedFor = '', armAskedAt = -1e9;
+  const arm = () => {
+    const img = $('#rv-frame img'), button = $('#rv-arm');
+    if (following || !img || !button || !$('#de-ready [data-ready]') || img.offsetParent === null) return;
+    const token = armedName();
+    const view = img.src + '|' + (($('#rv-caption') || {}).textContent || '');
+    if (token && !asked.has(token) && view === armedFor) return;
+    if (performance.now() - armAskedAt < 1000) return;
+    armAskedAt = performance.now();
+    armedFor = view;
+    button.click();
+  };
+  setInterval(arm, 300);
 }
