@@ -13,13 +13,16 @@ publishes its newest frame (JPEG bytes and a one-line caption) into a `Feed`, an
     GET /de-feed/{token}?after=0&play=1
                                     -> on an armed feed, first draws the frame Play will show
                                        first (see below), then answers as above
+    GET /de-feed/{token}?peek=1     -> 200 that frame as it would be drawn now (nothing changes;
+                                       the page keeps it ready for the click), else 204
 
 Armed feeds: Play's first view goes through Gradio's queue, a round trip that takes 100-400 ms on a
 busy 2-core machine. A session at rest that can replay its run (every frame already recorded) holds
-an armed feed; the page's Play click asks it with `play=1` at once, in parallel with Gradio's event,
-and the feed draws the next frame (`starter`, outside the lock-step of a play) and sends it. Play's
-handler then takes the feed over (`disarm` says which frame the page was sent) and goes on from
-that frame, so the page follows one feed from the click to the end of the run.
+an armed feed. The page fetches the frame Play would show first ahead of time (`peek=1`) and shows it
+on the click; the click also asks the feed with `play=1`, in parallel with Gradio's event, and the
+feed's `starter` moves the session to that frame and sends it (the page shows it if it differs from
+the one it had). Play's handler then takes the feed over (`disarm` says which frame the page was
+sent) and goes on from that frame, so the page follows one feed from the click to the end of the run.
 
 Latest wins: a browser that falls behind gets the newest frame, the ones in between are never
 sent, and the run draws a frame only when the browser has taken the previous one (`hungry`), so
@@ -60,7 +63,7 @@ def jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 class Feed:
     """The newest frame of one playing run. `publish` from the run's thread, `take` from the route."""
 
-    def __init__(self, starter: Callable[[], tuple[bytes, str, int, int] | None] | None = None):
+    def __init__(self, starter: Callable[[bool], tuple[bytes, str, int, int] | None] | None = None):
         self.token = secrets.token_urlsafe(18)
         self._lock = threading.Lock()
         self.seq = 0              # frames published so far
@@ -79,7 +82,7 @@ class Feed:
         with self._lock:
             if self._starter is None or self.closed or self.seq:
                 return False
-            got = self._starter()
+            got = self._starter(True)
             if got is None:
                 return False
             self._starter = None
@@ -87,6 +90,12 @@ class Feed:
             self._frame = (got[0], got[1], int(got[2]), int(got[3]))
             self.started = int(got[2])
             return True
+
+    def peek(self) -> tuple[bytes, str, int, int] | None:
+        """The frame `start` would send now, drawn without changing anything (None: none, or not armed)."""
+        with self._lock:
+            starter = None if self.closed or self.seq else self._starter
+        return None if starter is None else starter(False)
 
     def disarm(self) -> int | None:
         """Play's handler takes the feed over: no first frame is drawn after this. Returns the index
@@ -131,7 +140,7 @@ class Feeds:
         self._open: OrderedDict[str, Feed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def open(self, starter: Callable[[], tuple[bytes, str, int, int] | None] | None = None) -> Feed:
+    def open(self, starter: Callable[[bool], tuple[bytes, str, int, int] | None] | None = None) -> Feed:
         """A new feed (armed with `starter`, see `Feed`); the oldest open one closes when too many are."""
         feed = Feed(starter)
         with self._lock:
@@ -171,6 +180,12 @@ def _logged_in(request: Request) -> bool:
     return app.tokens.get(cookie) is not None
 
 
+def _frame(picture: bytes, seq: int, caption: str, index: int, frames: int) -> Response:
+    return Response(picture, media_type="image/jpeg", headers={
+        "Cache-Control": "no-store", "X-Seq": str(seq), "X-Frame": str(index), "X-Frames": str(frames),
+        "X-Caption": quote(caption)})
+
+
 async def serve(request: Request) -> Response:
     """GET /de-feed/{token}?after=N: see the module's docstring."""
     if not _logged_in(request):
@@ -180,6 +195,12 @@ async def serve(request: Request) -> Response:
     except ValueError:
         return Response("after must be a whole number (the seq of the last frame the player has).", status_code=400)
     feed = FEEDS.get(request.path_params["token"])
+    if request.query_params.get("peek") == "1":
+        got = None if feed is None else await asyncio.to_thread(feed.peek)
+        if got is None:
+            return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        picture, caption, index, frames = got
+        return _frame(picture, 0, caption, index, frames)
     if feed is not None and request.query_params.get("play") == "1" and after == 0:
         await asyncio.to_thread(feed.start)  # an armed feed draws Play's first frame now
     deadline = time.monotonic() + WAIT_S
@@ -187,9 +208,7 @@ async def serve(request: Request) -> Response:
         got = feed.take(after)
         if got is not None:
             seq, picture, caption, index, frames = got
-            return Response(picture, media_type="image/jpeg", headers={
-                "Cache-Control": "no-store", "X-Seq": str(seq), "X-Frame": str(index), "X-Frames": str(frames),
-                "X-Caption": quote(caption)})
+            return _frame(picture, seq, caption, index, frames)
         if time.monotonic() >= deadline:
             return Response(status_code=204, headers={"Cache-Control": "no-store"})
         await asyncio.sleep(POLL_S)

@@ -111,12 +111,13 @@ def test_route_asks_for_the_apps_login():
 
 def test_an_armed_feed_draws_the_first_frame_once_and_a_play_takes_it_over():
     calls = []
-    f = Feed(lambda: calls.append(1) or (picture(40), "frame 5", 5, 9))
+    f = Feed(lambda commit: calls.append(commit) or (picture(40), "frame 5", 5, 9))
     assert f.armed and f.take(0) is None and not calls  # nothing drawn until the page asks
-    assert f.start() and calls == [1] and not f.armed
+    assert f.peek()[2] == 5 and calls == [False] and f.armed and f.seq == 0  # a look ahead changes nothing
+    assert f.start() and calls == [False, True] and not f.armed
     seq, _, caption, index, frames = f.take(0)
     assert (seq, caption, index, frames) == (1, "frame 5", 5, 9) and f.hungry
-    assert not f.start() and calls == [1]  # once
+    assert not f.start() and calls == [False, True] and f.peek() is None  # once
     assert f.disarm() == 5  # the play goes on from the frame the page was sent
     f.publish(picture(50), "frame 6", 6, 9)
     assert f.take(1)[3] == 6
@@ -124,13 +125,13 @@ def test_an_armed_feed_draws_the_first_frame_once_and_a_play_takes_it_over():
 
 def test_an_armed_feed_that_declines_stays_armed_and_one_taken_over_draws_nothing():
     answers = [None, (picture(1), "frame 1", 1, 2)]
-    f = Feed(lambda: answers.pop(0))
+    f = Feed(lambda commit: answers.pop(0))
     assert not f.start() and f.armed and f.seq == 0  # declined (the run must compute first): a later click may ask
     assert f.start() and f.started == 1
-    g = Feed(lambda: pytest.fail("a feed a play took over must not draw"))
+    g = Feed(lambda commit: pytest.fail("a feed a play took over must not draw"))
     assert g.disarm() is None and not g.armed
     assert not g.start() and g.seq == 0
-    closed = Feed(lambda: pytest.fail("a closed feed must not draw"))
+    closed = Feed(lambda commit: pytest.fail("a closed feed must not draw"))
     closed.close()
     assert not closed.start()
 
@@ -138,16 +139,19 @@ def test_an_armed_feed_that_declines_stays_armed_and_one_taken_over_draws_nothin
 def test_feeds_over_the_bound_close_an_armed_one_before_a_playing_one():
     feeds = Feeds(max_open=2)
     playing = feeds.open()
-    armed = feeds.open(lambda: None)
+    armed = feeds.open(lambda commit: None)
     feeds.open()
     assert armed.closed and not playing.closed and feeds.get(playing.token) is playing
 
 
 def test_route_play_draws_the_armed_frame_and_plain_requests_do_not(http):
     client, feeds = http
-    f = feeds.open(lambda: (picture(30), "step **3** of 50", 2, 51))
+    f = feeds.open(lambda commit: (picture(30), "step **3** of 50", 2, 51))
     assert client.get(f"/de-feed/{f.token}?after=0").status_code == 204 and f.armed  # no play=1: just waits
     assert client.get(f"/de-feed/{f.token}?after=3&play=1").status_code == 204 and f.armed  # not a first request
+    r = client.get(f"/de-feed/{f.token}?peek=1")  # the page's look ahead: the frame, nothing published
+    assert r.status_code == 200 and r.headers["x-frame"] == "2" and r.headers["x-seq"] == "0" and f.armed
+    assert f.seq == 0 and client.get("/de-feed/nobody?peek=1").status_code == 204
     r = client.get(f"/de-feed/{f.token}?after=0&play=1")
     assert r.status_code == 200 and r.headers["x-seq"] == "1" and r.headers["x-frame"] == "2"
     assert f.disarm() == 2
@@ -156,5 +160,5 @@ def test_route_play_draws_the_armed_frame_and_plain_requests_do_not(http):
 def test_armed_marker_names_the_token_or_nothing():
     from explorer.feed import armed_marker
 
-    f = Feed(lambda: None)
+    f = Feed(lambda commit: None)
     assert armed_marker(f) == f'<span data-armed="{f.token}"></span>' and armed_marker(None) == ""

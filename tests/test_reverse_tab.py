@@ -85,6 +85,9 @@ def test_select_checkpoint_fits_steps_to_T_and_samples_to_the_kind(h, ckpt):
     assert image["visible"] is False and plot["visible"] is True
     same = h.select_checkpoint(ckpt["tiny-points"], "ddpm", 100, "ddim", 50, 300, "points")
     assert same[3]["value"] == 300                                  # same kind: the user's count stays
+    # a count left at another image model's default takes this model's own (its recorded run's)
+    for left in (9, 16):
+        assert h.select_checkpoint(ckpt["tiny-digits"], "ddim", 50, "ddpm", 200, left, "image")[3]["value"] == 16
     assert h.select_checkpoint(None, "ddim", 10, "ddim", 10, 4, None)[0] == "*No checkpoint selected.*"
 
 
@@ -680,6 +683,8 @@ def test_a_play_click_gets_the_next_recorded_frame_from_the_armed_feed_and_play_
     assert h.arm(ReverseSession()) == "" and h.arm(None) == ""  # no run: nothing to arm
     feed = armed_feed(h, session)
     assert armed_feed(h, session) is feed  # asked again at rest: the same feed
+    ahead = feed.peek()  # the page's look ahead: frame 5 as it will be sent, and nothing moves
+    assert ahead[2] == 4 and "Frame 5 of 11" in ahead[1] and session.cursor == 3 and feed.armed
     assert feed.start()  # the page's Play click (play=1), before Play's event reaches the server
     seq, data, caption, index, frames = feed.take(0)
     assert (index, frames) == (4, 11) and data[:2] == b"\xff\xd8" and "Frame 5 of 11" in caption

@@ -292,7 +292,7 @@ class ReverseHandlers(CheckpointPicker):
         """Fit the controls to a checkpoint (steps up to its T, sample count for its kind) and warm it up.
 
         Returns (info, steps, steps_b, n, image, plot, kind): the sample count is kept while the data
-        kind stays the same and reset to the kind's default when it changes. The frame shown stays
+        kind stays the same, unless it was left at a default, and reset to the checkpoint's default otherwise. The frame shown stays
         when it is of this checkpoint (opening the tab, a refresh, a restored link).
         """
         if not checkpoint:
@@ -308,6 +308,10 @@ class ReverseHandlers(CheckpointPicker):
         try:
             n_val = _int("number of samples", n, 1, n_max) if kind == last_kind else None
         except gr.Error:
+            n_val = None
+        # a count left at the default of the model before (16 digits) becomes this model's default
+        # (9 for larger images): the setting its recorded default run was made with
+        if n_val in {DEFAULT_SAMPLES[kind], default_samples(kind, (3, 32, 32))}:
             n_val = None
         n_val = n_val or default_samples(kind, meta["sample_shape"])
         self._warm(model, meta, n_val)
@@ -579,18 +583,25 @@ class ReverseHandlers(CheckpointPicker):
             return 0  # Play replays a complete run from its start
         return session.cursor + 1 if session.cursor < len(traj) - 1 else None
 
-    def _first_frame(self, session: ReverseSession):
+    def _first_frame(self, session: ReverseSession, commit: bool = True):
         """The armed feed's starter: (JPEG, caption, index, frames) of the frame Play will show first,
-        or None when it has to be computed, a run plays, or the session is busy (Play's own event)."""
+        or None when it has to be computed, a run plays, or the session is busy (Play's own event).
+        With `commit` the session moves to it: the page shows it from now on, whether or not Play's
+        event follows; without, nothing changes (the page's look ahead)."""
         if not session.lock.acquire(blocking=False):
             return None
         try:
             k = self._next_frame(session) if session.token is None else None
             if k is None:
                 return None
-            session.cursor = k  # the frame the page shows from now on, whether or not Play's event follows
-            return (jpeg(self.raster(session, k, themed=True)), self.caption(session, k, playing=True), k,
-                    len(session.traj))
+            cursor = session.cursor
+            session.cursor = k  # the caption counts from the cursor
+            try:
+                return (jpeg(self.raster(session, k, themed=True)), self.caption(session, k, playing=True), k,
+                        len(session.traj))
+            finally:
+                if not commit:
+                    session.cursor = cursor
         finally:
             session.lock.release()
 

@@ -53,22 +53,30 @@
     if (label && label.firstChild && label.firstChild.nodeType === Node.TEXT_NODE) label.firstChild.nodeValue = String(top);
   };
 
-  const show = async (token, blob) => {
-    const img = $('#rv-frame img');
-    if (!img) return;
+  const decoded = async (blob) => {  // a blob URL whose picture is decoded, ready to paint at once
     const url = URL.createObjectURL(blob);
     const probe = new Image();
     probe.src = url;
     try { await probe.decode(); } catch (_) { /* shown anyway: the browser decodes it on paint */ }
-    if (!live(token)) { URL.revokeObjectURL(url); return; }
+    return url;
+  };
+  const put = (img, url) => {
     img.src = url;
-    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    if (objectUrl && objectUrl !== url) URL.revokeObjectURL(objectUrl);
     objectUrl = url;
   };
+  const show = async (token, blob) => {
+    const img = $('#rv-frame img');
+    if (!img) return;
+    const url = await decoded(blob);
+    if (!live(token)) { URL.revokeObjectURL(url); return; }
+    put(img, url);
+  };
 
-  const follow = async (token, play = false) => {
+  // ready: the frame (its X-Frame) the click showed from the look ahead, not shown twice
+  const follow = async (token, play = false, ready = null) => {
     following = token;
-    let seq = 0, wordsAt = 0;
+    let seq = 0, wordsAt = ready === null ? 0 : performance.now();
     while (live(token)) {
       let r;
       try {
@@ -83,7 +91,8 @@
       seq = +r.headers.get('X-Seq');
       const blob = await r.blob();
       if (!live(token)) break;
-      await show(token, blob);
+      if (r.headers.get('X-Frame') !== ready) await show(token, blob);  // not the frame the click showed
+      ready = null;
       const now = performance.now();
       if (live(token) && now - wordsAt >= CAPTION_MS) {
         wordsAt = now;
@@ -138,7 +147,15 @@
     if (token && !edited && !named() && !ended.has(token) && !asked.has(token) && watched) {
       early = token;
       writesAtClick = feedWrites;
-      follow(token, true);
+      let ready = null;
+      const img = $('#rv-frame img');
+      if (ahead && ahead.token === token && ahead.view === viewKey() && img) {  // shown with the click
+        ready = ahead.frame;
+        put(img, ahead.url);
+        writeWords(ahead.caption, +ahead.frame, ahead.frames);
+        ahead = null;
+      }
+      follow(token, true, ready);
     }
     if (token) asked.add(token);  // either way this Play takes it over (or, for a new run, closes it)
     edited = false;
@@ -153,13 +170,33 @@
 
   // Ask for an armed feed while the tab shows an image frame at rest: after each new view (the
   // session may be a new one, as a restored link makes it) and after a Play has taken the last one.
+  // With a usable armed feed, fetch the frame Play would show first (peek=1) and keep it decoded, so
+  // the click shows it with no request at all; fetched again whenever the view changes.
   let armedFor = '', armAskedAt = -1e9;
+  let ahead = null, peeking = false;  // {token, view, url, frame, frames, caption}: the look ahead
+  const viewKey = () => { const img = $('#rv-frame img'); return (img ? img.src : '') + '|' + (($('#rv-caption') || {}).textContent || ''); };
+  const peek = async (token, view) => {
+    peeking = true;
+    try {
+      const r = await fetch(`de-feed/${token}?peek=1`, {cache: 'no-store', credentials: 'same-origin'});
+      if (r.status !== 200) return;
+      const url = await decoded(await r.blob());
+      if (ahead) URL.revokeObjectURL(ahead.url);
+      ahead = {token, view, url, frame: r.headers.get('X-Frame'), frames: +r.headers.get('X-Frames'),
+               caption: decodeURIComponent(r.headers.get('X-Caption') || '')};
+    } catch (_) { /* none ready: the click asks the feed instead */ } finally { peeking = false; }
+  };
+  let peekedFor = '';
   const arm = () => {
     const img = $('#rv-frame img'), button = $('#rv-arm');
     if (following || !img || !button || !$('#de-ready [data-ready]') || img.offsetParent === null) return;
     const token = armedName();
-    const view = img.src + '|' + (($('#rv-caption') || {}).textContent || '');
-    if (token && !asked.has(token) && view === armedFor) return;
+    const view = viewKey();
+    if (token && !asked.has(token) && view === armedFor) {
+      const key = token + ' ' + view;
+      if (!edited && !peeking && peekedFor !== key) { peekedFor = key; peek(token, view); }
+      return;
+    }
     if (performance.now() - armAskedAt < 1000) return;
     armAskedAt = performance.now();
     armedFor = view;
