@@ -302,3 +302,32 @@ def test_a_changed_setting_makes_the_play_click_wait_for_plays_own_view(reverse)
     wait_caption(page, "Frame 21 of 21")
     wait_complete(page)
     assert asked == [] and "21 of 21 steps computed live" in caption(page)
+
+
+def test_a_2d_model_shows_plays_first_frame_over_its_figure_before_plays_event_arrives(reverse):
+    """At rest a 2-D model shows its interactive figure (Gradio draws no hidden picture): the frame the
+    click shows is laid over the figure until Play's first view has made the picture visible."""
+    page = reverse
+    choose(page, "tiny-points")
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    token = page.evaluate(ARMED)
+    page.locator("#rv-play").click()
+    wait_complete(page)
+    wait_plot(page)
+    page.wait_for_function(f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}", arg=token)
+    held = []
+    page.route("**/queue/join**", lambda route: held.append(route))
+    page.locator("#rv-play").click()
+    page.wait_for_function("() => { const c = document.querySelector('img.rv-cover');"
+                           " return !!c && c.complete && c.naturalWidth > 0; }")
+    wait_caption(page, "Frame 1 of")
+    over = page.evaluate("""() => { const c = document.querySelector('img.rv-cover').getBoundingClientRect();
+        const p = document.querySelector('#rv-frame-plot').getBoundingClientRect();
+        return Math.abs(c.top - p.top) < 2 && Math.abs(c.left - p.left) < 2 && Math.abs(c.width - p.width) < 2; }""")
+    assert over and len(held) == 1, "the cover lies on the figure while Play's event is held back"
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join**")
+    wait_complete(page)
+    page.wait_for_function("() => !document.querySelector('img.rv-cover')")
+    wait_plot(page)  # the interactive figure is back at rest

@@ -73,6 +73,34 @@
     put(img, url);
   };
 
+  // 2-D and signal models show an interactive figure at rest, and Gradio draws no hidden picture
+  // component: a frame shown before Play's first view has made the picture visible is laid over
+  // the figure (a cover), until that view's picture has loaded.
+  let cover = null;
+  const uncover = () => { if (cover) { cover.remove(); cover = null; } };
+  const coverWith = (url) => {
+    const plot = $('#rv-frame-plot');
+    if (!plot || plot.offsetParent === null) return false;
+    const r = plot.getBoundingClientRect();
+    uncover();
+    cover = document.createElement('img');
+    cover.className = 'rv-cover';
+    cover.alt = '';
+    Object.assign(cover.style, {position: 'absolute', left: `${r.left + scrollX}px`, top: `${r.top + scrollY}px`,
+      width: `${r.width}px`, height: `${r.height}px`, objectFit: 'contain', zIndex: '50',
+      background: getComputedStyle(document.body).backgroundColor});
+    cover.src = url;
+    document.body.appendChild(cover);
+    return true;
+  };
+  const pictureLoaded = async () => {  // the view's picture has painted (or 2 s went by)
+    for (let waited = 0; waited < 2000; waited += 20) {
+      const img = $('#rv-frame img');
+      if (img && img.offsetParent !== null && img.complete && img.naturalWidth) return;
+      await new Promise((ok) => setTimeout(ok, 20));
+    }
+  };
+
   // ready: the frame (its X-Frame) the click showed from the look ahead, not shown twice
   const follow = async (token, play = false, ready = null) => {
     following = token;
@@ -91,7 +119,14 @@
       seq = +r.headers.get('X-Seq');
       const blob = await r.blob();
       if (!live(token)) break;
-      if (r.headers.get('X-Frame') !== ready) await show(token, blob);  // not the frame the click showed
+      if (r.headers.get('X-Frame') !== ready) {  // not the frame the click showed
+        if ($('#rv-frame img')) await show(token, blob);
+        else {
+          const url = await decoded(blob);
+          if (live(token) && coverWith(url)) { if (objectUrl) URL.revokeObjectURL(objectUrl); objectUrl = url; }
+          else URL.revokeObjectURL(url);
+        }
+      }
       ready = null;
       const now = performance.now();
       if (live(token) && now - wordsAt >= CAPTION_MS) {
@@ -105,9 +140,10 @@
         // Landed: #rv-feed was written (a quick run's closing view may already have cleared it again).
         while (following === token && feedWrites === writesAtClick) await new Promise((ok) => setTimeout(ok, 20));
         early = null;
+        if (cover) { await pictureLoaded(); uncover(); }
       }
     }
-    if (following === token) following = null;
+    if (following === token) { following = null; uncover(); }
   };
 
   // Image frames carry their titles and captions, drawn by the server on a white or a black ground.
@@ -137,7 +173,7 @@
     if (token && token !== following && !ended.has(token)) follow(token);
   }, 50);
   // anything that takes over from playback ends the player before its own request goes out
-  const endPlayer = () => { if (following) ended.add(following); following = null; early = null; };
+  const endPlayer = () => { if (following) ended.add(following); following = null; early = null; uncover(); };
   document.addEventListener('click', (e) => {
     if (!e.target.closest('#rv-play, #rv-pause, #rv-stop, #rv-back, #rv-fwd')) return;
     endPlayer();
@@ -149,9 +185,9 @@
       writesAtClick = feedWrites;
       let ready = null;
       const img = $('#rv-frame img');
-      if (ahead && ahead.token === token && ahead.view === viewKey() && img) {  // shown with the click
-        ready = ahead.frame;
-        put(img, ahead.url);
+      if (ahead && ahead.token === token && ahead.view === viewKey() && (img || coverWith(ahead.url))) {
+        ready = ahead.frame;  // shown with the click
+        if (img) put(img, ahead.url); else objectUrl = ahead.url;
         writeWords(ahead.caption, +ahead.frame, ahead.frames);
         ahead = null;
       }
@@ -188,8 +224,8 @@
   };
   let peekedFor = '';
   const arm = () => {
-    const img = $('#rv-frame img'), button = $('#rv-arm');
-    if (following || !img || !button || !$('#de-ready [data-ready]') || img.offsetParent === null) return;
+    const shown = $('#rv-frame img') || $('#rv-frame-plot'), button = $('#rv-arm');
+    if (following || !shown || !button || !$('#de-ready [data-ready]') || shown.offsetParent === null) return;
     const token = armedName();
     const view = viewKey();
     if (token && !asked.has(token) && view === armedFor) {
