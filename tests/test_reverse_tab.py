@@ -638,7 +638,7 @@ def test_live_play_draws_no_frame_the_page_has_not_asked_for(h, ckpt, monkeypatc
     from explorer.tabs.reverse_handlers import ReverseHandlers
 
     # no pacing gap: on a quick machine the whole run can end within one gap, and no frame would be due
-    monkeypatch.setattr(reverse_handlers, "LIVE_FPS", 1e9)
+    monkeypatch.setattr(reverse_handlers, "LIVE_FPS", dict.fromkeys(reverse_handlers.LIVE_FPS, 1e9))
     drawn = []
     raster = ReverseHandlers.raster
     monkeypatch.setattr(ReverseHandlers, "raster", lambda self, s, k, **kw: drawn.append(k) or raster(self, s, k, **kw))

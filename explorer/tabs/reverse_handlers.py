@@ -51,8 +51,10 @@ MAX_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
 # changes 12 times a second cannot be read anyway.
 CAPTION_FPS = 4.0
 # The page's player (explorer/feed.py) is sent a frame only when it has shown the previous one, so it
-# sets the pace itself where it is slower than this.
-LIVE_FPS = 30.0
+# sets the pace itself where it is slower than this. 2-D and signal frames are whole charts: each
+# one costs the browser's main thread about 19 ms to decode and paint (headless chromium, 2-core
+# CPU), so at 25 a second it was 48% busy; at 12 it stays free for clicks and keys.
+LIVE_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
 EXPORT_MAX_FRAMES = {"gif": 90, "mp4": 360}
 EXPORT_FPS = {"gif": 12, "mp4": 24}
 FIELD_GRID = 17            # arrows per side of the 2-D field
@@ -292,8 +294,8 @@ class ReverseHandlers(CheckpointPicker):
         """Fit the controls to a checkpoint (steps up to its T, sample count for its kind) and warm it up.
 
         Returns (info, steps, steps_b, n, image, plot, kind): the sample count is kept while the data
-        kind stays the same, unless it was left at a default, and reset to the checkpoint's default otherwise. The frame shown stays
-        when it is of this checkpoint (opening the tab, a refresh, a restored link).
+        kind stays the same, unless it was left at a default, and is the checkpoint's default otherwise.
+        The frame shown stays when it is of this checkpoint (opening the tab, a refresh, a restored link).
         """
         if not checkpoint:
             return (self.info(checkpoint), gr.update(), gr.update(), gr.update(), *DataView.show("image", None),
@@ -552,7 +554,7 @@ class ReverseHandlers(CheckpointPicker):
         try:
             yield *self.view(session, first, playing=True), feed_marker(feed)
             self._announce(session, spec, rate, fresh, T)
-            for k, _ in self._paced(session, rate, token, 1.0 / LIVE_FPS, ready=lambda: feed.hungry):
+            for k, _ in self._paced(session, rate, token, 1.0 / LIVE_FPS[spec.kind], ready=lambda: feed.hungry):
                 feed.publish(jpeg(self.raster(session, k, themed=True)), self.caption(session, k, playing=True), k,
                              len(session.traj))
         finally:
