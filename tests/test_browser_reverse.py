@@ -254,6 +254,19 @@ def test_image_frames_follow_the_dark_theme_and_back(reverse):
 
 # the token of the armed feed the page names (null: none)
 ARMED = "() => { const el = document.querySelector('#rv-armed [data-armed]'); return el ? el.dataset.armed : null; }"
+NEW_ARMED = f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}"  # one other than t
+
+
+def complete_run(page, name: str) -> str:
+    """`name` played at top speed to its end, so at rest on a run that Play replays from its start.
+    Returns the armed feed the page asked for then (the play closed the one armed before it)."""
+    choose(page, name)
+    page.locator("#rv-speed").get_by_text("max", exact=True).click()
+    token = page.evaluate(ARMED)
+    page.locator("#rv-play").click()
+    wait_complete(page)
+    page.wait_for_function(NEW_ARMED, arg=token)
+    return page.evaluate(ARMED)
 
 
 def test_a_play_click_shows_the_next_frame_before_plays_event_reaches_the_server(reverse):
@@ -261,13 +274,7 @@ def test_a_play_click_shows_the_next_frame_before_plays_event_reaches_the_server
     next frame shows while Play's own event is still held back on its way to the server; the play then
     takes that feed over and goes on from the frame shown to the end."""
     page = reverse
-    choose(page, "tiny-digits")
-    page.locator("#rv-speed").get_by_text("max", exact=True).click()
-    token = page.evaluate(ARMED)
-    page.locator("#rv-play").click()
-    wait_complete(page)  # computed live; now complete and at rest: Play replays it from its first frame
-    page.wait_for_function(f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}", arg=token)
-    token = page.evaluate(ARMED)  # the play closed the feed armed before it: the page asked for a new one
+    token = complete_run(page, "tiny-digits")
     held = []
     page.route("**/queue/join**", lambda route: held.append(route))  # Play's event waits here
     page.locator("#rv-play").click()
@@ -280,19 +287,14 @@ def test_a_play_click_shows_the_next_frame_before_plays_event_reaches_the_server
     wait_complete(page)
     assert "Frame 51 of 51" in caption(page)
     assert not page.evaluate("() => document.querySelector('#rv-frame img').src.startsWith('blob:')")
-    # the play took the armed feed over; at rest again the page gets a new one
-    page.wait_for_function(f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}", arg=token)
+    page.wait_for_function(NEW_ARMED, arg=token)  # the play took the armed feed over: at rest, a new one
 
 
 def test_a_changed_setting_makes_the_play_click_wait_for_plays_own_view(reverse):
     """After a setting is changed the next Play is a new run: the click must not show a frame of the run
     before (the armed feed is not asked); the new run's first frame comes through Play's own view."""
     page = reverse
-    choose(page, "tiny-digits")
-    page.locator("#rv-speed").get_by_text("max", exact=True).click()
-    page.locator("#rv-play").click()
-    wait_complete(page)
-    page.wait_for_function(f"() => !!({ARMED})()")
+    complete_run(page, "tiny-digits")
     steps = page.locator("#rv-steps input[type=number]")
     steps.fill("20")
     steps.press("Enter")
@@ -308,13 +310,8 @@ def test_a_2d_model_shows_plays_first_frame_over_its_figure_before_plays_event_a
     """At rest a 2-D model shows its interactive figure (Gradio draws no hidden picture): the frame the
     click shows is laid over the figure until Play's first view has made the picture visible."""
     page = reverse
-    choose(page, "tiny-points")
-    page.locator("#rv-speed").get_by_text("max", exact=True).click()
-    token = page.evaluate(ARMED)
-    page.locator("#rv-play").click()
-    wait_complete(page)
+    complete_run(page, "tiny-points")
     wait_plot(page)
-    page.wait_for_function(f"t => {{ const now = ({ARMED})(); return !!now && now !== t; }}", arg=token)
     held = []
     page.route("**/queue/join**", lambda route: held.append(route))
     page.locator("#rv-play").click()
