@@ -2,25 +2,36 @@
 
 Starts the whole app in a server process of its own (as `python launch.py` serves it: bounded
 sessions, 1 torch thread), starts a training run through the Train tab's `train_start` endpoint (the
-job manager's child process), then drives the Forward tab's `noisy` event over raw HTTP, the way the
-page does while a slider is dragged: each client sends the newest position once its previous answer
-is back, at most one move every `--pace` ms (an input event per animation frame is 16 ms; the page's
-`always_last` trigger keeps one request in flight). Phases, in order: 1 client, N clients, 1 client,
-each for `--seconds`; the one-client figure pools both one-client phases. Reports per-request
-latency (request sent -> answer received), errors, and the server's calls per second.
+job manager's child process), then sends what the page sends while its slider is dragged:
 
-    python benchmarks/class_load.py [--clients 20] [--seconds 30] [--pace 50]
+- the x_t picture: the page asks the frame route (explorer/forward_frames.py) with one GET per move,
+  one request in flight, at most one move every `--pace` ms (an input event per animation frame is
+  16 ms); `--path event` sends the Gradio `noisy` event instead (the page's way before the route);
+- the figures that follow t (histogram): the `t_views` event through Gradio's queue, one in flight
+  (the page's `always_last` trigger), each paced by the server (FIGURE_PACE_S and the class budget).
+
+Phases, in order: 1 client, N clients, 1 client, each for `--seconds`; the one-client figure pools
+both one-client phases. Reports the picture's latency (request sent -> answer received), errors,
+the server's answers per second and CPU, and how long the figures took to follow.
+`--own-seed` gives each client its own noise seed, so no two clients share a picture.
+
+    python benchmarks/class_load.py [--clients 20] [--seconds 30] [--pace 50] [--path frames|event]
+                                    [--own-seed]
 
 Goal: 0 errors, and the N-client p95 at most 4x the one-client p95 of the same run.
-Writes its section of benchmarks/RESULTS.md (between its own markers).
+Writes its section of benchmarks/RESULTS.md (between its own markers, one section per path and
+seed choice).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime
+import html
+import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -63,51 +74,147 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def noisy_call(config: dict) -> tuple[int, list, int, int]:
-    """(fn_index, data, trigger id, the slider's place in data) for the `noisy` event, with each input's
-    starting value (None for a gr.State: the server reads it from the session)."""
+def event_call(config: dict, api_name: str) -> tuple[int, list, int, int, int]:
+    """(fn_index, data, trigger id, t's place in data, the seed's) for the event named `api_name`, with
+    each input's starting value (None for a gr.State: the server reads it from the session)."""
     comps = {c["id"]: c for c in config["components"]}
     for i, dep in enumerate(config["dependencies"]):
-        if dep.get("api_name") == "noisy":
+        if dep.get("api_name") == api_name:
             data = [None if comps[c]["type"] == "state" else comps[c]["props"].get("value") for c in dep["inputs"]]
-            trigger = dep["targets"][0][0]
-            return dep.get("id", i), data, trigger, dep["inputs"].index(trigger)
-    raise RuntimeError("no noisy event in the app")
+            props = [comps[c]["props"] for c in dep["inputs"]]
+            t_slot = next(k for k, c in enumerate(props) if c.get("elem_id") == "tslider" or c.get("label") == "t")
+            seed_slot = next(k for k, c in enumerate(props) if c.get("elem_id") == "fw-seed")
+            return dep.get("id", i), data, dep["targets"][0][0], t_slot, seed_slot
+    raise RuntimeError(f"no {api_name} event in the app")
 
 
-async def drag(http, url: str, call, seconds: float, pace_s: float, seed: int, out: list, errors: list) -> None:
-    """One client: a fresh session dragging the slider for `seconds`."""
-    fn_index, data0, trigger, slot = call
-    session = uuid.uuid4().hex[:11]
+def frames_source(config: dict) -> str:
+    """The frame route's address for the page's first view (the #fw-frames marker's data-frames)."""
+    for c in config["components"]:
+        if c["props"].get("elem_id") == "fw-frames":
+            return html.unescape(re.search(r'data-frames="([^"]+)"', c["props"]["value"]).group(1))
+    raise RuntimeError("the page names no frame route (#fw-frames)")
+
+
+class RawGet:
+    """GETs over one keep-alive HTTP/1.1 connection, with as little client work as there can be: the
+    clients share the server's 2 cores here, and 20 httpx clients took 0.6 of a core (a class's
+    clients are other machines)."""
+
+    def __init__(self, url: str):
+        self.host, self.port = re.match(r"http://([^:/]+):(\d+)/", url).groups()
+        self.reader = self.writer = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, int(self.port))
+        self.writer.write(f"GET /{path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        await self.writer.drain()
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        length = int(re.search(r"(?im)^content-length:\s*(\d+)", head).group(1))
+        return int(head.split(" ", 2)[1]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Client:
+    """One page dragging the slider: its picture requests and its figures' event."""
+
+    def __init__(self, http, url: str, calls: dict, k: int, path: str, own_seed: bool):
+        self.http, self.url, self.calls, self.path = http, url, calls, path
+        self.session = uuid.uuid4().hex[:11]
+        self.seed = k if own_seed else 0
+        self.i, self.t = 100 * k, None  # clients start at different places of the same walk over t
+        self.source = calls["frames"].replace("seed=0", f"seed={self.seed}")
+        self.raw = RawGet(url)
+
+    def move(self) -> int:
+        self.t = 1 + (self.i * 37) % 999
+        self.i += 1
+        return self.t
+
+    async def picture(self, t: int) -> None:
+        """The x_t picture for t, as the page asks for it (raises on an error answer)."""
+        if self.path == "frames":
+            status, body = await self.raw.get(f"{self.source}&t={t}")
+            if status != 200 or not body:
+                raise RuntimeError(f"{status}: {body[:200]!r}")
+            return
+        fn_index, data, trigger, t_slot, seed_slot = self.calls["noisy"]
+        data = list(data)
+        data[t_slot], data[seed_slot] = t, self.seed
+        r = await self.http.post(self.url + "gradio_api/run/predict", json={
+            "data": data, "fn_index": fn_index, "session_hash": self.session, "event_data": None,
+            "trigger_id": trigger})
+        body = r.json()
+        if r.status_code != 200 or body.get("error"):
+            raise RuntimeError(f"{r.status_code}: {str(body)[:200]}")
+
+    async def figures(self, t: int) -> None:
+        """The t_views event through Gradio's queue, waited for to its end (raises on an error)."""
+        fn_index, data, trigger, t_slot, seed_slot = self.calls["t_views"]
+        data = list(data)
+        data[t_slot], data[seed_slot] = t, self.seed
+        r = await self.http.post(self.url + "gradio_api/queue/join", json={
+            "data": data, "fn_index": fn_index, "session_hash": self.session, "event_data": None,
+            "trigger_id": trigger})
+        event = r.json().get("event_id")
+        if r.status_code != 200 or not event:
+            raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+        async with self.http.stream("GET", self.url + f"gradio_api/queue/data?session_hash={self.session}") as s:
+            async for line in s.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("event_id") == event and msg.get("msg") == "process_completed":
+                    if not msg.get("success", False):
+                        raise RuntimeError(str(msg.get("output"))[:200])
+                    return
+        raise RuntimeError("the queue's stream ended before the figures came")
+
+
+async def drag(client: Client, seconds: float, pace_s: float, out: list, figs: list, errors: list) -> None:
+    """One client dragging the slider for `seconds`: pictures one at a time, figures one at a time."""
     end = time.perf_counter() + seconds
-    i = seed
-    while time.perf_counter() < end:
-        data = list(data0)
-        data[slot] = 1 + (i * 37) % 999
-        i += 1
-        sent = time.perf_counter()
-        try:
-            r = await http.post(url + "gradio_api/run/predict", json={
-                "data": data, "fn_index": fn_index, "session_hash": session, "event_data": None,
-                "trigger_id": trigger})
-            body = r.json()
-            if r.status_code != 200 or body.get("error"):
-                errors.append(f"{r.status_code}: {str(body)[:200]}")
-            else:
+
+    async def pictures():
+        while time.perf_counter() < end:
+            t, sent = client.move(), time.perf_counter()
+            try:
+                await client.picture(t)
                 out.append((time.perf_counter() - sent) * 1000)
-        except Exception as e:  # a refused or dropped connection is an error too
-            errors.append(repr(e)[:200])
-        await asyncio.sleep(max(0.0, pace_s - (time.perf_counter() - sent)))
+            except Exception as e:  # a refused or dropped connection is an error too
+                errors.append(repr(e)[:200])
+            await asyncio.sleep(max(0.0, pace_s - (time.perf_counter() - sent)))
+
+    async def figures():
+        await asyncio.sleep(pace_s)  # the first move comes first
+        while time.perf_counter() < end:
+            sent = time.perf_counter()
+            try:
+                await client.figures(client.t)
+                figs.append((time.perf_counter() - sent) * 1000)
+            except Exception as e:
+                errors.append("figures: " + repr(e)[:200])
+
+    try:
+        await asyncio.gather(pictures(), figures())
+    finally:
+        client.raw.close()
 
 
-async def phase(url: str, call, clients: int, seconds: float, pace_s: float) -> tuple[list, list]:
+async def phase(url: str, calls: dict, clients: int, seconds: float, pace_s: float, path: str,
+                own_seed: bool) -> tuple[list, list, list]:
     import httpx
 
-    out, errors = [], []
-    limits = httpx.Limits(max_connections=clients + 4)
+    out, figs, errors = [], [], []
+    limits = httpx.Limits(max_connections=3 * clients + 4)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        await asyncio.gather(*(drag(http, url, call, seconds, pace_s, 100 * k, out, errors) for k in range(clients)))
-    return out, errors
+        await asyncio.gather(*(drag(Client(http, url, calls, k, path, own_seed), seconds, pace_s, out, figs, errors)
+                               for k in range(clients)))
+    return out, figs, errors
 
 
 def cpu_s(pid: int) -> float:
@@ -116,12 +223,14 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_phase(pid: int, url: str, call, clients: int, seconds: float, pace_s: float):
-    """(latencies, errors, answers/s, server CPU ms per answer, share of one core the server got)."""
-    cpu0, wall0 = cpu_s(pid), time.perf_counter()
-    out, errors = asyncio.run(phase(url, call, clients, seconds, pace_s))
-    cpu, wall = cpu_s(pid) - cpu0, time.perf_counter() - wall0
-    return out, errors, len(out) / wall, 1000 * cpu / max(1, len(out)), cpu / wall
+def timed_phase(pid: int, url: str, calls: dict, clients: int, seconds: float, pace_s: float, path: str,
+                own_seed: bool):
+    """(picture latencies, figure latencies, errors, pictures/s, server CPU ms per picture, share of one
+    core the server got, share of one core the clients (this process) used)."""
+    cpu0, wall0, mine0 = cpu_s(pid), time.perf_counter(), time.process_time()
+    out, figs, errors = asyncio.run(phase(url, calls, clients, seconds, pace_s, path, own_seed))
+    cpu, wall, mine = cpu_s(pid) - cpu0, time.perf_counter() - wall0, time.process_time() - mine0
+    return out, figs, errors, len(out) / wall, 1000 * cpu / max(1, len(out)), cpu / wall, mine / wall
 
 
 def p95(values: list[float]) -> float:
@@ -134,13 +243,16 @@ def describe(values: list[float]) -> str:
 
 
 def main() -> None:
-    from gradio_client import Client
+    from gradio_client import Client as ApiClient
     import httpx
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--pace", type=float, default=50, help="ms between one client's moves at most")
+    p.add_argument("--path", choices=["frames", "event"], default="frames",
+                   help="how the picture is asked for: the frame route (the page's way) or the Gradio event")
+    p.add_argument("--own-seed", action="store_true", help="each client its own noise seed (no shared pictures)")
     p.add_argument("--serve", nargs=2, metavar=("PORT", "RUNS"), help=argparse.SUPPRESS)
     p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = p.parse_args()
@@ -152,27 +264,31 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(runs)], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True, env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
     pace_s = args.pace / 1000
+    run = (args.path, args.own_seed)
     try:
         for line in server.stdout:
             if line.strip() == "ready":
                 break
         url = f"http://127.0.0.1:{port}/"
-        client = Client(url, verbose=False)
+        client = ApiClient(url, verbose=False)
         client.predict("swiss_roll", "mlp-2d", "linear", 1000, "eps", 2e-3, 128, 1_000_000, 200, 0, 0, 32, 3,
                        api_name="/train_start")
         while (status := client.predict(api_name="/train_status"))["status"] == "starting":
             time.sleep(0.5)
         if status["status"] != "running":
             raise RuntimeError(f"the training run did not start: {status['status']} {status.get('error')}")
-        call = noisy_call(httpx.get(url + "config").json())
-        asyncio.run(phase(url, call, 1, 3, pace_s))  # warm-up
+        config = httpx.get(url + "config").json()
+        calls = {"noisy": event_call(config, "noisy"), "t_views": event_call(config, "t_views"),
+                 "frames": frames_source(config)}
+        asyncio.run(phase(url, calls, 1, 3, pace_s, *run))  # warm-up
         load = [os.getloadavg()[0]]
         step0 = client.predict(api_name="/train_status")["step"]
-        one_a, err_a, *cost_a = timed_phase(server.pid, url, call, 1, args.seconds, pace_s)
+        one_a, figs_a, err_a, *cost_a = timed_phase(server.pid, url, calls, 1, args.seconds, pace_s, *run)
         load.append(os.getloadavg()[0])
-        many, err_many, *cost_many = timed_phase(server.pid, url, call, args.clients, args.seconds, pace_s)
+        many, figs_many, err_many, *cost_many = timed_phase(server.pid, url, calls, args.clients, args.seconds,
+                                                            pace_s, *run)
         load.append(os.getloadavg()[0])
-        one_b, err_b, *cost_b = timed_phase(server.pid, url, call, 1, args.seconds, pace_s)
+        one_b, figs_b, err_b, *cost_b = timed_phase(server.pid, url, calls, 1, args.seconds, pace_s, *run)
         load.append(os.getloadavg()[0])
         status = client.predict(api_name="/train_status")
         client.predict(api_name="/train_stop")
@@ -180,15 +296,22 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         shutil.rmtree(runs, ignore_errors=True)
-    one, errors_one = one_a + one_b, err_a + err_b
+    one, figs_one, errors_one = one_a + one_b, figs_a + figs_b, err_a + err_b
     ratio = p95(many) / p95(one)
     met = not errors_one and not err_many and ratio <= 4
+
     def cost(c):
-        return f"{c[0]:.0f} answers/s, server CPU {c[1]:.1f} ms an answer, the server had {c[2]:.2f} of a core"
+        return (f"{c[0]:.0f} pictures/s, server CPU {c[1]:.1f} ms a picture, the server had {c[2]:.2f} of a core, "
+                f"the clients {c[3]:.2f}")
+
+    def follow(figs):
+        return f"figures followed t in a median {statistics.median(figs) / 1000:.2f} s (p95 {p95(figs) / 1000:.2f} s)"
 
     lines = [
-        f"1 client: {describe(one)}; {len(errors_one)} errors; {cost(cost_a)} (first phase), {cost(cost_b)} (last)",
-        f"{args.clients} clients: {describe(many)}; {len(err_many)} errors; {cost(cost_many)}",
+        f"1 client: picture {describe(one)}; {len(errors_one)} errors; {cost(cost_a)} (first phase), "
+        f"{cost(cost_b)} (last); {follow(figs_one)}",
+        f"{args.clients} clients: picture {describe(many)}; {len(err_many)} errors; {cost(cost_many)}; "
+        f"{follow(figs_many)}",
         f"p95 ratio {ratio:.2f}x (goal at most 4x, 0 errors: {'met' if met else 'NOT met'}); training "
         f"{status['status']} throughout, at step {status['step']} ({status['step'] - step0} steps during the phases)",
         f"load average (1 min) at the phase boundaries: {' / '.join(f'{x:.1f}' for x in load)}",

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import gradio as gr
 
-from . import errors, feed, lecture
+from . import errors, feed, forward_frames, lecture
 from .lecture import join
 from .context import AppContext, Settings
 from .images import MAX_FILE_BYTES
@@ -39,10 +39,11 @@ CSS = """
   padding: 0.35em 0.8em; font-variant-numeric: tabular-nums; }
 #fw-coeffs .eq { font-size: 1.15em; }
 #fw-coeffs .tt { opacity: 0.7; }
-#rv-feed, #rv-armed, #rv-theme { display: none !important; }
+#rv-feed, #rv-armed, #rv-theme, #fw-hidden { display: none !important; }
 """
 
 PLAYER_JS = Path(__file__).parent / "tabs" / "reverse_player.js"
+FORWARD_JS = Path(__file__).parent / "tabs" / "forward_frames.js"
 
 # Output files pile up in the cache as a slider is dragged: sweep every 10 min, drop those > 30 min old.
 DELETE_CACHE = (600, 1800)
@@ -92,14 +93,16 @@ def launch_options(present: bool = False) -> dict:
     from core.samplers import SAMPLER_LABELS
 
     from .gradio_fixes import patient_startup_check
+    from .tabs import forward_handlers
 
     patient_startup_check()  # every launcher passes through here: none fails at start-up on a busy machine
     return dict(
         theme=THEME,
         css=CSS + lecture.CSS,
         js=lecture.page_js(present, {label: key for key, label in SAMPLER_LABELS.items()},
-                           scripts=(PLAYER_JS,)),
-        app_kwargs={"routes": feed.routes()},  # the Reverse player's live frames (explorer/feed.py)
+                           scripts=(PLAYER_JS, FORWARD_JS)),
+        # the Reverse player's live frames (explorer/feed.py), the Forward slider's pictures (forward_frames.py)
+        app_kwargs={"routes": feed.routes() + forward_frames.routes(forward_handlers.x_t_picture)},
         max_file_size=MAX_FILE_BYTES,
         enable_monitoring=False,
         # Gradio 6 records every call in the browser's localStorage; with a slider firing many calls

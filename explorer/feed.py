@@ -168,7 +168,7 @@ class Feeds:
 FEEDS = Feeds()
 
 
-def _logged_in(request: Request) -> bool:
+def logged_in(request: Request) -> bool:
     """The app's own login, as Gradio checks it for its routes (no login configured: everyone)."""
     app = request.app
     if getattr(app, "auth", None) is None and getattr(app, "auth_dependency", None) is None:
@@ -188,7 +188,7 @@ def _frame(picture: bytes, seq: int, caption: str, index: int, frames: int) -> R
 
 async def serve(request: Request) -> Response:
     """GET /de-feed/{token}?after=N: see the module's docstring."""
-    if not _logged_in(request):
+    if not logged_in(request):
         return Response("Not logged in.", status_code=401)
     try:
         after = int(request.query_params.get("after", "0"))

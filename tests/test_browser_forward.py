@@ -15,6 +15,9 @@ def src(page, selector="#ximg img"):
 def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
     before, numbers_before = src(page), page.locator("#fw-coeffs").inner_text()
     seen = set()
+    asked = {"frames": [], "events": 0}  # a photo's pictures come from the frame route, not a Gradio event
+    page.on("request", lambda r: asked["frames"].append(r.url) if "/de-forward/" in r.url
+            else asked.__setitem__("events", asked["events"] + ("/run/predict" in r.url)))
     box = page.locator("#tslider input[type=range]").bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + 0.25 * box["width"], y)
@@ -29,6 +32,8 @@ def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
         seen.add(shown)
     page.mouse.up()
     assert len(seen - {before}) == 3, "x_t did not update during the drag"
+    assert asked["frames"] and asked["events"] == 0, asked
+    assert all(u.startswith("blob:") for u in seen)
     # after the drag the image settles on the slider's final value
     final_t = int(page.locator("#tslider input[type=number]").input_value())
     page.wait_for_function(
@@ -48,6 +53,17 @@ def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
                            " return !!(el && el.textContent.includes('x_' + t + ' ')); }", arg=str(final_t))
     page.wait_for_timeout(500)
     page.screenshot(path=str(screenshots / "forward.png"))
+
+
+def test_when_the_frame_route_cannot_answer_the_event_shows_x_t(page):
+    # as after a restart or once the server holds other inputs: the route says 404
+    page.route("**/de-forward/**", lambda route: route.fulfill(status=404, body="no longer held"))
+    before = src(page)
+    drag(page, "#tslider input[type=range]", 0.25, 0.6)
+    final_t = page.locator("#tslider input[type=number]").input_value()
+    page.wait_for_function("t => document.querySelector('#fw-coeffs').innerText.includes('x' + t + ' =')"
+                           " || document.querySelector('#fw-coeffs').innerText.includes('x' + t + '=')", arg=final_t)
+    assert not src(page).startswith("blob:") and src(page) != before  # Gradio's own picture, at the new t
 
 
 def test_sub_tabs_render(page, screenshots):

@@ -107,20 +107,21 @@ def test_compare_uses_the_same_noise_for_every_schedule(photo):
 def test_refresh_fills_the_visible_sub_tab_and_clears_the_chain(photo):
     skip = type(gr.skip())
     out = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"], "main")
-    assert len(out) == 9 + 7 + 2 + 2 + 7
+    assert len(out) == fw.N_MAIN + 7 + 2 + 2 + 7
     assert out[0]["label"] == "x₀: astronaut" and out[4]["label"] == "noise ε (seed 1)"
-    assert all(isinstance(o, skip) for o in out[9:20])  # other sub-tabs catch up when opened
+    assert 'data-frames="de-forward/' in out[9]  # where the page fetches x_t as the slider moves
+    assert all(isinstance(o, skip) for o in out[10:21])  # other sub-tabs catch up when opened
     assert out[-1] is None and out[-2] == fw.text.CHAIN_IDLE  # stale chain results cleared
     film = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"], "film")
-    assert isinstance(film[0], skip) and film[16]["visible"]
-    assert film[16]["value"].shape[1] == fw.FILM_FRAMES * (fw.FILM_SIZE + 6) + 6
+    assert isinstance(film[0], skip) and film[17]["visible"]
+    assert film[17]["value"].shape[1] == fw.FILM_FRAMES * (fw.FILM_SIZE + 6) + 6
     enc = fw.refresh(photo, "sigmoid", 200, 50, 1, ["linear"], "encoding")
-    assert enc[18].to_dict()["layout"]["title"]["text"].startswith("e(t) for t = 50")
+    assert enc[19].to_dict()["layout"]["title"]["text"].startswith("e(t) for t = 50")
 
 
 def test_sub_tab_handlers(photo):
     main = fw.noisy_sample(photo, "linear", 100, 100, 0)
-    assert len(main) == 9 and main[2]["visible"]
+    assert len(main) == fw.N_MAIN and main[2]["visible"]
     img, plot = fw.filmstrip(photo, "linear", 100, 0)
     assert img["visible"] and not plot["visible"]
     bars, heat = fw.step_encoding(100, 30)
@@ -255,7 +256,7 @@ def test_a_link_restores_the_same_picture(restore):
     problems = []
     out = restore({"tab": "forward", "source": "photo", "input": "camera", "schedule": "cosine", "T": 500,
                    "t": 123, "seed": 7}, problems)
-    assert problems == [] and len(out) == 13 + 9
+    assert problems == [] and len(out) == 13 + fw.N_MAIN
     source, photo, dataset, index, upload, note, inp, schedule, T, t, seed, last_T, t_copy, *views = out
     assert source["value"] == "Photo" and photo["value"] == "camera" and photo["visible"] is True
     assert schedule["value"] == "cosine" and T["value"] == 500 and t["value"] == 123 and t["maximum"] == 500

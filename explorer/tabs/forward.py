@@ -10,7 +10,7 @@ import gradio as gr
 from core.forward import q_sample
 from core.schedules import SCHEDULES
 
-from .. import errors, render
+from .. import errors, forward_frames, render
 from ..lecture import Restorer, with_views
 from ..inputs import builtin_datasets, dataset_size, from_dataset, from_image_file
 from ..widgets import DataView, md
@@ -79,6 +79,12 @@ def build(ctx) -> None:
                         v_eps = DataView("noise ε (seed 0)", "epsimg", kind0, h.show_noise(inp0, eps0))
                         # in the row so that the presenter view can set the numbers beside x_t (a line below otherwise)
                         coeffs = gr.HTML(h.coefficients(s0, t0), elem_id="fw-coeffs")
+                    # where the page fetches x_t's pictures as the slider moves (explorer/forward_frames.py),
+                    # and the event it falls back on (points, signals, or an input the route no longer holds)
+                    with gr.Row(elem_id="fw-hidden"):  # never shown
+                        frames = gr.HTML(forward_frames.marker(inp0, "linear", T0, 0, pin=True), elem_id="fw-frames",
+                                         container=False, padding=False)
+                        noisy_go = gr.Button("x_t", elem_id="fw-noisy")
                     with gr.Row(elem_classes=["de-secondary"]):
                         curves_plot = gr.Plot(h.curves(s0, t0), show_label=False, elem_id="fw-curves")
                         hist_plot = gr.Plot(h.histogram(x_t0, t0), show_label=False, elem_id="fw-hist")
@@ -125,7 +131,7 @@ def build(ctx) -> None:
     x_outputs = [*v_xt.outputs, coeffs]
     cmp_outputs = [*(o for v in v_cmp for o in v.outputs), cmp_curves]
     chain_outputs = [*v_chain.outputs, *v_closed.outputs, chain_hist, chain_md, chain_key]
-    main_outputs = [*v_x0.outputs, *v_xt.outputs, *v_eps.outputs, coeffs, curves_plot, hist_plot]
+    main_outputs = [*v_x0.outputs, *v_xt.outputs, *v_eps.outputs, coeffs, curves_plot, hist_plot, frames]
     all_outputs = [*main_outputs, *cmp_outputs, *v_film.outputs, enc_bars, enc_map, *chain_outputs]
     t_outputs = [curves_plot, hist_plot, *cmp_outputs, enc_bars, enc_map]
     fast = dict(trigger_mode="always_last", show_progress="hidden")
@@ -134,7 +140,10 @@ def build(ctx) -> None:
     # figures follow in a separate, paced event so they never hold the image up. That event hangs
     # off a hidden copy of t: with trigger_mode="always_last" a slow event on the slider itself
     # would, when it finishes, fire the slider's trigger again, re-running the image event too.
-    t.input(h.noisy, [*controls, active], x_outputs, api_name="noisy", queue=h.NOISY_QUEUED, **fast)
+    # An image's x_t comes from the frame route (forward_frames.js, one cached GET per move); the
+    # page clicks the hidden button for points and signals, or when the route cannot answer.
+    t.input(None, t, None, js="(t) => { window.deForwardMove && window.deForwardMove(t); }")
+    noisy_go.click(h.noisy, [*controls, active], x_outputs, api_name="noisy", queue=h.NOISY_QUEUED, **fast)
     t.input(None, t, t_copy, js=render.markers_js("fw-curves", "fw-cmp-curves"))
     t_copy.change(h.t_views_live, [inp, schedule, T, t_copy, seed, cmp_names, active], t_outputs,
                   api_name="t_views", concurrency_limit=None, **fast)  # the pacing pause holds up no one else

@@ -18,7 +18,9 @@ from core.forward import eps_from_x0, q_chain, q_sample
 from core.nets.embeddings import timestep_embedding
 from core.schedules import NoiseSchedule, make_schedule
 
-from .. import render
+from .. import forward_frames, render
+from ..pacer import Pacer
+from ..feed import jpeg
 from ..inputs import Input, dataset_size, display_dataset, from_dataset, from_image_file
 from ..widgets import DataView, user_errors, user_errors_gen
 from . import forward_text as text
@@ -39,17 +41,25 @@ COMPARE_DEFAULT = ["linear", "cosine", "sigmoid"]
 # stream, faster from input to image in most of our runs (benchmarks/RESULTS.md). It is ~2 ms of
 # work, so it needs no concurrency limit.
 NOISY_QUEUED = False
+FRAME_QUALITY = 75      # the frame route's JPEGs (Gradio's own quality): about 40 KB for a noisy 256 x 256 photo
+# the "Noisy sample" view's outputs: three data views (image + plot each), the numbers, the curves,
+# the histogram, the pictures' address
+N_MAIN = 3 * 2 + 4
 FIGURE_PACE_S = 0.2     # while dragging, figures other than the curves follow at most ~5 times a second
+CLASS_FIGURES_PER_S = 5  # ... and at most this many a second for all pages together (explorer/pacer.py)
 
 
 # --- cached, read-only building blocks ------------------------------------------------------
+
+LIVE_FIGURES = Pacer(FIGURE_PACE_S, CLASS_FIGURES_PER_S)
+
 
 @functools.lru_cache(maxsize=32)
 def get_schedule(name: str, T: int) -> NoiseSchedule:
     return make_schedule(name, int(T))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)  # a class on their own seeds: 32 photo-sized draws are 25 MB
 def noise_for(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
     """One fixed N(0, I) draw per (seed, shape), shared read-only by every view and user."""
     return torch.randn(shape, generator=torch.Generator().manual_seed(int(seed)))
@@ -106,14 +116,18 @@ def show_noise(inp: Input, eps: torch.Tensor):
 
 def coefficients(s: NoiseSchedule, t: int) -> str:
     """The numbers of x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps at this t, as one HTML line."""
+    return f'<div class="coeffs">{coefficient_spans(s, t)}</div>'
+
+
+def coefficient_spans(s: NoiseSchedule, t: int) -> str:
+    """The inside of `coefficients`' line (the page's slider sets it from the frame route's answer)."""
     a, b = float(s.sqrt_alpha_bar[t]), float(s.sqrt_one_minus_alpha_bar[t])
     snr = "∞" if t == 0 else f"{float(s.snr[t]):.4g}"
     log_snr = "∞" if t == 0 else f"{float(s.log_snr[t]):+.2f}"
     parts = [f'<span class="eq">x<sub>{t}</sub> = <b>{a:.4f}</b>·x<sub>0</sub> + <b>{b:.4f}</b>·ε</span>',
              f"√ᾱ<sub>t</sub> = {a:.4f}", f"√(1−ᾱ<sub>t</sub>) = {b:.4f}",
              f"ᾱ<sub>t</sub> = {float(s.alpha_bar[t]):.4f}", f"SNR = {snr}", f"log SNR = {log_snr}"]
-    spans = "".join(part if part.startswith("<span") else f"<span>{part}</span>" for part in parts)
-    return f'<div class="coeffs">{spans}</div>'
+    return "".join(part if part.startswith("<span") else f"<span>{part}</span>" for part in parts)
 
 
 def curves(s: NoiseSchedule, t: int):
@@ -165,6 +179,15 @@ def noisy(inp: Input, schedule: str, T, t, seed, active: str = "main"):
     return (*DataView.fast(inp.kind, show_data(inp, x_t), title=x_label(t)), coefficients(s, t))
 
 
+def x_t_picture(inp: Input, schedule: str, T, t, seed) -> tuple[bytes, str]:
+    """The slider's picture for an image input, as the frame route serves it (explorer.forward_frames):
+    x_t as JPEG bytes, and the numbers' HTML (inside of `coefficients`). ValueError for bad settings."""
+    if not isinstance(inp, Input) or inp.kind != "image":
+        raise ValueError("only an image input has pictures at this address")
+    s, t, eps = _setup(inp, schedule, T, t, seed)
+    return jpeg(show_data(inp, q_sample(s, inp.x0, t, eps)), FRAME_QUALITY), coefficient_spans(s, t)
+
+
 @user_errors
 def compare(inp: Input, names: list[str], T, t, seed):
     """x_t under up to three schedules, same input and noise. Outputs: 3 x (image, plot), curves."""
@@ -211,25 +234,28 @@ def t_views_live(inp: Input, schedule: str, T, t, seed, names: list[str], active
     Redrawing a plotly figure costs the browser tens of milliseconds (hundreds on a busy 2-core
     machine) on the same thread that shows the x_t image; figures on every move would hold the
     image back. With trigger_mode="always_last" the pause also makes sure the last move is drawn.
+    A class dragging at once shares CLASS_FIGURES_PER_S figures a second (explorer/pacer.py).
     """
-    time.sleep(FIGURE_PACE_S)
+    LIVE_FIGURES.wait()
     return t_views(inp, schedule, T, t, seed, names, active, live=True)
 
 
 def main_views(inp: Input, s: NoiseSchedule, t: int, eps: torch.Tensor, seed: int) -> tuple:
-    """x_0, x_t and eps (two outputs each), the numbers, the curves and the histogram."""
+    """x_0, x_t and eps (two outputs each), the numbers, the curves, the histogram and where the
+    page fetches x_t's pictures while the slider moves (explorer.forward_frames)."""
     x_t = q_sample(s, inp.x0, t, eps)
     return (
         *DataView.show(inp.kind, show_data(inp, inp.x0, reference=False), label=f"x₀: {inp.label}"),
         *DataView.show(inp.kind, show_data(inp, x_t), label=x_label(None if inp.kind == "image" else t)),
         *DataView.show(inp.kind, show_noise(inp, eps), label=f"noise ε (seed {seed})"),
-        coefficients(s, t), curves(s, t), histogram(x_t, t),
+        coefficients(s, t), curves(s, t), histogram(x_t, t), forward_frames.marker(inp, s.name, s.T, seed),
     )
 
 
 @user_errors
 def noisy_sample(inp: Input, schedule: str, T, t, seed):
-    """The "Noisy sample" sub-tab in full. Outputs: x_0 (2), x_t (2), eps (2), numbers, curves, histogram."""
+    """The "Noisy sample" sub-tab in full. Outputs: x_0 (2), x_t (2), eps (2), numbers, curves, histogram,
+    the pictures' address."""
     s, t, eps = _setup(inp, schedule, T, t, seed)
     return main_views(inp, s, t, eps, int(seed))
 
@@ -237,7 +263,7 @@ def noisy_sample(inp: Input, schedule: str, T, t, seed):
 def back_to_main(inp: Input, schedule: str, T, t, seed, before: str):
     """The "Noisy sample" sub-tab shown again: catch up with what changed while it was hidden."""
     if before == "main":
-        return (gr.skip(),) * 9
+        return (gr.skip(),) * N_MAIN
     return noisy_sample(inp, schedule, T, t, seed)
 
 
@@ -261,12 +287,12 @@ def refresh(inp: Input, schedule: str, T, t, seed, names: list[str], active: str
     """After the input, schedule, T or seed changed: the views of the sub-tab in sight, chain results cleared.
 
     The other sub-tabs catch up when they are opened. Outputs: x_0 (2), x_t (2), eps (2), numbers,
-    curves, histogram, compare (7), filmstrip (2), encoding bars, encoding map, chain (7).
+    curves, histogram, the pictures' address, compare (7), filmstrip (2), encoding bars, encoding map, chain (7).
     """
     s, t, eps = _setup(inp, schedule, T, t, seed)
     skip = gr.skip()
     return (
-        *(main_views(inp, s, t, eps, int(seed)) if active == "main" else (skip,) * 9),
+        *(main_views(inp, s, t, eps, int(seed)) if active == "main" else (skip,) * N_MAIN),
         *(compare(inp, names, T, t, seed) if active == "compare" else (skip,) * (2 * MAX_COMPARE + 1)),
         *(DataView.show(inp.kind, filmstrip_value(inp, s, eps)) if active == "film" else (skip, skip)),
         *((encoding_bars(t), encoding_map(s.T, t)) if active == "encoding" else (skip, skip)),
@@ -372,11 +398,10 @@ def make_restorer(photos: dict, datasets: list[str], select_input):
     Returns restore(values, problems) -> updates for: source, photo, dataset, index, upload button,
     caption, input state, schedule, T, t, seed, last T, t copy, then the main views.
     """
-    n_main = 3 * 2 + 3  # three data views (image + plot each), the coefficients, the curves, the histogram
 
     def restore(values: dict, problems: list[str]) -> tuple:
         if values.get("tab", "forward") != "forward" or not any(k in values for k in FORWARD_KEYS):
-            return (gr.skip(),) * (13 + n_main)
+            return (gr.skip(),) * (13 + N_MAIN)
         source = {"photo": "Photo", "dataset": "Dataset", "upload": "Upload"}.get(values.get("source"), None)
         name = values.get("input")
         if source is None:
