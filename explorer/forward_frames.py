@@ -8,7 +8,8 @@ the picture with a plain GET whose address names everything it depends on:
 
     GET de-forward/{input}?schedule=linear&T=1000&seed=0&t=250
         -> 200 the JPEG of x_t, with the numbers of x_t = sqrt(abar) x0 + sqrt(1 - abar) eps as
-           HTML in the X-Numbers header (percent-encoded)
+           HTML in the X-Numbers header and the histogram's new values as JSON in X-Histogram
+           (both percent-encoded)
         -> 400 a setting is out of range (the message says what is allowed)
         -> 404 the input is no longer held here: the page falls back to the Gradio event
 
@@ -41,8 +42,9 @@ MAX_INPUTS = 64                 # inputs held (photos, dataset samples, uploads)
 CACHE_BYTES = 48 * 2**20        # pictures kept, about 1,000 of a 256 x 256 photo
 RUN = secrets.token_hex(4)      # this server's run: a restart never answers from a browser's older copy
 
-# draw(inp, schedule, T, t, seed) -> (JPEG bytes, the numbers as HTML); raises ValueError for bad settings
-Draw = Callable[..., tuple[bytes, str]]
+# draw(inp, schedule, T, t, seed) -> (JPEG bytes, {"numbers": HTML, "histogram": JSON}); raises ValueError
+# for bad settings
+Draw = Callable[..., tuple[bytes, dict[str, str]]]
 
 
 def input_key(inp) -> str:
@@ -60,7 +62,7 @@ class Frames:
         self.max_inputs, self.cache_bytes = max_inputs, cache_bytes
         self._inputs: OrderedDict[str, object] = OrderedDict()
         self._pinned: dict[str, object] = {}
-        self._pictures: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+        self._pictures: OrderedDict[tuple, tuple[bytes, dict[str, str]]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -85,22 +87,22 @@ class Frames:
                 self._inputs.move_to_end(key)
             return inp
 
-    def cached(self, key: tuple) -> tuple[bytes, str] | None:
+    def cached(self, key: tuple) -> tuple[bytes, dict[str, str]] | None:
         with self._lock:
             got = self._pictures.get(key)
             if got is not None:
                 self._pictures.move_to_end(key)
             return got
 
-    def keep(self, key: tuple, picture: bytes, numbers: str) -> None:
+    def keep(self, key: tuple, picture: bytes, extras: dict[str, str]) -> None:
         with self._lock:
             if key in self._pictures:
                 return
-            self._pictures[key] = (picture, numbers)
-            self._bytes += len(picture) + len(numbers)
+            self._pictures[key] = (picture, extras)
+            self._bytes += _size(picture, extras)
             while self._bytes > self.cache_bytes and self._pictures:
-                old, (p, n) = self._pictures.popitem(last=False)
-                self._bytes -= len(p) + len(n)
+                _, old = self._pictures.popitem(last=False)
+                self._bytes -= _size(*old)
 
     @property
     def held_bytes(self) -> int:
@@ -111,6 +113,10 @@ class Frames:
 
 
 FRAMES = Frames()
+
+
+def _size(picture: bytes, extras: dict[str, str]) -> int:
+    return len(picture) + sum(len(v) for v in extras.values())
 
 
 def source(inp, schedule: str, T, seed, pin: bool = False) -> str:
@@ -127,10 +133,11 @@ def marker(inp, schedule: str, T, seed, pin: bool = False) -> str:
     return f'<span data-frames="{html.escape(url)}"></span>' if url else ""
 
 
-def _answer(picture: bytes, numbers: str) -> Response:
+def _answer(picture: bytes, extras: dict[str, str]) -> Response:
     return Response(picture, media_type="image/jpeg", headers={
         # the address names everything the picture depends on: the browser may keep it
-        "Cache-Control": "private, max-age=86400, immutable", "X-Numbers": quote(numbers)})
+        "Cache-Control": "private, max-age=86400, immutable",
+        **{f"X-{name.capitalize()}": quote(value) for name, value in extras.items()}})
 
 
 def routes(draw: Draw, frames: Frames = FRAMES) -> list[Route]:

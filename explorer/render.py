@@ -452,16 +452,13 @@ def histogram(series: dict[str, object] | object, bins: int | None = None, lim: 
     if not isinstance(series, dict):
         series = {"values": series}
     if bins is None:
-        n = min(_np(v).size for v in series.values())
-        bins = int(min(72, max(16, 1.2 * math.sqrt(n))))
+        bins = _bins(min(_np(v).size for v in series.values()))
     edges = np.linspace(-lim, lim, bins + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     width = edges[1] - edges[0]
     data, top = [], 0.45
     for i, (name, values) in enumerate(series.items()):
-        v = np.clip(_np(values).ravel(), -lim, lim)
-        # bins + range (not an edges array) takes numpy's uniform-bin path: no sort, ~10x faster.
-        dens, _ = np.histogram(v, bins=bins, range=(-lim, lim), density=True)
+        dens = _density(values, bins, lim)
         top = max(top, float(dens.max()) if dens.size else 0.0)
         color = PALETTE[i % len(PALETTE)]
         if i == 0:  # the first series as bars, the others as outlines on top so both stay visible
@@ -474,13 +471,44 @@ def histogram(series: dict[str, object] | object, bins: int | None = None, lim: 
         xs = np.linspace(-lim, lim, 161)
         data.append(dict(type="scatter", mode="lines", x=_num(xs), y=_num(normal_pdf(xs)), name="N(0, 1)",
                          line=dict(color="#6b7280", width=2, dash="dash"), hoverinfo="skip"))
-    # A ceiling that only moves when the data needs it keeps the picture steady while dragging.
-    ceiling = min(max(0.5, top * 1.08), 4.0)
     lay = _layout(height, title, legend=True, barmode="overlay", bargap=0,
                   xaxis=_axis(range=[-lim, lim], title=dict(text="value")),
-                  yaxis=_axis(range=[0, ceiling], title=dict(text="density")),
+                  yaxis=_axis(range=[0, _ceiling(top)], title=dict(text="density")),
                   margin=dict(l=52, r=16, t=68 if title else 30, b=40))  # title, then the legend
     return Figure(data, lay)
+
+
+def _bins(n: int) -> int:
+    return int(min(72, max(16, 1.2 * math.sqrt(n))))
+
+
+def _density(values, bins: int, lim: float) -> np.ndarray:
+    """The density of `values` (clipped to [-lim, lim], NaN left out) over `bins` equal bins, as
+    np.histogram(..., density=True) gives it up to float rounding at the edges. Counted with
+    torch.bincount: a quarter of numpy's time for 200,000 values, which matters for the Forward
+    slider's histogram, drawn with each picture."""
+    v = values if torch.is_tensor(values) else torch.from_numpy(np.asarray(values, dtype=np.float64))
+    v = v.detach().reshape(-1)
+    if not torch.isfinite(v.sum()):  # a NaN, or an inf (which the clip keeps): one cheap look first
+        v = v[~torch.isnan(v)]
+    index = v.clamp(-lim, lim).add_(lim).mul_(bins / (2 * lim)).long().clamp_(0, bins - 1)
+    counts = torch.bincount(index, minlength=bins).double().cpu().numpy()
+    total = counts.sum()
+    return counts / (total * (2 * lim / bins)) if total else counts
+
+
+def _ceiling(top: float) -> float:
+    # A ceiling that only moves when the data needs it keeps the picture steady while dragging.
+    return min(max(0.5, top * 1.08), 4.0)
+
+
+def histogram_update(name: str, values, title: str, lim: float = 4.0) -> dict:
+    """What changes in `histogram({name: values}, title=title)` when only the values do: the bars'
+    heights and name, the title and the y range, as JSON for Plotly.update in the page (the Forward
+    slider's frame route sends it with each picture, so the histogram follows without a Gradio event)."""
+    dens = _density(values, _bins(_np(values).size), lim)
+    top = max(0.45, float(dens.max()) if dens.size else 0.0)
+    return {"y": _num(dens), "name": name, "title": title, "ceiling": _ceiling(top)}
 
 
 # --- step encoding --------------------------------------------------------------------------

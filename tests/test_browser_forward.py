@@ -15,9 +15,11 @@ def src(page, selector="#ximg img"):
 def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
     before, numbers_before = src(page), page.locator("#fw-coeffs").inner_text()
     seen = set()
-    asked = {"frames": [], "events": 0}  # a photo's pictures come from the frame route, not a Gradio event
+    # a photo's picture, numbers and histogram come from the frame route: a drag sends no Gradio event
+    # (but the first move's, which gives t's hidden copy the value the page holds it at)
+    asked = {"frames": [], "events": 0}
     page.on("request", lambda r: asked["frames"].append(r.url) if "/de-forward/" in r.url
-            else asked.__setitem__("events", asked["events"] + ("/run/predict" in r.url)))
+            else asked.__setitem__("events", asked["events"] + ("/run/predict" in r.url or "/queue/join" in r.url)))
     box = page.locator("#tslider input[type=range]").bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + 0.25 * box["width"], y)
@@ -32,7 +34,7 @@ def test_dragging_t_updates_x_t_while_dragging(page, screenshots):
         seen.add(shown)
     page.mouse.up()
     assert len(seen - {before}) == 3, "x_t did not update during the drag"
-    assert asked["frames"] and asked["events"] == 0, asked
+    assert asked["frames"] and asked["events"] <= 1, asked
     assert all(u.startswith("blob:") for u in seen)
     # after the drag the image settles on the slider's final value
     final_t = int(page.locator("#tslider input[type=number]").input_value())
@@ -64,6 +66,8 @@ def test_when_the_frame_route_cannot_answer_the_event_shows_x_t(page):
     page.wait_for_function("t => document.querySelector('#fw-coeffs').innerText.includes('x' + t + ' =')"
                            " || document.querySelector('#fw-coeffs').innerText.includes('x' + t + '=')", arg=final_t)
     assert not src(page).startswith("blob:") and src(page) != before  # Gradio's own picture, at the new t
+    page.wait_for_function("t => { const el = document.querySelector('#fw-hist .gtitle');"
+                           " return !!(el && el.textContent.includes('x_' + t + ' ')); }", arg=final_t)
 
 
 def test_sub_tabs_render(page, screenshots):

@@ -1,5 +1,6 @@
 """The Forward slider's frame route: the picture the Gradio event would show, cached, bounded, checked."""
 import io
+import json
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -55,6 +56,11 @@ def test_the_picture_is_the_events_picture_and_the_numbers_come_with_it(photo):
     assert np.asarray(Image.open(io.BytesIO(r.content))).shape == want.shape
     assert numbers == f'<div class="coeffs">{unquote(r.headers["x-numbers"])}</div>'
     assert "x<sub>123</sub>" in unquote(r.headers["x-numbers"])
+    # the histogram's new values: what the event's figure of the same x_t shows
+    hist = json.loads(unquote(r.headers["x-histogram"]))
+    fig = fw.t_views(photo, "cosine", 500, 123, 7, [], "main")[1].to_dict()
+    assert hist["y"] == list(fig["data"][0]["y"]) and hist["name"] == fig["data"][0]["name"] == "x_123"
+    assert hist["title"] == fig["layout"]["title"]["text"] and [0, hist["ceiling"]] == list(fig["layout"]["yaxis"]["range"])
 
 
 def test_a_picture_is_drawn_once_for_everyone(photo):
@@ -108,7 +114,7 @@ def test_inputs_and_pictures_are_bounded_least_recently_used_first(photo):
     frames.register(Input("image", torch.zeros(1, 3, 4, 4), "black"))
     assert frames.input(keys[1]) is not None and frames.input(keys[2]) is None
     for i in range(10):
-        frames.keep(("k", i), bytes(3000), "n")
+        frames.keep(("k", i), bytes(3000), {"numbers": "n"})
         assert frames.held_bytes <= 10_000
     assert frames.cached(("k", 9)) is not None and frames.cached(("k", 0)) is None and len(frames) == 3
 

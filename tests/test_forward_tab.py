@@ -89,6 +89,22 @@ def test_t_views_fill_only_the_visible_sub_tab(photo):
         "e(t) for t = 100")
 
 
+def test_while_dragging_an_images_histogram_comes_with_its_picture_and_a_points_histogram_with_the_event(photo):
+    skip = type(gr.skip())
+    live = fw.t_views(photo, "linear", 1000, 100, 0, ["linear"], "main", live=True)
+    assert isinstance(live[0], skip) and isinstance(live[1], skip)  # the frame route sends both to the page
+    pts = from_dataset("moons")
+    live = fw.t_views(pts, "linear", 1000, 100, 0, ["linear"], "main", live=True)
+    assert isinstance(live[0], skip) and live[1].to_dict()["layout"]["title"]["text"] == fw.histogram_title(100)
+    # the route cannot answer: the page asks for the image's histogram through its own event
+    fig = fw.x_t_histogram(photo, "linear", 1000, 100, 0, "main")
+    assert fig.to_dict() == fw.t_views(photo, "linear", 1000, 100, 0, [], "main")[1].to_dict()
+    assert isinstance(fw.x_t_histogram(pts, "linear", 1000, 100, 0, "main"), skip)
+    assert isinstance(fw.x_t_histogram(photo, "linear", 1000, 100, 0, "compare"), skip)
+    with pytest.raises(gr.Error, match="t must be a whole number between 0 and T=1000"):
+        fw.x_t_histogram(photo, "linear", 1000, 1001, 0, "main")
+
+
 def test_compare_uses_the_same_noise_for_every_schedule(photo):
     out = fw.compare(photo, ["linear", "cosine"], 1000, 300, 5)
     assert len(out) == 7

@@ -85,6 +85,7 @@ def build(ctx) -> None:
                         frames = gr.HTML(forward_frames.marker(inp0, "linear", T0, 0, pin=True), elem_id="fw-frames",
                                          container=False, padding=False)
                         noisy_go = gr.Button("x_t", elem_id="fw-noisy")
+                        hist_go = gr.Button("histogram", elem_id="fw-hist-go")
                     with gr.Row(elem_classes=["de-secondary"]):
                         curves_plot = gr.Plot(h.curves(s0, t0), show_label=False, elem_id="fw-curves")
                         hist_plot = gr.Plot(h.histogram(x_t0, t0), show_label=False, elem_id="fw-hist")
@@ -140,11 +141,16 @@ def build(ctx) -> None:
     # figures follow in a separate, paced event so they never hold the image up. That event hangs
     # off a hidden copy of t: with trigger_mode="always_last" a slow event on the slider itself
     # would, when it finishes, fire the slider's trigger again, re-running the image event too.
-    # An image's x_t comes from the frame route (forward_frames.js, one cached GET per move); the
-    # page clicks the hidden button for points and signals, or when the route cannot answer.
-    t.input(None, t, None, js="(t) => { window.deForwardMove && window.deForwardMove(t); }")
+    # An image's x_t, its numbers and its histogram come from the frame route (forward_frames.js, one
+    # cached GET per move); the page clicks the hidden buttons for points and signals (x_t), or when
+    # the route cannot answer (x_t and the histogram).
     noisy_go.click(h.noisy, [*controls, active], x_outputs, api_name="noisy", queue=h.NOISY_QUEUED, **fast)
-    t.input(None, t, t_copy, js=render.markers_js("fw-curves", "fw-cmp-curves"))
+    hist_go.click(h.x_t_histogram, [*controls, active], hist_plot, api_visibility="private", **fast)
+    # One event in the page per move: ask for the picture, slide the curves' markers, and pass t to its
+    # copy (left as it was while the route brings the histogram too: then no Gradio event at all).
+    t.input(None, t, t_copy, js="(t) => { window.deForwardMove && window.deForwardMove(t); const shown = ("
+            + render.markers_js("fw-curves", "fw-cmp-curves")
+            + ")(t); return window.deForwardCopy ? window.deForwardCopy(shown) : shown; }")
     t_copy.change(h.t_views_live, [inp, schedule, T, t_copy, seed, cmp_names, active], t_outputs,
                   api_name="t_views", concurrency_limit=None, **fast)  # the pacing pause holds up no one else
 

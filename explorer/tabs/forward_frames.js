@@ -2,18 +2,44 @@
   // The Forward slider's x_t picture, fetched straight from the server's frame route
   // (explorer/forward_frames.py) instead of a Gradio event: GET <source>&t=<t>, one request at a
   // time, newest move first (a move made while one loads replaces any waiting one). Each answer
-  // is shown in the x_t picture once decoded, and its X-Numbers header fills the numbers line.
+  // is shown in the x_t picture once decoded, its X-Numbers header fills the numbers line and its
+  // X-Histogram header moves the histogram's bars (Plotly.update: no Gradio event while dragging).
+  // The request leaves on the range's own input event, before Gradio's event handling (which took
+  // 70-140 ms to reach a page script on a 2-core machine); the histogram, whose redraw takes tens of
+  // milliseconds, follows at most every HIST_GAP_MS, in idle time, so it never holds a picture up.
   // The address names everything the picture depends on, so the browser's own cache answers
   // moves over a stretch already seen. #fw-frames [data-frames] holds the address for the
   // settings shown (written by the server with every view); without one (2-D points, signals)
-  // or when the route cannot answer, the page clicks #fw-noisy: the Gradio event does it instead.
+  // or when the route cannot answer, the page clicks #fw-noisy (and, for a picture, #fw-hist-go): the
+  // Gradio events do it instead.
   const $ = (s) => document.querySelector(s);
   let wanted = null;             // the newest move not yet asked for: t
   let busy = false;
   let objectUrl = null;          // the blob URL shown last (freed when the next one shows)
+  let asked = null;              // the address + t last asked for: the same move is not asked twice
+  const HIST_GAP_MS = 150;
+  let histHeader = null, histTimer = null, histLast = 0;
 
   const source = () => { const el = $('#fw-frames [data-frames]'); return el ? el.dataset.frames : null; };
-  const fallback = () => { const b = $('#fw-noisy'); if (b) b.click(); };
+  const fallback = (picture) => {
+    for (const id of picture ? ['#fw-noisy', '#fw-hist-go'] : ['#fw-noisy']) { const b = $(id); if (b) b.click(); }
+  };
+  const moveHistogram = (header) => {
+    const gd = $('#fw-hist .js-plotly-plot');
+    if (!header || !gd || !gd.data || !window.Plotly) return;
+    try {
+      const h = JSON.parse(decodeURIComponent(header));
+      window.Plotly.update(gd, {y: [h.y], name: [h.name]}, {'title.text': h.title, 'yaxis.range': [0, h.ceiling]}, [0]);
+    } catch (_) { /* a plot being redrawn by Gradio: its own value follows */ }
+  };
+  const queueHistogram = (header) => {  // latest wins; at most one redraw every HIST_GAP_MS
+    histHeader = header;
+    if (histTimer !== null) return;
+    histTimer = setTimeout(() => {
+      const run = () => { histTimer = null; histLast = performance.now(); moveHistogram(histHeader); };
+      if (window.requestIdleCallback) requestIdleCallback(run, {timeout: 100}); else run();
+    }, Math.max(0, histLast + HIST_GAP_MS - performance.now()));
+  };
   const inSight = () => { const v = $('#view-main'); return !!(v && v.offsetParent !== null); };
 
   const show = async (base, t, r) => {
@@ -29,6 +55,7 @@
     objectUrl = url;
     const numbers = $('#fw-coeffs .coeffs');
     if (numbers) numbers.innerHTML = decodeURIComponent(r.headers.get('X-Numbers') || '');
+    queueHistogram(r.headers.get('X-Histogram'));
   };
 
   const pump = async () => {
@@ -37,22 +64,40 @@
       while (wanted !== null) {
         const t = wanted, base = source();
         wanted = null;
-        if (!base) { fallback(); continue; }
+        if (!base) { fallback(false); continue; }
         let r = null;
         try { r = await fetch(`${base}&t=${t}`, {credentials: 'same-origin'}); } catch (_) { r = null; }
         if (r && r.ok) await show(base, t, r);
-        else fallback();  // the event path says what went wrong, if anything did
+        else fallback(true);  // the events say what went wrong, if anything did
       }
     } finally {
       busy = false;
     }
   };
 
-  window.deForwardMove = (t) => {
+  const move = (t) => {
     if (!inSight()) return;      // the other sub-tabs follow t through their own event
-    if (!source()) { fallback(); return; }
+    const base = source();
+    if (!base) { fallback(false); return; }
+    if (`${base}&t=${t}` === asked) return;  // seen already (the range's own event, then Gradio's)
+    asked = `${base}&t=${t}`;
     wanted = t;
     if (!busy) pump();
+  };
+  window.deForwardMove = move;   // Gradio's input event on the slider (the number box, keys, a script)
+  document.addEventListener('input', (e) => {
+    const range = e.target;
+    if (range && range.matches && range.matches('#tslider input[type=range]') && source()) move(Number(range.value));
+  }, true);
+
+  // t's hidden copy drives the figures' paced event (t_views). While the pictures come from the route
+  // (an image, the main view in sight) the histogram comes with them and the curves' markers move in
+  // the page, so the copy keeps the value it had: a drag then sends no Gradio event at all.
+  let held = null;               // the value this page last gave the copy
+  window.deForwardCopy = (t) => {
+    if (inSight() && source()) { if (held === null) held = t; return held; }
+    held = t;
+    return t;
   };
 
   // New settings (a view from the server names a new address): the picture follows the slider's t
@@ -64,7 +109,7 @@
       watched = el;
       new MutationObserver(() => {
         const box = $('#tslider input[type=number]');
-        if (box && source() && inSight()) { wanted = Number(box.value); if (!busy) pump(); }
+        if (box && source() && inSight()) { asked = null; move(Number(box.value)); }
       }).observe(el, {subtree: true, childList: true, attributes: true});
     }
     if (!el) setTimeout(watch, 500);

@@ -8,6 +8,7 @@ cached, so dragging t back and forth shows the same noise fading in and out.
 from __future__ import annotations
 
 import functools
+import json
 import time
 
 import gradio as gr
@@ -135,7 +136,11 @@ def curves(s: NoiseSchedule, t: int):
 
 
 def histogram(x_t: torch.Tensor, t: int):
-    return render.histogram({f"x_{t}": x_t}, title=f"Values of x_{t} against N(0, 1)")
+    return render.histogram({f"x_{t}": x_t}, title=histogram_title(t))
+
+
+def histogram_title(t: int) -> str:
+    return f"Values of x_{t} against N(0, 1)"
 
 
 def encoding_bars(t: int):
@@ -179,13 +184,27 @@ def noisy(inp: Input, schedule: str, T, t, seed, active: str = "main"):
     return (*DataView.fast(inp.kind, show_data(inp, x_t), title=x_label(t)), coefficients(s, t))
 
 
-def x_t_picture(inp: Input, schedule: str, T, t, seed) -> tuple[bytes, str]:
+def x_t_picture(inp: Input, schedule: str, T, t, seed) -> tuple[bytes, dict[str, str]]:
     """The slider's picture for an image input, as the frame route serves it (explorer.forward_frames):
-    x_t as JPEG bytes, and the numbers' HTML (inside of `coefficients`). ValueError for bad settings."""
+    x_t as JPEG bytes, and what comes with it: the numbers' HTML (inside of `coefficients`) and the
+    histogram's new values (render.histogram_update, JSON). ValueError for bad settings."""
     if not isinstance(inp, Input) or inp.kind != "image":
         raise ValueError("only an image input has pictures at this address")
     s, t, eps = _setup(inp, schedule, T, t, seed)
-    return jpeg(show_data(inp, q_sample(s, inp.x0, t, eps)), FRAME_QUALITY), coefficient_spans(s, t)
+    x_t = q_sample(s, inp.x0, t, eps)
+    hist = render.histogram_update(f"x_{t}", x_t, histogram_title(t))
+    return jpeg(show_data(inp, x_t), FRAME_QUALITY), {"numbers": coefficient_spans(s, t),
+                                                      "histogram": json.dumps(hist, separators=(",", ":"))}
+
+
+@user_errors
+def x_t_histogram(inp: Input, schedule: str, T, t, seed, active: str = "main"):
+    """The histogram of an image's x_t while the slider moves and the frame route cannot answer (it
+    comes with each picture otherwise). Outputs: histogram."""
+    if active != "main" or not isinstance(inp, Input) or inp.kind != "image":
+        return gr.skip()
+    s, t, eps = _setup(inp, schedule, T, t, seed)
+    return histogram(q_sample(s, inp.x0, t, eps), t)
 
 
 @user_errors
@@ -218,7 +237,9 @@ def t_views(inp: Input, schedule: str, T, t, seed, names: list[str], active: str
     main, cmp, enc = [skip, skip], [skip] * (2 * MAX_COMPARE + 1), [skip, skip]
     if active == "main":
         s, t, eps = _setup(inp, schedule, T, t, seed)
-        main = [skip if live else curves(s, t), histogram(q_sample(s, inp.x0, t, eps), t)]
+        # while dragging, an image's histogram comes with each picture from the frame route
+        main = [skip if live else curves(s, t),
+                skip if live and inp.kind == "image" else histogram(q_sample(s, inp.x0, t, eps), t)]
     elif active == "compare":
         cmp = list(compare(inp, names, T, t, seed))
         if live:
