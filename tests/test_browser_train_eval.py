@@ -28,6 +28,20 @@ def choose(page, dropdown: str, option: str):
     page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
 
 
+def answered(page, selector: str, words: str) -> str:
+    """Wait until `selector`'s text holds `words` or an error toast shows; the text, or a failure naming the toast.
+
+    A refused command leaves the message as it was and says why in a toast: waiting for the words alone
+    would then wait for ever instead of saying what went wrong.
+    """
+    page.wait_for_function("([s, w]) => document.querySelector(s).innerText.includes(w)"
+                           " || document.querySelector('.toast-body.error')", arg=[selector, words])
+    text = page.locator(selector).inner_text()
+    if words not in text:
+        pytest.fail(f"waiting for {words!r} in {selector}: {page.locator('.toast-body.error').first.inner_text()}")
+    return text
+
+
 def set_number(page, selector: str, value):
     box = page.locator(f"{selector} input[type=number]").first
     box.fill(str(value))
@@ -41,8 +55,7 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
     set_number(page, "#tr-batch", 64)
     set_number(page, "#tr-preview-every", 40)
     page.locator("#tr-start").click()
-    page.wait_for_function("() => document.querySelector('#tr-message').innerText.includes('Started')")
-    run = re.search(r"Started (\S+):", page.locator("#tr-message").inner_text()).group(1)
+    run = re.search(r"Started (\S+):", answered(page, "#tr-message", "Started")).group(1)
 
     # the loss chart fills and grows; a preview scatter appears
     page.wait_for_function("() => /step [1-9]/.test(document.querySelector('#tr-status').innerText)")
@@ -84,11 +97,10 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
     page.screenshot(path=str(screenshots / "train-running.png"), full_page=True)
 
     page.locator("#tr-save").click()
-    page.wait_for_function("() => document.querySelector('#tr-message').innerText.includes('Saved')")
-    saved = re.search(r"Saved (\S+):", page.locator("#tr-message").inner_text()).group(1)
+    saved = re.search(r"Saved (\S+):", answered(page, "#tr-message", "Saved")).group(1)
     assert saved.startswith(run + "/step-")
     page.locator("#tr-stop").click()
-    page.wait_for_function("() => document.querySelector('#tr-status').innerText.includes('stopped')")
+    answered(page, "#tr-status", "stopped")
 
     open_tab(page, "Reverse", "#rv-play")
     page.locator("#rv-ckpt input").click()
