@@ -1,8 +1,9 @@
 """What a run will cost on this device: measured times, remembered per device, turned into estimates.
 
 A sampler step is one forward pass of the network on the whole batch (DDPM, DDIM and DPM-Solver++
-2M all make one call per step), so the time of a run is close to steps x the time of one call.
-That time is measured here, once per (model, batch, device), not guessed, and remembered in a
+2M all make one call per step) and the sampler's own arithmetic beside it, so the time of a run is
+steps x the time of one step. That time is measured here by running a few real steps, once per
+(model, batch, device), not guessed, and remembered in a
 small JSON file (`SpeedBook`) so that the next start of the app knows it too. A training step's
 time is remembered the same way from the runs themselves. Requests estimate their cost with it
 before they start, say how long a run over 10 s will take and what is faster, and refuse what
@@ -26,11 +27,15 @@ from pathlib import Path
 
 import torch
 
+from core.samplers import ddpm
+from core.schedules import make_schedule
+
 LIMIT_S = 120.0   # a request estimated to run longer than this is refused (it would hold the queue)
 SAY_ABOVE_S = 10.0  # a run estimated to take longer than this is announced with its time and a faster choice
 FEWER_STEPS = 50    # the few-step alternative offered for a long DDPM run (DDIM with this many steps)
-MEASURE_S = 0.5     # a model call is timed this long in all (at least `repeats` calls) ...
-MEASURE_MAX_CALLS = 25  # ... or this many calls, whichever comes first
+MEASURE_S = 0.5     # sampler steps are timed this long in all (at least `repeats` steps) ...
+MEASURE_MAX_CALLS = 25  # ... or this many steps, whichever comes first
+MEASURE_T = 1000        # the schedule length of the timed steps (more than MEASURE_MAX_CALLS + 1)
 
 
 def say_seconds(s: float) -> str:
@@ -141,12 +146,14 @@ class CallCosts:
         self._lock = threading.Lock()
 
     def seconds_per_call(self, key: str, model, sample_shape, n: int, device) -> float:
-        """The time of one forward pass on n samples: the median of timed calls after a warm-up call."""
+        """The time of one sampler step (its network call and its own work) on n samples: the median of
+        timed steps after a warm-up step."""
         k = (key, int(n), str(device))
         with self._lock:
             if k in self._seen:
                 return self._seen[k]
-        dev, book_key = device_key(device), f"call {model_signature(model)} {tuple(sample_shape)} n={int(n)}"
+        # "step": a sampler step, network and sampler (an earlier "call" entry timed the network alone)
+        dev, book_key = device_key(device), f"step {model_signature(model)} {tuple(sample_shape)} n={int(n)}"
         cost = self.book.get(dev, book_key)
         if cost is None:
             cost = self.book.put(dev, book_key, self.measure(model, sample_shape, n, device))
@@ -155,19 +162,28 @@ class CallCosts:
         return cost
 
     def measure(self, model, sample_shape, n: int, device) -> float:
-        x = torch.zeros((int(n), *sample_shape), device=device)
-        t = torch.full((int(n),), 1, dtype=torch.long, device=device)
+        """Seconds of one sampler step on n samples: the network's call and the sampler's own work
+        beside it, timed on DDPM's steps (the sampler with the most of it: fresh noise every step).
+
+        For a small network the sampler's own work is a large share of a step (the 2-D toys: about
+        half), so timing the network alone promised runs a third shorter than they took.
+        """
+        schedule = make_schedule("linear", MEASURE_T)  # a step costs the same at any t and on any schedule
+        steps = ddpm(model, schedule, (int(n), *sample_shape), generator=torch.Generator().manual_seed(0),
+                     device=device)
         times = []
-        with torch.no_grad():
-            model(x, t)  # the first call pays for allocations and kernel choice
-            # at least `repeats` calls, more for a fast model (up to MEASURE_S): on a shared machine three
-            # calls of 10 ms can all land in one busy moment
+        try:
+            next(steps)  # the first step pays for allocations and kernel choice
+            # at least `repeats` steps, more for a fast model (up to MEASURE_S): on a shared machine three
+            # steps of 10 ms can all land in one busy moment
             while len(times) < self.repeats or (sum(times) < MEASURE_S and len(times) < MEASURE_MAX_CALLS):
                 start = time.perf_counter()
-                model(x, t)
-                if x.device.type == "cuda":
-                    torch.cuda.synchronize(x.device)
+                step = next(steps)
+                if step.x_next.device.type == "cuda":
+                    torch.cuda.synchronize(step.x_next.device)
                 times.append(time.perf_counter() - start)
+        finally:
+            steps.close()
         return sorted(times)[len(times) // 2]
 
 

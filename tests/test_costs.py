@@ -19,9 +19,11 @@ class CountingNet(torch.nn.Module):
         super().__init__()
         self.w = torch.nn.Parameter(torch.ones(3))
         self.batches: list[int] = []
+        self.ts: list[int] = []
 
     def forward(self, x, t):
         self.batches.append(x.shape[0])
+        self.ts.append(int(t.reshape(-1)[0]))
         return x * self.w.sum()
 
 
@@ -60,6 +62,9 @@ def test_a_call_is_measured_once_then_remembered_by_the_book(tmp_path, monkeypat
     net = CountingNet()
     first = CallCosts(repeats=3, book=book).seconds_per_call("m", net, (3,), 8, "cpu")
     assert first > 0 and net.batches == [8] * 6  # a warm-up call and five timed ones
+    # timed as whole sampler steps (the network and the sampler's own work): DDPM's walk down from T
+    assert net.ts == [costs.MEASURE_T - k for k in range(6)]
+    assert [k.split(" ")[0] for k in json.loads(book.path.read_text()).popitem()[1]] == ["step"]
     assert CallCosts(book=book).seconds_per_call("m", net, (3,), 8, "cpu") == first  # a new process: no call
     assert net.batches == [8] * 6
     monkeypatch.setattr(costs, "MEASURE_S", 0.0)  # a slow model: only the `repeats` calls
