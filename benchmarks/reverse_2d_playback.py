@@ -53,14 +53,17 @@ TOP_LEVEL = {"RunTask", "ThreadControllerImpl::RunTask"}
 # Each animation frame looks at the frame picture: a src not seen before is a distinct frame painted.
 # (The picture's <img> appears only once playing starts: 2-D models show a plot at rest.)
 WATCH = """() => {
-  const w = window.__bench = {lt: [], frames: new Set(), t0: performance.now(), t1: null};
+  const w = window.__bench = {lt: [], frames: new Set(), live: [], t0: performance.now(), t1: null};
   w.obs = new PerformanceObserver(l => { for (const e of l.getEntries()) w.lt.push([e.startTime, e.duration]); });
   w.obs.observe({type: 'longtask', buffered: false});
   console.timeStamp('bench-start');
   const tick = () => {
     if (w.t1 !== null) return;
     const img = document.querySelector('#rv-frame img');
-    if (img && img.complete && img.src) w.frames.add(img.src);
+    if (img && img.complete && img.src && !w.frames.has(img.src)) {
+      w.frames.add(img.src);
+      if (img.src.startsWith('blob:')) w.live.push(performance.now());  // a frame of the live feed
+    }
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
@@ -79,7 +82,13 @@ READ = """() => {
   const w = window.__bench;
   let lt = 0;  // long tasks clipped to the window
   for (const [s, d] of w.lt) lt += Math.max(0, Math.min(s + d, w.t1) - Math.max(s, w.t0));
-  return {seconds: (w.t1 - w.t0) / 1000, long_ms: lt, frames: w.frames.size};
+  // while frames play: from the first live frame painted to the last (Play's first view and its
+  // closing view, which draws the interactive figure again, fall outside it)
+  const a = w.live.length ? w.live[0] : w.t0, b = w.live.length ? w.live[w.live.length - 1] : w.t0;
+  let ltPlay = 0;
+  for (const [s, d] of w.lt) ltPlay += Math.max(0, Math.min(s + d, b) - Math.max(s, a));
+  return {seconds: (w.t1 - w.t0) / 1000, long_ms: lt, frames: w.frames.size,
+          play: [(a - w.t0) / 1000, (b - w.t0) / 1000], live: w.live.length, long_play_ms: ltPlay};
 }"""
 
 
@@ -111,14 +120,19 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   frame rate say little about playback."""
 
 
-def main_thread_busy(trace: dict) -> dict:
-    """From a chromium trace: the window, the page main thread's busy time and self time by event."""
+def main_thread_busy(trace: dict, within: tuple[float, float] | None = None) -> dict:
+    """From a chromium trace: the window, the page main thread's busy time and self time by event.
+
+    within: (from, to) in seconds after the window opens, to measure a part of it instead.
+    """
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     stamps = {e["args"]["data"].get("message"): e for e in events
               if e.get("name") == "TimeStamp" and "data" in e.get("args", {})}
     start, end = stamps["bench-start"], stamps["bench-end"]
     pid, tid = start["pid"], start["tid"]
     t0, t1 = start["ts"], end["ts"]
+    if within is not None:
+        t0, t1 = start["ts"] + within[0] * 1e6, start["ts"] + within[1] * 1e6
     mine = sorted((e for e in events if e.get("pid") == pid and e.get("tid") == tid and e.get("ph") == "X"
                    and "dur" in e and e["ts"] < t1 and e["ts"] + e["dur"] > t0),
                   key=lambda e: (e["ts"], -e["dur"]))
@@ -150,7 +164,7 @@ def _label(e: dict) -> str:
         d = e.get("args", {}).get("data", {})
         fn = d.get("functionName") or "(anonymous)"
         url = (d.get("url") or "").rsplit("/", 1)[-1][:40]
-        return f"{e['name']} {fn} {url}:{d.get('lineNumber', '')}"
+        return f"{e['name']} {fn} {url}:{d.get('lineNumber', '')}:{d.get('columnNumber', '')}"
     return e["name"]
 
 
@@ -233,12 +247,19 @@ def main() -> None:
                 r, trace = play(label, sampler, steps, 1 + k)
                 t = main_thread_busy(trace)
                 secs = r["seconds"]
+                span = r["play"][1] - r["play"][0]
+                tp = main_thread_busy(trace, within=tuple(r["play"])) if span > 0 else None
+                playing = (span, tp["busy_ms"] / 1000 / span, r["long_play_ms"] / 1000 / span,
+                        (r["live"] - 1) / span) if tp else None
                 rows.append((label, secs, t["busy_ms"] / 1000 / t["seconds"], r["long_ms"] / 1000 / secs,
-                             len(sent) / secs, r["frames"], r["frames"] / secs))
+                             len(sent) / secs, r["frames"], r["frames"] / secs, playing))
                 breakdowns[label] = (t, r["frames"])
                 print(f"{label}: {secs:.1f} s; main thread busy {rows[-1][2]:.0%} (trace), long tasks "
                       f"{rows[-1][3]:.0%}; server sent {len(sent)} frames ({rows[-1][4]:.1f}/s); "
                       f"{r['frames']} distinct frames painted ({rows[-1][6]:.1f}/s)", flush=True)
+                if playing:
+                    print(f"    while frames play ({span:.1f} s, {r['live']} live frames): busy {playing[1]:.0%}, "
+                          f"long tasks {playing[2]:.0%}, {playing[3]:.1f} frames/s", flush=True)
                 for name, ms in Counter(t["self"]).most_common(14):
                     print(f"    {ms:8.0f} ms  {ms / max(r['frames'], 1):6.1f} ms/frame  {name}")
             if a.profile:
@@ -266,12 +287,18 @@ def main() -> None:
              "the page's renderer main-thread top-level tasks in a chromium trace, clipped to the window; "
              "**long tasks** is the part of it in tasks over 50 ms (PerformanceObserver, clipped to the window). "
              "The trace itself costs the browser some time.", "",
+             "**While frames play** is the part of the window from the first live frame painted to the last: "
+             "Play's first view and the closing view (which draws the interactive figure again) fall outside it.",
+             "",
              "| run | wall time | main thread busy (trace) | in long tasks | frames sent by the server /s "
-             "| distinct frames painted | per second | target |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for label, secs, busy, longs, sent_fps, frames, fps in rows:
+             "| distinct frames painted | per second | while frames play: span | busy | in long tasks "
+             "| frames painted /s | target |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for label, secs, busy, longs, sent_fps, frames, fps, playing in rows:
+        during = (f"{playing[0]:.1f} s | {playing[1]:.0%} | {playing[2]:.0%} | {playing[3]:.1f}" if playing
+                  else "- | - | - | -")
         lines.append(f"| {label} | {secs:.1f} s | {busy:.0%} | {longs:.0%} | {sent_fps:.1f} | {frames} | {fps:.1f} "
-                     f"| busy < 30%, >= 10 frames/s |")
+                     f"| {during} | busy < 30%, >= 10 frames/s |")
     label, (t, frames) = list(breakdowns.items())[-1]
     lines += ["", f"Where the main thread's time went in the {label} run (self time, top entries of the trace):", "",
               "| trace event | ms | ms per painted frame |", "| --- | ---: | ---: |"]

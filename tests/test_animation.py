@@ -1,6 +1,9 @@
 """explorer.animation: trajectory frames for every data kind, and GIF / MP4 export."""
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -86,11 +89,18 @@ def test_points_figure_has_field_trails_points_and_x0_per_lane():
     fig = animation.points_figure((snaps[-1], snaps[-1]), LANES, [snaps, snaps[-2:]], [field, field], ref)
     names = [tr["name"] for tr in fig.data]
     assert names.count("-eps field") == 2 and names.count("trails") == 2
-    assert names.count("x_t") == 2 and names.count("predicted x0") == 2 and names.count("data") == 2
+    assert names.count("x_t") == 2 and names.count("predicted x0") == 2
+    # the data: one picture behind each predicted-x0 panel (axes 2 and 4), spanning the panel's square
+    pictures = fig.layout["images"]
+    assert [(im["name"], im["xref"], im["yref"]) for im in pictures] == [("data", "x2", "y2"), ("data", "x4", "y4")]
+    lim = animation.POINTS_LIM
+    assert (pictures[0]["x"], pictures[0]["y"], pictures[0]["sizex"], pictures[0]["sizey"]) == (-lim, lim, 2 * lim, 2 * lim)
+    assert pictures[0]["source"].startswith("data:image/png;base64,")
     trail = fig.data[names.index("trails")]
     assert len(trail["x"]) == 30 * (5 + 1)  # each particle's 5 positions, then a gap
     arrows = fig.data[names.index("-eps field")]
-    assert len(arrows["x"]) == 3 * 25 and arrows["marker"]["size"][1::3] == [7] * 25
+    assert arrows["mode"] == "lines" and "marker" not in arrows  # heads are strokes of the same path
+    assert len(arrows["x"]) == 7 * 25  # shaft, gap, head (left, tip, right), gap
     assert fig.layout["xaxis"]["range"] == [-animation.POINTS_LIM, animation.POINTS_LIM]
     assert "yaxis4" in fig.layout and "yaxis5" not in fig.layout
     fig.to_json()  # valid JSON for the browser
@@ -205,3 +215,32 @@ def test_export_rejects_bad_requests(tmp_path):
         animation.export(frames(), tmp_path / "a.gif", fps=0)
     with pytest.raises(ValueError, match="no frames"):
         animation.export([], tmp_path / "a.gif")
+
+
+def test_field_arrows_heads_are_strokes_through_the_tip():
+    starts = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], dtype=np.float32)
+    ends = np.array([[1.0, 0.0], [1.0, 1.1], [2.0, 2.0]], dtype=np.float32)  # long, short, none
+    xs, ys = animation._arrow_paths(starts, ends, head=0.25)
+    path = np.array([[np.nan if x is None else x, np.nan if y is None else y] for x, y in zip(xs, ys)]).reshape(3, 7, 2)
+    start, tip, gap, left, tip2, right, gap2 = path[0].tolist()
+    assert start == [0, 0] and tip == tip2 == [1, 0] and all(map(np.isnan, gap + gap2))
+    assert left == pytest.approx([0.75, 0.125]) and right == pytest.approx([0.75, -0.125])  # head 0.25 long
+    short = path[1]  # a head at most 0.6 of its arrow
+    assert np.hypot(*(short[4] - (short[3] + short[5]) / 2)) == pytest.approx(0.06, abs=1e-3)
+    assert np.isfinite(path[2, [0, 1, 3, 4, 5]]).all()  # a zero arrow draws nothing wrong (a point)
+
+
+def test_reference_picture_puts_the_data_where_the_axes_say():
+    lim = animation.POINTS_LIM
+    ref = np.array([[0.0, 0.0], [-3.0, 3.0], [2.0, -1.0]], dtype=np.float32)
+    uri = animation.reference_picture(ref, lim)
+    assert uri == animation.reference_picture(ref.copy(), lim)  # drawn once per data set
+    img = np.array(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    size = img.shape[0] - 1
+    assert img.shape == (size + 1, size + 1, 4)
+
+    def alpha(x, y):  # data coordinates -> the picture's pixel (y up in the data, down in the picture)
+        return img[round((lim - y) / (2 * lim) * size), round((x + lim) / (2 * lim) * size), 3]
+
+    assert alpha(0, 0) > 0 and alpha(-3, 3) > 0 and alpha(2, -1) > 0
+    assert alpha(1, 1) == 0 and alpha(-2, -2) == 0 and img[..., 3].max() < 255  # faint, transparent elsewhere

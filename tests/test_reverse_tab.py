@@ -325,7 +325,8 @@ def test_points_show_trails_and_the_models_field(h, ckpt):
     fig = outs[-1][1]["value"]
     assert isinstance(fig, Figure) and outs[-1][1]["visible"] is True
     names = [tr["name"] for tr in fig.data]
-    assert "-eps field" in names and "x_t" in names and "data" in names
+    assert "-eps field" in names and "x_t" in names
+    assert [im["name"] for im in fig.layout["images"]] == ["data"]  # the training data, one picture
     # the arrows are the model's eps at the frame's t, asked of core
     snap = session.traj.frames[3][0]
     pts, eps, spacing = h.field(session, snap.t)
