@@ -1,7 +1,7 @@
 """Why a fast sampler lands further from a 2-D toy's data than DDPM 1000: the same checkpoint sampled
 several ways, each scored against a 200,000-point real reference as real data is at the same n.
 
-    .venv/bin/python benchmarks/fast_sampler_2d.py [NAME ...] [--n 2000]
+    .venv/bin/python benchmarks/fast_sampler_2d.py [NAME-or-FOLDER ...] [--n 2000] [--only LABEL ...]
 
 Per setting: SWD to the reference and its ratio to real data's own (mean of 8 real draws), k-NN
 precision/recall against one real draw, strays (samples farther from the data than 99.9 % of real
@@ -57,14 +57,16 @@ SETTINGS = [  # label, sampler, steps, options, clip on
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="*", default=["moons", "checkerboard", "swiss_roll", "rings"])
+    p.add_argument("names", nargs="*", default=["moons", "checkerboard", "swiss_roll", "rings"],
+                   help="shipped checkpoints by name, or checkpoint folders by path (e.g. runs/moons-v)")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--only", nargs="*", help="the settings to run, by label (default: all)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
     for name in a.names:
-        model, config, meta = load(ROOT / "assets" / "checkpoints" / name)
+        folder = Path(name) if ("/" in name or Path(name).is_dir()) else ROOT / "assets" / "checkpoints" / name
+        model, config, meta = load(folder)
         model.eval()
         schedule = make_schedule(config.diffusion.schedule, config.diffusion.T)
         ref = sliced_reference(config)
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
         real_nn = knn_distances(fresh_draw(config, a.n, seeds[1]), near, 1)[0][:, 0]
         stray_at = float(torch.quantile(real_nn, 0.999))
         fl = torch.tensor(floor)
-        print(f"\n## {name} (n={a.n}): real data's own SWD {fl.mean():.4f} +/- {fl.std():.4f}; real spread "
+        print(f"\n## {name} ({config.diffusion.prediction} prediction, {meta.get('steps')} steps) (n={a.n}): real data's own SWD {fl.mean():.4f} +/- {fl.std():.4f}; real spread "
               f"(mean distance to nearest of 20k real) {real_nn.mean():.4f}; x0 clip {sampling_clip(meta)}")
         print("| setting | SWD | x real's own | precision | recall | strays | spread | off squares | s |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
