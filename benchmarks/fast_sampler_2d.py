@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,7 @@ SETTINGS = [  # label, sampler, steps, options, clip on
     ("ddim 50, eta 1", "ddim", 50, {"eta": 1.0}, True),
     ("ddim 200", "ddim", 200, {}, True),
     ("ddim 1000", "ddim", 1000, {}, True),
+    ("ddim 1000, eta 1", "ddim", 1000, {"eta": 1.0}, True),  # the control: DDPM's chain by another road
     ("dpm++ 20", "dpm++2m", 20, {}, True),
     ("dpm++ 50", "dpm++2m", 50, {}, True),
     ("ddim 50, quadratic spacing", "ddim", 50, {"quadratic": True}, True),
@@ -61,6 +63,9 @@ def main(argv=None) -> int:
                    help="shipped checkpoints by name, or checkpoint folders by path (e.g. runs/moons-v)")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--only", nargs="*", help="the settings to run, by label (default: all)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="sample seeds per setting: above 1, print only the SWD ratio of each seed and their "
+                        "median, beside as many extra real draws scored the same way (one seed's ratio is noisy)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
@@ -77,6 +82,9 @@ def main(argv=None) -> int:
         real_nn = knn_distances(fresh_draw(config, a.n, seeds[1]), near, 1)[0][:, 0]
         stray_at = float(torch.quantile(real_nn, 0.999))
         fl = torch.tensor(floor)
+        if a.seeds > 1:
+            seeded(a, name, model, config, meta, schedule, ref, fl)
+            continue
         print(f"\n## {name} ({config.diffusion.prediction} prediction, {meta.get('steps')} steps) (n={a.n}): real data's own SWD {fl.mean():.4f} +/- {fl.std():.4f}; real spread "
               f"(mean distance to nearest of 20k real) {real_nn.mean():.4f}; x0 clip {sampling_clip(meta)}")
         print("| setting | SWD | x real's own | precision | recall | strays | spread | off squares | s |")
@@ -103,6 +111,38 @@ def main(argv=None) -> int:
                   f"{float((nn > stray_at).double().mean()):.2%} | {nn.mean():.4f} | {off} | "
                   f"{time.perf_counter() - t:.0f} |", flush=True)
     return 0
+
+
+def seeded(a, name, model, config, meta, schedule, ref, fl) -> None:
+    """The SWD ratio to real data's own for sample seeds 0..seeds-1 (the same x_T for every setting, so the
+    settings pair up seed by seed), and as many extra real draws (data seeds 1000...) scored alike."""
+    extra = [float(ref(fresh_draw(config, a.n, 1000 + k))) / float(fl.mean()) for k in range(a.seeds)]
+    print(f"\n## {name} ({config.diffusion.prediction} prediction, {meta.get('steps')} steps, n={a.n}): "
+          f"SWD / real data's own mean ({fl.mean():.4f}), by sample seed")
+    print("| setting | " + " | ".join(str(k) for k in range(a.seeds)) + " | median | above 1.3x |")
+    print("|---|" + "---:|" * (a.seeds + 2))
+
+    def row(label, r):
+        print(f"| {label} | " + " | ".join(f"{x:.2f}" for x in r) + f" | {statistics.median(r):.2f} | "
+              f"{sum(x > 1.3 for x in r)} of {len(r)} |", flush=True)
+
+    row("real data, fresh draws", extra)
+    quad = QuadraticSpacing(schedule.name, schedule.beta)
+    for label, sampler, steps, opts, clip in SETTINGS:
+        if a.only and label not in a.only:
+            continue
+        opts = dict(opts)
+        sched = quad if opts.pop("quadratic", False) else schedule
+        r = []
+        for seed in range(a.seeds):
+            last = None
+            for last in get_sampler(sampler)(model, sched, (a.n, 2), steps=steps,
+                                             generator=torch.Generator().manual_seed(seed),
+                                             prediction=config.diffusion.prediction,
+                                             clip=sampling_clip(meta) if clip else None, **opts):
+                pass
+            r.append(float(ref(last.x_next.float())) / float(fl.mean()))
+        row(label, r)
 
 
 if __name__ == "__main__":
