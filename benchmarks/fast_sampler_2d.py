@@ -57,6 +57,28 @@ SETTINGS = [  # label, sampler, steps, options, clip on
 ]
 
 
+
+def settings(only):
+    """(label, sample) for each setting chosen (all when `only` is empty); sample(model, config, meta,
+    schedule, n, seed) runs it to the end and returns the (n, 2) samples."""
+    for label, sampler, steps, opts, clip in SETTINGS:
+        if only and label not in only:
+            continue
+
+        def sample(model, config, meta, schedule, n, seed, sampler=sampler, steps=steps, opts=opts, clip=clip):
+            opts = dict(opts)
+            sched = QuadraticSpacing(schedule.name, schedule.beta) if opts.pop("quadratic", False) else schedule
+            last = None
+            for last in get_sampler(sampler)(model, sched, (n, 2), steps=steps,
+                                             generator=torch.Generator().manual_seed(seed),
+                                             prediction=config.diffusion.prediction,
+                                             clip=sampling_clip(meta) if clip else None, **opts):
+                pass
+            return last.x_next.float()
+
+        yield label, sample
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", default=["moons", "checkerboard", "swiss_roll", "rings"],
@@ -85,24 +107,14 @@ def main(argv=None) -> int:
         if a.seeds > 1:
             seeded(a, name, model, config, meta, schedule, ref, fl)
             continue
-        print(f"\n## {name} ({config.diffusion.prediction} prediction, {meta.get('steps')} steps) (n={a.n}): real data's own SWD {fl.mean():.4f} +/- {fl.std():.4f}; real spread "
-              f"(mean distance to nearest of 20k real) {real_nn.mean():.4f}; x0 clip {sampling_clip(meta)}")
+        print(f"\n## {name} ({config.diffusion.prediction} prediction, {meta.get('steps')} steps, n={a.n}): "
+              f"real data's own SWD {fl.mean():.4f} +/- {fl.std():.4f}; real spread (mean distance to nearest "
+              f"of 20k real) {real_nn.mean():.4f}; x0 clip {sampling_clip(meta)}")
         print("| setting | SWD | x real's own | precision | recall | strays | spread | off squares | s |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        quad = QuadraticSpacing(schedule.name, schedule.beta)
-        for label, sampler, steps, opts, clip in SETTINGS:
-            if a.only and label not in a.only:
-                continue
-            opts = dict(opts)
-            sched = quad if opts.pop("quadratic", False) else schedule
+        for label, sample in settings(a.only):
             t = time.perf_counter()
-            g = torch.Generator().manual_seed(0)
-            last = None
-            for last in get_sampler(sampler)(model, sched, (a.n, 2), steps=steps, generator=g,
-                                             prediction=config.diffusion.prediction,
-                                             clip=sampling_clip(meta) if clip else None, **opts):
-                pass
-            x = last.x_next.float()
+            x = sample(model, config, meta, schedule, a.n, 0)
             swd = ref(x)
             pr = precision_recall(real, x, k=3)
             nn = knn_distances(x, near, 1)[0][:, 0]
@@ -127,21 +139,9 @@ def seeded(a, name, model, config, meta, schedule, ref, fl) -> None:
               f"{sum(x > 1.3 for x in r)} of {len(r)} |", flush=True)
 
     row("real data, fresh draws", extra)
-    quad = QuadraticSpacing(schedule.name, schedule.beta)
-    for label, sampler, steps, opts, clip in SETTINGS:
-        if a.only and label not in a.only:
-            continue
-        opts = dict(opts)
-        sched = quad if opts.pop("quadratic", False) else schedule
-        r = []
-        for seed in range(a.seeds):
-            last = None
-            for last in get_sampler(sampler)(model, sched, (a.n, 2), steps=steps,
-                                             generator=torch.Generator().manual_seed(seed),
-                                             prediction=config.diffusion.prediction,
-                                             clip=sampling_clip(meta) if clip else None, **opts):
-                pass
-            r.append(float(ref(last.x_next.float())) / float(fl.mean()))
+    for label, sample in settings(a.only):
+        r = [float(ref(sample(model, config, meta, schedule, a.n, seed))) / float(fl.mean())
+             for seed in range(a.seeds)]
         row(label, r)
 
 
