@@ -22,7 +22,7 @@ run() {  # name, then core.train arguments
 }
 
 declare -A CMD=(
-  [swiss_roll]="--dataset swiss_roll --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
+  [swiss_roll]="--dataset swiss_roll --preset mlp-2d --model-param fourier_scale=3.0 --steps 20000 --batch-size 256 --lr 2e-3"
   [moons]="--dataset moons --preset mlp-2d --model-param fourier_scale=3.0 --steps 20000 --batch-size 256 --lr 2e-3"
   [gaussians8]="--dataset gaussians8 --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
   [checkerboard]="--dataset checkerboard --preset mlp-2d --model-param fourier_scale=3.0 --steps 20000 --batch-size 256 --lr 2e-3"
