@@ -1,14 +1,16 @@
 """Why a fast sampler lands further from a 2-D toy's data than DDPM 1000: the same checkpoint sampled
 several ways, each scored against a 200,000-point real reference as real data is at the same n.
 
-    .venv/bin/python benchmarks/fast_sampler_2d.py [NAME-or-FOLDER ...] [--n 2000] [--only LABEL ...]
+    .venv/bin/python benchmarks/fast_sampler_2d.py [NAME-or-FOLDER ...] [--n 2000] [--only LABEL ...] [--seeds K]
 
 Per setting: SWD to the reference and its ratio to real data's own (mean of 8 real draws), k-NN
 precision/recall against one real draw, strays (samples farther from the data than 99.9 % of real
 points are), the spread across the arms (mean distance to the nearest reference point, real data's
 own beside it), checkerboard's share off the squares. Settings separate the suspects: the x0 clip
 (on/off), the deterministic last jump from t = 20 (DDIM 50 against DDIM 50 with eta = 1, and DDIM
-with all 1000 steps), and the solver (DPM-Solver++).
+with all 1000 steps), and the solver (DPM-Solver++). With `--seeds K`: only the SWD ratio, for sample seeds
+0..K-1 (settings paired seed by seed) beside K fresh real draws scored alike, since one seed's ratio at
+n = 2000 is mostly noise.
 """
 from __future__ import annotations
 
@@ -55,7 +57,6 @@ SETTINGS = [  # label, sampler, steps, options, clip on
     ("ddim 50, eta 1, quadratic spacing", "ddim", 50, {"eta": 1.0, "quadratic": True}, True),
     ("dpm++ 20, quadratic spacing", "dpm++2m", 20, {"quadratic": True}, True),
 ]
-
 
 
 def settings(only):
