@@ -10,7 +10,7 @@ own beside it), checkerboard's share off the squares. Settings separate the susp
 (on/off), the deterministic last jump from t = 20 (DDIM 50 against DDIM 50 with eta = 1, and DDIM
 with all 1000 steps), and the solver (DPM-Solver++). With `--seeds K`: only the SWD ratio, for sample seeds
 0..K-1 (settings paired seed by seed) beside K fresh real draws scored alike, since one seed's ratio at
-n = 2000 is mostly noise.
+n = 2000 is mostly noise, with the medians of precision and recall and checkerboard's share off the squares.
 """
 from __future__ import annotations
 
@@ -87,8 +87,9 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--only", nargs="*", help="the settings to run, by label (default: all)")
     p.add_argument("--seeds", type=int, default=1,
-                   help="sample seeds per setting: above 1, print only the SWD ratio of each seed and their "
-                        "median, beside as many extra real draws scored the same way (one seed's ratio is noisy)")
+                   help="sample seeds per setting: above 1, print the SWD ratio of each seed, their median and "
+                        "the median precision and recall, beside as many extra real draws scored the same way "
+                        "(one seed's ratio is noisy)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
         stray_at = float(torch.quantile(real_nn, 0.999))
         fl = torch.tensor(floor)
         if a.seeds > 1:
-            seeded(a, name, model, config, meta, schedule, ref, fl)
+            seeded(a, name, model, config, meta, schedule, ref, fl, real)
             continue
         print(f"\n## {name} ({config.diffusion.prediction} prediction, {meta.get('steps')} steps, n={a.n}): "
               f"real data's own SWD {fl.mean():.4f} +/- {fl.std():.4f}; real spread (mean distance to nearest "
@@ -126,24 +127,29 @@ def main(argv=None) -> int:
     return 0
 
 
-def seeded(a, name, model, config, meta, schedule, ref, fl) -> None:
+def seeded(a, name, model, config, meta, schedule, ref, fl, real) -> None:
     """The SWD ratio to real data's own for sample seeds 0..seeds-1 (the same x_T for every setting, so the
-    settings pair up seed by seed), and as many extra real draws (data seeds 1000...) scored alike."""
-    extra = [float(ref(fresh_draw(config, a.n, 1000 + k))) / float(fl.mean()) for k in range(a.seeds)]
+    settings pair up seed by seed), and as many extra real draws (data seeds 1000...) scored alike; beside
+    them the medians of k-NN precision and recall (k = 3, against one real draw) and checkerboard's share
+    off the squares per seed."""
+    board = config.data.name == "checkerboard"
     print(f"\n## {name} ({config.diffusion.prediction} prediction, {meta.get('steps')} steps, n={a.n}): "
           f"SWD / real data's own mean ({fl.mean():.4f}), by sample seed")
-    print("| setting | " + " | ".join(str(k) for k in range(a.seeds)) + " | median | above 1.3x |")
-    print("|---|" + "---:|" * (a.seeds + 2))
+    print("| setting | " + " | ".join(str(k) for k in range(a.seeds)) + " | median | above 1.3x | precision "
+          "| recall |" + (" off the squares |" if board else ""))
+    print("|---|" + "---:|" * (a.seeds + 4) + ("---|" if board else ""))
 
-    def row(label, r):
+    def row(label, xs):
+        r = [float(ref(x)) / float(fl.mean()) for x in xs]
+        prs = [precision_recall(real, x, k=3) for x in xs]
+        off = (" " + ", ".join(f"{off_squares(x):.1%}" for x in xs) + " |") if board else ""
         print(f"| {label} | " + " | ".join(f"{x:.2f}" for x in r) + f" | {statistics.median(r):.2f} | "
-              f"{sum(x > 1.3 for x in r)} of {len(r)} |", flush=True)
+              f"{sum(x > 1.3 for x in r)} of {len(r)} | {statistics.median(p['precision'] for p in prs):.3f} | "
+              f"{statistics.median(p['recall'] for p in prs):.3f} |{off}", flush=True)
 
-    row("real data, fresh draws", extra)
+    row("real data, fresh draws", [fresh_draw(config, a.n, 1000 + k) for k in range(a.seeds)])
     for label, sample in settings(a.only):
-        r = [float(ref(sample(model, config, meta, schedule, a.n, seed))) / float(fl.mean())
-             for seed in range(a.seeds)]
-        row(label, r)
+        row(label, [sample(model, config, meta, schedule, a.n, seed) for seed in range(a.seeds)])
 
 
 if __name__ == "__main__":
