@@ -31,17 +31,8 @@ from core.floors import draw_seeds, fresh_draw, sliced_reference  # noqa: E402
 from core.goals import off_squares  # noqa: E402
 from core.metrics import knn_distances, precision_recall  # noqa: E402
 from core.samplers import get_sampler  # noqa: E402
-from core.schedules import NoiseSchedule, make_schedule  # noqa: E402
+from core.schedules import make_schedule  # noqa: E402
 
-
-class QuadraticSpacing(NoiseSchedule):
-    """The same schedule whose few-step samplers visit t_k = T (k / steps)^2 (DDIM paper's "quadratic"
-    spacing): more of the steps at low noise, where the arms get their width. For this benchmark only."""
-
-    def timesteps(self, steps: int) -> torch.Tensor:
-        k = torch.arange(steps, -1, -1, dtype=torch.float64) / steps
-        ts = (self.T * k * k).round().long()
-        return torch.unique_consecutive(ts)  # small steps can round to the same t
 
 SETTINGS = [  # label, sampler, steps, options, clip on
     ("ddpm 1000", "ddpm", 1000, {}, True),
@@ -53,9 +44,9 @@ SETTINGS = [  # label, sampler, steps, options, clip on
     ("ddim 1000, eta 1", "ddim", 1000, {"eta": 1.0}, True),  # the control: DDPM's chain by another road
     ("dpm++ 20", "dpm++2m", 20, {}, True),
     ("dpm++ 50", "dpm++2m", 50, {}, True),
-    ("ddim 50, quadratic spacing", "ddim", 50, {"quadratic": True}, True),
-    ("ddim 50, eta 1, quadratic spacing", "ddim", 50, {"eta": 1.0, "quadratic": True}, True),
-    ("dpm++ 20, quadratic spacing", "dpm++2m", 20, {"quadratic": True}, True),
+    ("ddim 50, quadratic spacing", "ddim", 50, {"spacing": "quadratic"}, True),
+    ("ddim 50, eta 1, quadratic spacing", "ddim", 50, {"eta": 1.0, "spacing": "quadratic"}, True),
+    ("dpm++ 20, quadratic spacing", "dpm++2m", 20, {"spacing": "quadratic"}, True),
 ]
 
 
@@ -67,10 +58,8 @@ def settings(only):
             continue
 
         def sample(model, config, meta, schedule, n, seed, sampler=sampler, steps=steps, opts=opts, clip=clip):
-            opts = dict(opts)
-            sched = QuadraticSpacing(schedule.name, schedule.beta) if opts.pop("quadratic", False) else schedule
             last = None
-            for last in get_sampler(sampler)(model, sched, (n, 2), steps=steps,
+            for last in get_sampler(sampler)(model, schedule, (n, 2), steps=steps,
                                              generator=torch.Generator().manual_seed(seed),
                                              prediction=config.diffusion.prediction,
                                              clip=sampling_clip(meta) if clip else None, **opts):

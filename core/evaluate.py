@@ -35,7 +35,7 @@ from .floors import FLOOR_DRAWS, VERDICTS, compare, draw_seeds, drawable, fresh_
 from .metrics import (EvaluationCancelled, bootstrap, manifold_radii, mean_pairwise_distance, median_distance,
                       memorisation, mmd_rbf, noise_mse, precision_recall, sliced_wasserstein)
 from .samplers import SAMPLERS, get_sampler
-from .schedules import make_schedule
+from .schedules import SPACINGS, make_schedule
 from .progress import time_left  # noqa: F401  (re-exported: part of this module's API)
 from .signal_features import Standardise, log_spectral_distance, signal_features
 from .threads import add_threads_option, apply_threads
@@ -388,7 +388,18 @@ def evaluate_samples(gen: torch.Tensor, sets: dict, *, extractor: FeatureExtract
 # the entry point
 
 
-def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, device, kind, progress, cancel, span):
+def sampler_words(r: dict) -> str:
+    """'ddim 50 steps, eta 1, quadratic spacing' from an evaluation's sampler fields (defaults left unsaid)."""
+    words = f"{r['sampler']} {r['steps']} steps"
+    if r.get("eta"):
+        words += f", eta {r['eta']:g}"
+    if r.get("spacing", "linear") != "linear":
+        words += f", {r['spacing']} spacing"
+    return words
+
+
+def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, device, kind, progress, cancel, span,
+              opts):
     fn = get_sampler(sampler)
     start = time.perf_counter()
     g = torch.Generator().manual_seed(int(seed))
@@ -400,7 +411,7 @@ def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, 
         bs = min(batch, n - b0)
         last = None
         for step in fn(model, schedule, (bs, *shape), steps=steps, generator=g, device=device,
-                       prediction=config.diffusion.prediction, clip=clip):
+                       prediction=config.diffusion.prediction, clip=clip, **opts):
             _check(cancel)
             last = step
             frac = (done + bs * (step.i + 1) / step.n) / n
@@ -413,16 +424,17 @@ def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, 
 
 
 def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps: int = 50, seed: int = 0,
-                        device="cpu", progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
+                        eta: float = 0.0, spacing: str = "linear", device="cpu", progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
                         extractor: str = "auto", download_inception: bool = False, rounds: int = 30,
                         level: float = 0.9, mse_bins: int = MSE_BINS, return_samples: bool = False):
     """Draw n samples from a checkpoint and compute every figure that applies. Plain JSON-able dict.
 
     path_or_loaded: a checkpoint directory, or the (model, config, meta) that `core.checkpoint.load` gives.
+    eta (DDIM only) and spacing (see core.schedules.SPACINGS) are the sampler's options.
     progress(fraction, message) is called as work proceeds; cancel() returning True stops the work
     with EvaluationCancelled. extractor: "auto" (InceptionV3 if usable, else the dataset's shipped
     classifier), "inception" or "builtin". rounds, level: bootstrap rounds and interval level.
-    Result: {"checkpoint", "dataset", "kind", "n", "sampler", "steps", "seed", "device", "extractor",
+    Result: {"checkpoint", "dataset", "kind", "n", "sampler", "steps", "eta", "spacing", "seed", "device", "extractor",
     "real_data", "bootstrap", "metrics": {name: {"label", "value", "interval", "level", "floor", "n",
     "n_floor", "better", "space", "warnings", ...}}, "warnings", "notes", "timings"}.
     With return_samples=True: (result, samples tensor (n, ...) on the CPU).
@@ -432,6 +444,13 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
         raise ValueError(f"n must be an integer between {MIN_N} and {MAX_N}, got {n!r}")
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown timestep spacing {spacing!r}; known: {', '.join(SPACINGS)}")
+    if sampler != "ddim" and eta:
+        raise ValueError(f"eta is an option of DDIM only, not of {sampler!r}: leave it at 0")
+    if not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must be between 0 and 1, got {eta}")
+    opts = {"spacing": spacing, **({"eta": float(eta)} if sampler == "ddim" else {})}
     if extractor not in EXTRACTOR_CHOICES:
         raise ValueError(f"extractor must be one of {', '.join(EXTRACTOR_CHOICES)}, got {extractor!r}")
     t0 = time.perf_counter()
@@ -467,7 +486,7 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
     t1 = time.perf_counter()
     span = (0.02, 0.70)
     gen = _generate(model, schedule, config, meta, shape, n, sampler=sampler, steps=steps, seed=seed, device=dev,
-                    kind=kind, progress=progress, cancel=cancel, span=span)
+                    kind=kind, progress=progress, cancel=cancel, span=span, opts=opts)
     t2 = time.perf_counter()
     metrics = {}
 
@@ -506,6 +525,8 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
         "n": n,
         "sampler": sampler,
         "steps": steps,
+        "eta": float(eta) if sampler == "ddim" else None,
+        "spacing": spacing,
         "seed": seed,
         "x0_clip": sampling_clip(meta),
         "device": str(dev),
@@ -561,7 +582,7 @@ def format_report(r: dict) -> str:
     """The result of evaluate_checkpoint as a readable table."""
     lines = [f"Evaluation of {r['checkpoint'] or 'a model in memory'}: {r['dataset']} ({r['kind']}, "
              f"{'x'.join(map(str, r['sample_shape']))}), trained {r['train_steps'] or '?'} steps",
-             f"n={r['n']} samples, {r['sampler']} {r['steps']} steps, seed {r['seed']}, device {r['device']}; "
+             f"n={r['n']} samples, {sampler_words(r)}, seed {r['seed']}, device {r['device']}; "
              f"{round(r['bootstrap']['level'] * 100)}% bootstrap intervals from {r['bootstrap']['rounds']} rounds"]
     if r["extractor"]:
         e = r["extractor"]
@@ -614,6 +635,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
     p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM only: 0 deterministic .. 1 DDPM-like (default: 0)")
+    p.add_argument("--spacing", default="linear", choices=list(SPACINGS),
+                   help="timesteps a few-step sampler visits: linear, or quadratic (more at low noise)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--extractor", default="auto", choices=list(EXTRACTOR_CHOICES),
@@ -633,7 +657,8 @@ def main(argv=None) -> int:
             print(f"\r[{frac:4.0%}] {msg:<60}", end="", file=sys.stderr, flush=True)
 
     try:
-        r = evaluate_checkpoint(a.checkpoint, a.n, sampler=a.sampler, steps=a.steps, seed=a.seed, device=a.device,
+        r = evaluate_checkpoint(a.checkpoint, a.n, sampler=a.sampler, steps=a.steps, seed=a.seed, eta=a.eta,
+                                spacing=a.spacing, device=a.device,
                                 progress=progress, extractor=a.extractor, download_inception=a.download_inception,
                                 rounds=a.rounds, level=a.level)
     except (ValueError, FileNotFoundError) as e:

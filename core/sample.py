@@ -20,7 +20,7 @@ from .config import COMPILE_MODES
 from .device import describe_device, pick_device
 from .progress import ProgressLine
 from .samplers import SAMPLERS, final, get_sampler
-from .schedules import make_schedule
+from .schedules import SPACINGS, make_schedule
 from .threads import add_threads_option, apply_threads
 
 MIN_PNG_WIDTH = 512  # px: a grid of 8x8 digits is 73 px wide before scaling, too small to look at
@@ -66,7 +66,7 @@ class Compiled(torch.nn.Module):
         return self.fn(x, t).clone()
 
 
-def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", eta=0.0,
+def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", eta=0.0, spacing="linear",
          progress=None, compile: str | None = None) -> tuple[torch.Tensor, dict]:
     """Load a checkpoint and draw n samples; returns (samples on CPU, the checkpoint's meta).
 
@@ -83,7 +83,7 @@ def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", e
         raise ValueError(f"steps must be between 1 and T={schedule.T}, got {steps}")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    opts = {"eta": eta} if sampler == "ddim" else {}
+    opts = {"eta": eta, "spacing": spacing} if sampler == "ddim" else {"spacing": spacing}
     shape = (n, *meta["sample_shape"])
     g = torch.Generator().manual_seed(int(seed))
     its = get_sampler(sampler)(model, schedule, shape, generator=g, steps=steps, device=dev,
@@ -105,6 +105,9 @@ def main(argv=None) -> int:
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), help="(default: ddim)")
     p.add_argument("--steps", type=int, default=50, help="sampler steps, 1..T (default: 50)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM only: 0 deterministic .. 1 DDPM-like (default: 0)")
+    p.add_argument("--spacing", default="linear", choices=list(SPACINGS),
+                   help="which timesteps a few-step sampler visits: " +
+                        "; ".join(f"{k}: {v}" for k, v in SPACINGS.items()) + " (default: linear)")
     p.add_argument("--n", type=int, default=16, help="number of samples (default: 16)")
     p.add_argument("--seed", type=int, default=0, help="(default: 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
@@ -124,19 +127,20 @@ def main(argv=None) -> int:
         if suffix == ".png" and len(shape) != 3:
             raise ValueError(f"{meta.get('dataset', 'this')} model makes {shape}-shaped samples, not images: a PNG "
                              f"grid needs an image model; write the samples with --out {out.with_suffix('.npz')}")
-        print(f"sampling {a.n} x {shape} with {a.sampler}, {a.steps} steps, on "
+        print(f"sampling {a.n} x {shape} with {a.sampler}, {a.steps} steps ({a.spacing} spacing), on "
               f"{describe_device(pick_device(a.device))}", file=sys.stderr, flush=True)
         line = ProgressLine()
         start = time.perf_counter()
         x, meta = draw(a.checkpoint, sampler=a.sampler, steps=a.steps, n=a.n, seed=a.seed, device=a.device,
-                       eta=a.eta, progress=line, compile=a.compile)
+                       eta=a.eta, spacing=a.spacing, progress=line, compile=a.compile)
         line.close()
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npz":
-        np.savez_compressed(out, samples=x.numpy(), sampler=a.sampler, steps=a.steps, seed=a.seed)
+        np.savez_compressed(out, samples=x.numpy(), sampler=a.sampler, steps=a.steps, eta=a.eta,
+                            spacing=a.spacing, seed=a.seed)
     else:
         from PIL import Image
 

@@ -5,7 +5,8 @@ command line can simply run it to the end:
 
     sample(model, schedule, shape, *, steps, generator, device, prediction, x_T, clip, **opts)
 
-It walks the timesteps `schedule.timesteps(steps)` = T > ... > 0 in pairs (t, s) and yields, for
+It walks the timesteps `schedule.timesteps(steps, spacing)` = T > ... > 0 in pairs (t, s) (spacing
+"linear" by default, or "quadratic": more steps at low noise) and yields, for
 each pair, the state x_t it started from, the network's predicted x0 and eps at t, and x_s.
 Noise is drawn on the CPU from `generator` and then moved, so a seed gives the same picture on
 every device.
@@ -45,8 +46,8 @@ def _randn(shape, generator, device, dtype=torch.float32):
     return z.to(device)
 
 
-def _setup(schedule, shape, steps, generator, device, x_T):
-    ts = schedule.timesteps(steps)
+def _setup(schedule, shape, steps, generator, device, x_T, spacing="linear"):
+    ts = schedule.timesteps(steps, spacing)
     if x_T is None:
         x = _randn(tuple(shape), generator, device)
     else:
@@ -63,7 +64,7 @@ def _predict(model, schedule, x, t: int, prediction, clip, device):
 
 
 def ddpm(model, schedule: NoiseSchedule, shape, *, steps: int | None = None, generator=None, device="cpu",
-         prediction="eps", x_T=None, clip=None, variance: str = "posterior") -> Iterator[Step]:
+         prediction="eps", x_T=None, clip=None, variance: str = "posterior", spacing: str = "linear") -> Iterator[Step]:
     """Ancestral sampling (Ho et al. 2020, Algorithm 2) with jumps t -> s for fewer steps.
 
     variance="posterior": sigma^2 = beta-tilde (the posterior's own variance, DDPM's lower bound);
@@ -71,7 +72,7 @@ def ddpm(model, schedule: NoiseSchedule, shape, *, steps: int | None = None, gen
     """
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
-    ts, x = _setup(schedule, shape, steps or schedule.T, generator, device, x_T)
+    ts, x = _setup(schedule, shape, steps or schedule.T, generator, device, x_T, spacing)
     n = len(ts) - 1
     abar = schedule.alpha_bar.tolist()  # float64 as Python floats: the loop multiplies by them, moving nothing
     for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
@@ -86,11 +87,11 @@ def ddpm(model, schedule: NoiseSchedule, shape, *, steps: int | None = None, gen
 
 
 def ddim(model, schedule: NoiseSchedule, shape, *, steps: int = 50, generator=None, device="cpu",
-         prediction="eps", x_T=None, clip=None, eta: float = 0.0) -> Iterator[Step]:
+         prediction="eps", x_T=None, clip=None, eta: float = 0.0, spacing: str = "linear") -> Iterator[Step]:
     """DDIM (Song et al. 2021, eq. 12). eta = 0 is the deterministic ODE-like sampler; eta = 1 matches DDPM."""
     if not 0.0 <= float(eta) <= 1.0:
         raise ValueError(f"eta must be between 0 and 1, got {eta}")
-    ts, x = _setup(schedule, shape, steps, generator, device, x_T)
+    ts, x = _setup(schedule, shape, steps, generator, device, x_T, spacing)
     n = len(ts) - 1
     abar = schedule.alpha_bar.tolist()  # float64 as Python floats: the loop multiplies by them, moving nothing
     for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
@@ -106,7 +107,7 @@ def ddim(model, schedule: NoiseSchedule, shape, *, steps: int = 50, generator=No
 
 
 def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, generator=None, device="cpu",
-                     prediction="eps", x_T=None, clip=None) -> Iterator[Step]:
+                     prediction="eps", x_T=None, clip=None, spacing: str = "linear") -> Iterator[Step]:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): a second-order multistep solver of the probability-flow ODE.
 
     In half-log-SNR time lambda = log(alpha / sigma), with alpha = sqrt(abar), sigma = sqrt(1 - abar):
@@ -114,7 +115,7 @@ def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, 
     where D is x0 at t (first step) or the extrapolation (1 + 1/2r) x0_t - (1/2r) x0_prev, r = h_prev / h.
     The last step (to t = 0, where lambda is infinite) returns D = x0 directly (first order, as k-diffusion does).
     """
-    ts, x = _setup(schedule, shape, steps, generator, device, x_T)
+    ts, x = _setup(schedule, shape, steps, generator, device, x_T, spacing)
     n = len(ts) - 1
     lam = (0.5 * schedule.log_snr).tolist()  # Python floats, like alpha-bar: nothing is read inside the loop
     abar = schedule.alpha_bar.tolist()

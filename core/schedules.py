@@ -18,6 +18,9 @@ import torch
 
 MAX_T = 10_000
 MAX_BETA = 0.999  # Nichol & Dhariwal clip: beta -> 1 makes the last steps singular
+# how a few-step sampler picks its timesteps (NoiseSchedule.timesteps), with a line for the UI
+SPACINGS = {"linear": "evenly spaced in t",
+            "quadratic": "t = T (k / steps)^2: more steps at low noise, where the detail is decided"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,25 +99,38 @@ class NoiseSchedule:
             raise ValueError(f"t must be between 0 and T={self.T}, got {t}")
         return t
 
-    def timesteps(self, steps: int) -> torch.Tensor:
-        """`steps + 1` evenly spaced timesteps from T down to 0, for a sampler of `steps` steps.
+    def timesteps(self, steps: int, spacing: str = "linear") -> torch.Tensor:
+        """`steps + 1` timesteps from T down to 0, for a sampler of `steps` steps.
 
         Consecutive pairs (t, s) are the jumps a few-step sampler makes; the last is always 0.
+        spacing "linear": evenly spaced in t. "quadratic" (DDIM paper, section 5): t_k = T (k / steps)^2
+        rounded, so more of the steps fall at low noise, where the fine detail is decided; where rounding
+        would repeat a timestep (the first few k), each takes the next free one, so there are always
+        exactly `steps` distinct jumps.
         """
         if not isinstance(steps, int) or not 1 <= steps <= self.T:
             raise ValueError(f"steps must be an integer between 1 and T={self.T}, got {steps!r}")
-        return torch.linspace(self.T, 0, steps + 1, dtype=torch.float64).round().long()
+        if spacing not in SPACINGS:
+            raise ValueError(f"unknown timestep spacing {spacing!r}; known: {', '.join(SPACINGS)}")
+        if spacing == "linear":
+            return torch.linspace(self.T, 0, steps + 1, dtype=torch.float64).round().long()
+        k = torch.arange(steps + 1, dtype=torch.float64)
+        q = (self.T * (k / steps) ** 2).round().long()
+        # t_k = k + max_{j<=k} (q_j - j): the smallest strictly increasing sequence at or above q
+        k = k.long()
+        return (torch.cummax(q - k, 0).values + k).flip(0)
 
-    def respace(self, steps: int) -> tuple["NoiseSchedule", torch.Tensor]:
+    def respace(self, steps: int, spacing: str = "linear") -> tuple["NoiseSchedule", torch.Tensor]:
         """A schedule over a subset of timesteps with the same alpha-bar there (improved-diffusion's respacing).
 
         Returns the new schedule (length steps + 1) and the original timestep of each new index.
         beta'_k = 1 - alpha_bar[t_k] / alpha_bar[t_{k-1}] keeps q(x_t | x_0) unchanged on the subset.
         """
-        ts = self.timesteps(steps).flip(0)  # ascending: 0, ..., T
+        ts = self.timesteps(steps, spacing).flip(0)  # ascending: 0, ..., T
         ab = self.alpha_bar[ts]
         beta = torch.cat([torch.zeros(1, dtype=torch.float64), 1.0 - ab[1:] / ab[:-1]])
-        return NoiseSchedule(f"{self.name}/respaced{steps}", beta), ts
+        name = f"{self.name}/respaced{steps}" + ("" if spacing == "linear" else f"-{spacing}")
+        return NoiseSchedule(name, beta), ts
 
     def to_numpy(self) -> dict:
         """Plain arrays of every curve, for plotting and tables."""

@@ -30,7 +30,9 @@ import numpy as np
 from .trajectory import Lane, Snapshot, Trajectory
 
 FILE = "trajectory.npz"
-FORMAT = 1
+# 2: runs computed with the checkpoint's own x0 clip (format 1 clipped only images); older files are
+# not read, so such a run is computed live until `python -m explorer.record_defaults` records it again
+FORMAT = 2
 DEFAULT_BUDGET = 192 * 2**20   # bytes of arrays kept in memory over all recorded runs
 
 

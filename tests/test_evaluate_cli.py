@@ -149,6 +149,24 @@ def test_argument_errors(ckpts):
         evaluate_checkpoint(ckpts["moons"], 20, sampler="euler")
     with pytest.raises(ValueError, match="steps must be between 1 and T=50"):
         evaluate_checkpoint(ckpts["moons"], 20, steps=51)
+    with pytest.raises(ValueError, match="unknown timestep spacing 'log'; known: linear, quadratic"):
+        evaluate_checkpoint(ckpts["moons"], 20, spacing="log")
+    with pytest.raises(ValueError, match="eta is an option of DDIM only, not of 'ddpm'"):
+        evaluate_checkpoint(ckpts["moons"], 20, sampler="ddpm", eta=1.0)
+    with pytest.raises(ValueError, match="eta must be between 0 and 1"):
+        evaluate_checkpoint(ckpts["moons"], 20, eta=2.0)
+
+
+def test_the_sampler_options_are_used_and_recorded(ckpts, capsys):
+    base = dict(steps=10, rounds=3, seed=1, return_samples=True)
+    plain, a = evaluate_checkpoint(ckpts["moons"], 20, **base)
+    fast, b = evaluate_checkpoint(ckpts["moons"], 20, eta=1.0, spacing="quadratic", **base)
+    assert (plain["eta"], plain["spacing"]) == (0.0, "linear") and (fast["eta"], fast["spacing"]) == (1.0, "quadratic")
+    assert not torch.equal(a, b)
+    assert evaluate_checkpoint(ckpts["moons"], 20, sampler="ddpm", steps=10, rounds=3)["eta"] is None
+    assert main(["--checkpoint", str(ckpts["moons"]), "--n", "20", "--steps", "10", "--rounds", "3",
+                 "--eta", "1", "--spacing", "quadratic"]) == 0
+    assert "ddim 10 steps, eta 1, quadratic spacing" in capsys.readouterr().out
 
 
 def test_real_sets_hold_out_where_the_dataset_allows(ckpts):

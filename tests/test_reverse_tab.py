@@ -209,6 +209,19 @@ def test_play_streams_to_the_end_and_matches_the_sample_endpoint(h, ckpt):
     assert 0 < stats["estimated_seconds"]  # from a measured model call, said before the run
 
 
+@pytest.mark.parametrize("name", ["tiny-points", "tiny-signals", "tiny-digits"])
+def test_the_predicted_x0_is_clipped_to_the_range_the_checkpoint_was_trained_for(h, ckpt, name):
+    # as core.sample and core.evaluate do: without the clip, DDIM's first steps from pure noise throw
+    # points far off (the shipped spiral's cosine schedule: nearly all of them)
+    from core.checkpoint import sampling_clip
+    spec, loaded = h.spec(ckpt[name], "ddim", 10, 0.0, 0, 8)
+    clip = sampling_clip(loaded[2])
+    assert clip is not None and clip == loaded[2]["x0_clip"]
+    its, _ = h._iterators(spec, loaded)
+    steps = list(its[0])
+    assert max(float(s.x0.abs().max()) for s in steps) <= clip + 1e-6
+
+
 def test_sampling_states_its_cost_and_refuses_what_would_hold_the_queue(h, ckpt, monkeypatch):
     from explorer import costs
 

@@ -44,6 +44,9 @@ def test_npz_holds_the_samples_and_the_seed_fixes_them(tmp_path):
     assert np.abs(z["samples"]).max() <= 1.0  # images are clipped to [-1, 1]
     main([*args, "--out", str(tmp_path / "again.npz"), "--threads", "2"])
     assert np.array_equal(np.load(tmp_path / "again.npz")["samples"], z["samples"])
+    main([*args, "--out", str(tmp_path / "quadratic.npz"), "--spacing", "quadratic"])  # other timesteps
+    q = np.load(tmp_path / "quadratic.npz")
+    assert str(q["spacing"]) == "quadratic" and not np.array_equal(q["samples"], z["samples"])
 
 
 def test_points_model_png_is_refused_before_sampling_npz_works(tmp_path, capsys):

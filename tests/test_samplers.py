@@ -49,6 +49,8 @@ def sched():
 @pytest.mark.parametrize("name,opts,steps", [
     ("ddpm", {}, 1000), ("ddpm", {"variance": "beta"}, 1000), ("ddpm", {}, 250),
     ("ddim", {"eta": 0.0}, 1000), ("ddim", {"eta": 0.0}, 50), ("ddim", {"eta": 1.0}, 250), ("dpm++2m", {}, 20),
+    ("ddim", {"eta": 0.0, "spacing": "quadratic"}, 50), ("ddim", {"eta": 1.0, "spacing": "quadratic"}, 50),
+    ("dpm++2m", {"spacing": "quadratic"}, 20), ("ddpm", {"spacing": "quadratic"}, 50),
 ])
 def test_gaussian_data_recovers_mean_and_variance(sched, name, opts, steps):
     # Few-step samplers end on a posterior mean and so shrink the variance a little; std = 0.6 keeps
@@ -108,6 +110,17 @@ def test_same_seed_same_result_and_step_records(sched, name):
     for prev, nxt in zip(steps, steps[1:]):
         assert torch.equal(prev.x_next, nxt.x_t)                   # records chain together
     assert steps[0].x0.shape == steps[0].eps.shape == (8, 1, 4)
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_every_sampler_walks_the_spacing_it_is_given(sched, name):
+    model = GaussianDenoiser(sched, 0.2, 0.4)
+    steps = list(get_sampler(name)(model, sched, (4, 2), steps=10, spacing="quadratic",
+                                   generator=torch.Generator().manual_seed(0)))
+    assert [s.t for s in steps] == [1000, 810, 640, 490, 360, 250, 160, 90, 40, 10]
+    assert [s.t_next for s in steps] == [810, 640, 490, 360, 250, 160, 90, 40, 10, 0]
+    with pytest.raises(ValueError, match="unknown timestep spacing"):
+        next(get_sampler(name)(model, sched, (4, 2), steps=10, spacing="log"))
 
 
 def test_bad_arguments_are_clear(sched):

@@ -79,6 +79,23 @@ def test_timesteps_and_respacing():
             s.timesteps(bad)
 
 
+def test_quadratic_spacing_puts_steps_at_low_noise_and_never_repeats_one():
+    s = make_schedule("linear", 1000)
+    # the DDIM paper's t_k = T (k / steps)^2, exactly where rounding keeps the values distinct
+    assert s.timesteps(10, "quadratic").tolist() == [1000, 810, 640, 490, 360, 250, 160, 90, 40, 10, 0]
+    # at 50 steps round(1000 (1/50)^2) = 0 would repeat t = 0: the first k take the next free timesteps
+    ts = s.timesteps(50, "quadratic").tolist()
+    assert ts[-4:] == [4, 2, 1, 0] and ts[:3] == [1000, 960, 922]
+    for steps in range(1, 1001):
+        ts = s.timesteps(steps, "quadratic")
+        assert len(ts) == steps + 1 and ts[0] == 1000 and ts[-1] == 0 and bool((ts[:-1] > ts[1:]).all()), steps
+    assert s.timesteps(1000, "quadratic").tolist() == s.timesteps(1000).tolist()  # every step: nothing to choose
+    r, orig = s.respace(10, "quadratic")
+    assert orig.tolist() == [0, 10, 40, 90, 160, 250, 360, 490, 640, 810, 1000] and "quadratic" in r.name
+    with pytest.raises(ValueError, match="unknown timestep spacing 'cubic'; known: linear, quadratic"):
+        s.timesteps(10, "cubic")
+
+
 def test_extract_broadcasts_per_sample():
     s = make_schedule("linear", 10)
     x = torch.zeros(3, 2, 4, 4)

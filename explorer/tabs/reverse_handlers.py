@@ -18,6 +18,7 @@ import gradio as gr
 import numpy as np
 import torch
 
+from core.checkpoint import sampling_clip
 from core.config import DataConfig
 from core.data import checkpoint_data, load_dataset
 from core.forward import model_predictions
@@ -392,7 +393,10 @@ class ReverseHandlers(CheckpointPicker):
         shape = (spec.n, *meta["sample_shape"])
         g = torch.Generator().manual_seed(spec.seed)
         x_T = torch.randn(shape, generator=g)  # drawn once; every lane starts here
-        clip = 1.0 if spec.kind == "image" else None  # images live in [-1, 1]
+        # the x0 clip the checkpoint was trained for (images [-1, 1]; 2-D toys and signals their data's
+        # range), as core.sample and core.evaluate use: without it DDIM's first steps from pure noise
+        # throw some points far off (spiral's cosine schedule: nearly all of them)
+        clip = sampling_clip(meta)
         if len(spec.lanes) > 1:
             model = ReuseLastCall(model)  # the lanes' first steps share one forward pass
         its, timesteps = [], []
