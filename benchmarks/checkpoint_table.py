@@ -13,6 +13,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.evaluate import sampler_words  # noqa: E402
+from core.goals import over_seeds  # noqa: E402
+
 CKPTS = ROOT / "assets" / "checkpoints"
 README = CKPTS / "README.md"
 START, END = "<!-- table: written by benchmarks/checkpoint_table.py -->", "<!-- end of table -->"
@@ -49,6 +54,23 @@ def figure(key: str, f: dict) -> str:
     return f"{SHORT[key]} {num(f['value'])} vs real {floor}: {mark}{num(v['estimate'])} [{num(lo)}, {num(hi)}]"
 
 
+def setting(run: dict) -> str:
+    """'ddim 50, eta 1, quadratic spacing' (options at their defaults left unsaid)."""
+    return sampler_words(run, unit="")
+
+
+def seeds_line(run: dict) -> str:
+    """The 2-D goal's reading over several sample seeds: what the goal column is decided on."""
+    figs = over_seeds(run["seeds"])
+    per = " ".join(f"{s['swd'] / s['swd_floor']:.2f}" for s in run["seeds"])
+    line = (f"**over seeds 0-{len(run['seeds']) - 1}**: SWD x{figs['metrics']['swd']['vs_floor']['estimate']:.2f} "
+            f"real's own (per seed {per}), precision {figs['metrics']['precision']['value']:.3f}, "
+            f"recall {figs['metrics']['recall']['value']:.3f}")
+    if "off_squares" in figs:
+        line += f", off the squares {figs['off_squares']:.1%}"
+    return line
+
+
 def row(name: str) -> str:
     cfg = json.loads((CKPTS / name / "config.json").read_text())
     meta, config = cfg["meta"], cfg["config"]
@@ -66,8 +88,10 @@ def row(name: str) -> str:
         if "off_squares" in run:
             parts.append(f"off the squares {run['off_squares']:.1%}")
         goal = {True: "**meets**", False: "**misses**", None: "no numeric goal"}[run["goal"]["met"]]
-        lines.append((f"{run['sampler']} {run['steps']}, n={run['n']}",
-                      "; ".join(parts) + f". *{run['overall']['says']}*",
+        seed0 = "seed 0: " if "seeds" in run else ""
+        more = f"; {seeds_line(run)}" if "seeds" in run else ""
+        lines.append((f"{setting(run)}, n={run['n']}",
+                      seed0 + "; ".join(parts) + f". *{run['overall']['says']}*{more}",
                       f"{goal}: {', '.join(run['goal']['why'])}"))
     return head + " | " + "<br>".join(s for s, _, _ in lines) + " | " + "<br>".join(f for _, f, _ in lines) + \
         " | " + "<br>".join(g for _, _, g in lines) + " |"
@@ -82,7 +106,7 @@ def summary() -> str:
             open_.append(f"`{name}`")
             continue
         for run in json.loads(path.read_text())["runs"]:
-            what = f"`{name}` ({run['sampler']} {run['steps']})"
+            what = f"`{name}` ({setting(run)})"
             {True: meets, False: misses, None: open_}[run["goal"]["met"]].append(what)
     return "\n".join([f"- **Meet their goal:** {', '.join(meets) or 'none'}.",
                       f"- **Miss it:** {', '.join(misses) or 'none'}.",

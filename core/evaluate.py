@@ -388,9 +388,9 @@ def evaluate_samples(gen: torch.Tensor, sets: dict, *, extractor: FeatureExtract
 # the entry point
 
 
-def sampler_words(r: dict) -> str:
+def sampler_words(r: dict, unit: str = " steps") -> str:
     """'ddim 50 steps, eta 1, quadratic spacing' from an evaluation's sampler fields (defaults left unsaid)."""
-    words = f"{r['sampler']} {r['steps']} steps"
+    words = f"{r['sampler']} {r['steps']}{unit}"
     if r.get("eta"):
         words += f", eta {r['eta']:g}"
     if r.get("spacing", "linear") != "linear":
