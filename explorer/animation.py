@@ -45,6 +45,8 @@ def lane_title(lane: Lane, snap: Snapshot) -> str:
     name = lane.sampler.upper() if lane.sampler != "dpm++2m" else "DPM-Solver++ 2M"
     if lane.eta is not None:
         name += f" (eta {lane.eta:g})"
+    if lane.spacing != "linear":
+        name += f", {lane.spacing} spacing"
     if snap.done:
         return f"{name} · done after {snap.n} steps"
     return f"{name} · step {snap.i + 1}/{snap.n} · t = {snap.t}"

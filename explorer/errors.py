@@ -194,6 +194,11 @@ def guard_preprocess(demo: gr.Blocks) -> None:
 
     @functools.wraps(original)
     async def preprocess_data(block_fn, inputs, state, explicit_call: bool = False):
+        if len(inputs) < len(block_fn.inputs):
+            # a call that leaves out trailing inputs (written before an endpoint gained one) gets their
+            # controls' defaults, as gradio_client fills them in
+            inputs = [*inputs, *(None if b.stateful else getattr(b, "value", None)
+                                 for b in block_fn.inputs[len(inputs):])]
         check_inputs(block_fn, inputs, state)
         try:
             return await original(block_fn, inputs, state, explicit_call)

@@ -30,9 +30,10 @@ import numpy as np
 from .trajectory import Lane, Snapshot, Trajectory
 
 FILE = "trajectory.npz"
-# 2: runs computed with the checkpoint's own x0 clip (format 1 clipped only images); older files are
-# not read, so such a run is computed live until `python -m explorer.record_defaults` records it again
-FORMAT = 2
+# 2: runs computed with the checkpoint's own x0 clip (format 1 clipped only images); 3: each lane says
+# its timestep spacing. Older files are not read, so such a run is computed live until
+# `python -m explorer.record_defaults` records it again
+FORMAT = 3
 DEFAULT_BUDGET = 192 * 2**20   # bytes of arrays kept in memory over all recorded runs
 
 
@@ -51,7 +52,7 @@ def weights_digest(checkpoint: str | Path) -> str:
 def setting(spec) -> dict:
     """The part of a Spec a shipped recording must match (the checkpoint is matched by its weights)."""
     return {"kind": spec.kind, "seed": spec.seed, "n": spec.n,
-            "lanes": [[lane.sampler, lane.steps, lane.eta] for lane in spec.lanes]}
+            "lanes": [[lane.sampler, lane.steps, lane.eta, lane.spacing] for lane in spec.lanes]}
 
 
 def save(traj: Trajectory, spec, path: str | Path) -> Path:
@@ -93,8 +94,9 @@ def load(path: str | Path) -> tuple[dict, Trajectory]:
         raise ValueError(f"{path}: the recording's arrays disagree in length")
     try:
         s = meta["setting"]
-        (sampler, steps, eta), = s["lanes"]
-        lane = Lane(str(sampler), str(meta.get("label", sampler)), int(steps), None if eta is None else float(eta))
+        (sampler, steps, eta, spacing), = s["lanes"]
+        lane = Lane(str(sampler), str(meta.get("label", sampler)), int(steps), None if eta is None else float(eta),
+                    str(spacing))
         traj = Trajectory(s["kind"], (lane,))
         traj.stride, traj.ticks, traj.complete = int(meta["stride"]), int(meta["ticks"]), True
     except (KeyError, TypeError, ValueError) as e:

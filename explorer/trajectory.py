@@ -78,6 +78,7 @@ class Lane:
     label: str
     steps: int
     eta: float | None = None
+    spacing: str = "linear"   # the timesteps it visits (core.schedules.SPACINGS)
 
 
 class Clock:

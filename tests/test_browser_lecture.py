@@ -268,6 +268,19 @@ def test_a_link_restores_a_second_sampler_beside_the_first(browser, app_url, tra
         page.close()
 
 
+def test_a_link_restores_the_timestep_spacing_and_the_page_writes_it_back(browser, app_url, trained_checkpoints):
+    page = open_page(browser, app_url + "?tab=reverse&checkpoint=tiny-digits&sampler=ddim&steps=10&seed=2"
+                                        "&spacing=quadratic")
+    try:
+        page.wait_for_function("() => document.querySelector('#rv-spacing input[value=quadratic]').checked")
+        page.wait_for_function("() => document.querySelector('#rv-caption').innerText.includes('quadratic spacing')")
+        wait_url(page, "spacing", "quadratic")  # a copied link keeps it
+        page.locator("#rv-spacing").get_by_text("linear").click()  # back to linear: the link leaves it out
+        page.wait_for_function("() => !new URLSearchParams(location.search).has('spacing')")
+    finally:
+        page.close()
+
+
 def test_a_lesson_steps_through_its_stops_with_the_buttons_and_page_keys(browser, app_url, screenshots):
     page = open_page(browser, app_url)
     try:

@@ -214,3 +214,13 @@ def test_reverse_numbers_follow_their_rules(app_url, points_checkpoint, steps, e
         assert status == "complete", out
         return
     assert status == "error" and out.startswith(expected), (steps, eta, seed, out)
+
+
+def test_a_call_written_before_an_endpoint_gained_an_input_gets_its_default(app_url, points_checkpoint):
+    path, _ = points_checkpoint
+    status, out = call(app_url, "reverse_sample", [path, "ddim", 5, 0.0, 0, 8])  # before "Timestep spacing"
+    assert status == "complete" and out[-1]["spacing"] == "linear", out
+    status, out = call(app_url, "reverse_sample", [path, "ddim", 5, 0.0, 0, 8, "quadratic"])
+    assert status == "complete" and out[-1]["spacing"] == "quadratic", out
+    assert call(app_url, "reverse_sample", [path, "ddim", 5, 0.0, 0, 8, "cubic"]) == (
+        "error", "Timestep spacing must be one of 'linear', 'quadratic', got 'cubic'")

@@ -11,6 +11,7 @@ from PIL import Image
 
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from core.forward import model_predictions
+from explorer import animation
 from explorer.context import AppContext, Settings
 from explorer.lecture import OPENING
 from explorer.render import Figure
@@ -220,6 +221,31 @@ def test_the_predicted_x0_is_clipped_to_the_range_the_checkpoint_was_trained_for
     its, _ = h._iterators(spec, loaded)
     steps = list(its[0])
     assert max(float(s.x0.abs().max()) for s in steps) <= clip + 1e-6
+
+
+def test_quadratic_spacing_visits_its_timesteps_in_both_lanes_and_says_so(h, ckpt):
+    quad = [100, 81, 64, 49, 36, 25, 16, 9, 4, 1]  # T = 100: 100 (k / 10)^2 for k = 10 .. 1
+    session, outs = run(h, ckpt["tiny-points"], sampler="ddim", steps=10, n=4, compare=True, sampler_b="dpm++2m",
+                        steps_b=10)
+    linear_end = session.traj.frames[-1][0].x_t
+    session = ReverseSession()
+    outs = list(h.play(ckpt["tiny-points"], "ddim", 10, 0.0, 0, 4, True, "dpm++2m", 10, 0.0, "max", session,
+                       "quadratic"))
+    lanes = session.spec.lanes
+    assert [lane.spacing for lane in lanes] == ["quadratic", "quadratic"] and session.traj.complete
+    assert [f[0].t for f in session.traj.frames[:-1]] == quad and [f[1].t for f in session.traj.frames[:-1]] == quad
+    assert not np.array_equal(session.traj.frames[-1][0].x_t, linear_end)  # other timesteps, another sample
+    assert "quadratic spacing" in animation.lane_title(lanes[0], session.traj.frames[0][0])
+    _, stats = list(h.sample(ckpt["tiny-points"], "ddim", 10, 0.0, 0, 4, "quadratic"))[-1]
+    assert stats["spacing"] == "quadratic"
+    with pytest.raises(gr.Error, match="unknown timestep spacing 'cubic'; choose one of linear, quadratic"):
+        list(h.play(ckpt["tiny-points"], "ddim", 10, 0.0, 0, 4, False, "ddpm", 10, 0.0, "max", ReverseSession(),
+                    "cubic"))
+    # a link carries it, and restores the control and the run
+    name = h.entry(ckpt["tiny-points"])["name"]
+    problems = []
+    out = h.restore({"tab": "reverse", "checkpoint": name, "steps": 10, "n": 4, "spacing": "quadratic"}, problems)
+    assert problems == [] and out[14]["value"] == "quadratic" and out[19].spec.lanes[0].spacing == "quadratic"
 
 
 def test_sampling_states_its_cost_and_refuses_what_would_hold_the_queue(h, ckpt, monkeypatch):
@@ -451,9 +477,10 @@ def test_a_link_with_a_frame_shows_the_same_picture_as_playing_to_it(h, ckpt):
             h.recordings.clear()
         problems = []
         out = h.restore(link, problems)
-        assert problems == [] and len(out) == 19
-        (ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, compare, second, sampler_b, eta_b,
+        assert problems == [] and len(out) == 20
+        (ck, sampler, steps, eta, seed, n, info, steps_b, kind, explain, compare, second, sampler_b, eta_b, spacing,
          image, plot, caption, scrub, restored) = out
+        assert spacing["value"] == "linear"
         assert ck["value"] == ckpt["tiny-digits"] and sampler["value"] == "ddim" and steps["value"] == 10
         assert steps_b["maximum"] == steps_b["value"] == 200  # never above this model's T (Play would refuse it)
         assert compare["value"] is False and second["visible"] is False and len(restored.spec.lanes) == 1
@@ -467,10 +494,10 @@ def test_a_link_or_lesson_stop_without_a_frame_opens_on_the_first_frame_even_whe
     h.recordings.clear()
     name = h.entry(ckpt["tiny-digits"])["name"]
     out = h.restore({"tab": "reverse", "checkpoint": name, "sampler": "ddpm", "steps": 200, "seed": 3, "n": 4}, [])
-    image, scrub, restored = out[14], out[17], out[18]
+    image, scrub, restored = out[15], out[18], out[19]
     assert image["visible"] is True and image["value"] is not None  # the noise it starts from, not an empty box
     assert restored.cursor == 0 and scrub["value"] == 0 and not restored.recorded
-    assert "Ready: press Play (or Space). 200 steps, computed live" in out[16] and "paused" not in out[16]  # nothing has played yet
+    assert "Ready: press Play (or Space). 200 steps, computed live" in out[17] and "paused" not in out[17]  # nothing has played yet
     session, _ = run(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, seed=3, n=4)
     assert np.array_equal(image["value"], h.view(session, 0)[0])  # the same first frame Play shows
 
@@ -501,7 +528,7 @@ def test_a_link_or_lesson_stop_can_put_a_second_sampler_beside_the_first(h, ckpt
             "compare": True, "sampler_b": "ddpm", "steps_b": 20}
     problems = []
     out = h.restore(link, problems)
-    compare, second, sampler_b, eta_b, steps_b, restored = out[10], out[11], out[12], out[13], out[7], out[18]
+    compare, second, sampler_b, eta_b, steps_b, restored = out[10], out[11], out[12], out[13], out[7], out[19]
     assert problems == [] and compare["value"] is True and second["visible"] is True
     assert sampler_b["value"] == "ddpm" and steps_b["value"] == 20 and eta_b["visible"] is False
     assert [(lane.sampler, lane.steps) for lane in restored.spec.lanes] == [("ddim", 10), ("ddpm", 20)]

@@ -92,7 +92,8 @@ def _setting(h: ReverseHandlers, values: dict, folder: Path) -> tuple:
     sampler = {**{k: k for k in SAMPLERS}, **{v: k for k, v in SAMPLER_LABELS.items()}}.get(
         values.get("sampler", "ddim"), "ddim")
     return h.spec(path, sampler, values.get("steps", default_steps(sampler, T)), values.get("eta", 0.0),
-                  values.get("seed", 0), values.get("n", default_samples(kind, meta["sample_shape"])))
+                  values.get("seed", 0), values.get("n", default_samples(kind, meta["sample_shape"])),
+                  spacing=values.get("spacing", "linear"))
 
 
 def recorded_run(h: ReverseHandlers, values: dict, folder: Path):

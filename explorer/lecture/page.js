@@ -224,6 +224,7 @@
                                 ['frame', '#rv-scrub input[type=number]']]) {
         const v = val(sel); if (v !== null && v !== '') p.set(key, v);
       }
+      const sp = radio('#rv-spacing'); if (sp && sp !== 'linear') p.set('spacing', sp);
       const cmp = $('#rv-compare input[type=checkbox]');
       if (cmp && cmp.checked) {  // a second sampler beside the first
         p.set('compare', '1');

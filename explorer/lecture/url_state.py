@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from core.schedules import MAX_T, SCHEDULES
+from core.schedules import MAX_T, SCHEDULES, SPACINGS
 
 TABS = ("forward", "reverse", "train", "evaluate")
 # The views inside a tab (its inner tabs), by the tab they belong to: `view=compare` opens one.
@@ -99,6 +99,7 @@ PARAMS: dict[str, Param] = {
     "sampler": _name(),
     "steps": _int(1, MAX_T),
     "eta": _float(0.0, 1.0),
+    "spacing": _choice(SPACINGS),  # the timesteps the samplers visit
     "n": _int(1, 10_000),
     "frame": _int(0, 10**7),
     "compare": _flag(),      # a second sampler beside the first, from the same x_T

@@ -11,7 +11,7 @@ import functools
 
 import gradio as gr
 
-from core.schedules import MAX_T
+from core.schedules import MAX_T, SPACINGS
 
 from .. import animation
 from ..lecture import Restorer
@@ -67,6 +67,9 @@ def build(ctx) -> None:
             steps = gr.Slider(1, MAX_T, value=default_steps("ddim", T0), step=1, label="Steps", elem_id="rv-steps")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="eta", info="0: deterministic · 1: as noisy as DDPM",
                             elem_id="rv-eta")
+            spacing = gr.Radio(list(SPACINGS), value="linear", label="Timestep spacing",
+                               info="quadratic: more of the steps at low noise, where the detail is decided "
+                                    "(with eta 1 the 2-D toys' best 50-step setting)", elem_id="rv-spacing")
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="rv-seed")
                 n = gr.Slider(1, max(MAX_SAMPLES.values()), value=n0, step=1, label="Samples",
@@ -120,11 +123,11 @@ def build(ctx) -> None:
 
     # The page's Play sends frames through the live feed; API clients get them as streamed outputs
     # (an event of a hidden button, so that the API keeps its name and its outputs).
-    play.click(h.play_live, [*settings, speed, session], [*outputs, feed], api_name="reverse_play_live",
+    play.click(h.play_live, [*settings, speed, session, spacing], [*outputs, feed], api_name="reverse_play_live",
                api_visibility="undocumented", concurrency_id="reverse-play", concurrency_limit=2,
                show_progress="hidden")
     gr.Button(visible=False, elem_id="rv-play-api").click(
-        h.play, [*settings, speed, session], outputs, api_name="reverse_play", concurrency_id="reverse-play",
+        h.play, [*settings, speed, session, spacing], outputs, api_name="reverse_play", concurrency_id="reverse-play",
         concurrency_limit=2, show_progress="hidden")
     for mode, button in themes.items():
         button.click(functools.partial(h.set_theme, mode), session, view.image, api_visibility="private",
@@ -138,7 +141,7 @@ def build(ctx) -> None:
                 show_progress="hidden")
     export.click(h.export, [fmt, session], file, api_name="reverse_export", concurrency_id="reverse-export").success(
         lambda: gr.update(visible=True), None, file, api_visibility="private", queue=False)
-    sampling = sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n], [final, stats],
+    sampling = sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n, spacing], [final, stats],
                                 api_name="reverse_sample", concurrency_id="reverse-sample")
     # the browser cancels through the queue (API clients: job.cancel()); the event has no server function
     sample_cancel.click(None, None, None, cancels=[sampling], api_visibility="private", queue=False)
@@ -164,4 +167,4 @@ def build(ctx) -> None:
         do_refresh(tab.select)
 
     return Restorer([ckpt, sampler, steps, eta, seed, n, info, steps_b, shown_kind, explain,
-                     compare, second, sampler_b, eta_b, *outputs, session], h.restore)
+                     compare, second, sampler_b, eta_b, spacing, *outputs, session], h.restore)

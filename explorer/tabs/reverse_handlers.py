@@ -24,7 +24,7 @@ from core.data import checkpoint_data, load_dataset
 from core.forward import model_predictions
 from core.nets.base import KINDS
 from core.samplers import SAMPLER_LABELS, SAMPLERS
-from core.schedules import make_schedule
+from core.schedules import SPACINGS, make_schedule
 
 from .. import animation, tempfiles
 from ..costs import COSTS, LIMIT_S, say_seconds
@@ -363,14 +363,18 @@ class ReverseHandlers(CheckpointPicker):
     # validation ----------------------------------------------------------------------------
 
     def spec(self, path, sampler, steps, eta, seed, n, compare=False, sampler_b="ddim", steps_b=50,
-             eta_b=0.0) -> tuple[Spec, tuple]:
-        """Check every setting against the checkpoint; returns (Spec, (model, config, meta, schedule))."""
+             eta_b=0.0, spacing="linear") -> tuple[Spec, tuple]:
+        """Check every setting against the checkpoint; returns (Spec, (model, config, meta, schedule)).
+        `spacing` (the timesteps the samplers visit) applies to both lanes."""
         loaded = self.load(path)
         _, config, meta, schedule = loaded
         kind = RANK_KIND.get(len(meta["sample_shape"]), "image")
-        lanes = [self._lane(sampler, steps, eta, schedule.T)]
+        spacing = "linear" if spacing is None else spacing
+        if spacing not in SPACINGS:
+            raise gr.Error(f"unknown timestep spacing {spacing!r}; choose one of {', '.join(SPACINGS)}")
+        lanes = [self._lane(sampler, steps, eta, schedule.T, spacing=spacing)]
         if compare:
-            lanes.append(self._lane(sampler_b, steps_b, eta_b, schedule.T, "second sampler"))
+            lanes.append(self._lane(sampler_b, steps_b, eta_b, schedule.T, "second sampler", spacing))
         n = _int("number of samples", n, 1, MAX_SAMPLES[kind])
         seed = _int("seed", seed, 0, SEED_MAX)
         weights = Path(path) / "model.safetensors"
@@ -378,12 +382,12 @@ class ReverseHandlers(CheckpointPicker):
         return Spec(str(path), mtime, kind, tuple(lanes), seed, n), loaded
 
     @staticmethod
-    def _lane(sampler, steps, eta, T: int, which: str = "sampler") -> Lane:
+    def _lane(sampler, steps, eta, T: int, which: str = "sampler", spacing: str = "linear") -> Lane:
         if sampler not in SAMPLERS:
             raise gr.Error(f"unknown {which} {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         steps = _int(f"steps ({which})", steps, 1, T)
         eta = _float(f"eta ({which})", eta if eta is not None else 0.0, 0.0, 1.0) if sampler == "ddim" else None
-        return Lane(sampler, SAMPLER_LABELS.get(sampler, sampler), steps, eta)
+        return Lane(sampler, SAMPLER_LABELS.get(sampler, sampler), steps, eta, spacing)
 
     # running -------------------------------------------------------------------------------
 
@@ -402,11 +406,11 @@ class ReverseHandlers(CheckpointPicker):
         its, timesteps = [], []
         for k, lane in enumerate(spec.lanes):
             gen = g if k == 0 else torch.Generator().manual_seed(spec.seed + SECOND_LANE_SALT * k)
-            opts = {"eta": lane.eta} if lane.sampler == "ddim" else {}
+            opts = {"eta": lane.eta, "spacing": lane.spacing} if lane.sampler == "ddim" else {"spacing": lane.spacing}
             its.append(SAMPLERS[lane.sampler](model, schedule, shape, steps=lane.steps, generator=gen,
                                               device=self.ctx.device, prediction=config.diffusion.prediction,
                                               x_T=x_T, clip=clip, **opts))
-            timesteps.append(schedule.timesteps(lane.steps).tolist())
+            timesteps.append(schedule.timesteps(lane.steps, lane.spacing).tolist())
         return its, timesteps
 
     def _start(self, session: ReverseSession, spec: Spec, loaded) -> None:
@@ -527,12 +531,12 @@ class ReverseHandlers(CheckpointPicker):
         return None
 
     def play(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
-             session: ReverseSession | None):
+             session: ReverseSession | None, spacing="linear"):
         """Stream frames as Gradio outputs while the trajectory is computed (or replay it): the API's Play.
 
         The page's own Play button uses `play_live`, which sends the frames outside Gradio's messages.
         """
-        settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
+        settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, spacing)
         session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
         yield self.view(session, session.cursor, playing=True)
         self._announce(session, spec, rate, fresh, T)
@@ -545,11 +549,11 @@ class ReverseHandlers(CheckpointPicker):
             yield closing
 
     def play_live(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
-                  session: ReverseSession | None):
+                  session: ReverseSession | None, spacing="linear"):
         """The page's Play: the first and the closing view go through Gradio, the frames between
         through a `Feed` that the page's player fetches (see explorer/feed.py). Outputs: the view
         (image, plot, caption, frame slider) and the feed marker."""
-        settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b)
+        settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, spacing)
         session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
         feed = self._take_feed(session, fresh)
         # The frame Gradio's image gets. Where the armed feed sent it already, the page shows the same
@@ -867,14 +871,15 @@ class ReverseHandlers(CheckpointPicker):
 
     # restoring a link -----------------------------------------------------------------------
 
-    LINK_KEYS = ("checkpoint", "sampler", "steps", "eta", "n", "frame", "seed", "compare", "sampler_b", "steps_b")
-    N_RESTORED = 19  # the restorer's outputs (see `restore`)
+    LINK_KEYS = ("checkpoint", "sampler", "steps", "eta", "n", "frame", "seed", "compare", "sampler_b", "steps_b",
+                 "spacing")
+    N_RESTORED = 20  # the restorer's outputs (see `restore`)
 
     def restore(self, values: dict, problems: list[str]) -> tuple:
         """The Reverse tab's part of restoring a link (see explorer.lecture.url_state).
 
         Outputs: checkpoint, sampler, steps, eta, seed, samples, facts, second steps, shown kind,
-        explanation, compare, the second sampler's group, the second sampler, its eta, then the view
+        explanation, compare, the second sampler's group, the second sampler, its eta, the spacing, then the view
         (image, plot, caption, frame slider) and the session. With a frame in the link the trajectory
         is computed up to it, so the link shows the same picture.
         """
@@ -920,9 +925,10 @@ class ReverseHandlers(CheckpointPicker):
                     gr.update(maximum=T, value=steps_b), kind,
                     self.explanation(path, sampler, compare, sampler_b),
                     gr.update(value=compare), gr.update(visible=compare), gr.update(value=sampler_b),
-                    gr.update(value=0.0, visible=sampler_b == "ddim"))
+                    gr.update(value=0.0, visible=sampler_b == "ddim"), gr.update(value=values.get("spacing", "linear")))
         frame = values.get("frame")
-        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, 0.0)
+        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, 0.0,
+                                 values.get("spacing", "linear"))
         if frame is None:  # the first frame: x_T and one model call (nothing at all when recorded), so a link or
             frame = 0      # a lesson stop opens on the noise the run starts from, not on an empty box
         session = ReverseSession()
@@ -1012,13 +1018,13 @@ class ReverseHandlers(CheckpointPicker):
             tips.append(f"fewer samples (the time grows with n = {spec.n})")
         return "; ".join(tips)
 
-    def sample(self, checkpoint, sampler, steps, eta, seed, n):
+    def sample(self, checkpoint, sampler, steps, eta, seed, n, spacing="linear"):
         """Run one sampler to the end without animation: streams (None, progress) then (picture, stats).
 
         The cost is estimated first from a measured model call; a run over LIMIT_S is refused with a
         setting that fits. It stops between steps when cancelled, freeing the queue.
         """
-        spec, loaded = self.spec(checkpoint, sampler, steps, eta, seed, n)
+        spec, loaded = self.spec(checkpoint, sampler, steps, eta, seed, n, spacing=spacing)
         seconds_est, per_call = self.estimate(spec, loaded)
         if seconds_est > LIMIT_S:
             raise gr.Error(f"This run would take about {say_seconds(seconds_est)} on this device "
@@ -1050,7 +1056,7 @@ class ReverseHandlers(CheckpointPicker):
         finite = bool(torch.isfinite(x).all())
         stats = {
             "checkpoint": Path(checkpoint).name, "sampler": spec.lanes[0].sampler, "steps": spec.lanes[0].steps,
-            "eta": spec.lanes[0].eta, "seed": spec.seed, "n": spec.n, "shape": list(x.shape),
+            "eta": spec.lanes[0].eta, "spacing": spec.lanes[0].spacing, "seed": spec.seed, "n": spec.n, "shape": list(x.shape),
             "seconds": round(seconds, 3), "finite": finite,
             "mean": float(x.mean()) if finite else None, "std": float(x.std()) if finite else None,
             "min": float(x.min()) if finite else None, "max": float(x.max()) if finite else None,

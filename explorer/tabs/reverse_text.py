@@ -62,6 +62,15 @@ prediction buys second-order accuracy for free: 10–20 steps are often enough.
 """,
 }
 
+CLIP_AND_SPACING = r"""
+**Clipping and spacing.** $\hat x_0$ is clipped to the range the model was trained on (images
+$[-1, 1]$, 2-D points and signals their data's range), as in every sampler here: at large $t$ the
+division by $\sqrt{\bar\alpha_t}$ magnifies the network's error, and without the clip some samples are
+thrown far off. So at the first steps the predicted $x_0$ of 2-D points lies on the edges of that box.
+A sampler with fewer than $T$ steps visits some of the timesteps: **linear** spacing evenly in $t$,
+**quadratic** at $t_k = T\,(k/\text{steps})^2$, more of them at low noise, where the detail is decided.
+"""
+
 COMPARE = r"""
 **Side by side.** Both samplers start from the **same** $x_T$ (drawn once from the seed) and run on
 one clock in $t$: the one with fewer steps moves only when the clock reaches its next timestep,
@@ -81,6 +90,7 @@ def explanation(sampler: str, kind: str | None, compare: bool = False, sampler_b
     if compare and sampler_b and sampler_b != sampler:
         parts.append(SAMPLERS.get(sampler_b, ""))
     parts.append({"points": POINTS, "signal": SIGNALS}.get(kind or "image", PANELS))
+    parts.append(CLIP_AND_SPACING)
     if compare:
         parts.append(COMPARE)
-    return "\n".join(p.strip("\n") for p in parts if p)
+    return "\n\n".join(p.strip("\n") for p in parts if p)  # each its own paragraph
