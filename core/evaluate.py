@@ -34,7 +34,7 @@ from .fid import FID, KID, inception_score
 from .floors import FLOOR_DRAWS, VERDICTS, compare, draw_seeds, drawable, fresh_draw, sliced_reference
 from .metrics import (EvaluationCancelled, bootstrap, manifold_radii, mean_pairwise_distance, median_distance,
                       memorisation, mmd_rbf, noise_mse, precision_recall, sliced_wasserstein)
-from .samplers import SAMPLERS, get_sampler
+from .samplers import SAMPLERS, get_sampler, sampler_options
 from .schedules import SPACINGS, make_schedule
 from .progress import time_left  # noqa: F401  (re-exported: part of this module's API)
 from .signal_features import Standardise, log_spectral_distance, signal_features
@@ -424,7 +424,8 @@ def _generate(model, schedule, config, meta, shape, n, *, sampler, steps, seed, 
 
 
 def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps: int = 50, seed: int = 0,
-                        eta: float = 0.0, spacing: str = "linear", device="cpu", progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
+                        eta: float = 0.0, spacing: str = "linear", device="cpu", progress: Progress | None = None,
+                        cancel: Callable[[], bool] | None = None,
                         extractor: str = "auto", download_inception: bool = False, rounds: int = 30,
                         level: float = 0.9, mse_bins: int = MSE_BINS, return_samples: bool = False):
     """Draw n samples from a checkpoint and compute every figure that applies. Plain JSON-able dict.
@@ -434,8 +435,8 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
     progress(fraction, message) is called as work proceeds; cancel() returning True stops the work
     with EvaluationCancelled. extractor: "auto" (InceptionV3 if usable, else the dataset's shipped
     classifier), "inception" or "builtin". rounds, level: bootstrap rounds and interval level.
-    Result: {"checkpoint", "dataset", "kind", "n", "sampler", "steps", "eta", "spacing", "seed", "device", "extractor",
-    "real_data", "bootstrap", "metrics": {name: {"label", "value", "interval", "level", "floor", "n",
+    Result: {"checkpoint", "dataset", "kind", "n", "sampler", "steps", "eta", "spacing", "seed", "device",
+    "extractor", "real_data", "bootstrap", "metrics": {name: {"label", "value", "interval", "level", "floor", "n",
     "n_floor", "better", "space", "warnings", ...}}, "warnings", "notes", "timings"}.
     With return_samples=True: (result, samples tensor (n, ...) on the CPU).
     """
@@ -450,7 +451,7 @@ def evaluate_checkpoint(path_or_loaded, n: int, *, sampler: str = "ddim", steps:
         raise ValueError(f"eta is an option of DDIM only, not of {sampler!r}: leave it at 0")
     if not 0.0 <= float(eta) <= 1.0:
         raise ValueError(f"eta must be between 0 and 1, got {eta}")
-    opts = {"spacing": spacing, **({"eta": float(eta)} if sampler == "ddim" else {})}
+    opts = sampler_options(sampler, eta, spacing)
     if extractor not in EXTRACTOR_CHOICES:
         raise ValueError(f"extractor must be one of {', '.join(EXTRACTOR_CHOICES)}, got {extractor!r}")
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from .checkpoint import load, load_config, sampling_clip
 from .config import COMPILE_MODES
 from .device import describe_device, pick_device
 from .progress import ProgressLine
-from .samplers import SAMPLERS, final, get_sampler
+from .samplers import SAMPLERS, final, get_sampler, sampler_options
 from .schedules import SPACINGS, make_schedule
 from .threads import add_threads_option, apply_threads
 
@@ -83,7 +83,7 @@ def draw(checkpoint, *, sampler="ddim", steps=50, n=16, seed=0, device="auto", e
         raise ValueError(f"steps must be between 1 and T={schedule.T}, got {steps}")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    opts = {"eta": eta, "spacing": spacing} if sampler == "ddim" else {"spacing": spacing}
+    opts = sampler_options(sampler, eta, spacing)
     shape = (n, *meta["sample_shape"])
     g = torch.Generator().manual_seed(int(seed))
     its = get_sampler(sampler)(model, schedule, shape, generator=g, steps=steps, device=dev,

@@ -151,6 +151,11 @@ SAMPLER_LABELS = {
 }
 
 
+def sampler_options(name: str, eta: float | None = 0.0, spacing: str = "linear") -> dict:
+    """The keyword options sampler `name` takes from a setting: the spacing for every sampler, eta for DDIM."""
+    return {"spacing": spacing, **({"eta": float(eta or 0.0)} if name == "ddim" else {})}
+
+
 def get_sampler(name: str) -> Callable[..., Iterator[Step]]:
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")

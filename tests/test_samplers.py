@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.forward import eps_from_x0, target_for
-from core.samplers import SAMPLERS, Step, final, get_sampler, sample
+from core.samplers import SAMPLERS, Step, final, get_sampler, sample, sampler_options
 from core.schedules import broadcast, gather, make_schedule
 
 
@@ -121,6 +121,12 @@ def test_every_sampler_walks_the_spacing_it_is_given(sched, name):
     assert [s.t_next for s in steps] == [810, 640, 490, 360, 250, 160, 90, 40, 10, 0]
     with pytest.raises(ValueError, match="unknown timestep spacing"):
         next(get_sampler(name)(model, sched, (4, 2), steps=10, spacing="log"))
+
+
+def test_sampler_options_give_eta_to_ddim_only():
+    assert sampler_options("ddim", 1, "quadratic") == {"spacing": "quadratic", "eta": 1.0}
+    assert sampler_options("ddim", None) == {"spacing": "linear", "eta": 0.0}
+    assert sampler_options("ddpm", 0.5) == sampler_options("dpm++2m") == {"spacing": "linear"}
 
 
 def test_bad_arguments_are_clear(sched):

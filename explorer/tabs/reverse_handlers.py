@@ -23,7 +23,7 @@ from core.config import DataConfig
 from core.data import checkpoint_data, load_dataset
 from core.forward import model_predictions
 from core.nets.base import KINDS
-from core.samplers import SAMPLER_LABELS, SAMPLERS
+from core.samplers import SAMPLER_LABELS, SAMPLERS, sampler_options
 from core.schedules import SPACINGS, make_schedule
 
 from .. import animation, tempfiles
@@ -406,7 +406,7 @@ class ReverseHandlers(CheckpointPicker):
         its, timesteps = [], []
         for k, lane in enumerate(spec.lanes):
             gen = g if k == 0 else torch.Generator().manual_seed(spec.seed + SECOND_LANE_SALT * k)
-            opts = {"eta": lane.eta, "spacing": lane.spacing} if lane.sampler == "ddim" else {"spacing": lane.spacing}
+            opts = sampler_options(lane.sampler, lane.eta, lane.spacing)
             its.append(SAMPLERS[lane.sampler](model, schedule, shape, steps=lane.steps, generator=gen,
                                               device=self.ctx.device, prediction=config.diffusion.prediction,
                                               x_T=x_T, clip=clip, **opts))
