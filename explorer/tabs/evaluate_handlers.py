@@ -319,7 +319,7 @@ class EvaluateHandlers(CheckpointPicker):
         try:
             config, _ = load_config(path)
             data = load_dataset(config.data.name, **checkpoint_data(config.data, self.ctx.settings.runs_dir).params)
-            (sampler, steps, _), = meta["setting"]["lanes"]
+            (sampler, steps, _, _), = meta["setting"]["lanes"]  # sampler, steps, eta, spacing (recordings.setting)
             kind, seed = meta["setting"]["kind"], meta["setting"]["seed"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
