@@ -6,8 +6,8 @@ The settings per kind are fixed here, so a rerun on any machine measures the sam
 n = 2000 with DDPM 1000 steps, with DDIM 50 (the Reverse tab's default) and with the fast setting
 DDIM 50, eta 1, quadratic spacing, each over sample seeds 0-3 (one seed's SWD ratio at n = 2000 is
 mostly noise; the goal reads their mean, core.goals.over_seeds; seed 0's full figures are kept for
-the table); digits, shapes, signals: n = 1000 with DDIM 50, seed 0. benchmarks/checkpoint_table.py writes assets/checkpoints/README.md's table from these
-files; nobody types the numbers.
+the table); digits, shapes, signals: n = 1000 with DDIM 50, seed 0. benchmarks/checkpoint_table.py
+writes assets/checkpoints/README.md's table from these files; nobody types the numbers.
 """
 from __future__ import annotations
 
@@ -49,17 +49,15 @@ def measure(name: str) -> dict:
             r, gen = evaluate_checkpoint(path, n, sampler=sampler, steps=steps, seed=seed, device="cpu",
                                          return_samples=True, **opts)
             seconds += r["timings"]["total_s"]
+            off = {"off_squares": off_squares(gen)} if config.data.name == "checkerboard" else {}
             if seed == 0:
                 run = {"sampler": sampler, "steps": steps, **opts, "n": n, "seed": 0,
                        "metrics": {k: {f: v.get(f) for f in KEEP} for k, v in r["metrics"].items() if k != "mse"},
-                       "overall": r["overall"], "floor": r["floor"]}
-                if config.data.name == "checkerboard":
-                    run["off_squares"] = off_squares(gen)
+                       "overall": r["overall"], "floor": r["floor"], **off}
             if meta["kind"] == "points":
                 m = r["metrics"]
                 per_seed.append({"seed": seed, "swd": m["swd"]["value"], "swd_floor": m["swd"]["floor"],
-                                 "precision": m["precision"]["value"], "recall": m["recall"]["value"],
-                                 **({"off_squares": off_squares(gen)} if config.data.name == "checkerboard" else {})})
+                                 "precision": m["precision"]["value"], "recall": m["recall"]["value"], **off})
         run.update(seconds=round(seconds, 1), load_before=round(load, 2))
         if per_seed:
             run["seeds"] = per_seed
