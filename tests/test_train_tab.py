@@ -46,11 +46,12 @@ def snapshot(kind="points", **over) -> dict:
 # --- choices and settings -------------------------------------------------------------------
 
 def test_presets_fit_the_kind_of_data():
-    assert presets_for("points") == ["mlp-2d"]
+    assert presets_for("points") == ["mlp-2d", "mlp-2d-small"]
     assert "unet-digits" in presets_for("image") and "mlp-2d" not in presets_for("image")
     assert set(presets_for("signal")) == {"gru-signals", "conv1d-signals"}
     assert kind_of("digits") == "image" and kind_of(UPLOAD) == "image" and kind_of("moons") == "points"
-    assert default_preset("digits") == "unet-digits" and default_preset("moons") == "mlp-2d"
+    assert default_preset("digits") == "unet-digits" and default_preset("moons") == "mlp-2d-small"
+    assert default_preset(train.DRAW) == "mlp-2d"  # a drawing keeps the settings benchmarks/drawn_points.py measured
 
 
 def test_make_config_builds_the_run():
@@ -81,16 +82,21 @@ def test_bad_settings_say_what_is_allowed(over, message):
 
 
 def test_dataset_change_resets_the_controls():
-    preset, batch, steps, lr, every, group, canvas = on_dataset("digits")
-    assert preset["value"] == "unet-digits" and preset["choices"] == presets_for("image")
+    preset, schedule, batch, steps, lr, every, group, canvas = on_dataset("digits")
+    assert preset["value"] == "unet-digits" and preset["choices"] == presets_for("image") and schedule == "linear"
     assert (batch, steps, lr, every) == tuple(train.DEFAULTS["image"][k] for k in ("batch", "steps", "lr",
                                                                                     "preview_every"))
     assert group["visible"] is False and on_dataset(UPLOAD)[-2]["visible"] is True
     assert canvas["visible"] is False and on_dataset(UPLOAD)[-1]["visible"] is False
-    preset, batch, steps, lr, every, group, canvas = on_dataset(train.DRAW)
+    preset, schedule, batch, steps, lr, every, group, canvas = on_dataset(train.DRAW)
     assert preset["value"] == "mlp-2d" and canvas["visible"] is True and group["visible"] is False
+    assert schedule == "linear"
     assert (batch, steps, lr, every) == tuple(train.DEFAULTS["drawing"][k] for k in ("batch", "steps", "lr",
                                                                                       "preview_every"))
+    # a built-in 2-D toy: the settings that meet the 2-D quality goal in a short run (toy_time_to_quality.py)
+    preset, schedule, batch, steps, lr, every, group, canvas = on_dataset("swiss_roll")
+    assert (preset["value"], schedule, batch, steps, lr) == ("mlp-2d-small", "cosine", 384, 1600, 3e-3)
+    assert canvas["visible"] is False and group["visible"] is False
 
 
 def test_time_estimate_scales_with_steps_and_batch():

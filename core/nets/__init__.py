@@ -32,6 +32,10 @@ NETS: dict[str, type[Denoiser]] = {
 # Sizes chosen so CPU training is practical and each checkpoint (float32) stays a few MB.
 PRESETS: dict[str, ModelConfig] = {
     "mlp-2d": ModelConfig("mlp", {"width": 128, "blocks": 4, "fourier_features": 64, "fourier_scale": 1.0}),
+    # Half the blocks: each step costs about half as much, so a short run takes more of them. With the cosine
+    # schedule, 1,600 steps of 384 bring swiss_roll to the 2-D quality goal in about 8 s on 2 CPU cores
+    # (benchmarks/toy_time_to_quality.py): the Train tab's 2-D default.
+    "mlp-2d-small": ModelConfig("mlp", {"width": 128, "blocks": 2, "fourier_features": 64, "fourier_scale": 1.0}),
     "unet-digits": ModelConfig("unet", {"base": 32, "channel_mult": [1, 2], "blocks": 2, "attn_resolutions": [4]}),
     "unet-shapes": ModelConfig("unet", {"base": 32, "channel_mult": [1, 2, 2], "blocks": 2, "attn_resolutions": [8]}),
     "unet-small": ModelConfig("unet", {"base": 32, "channel_mult": [1, 2], "blocks": 1, "attn_resolutions": []}),
@@ -42,6 +46,7 @@ PRESETS: dict[str, ModelConfig] = {
 # The sample shape each preset is meant for (any shape of the right kind works; this one is for the table).
 PRESET_SHAPES: dict[str, tuple[int, ...]] = {
     "mlp-2d": (2,),
+    "mlp-2d-small": (2,),
     "unet-digits": (1, 8, 8),
     "unet-shapes": (3, 32, 32),
     "unet-small": (1, 16, 16),
