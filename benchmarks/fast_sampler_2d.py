@@ -47,6 +47,9 @@ SETTINGS = [  # label, sampler, steps, options, clip on
     ("ddim 50, quadratic spacing", "ddim", 50, {"spacing": "quadratic"}, True),
     ("ddim 50, eta 1, quadratic spacing", "ddim", 50, {"eta": 1.0, "spacing": "quadratic"}, True),
     ("dpm++ 20, quadratic spacing", "dpm++2m", 20, {"spacing": "quadratic"}, True),
+    ("dpm++ sde 50", "dpm++2m-sde", 50, {}, True),
+    ("dpm++ sde 50, quadratic spacing", "dpm++2m-sde", 50, {"spacing": "quadratic"}, True),
+    ("dpm++ sde 20, quadratic spacing", "dpm++2m-sde", 20, {"spacing": "quadratic"}, True),
 ]
 
 

@@ -120,6 +120,11 @@ def main(argv=None) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".png", ".npz"):
         p.error(f"--out must end in .png or .npz, got {out.name!r}")
+    if a.eta and a.sampler != "ddim":  # as core.evaluate: an option the sampler would ignore is refused
+        p.error(f"--eta is an option of ddim only, not of {a.sampler}: leave it out "
+                "(ddpm and dpm++2m-sde add noise in every step already)")
+    if not 0.0 <= a.eta <= 1.0:
+        p.error(f"--eta must be between 0 and 1, got {a.eta:g}")
     try:
         apply_threads(a.threads)
         _, meta = load_config(a.checkpoint)

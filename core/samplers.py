@@ -138,16 +138,54 @@ def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, 
         x0_prev, x = x0, x_next
 
 
+def dpm_solver_pp_2m_sde(model, schedule: NoiseSchedule, shape, *, steps: int = 50, generator=None, device="cpu",
+                         prediction="eps", x_T=None, clip=None, spacing: str = "linear") -> Iterator[Step]:
+    """DPM-Solver++(2M) SDE (Lu et al. 2022, sec. 5; diffusers' "sde-dpmsolver++"): the second-order multistep
+    solver of the reverse SDE instead of the ODE, fresh noise in every step as DDPM has.
+
+    With h = lambda_s - lambda_t as in `dpm_solver_pp_2m` and z ~ N(0, I):
+        x_s = (sigma_s / sigma_t) e^{-h} x_t + alpha_s (1 - e^{-2h}) D + sigma_s sqrt(1 - e^{-2h}) z,
+    D as in the 2M solver (x0 on the first step, then the extrapolation with the previous x0). The noise
+    corrects the errors of the network's score that a deterministic path integrates: on the shipped 2-D
+    toys, 50 steps with quadratic spacing land as close to the data as DDPM's 1000 (benchmarks/RESULTS.md).
+    The last step (to t = 0) returns x0, as the ODE solver's does.
+    """
+    ts, x = _setup(schedule, shape, steps, generator, device, x_T, spacing)
+    n = len(ts) - 1
+    lam = (0.5 * schedule.log_snr).tolist()  # Python floats: nothing is read inside the loop
+    abar = schedule.alpha_bar.tolist()
+    x0_prev, h_prev = None, None
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
+        x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
+        if s == 0:
+            x_next = x0
+        else:
+            h = lam[s] - lam[t]
+            D = x0
+            if x0_prev is not None:
+                r = h_prev / h
+                D = x0 + (0.5 / r) * (x0 - x0_prev)
+            sigma_s = math.sqrt(1 - abar[s])
+            keep = sigma_s / math.sqrt(1 - abar[t]) * math.exp(-h)
+            x_next = keep * x + math.sqrt(abar[s]) * -math.expm1(-2 * h) * D \
+                + sigma_s * math.sqrt(-math.expm1(-2 * h)) * _randn(x.shape, generator, x.device)
+            h_prev = h
+        yield Step(i, n, t, s, x, x0, eps, x_next)
+        x0_prev, x = x0, x_next
+
+
 SAMPLERS: dict[str, Callable[..., Iterator[Step]]] = {
     "ddpm": ddpm,
     "ddim": ddim,
     "dpm++2m": dpm_solver_pp_2m,
+    "dpm++2m-sde": dpm_solver_pp_2m_sde,
 }
 
 SAMPLER_LABELS = {
     "ddpm": "DDPM (ancestral, stochastic)",
     "ddim": "DDIM (eta: 0 deterministic .. 1 stochastic)",
     "dpm++2m": "DPM-Solver++ 2M (2nd-order ODE solver)",
+    "dpm++2m-sde": "DPM-Solver++ 2M SDE (2nd-order, stochastic)",
 }
 
 

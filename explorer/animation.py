@@ -40,16 +40,40 @@ FRAME_FONT = 22
 PLOT_FONT = 16           # 2-D and signal frames are narrower and shown enlarged
 
 
-def lane_title(lane: Lane, snap: Snapshot) -> str:
-    """'DDIM (eta 0.0) · step 3/50 · t = 940', or '... · done after 50 steps' once x_0 is reached."""
-    name = lane.sampler.upper() if lane.sampler != "dpm++2m" else "DPM-Solver++ 2M"
+def lane_name(lane: Lane) -> str:
+    """'DDIM (eta 0.5)', 'DPM-Solver++ 2M SDE, quadratic spacing': the sampler and its options."""
+    name = {"dpm++2m": "DPM-Solver++ 2M", "dpm++2m-sde": "DPM-Solver++ 2M SDE"}.get(lane.sampler, lane.sampler.upper())
     if lane.eta is not None:
         name += f" (eta {lane.eta:g})"
     if lane.spacing != "linear":
         name += f", {lane.spacing} spacing"
-    if snap.done:
-        return f"{name} · done after {snap.n} steps"
-    return f"{name} · step {snap.i + 1}/{snap.n} · t = {snap.t}"
+    return name
+
+
+def lane_progress(snap: Snapshot) -> str:
+    """'step 3/50 · t = 940', or 'done after 50 steps' once x_0 is reached."""
+    return f"done after {snap.n} steps" if snap.done else f"step {snap.i + 1}/{snap.n} · t = {snap.t}"
+
+
+def lane_title(lane: Lane, snap: Snapshot) -> str:
+    """'DDIM (eta 0.0) · step 3/50 · t = 940', or '... · done after 50 steps' once x_0 is reached."""
+    return f"{lane_name(lane)} · {lane_progress(snap)}"
+
+
+LONG_NAME = 18  # characters: a longer sampler name goes on its own line above the step, in every frame of the run
+
+
+def lane_title_lines(lane: Lane, snap: Snapshot) -> list[str]:
+    """The lane's title as the frames draw it: one line, or, for a long name ('DDIM (eta 1), quadratic
+    spacing'), the name and then the step, which side by side or beside the next panel's title would run
+    into them. Decided by the lane alone, so every frame of a run has the same layout."""
+    name = lane_name(lane)
+    return [f"{name} · {lane_progress(snap)}"] if len(name) <= LONG_NAME else [name, lane_progress(snap)]
+
+
+def title_lines(lanes: Sequence[Lane]) -> int:
+    """How many lines the longest lane title of these lanes takes (1 or 2)."""
+    return 2 if any(len(lane_name(lane)) > LONG_NAME for lane in lanes) else 1
 
 
 # --- images -----------------------------------------------------------------------------------
@@ -170,6 +194,7 @@ def _lane_columns(nlanes: int) -> list[list[tuple[float, float]]]:
 
 
 LANE_TITLE_SHIFT = 28  # px between a lane's title and its panels' titles below it (20 px text in the presenter view)
+TITLE_LINE = 26        # px of one more line of title (20 px text in the presenter view)
 
 
 def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequence[Sequence[Snapshot]],
@@ -187,7 +212,8 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
     nlanes = len(lanes)
     data, annotations, images = [], [], []
     wide = nlanes > 1
-    lay = _layout(height, margin=dict(l=36, r=8, t=30 + (LANE_TITLE_SHIFT if wide else 0), b=24))
+    extra = TITLE_LINE * (title_lines(lanes) - 1)  # a long sampler name takes a line of its own
+    lay = _layout(height, margin=dict(l=36, r=8, t=30 + (LANE_TITLE_SHIFT if wide else 0) + extra, b=24))
     columns = _lane_columns(nlanes) if wide else [[(0.0, 0.485), (0.515, 1.0)]]
     rng = [-lim, lim]
     for r, (lane, s) in enumerate(zip(lanes, frame)):
@@ -195,7 +221,7 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
         y_dom = [0.0, 1.0]
         if wide:
             (a, _), (_, b) = columns[r]
-            annotations.append(dict(text=lane_title(lane, s), x=(a + b) / 2, xanchor="center", y=1.0,
+            annotations.append(dict(text="<br>".join(lane_title_lines(lane, s)), x=(a + b) / 2, xanchor="center", y=1.0,
                                     yshift=LANE_TITLE_SHIFT, xref="paper", yref="paper", yanchor="bottom",
                                     showarrow=False, font=dict(size=11, color=color)))
         for c in range(2):
@@ -208,7 +234,7 @@ def points_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails: Sequ
             if wide:
                 title = "x_t" if c == 0 else "predicted x0"
             else:
-                title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
+                title = "<br>".join(lane_title_lines(lane, s)) if c == 0 else "predicted x0 (grey: data)"
             annotations.append(_panel_title(title, x_dom, first=c == 0, y=y_dom[1], size=11))
             xref, yref = f"x{suffix}", f"y{suffix}"
             if c == 0:
@@ -278,7 +304,8 @@ def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
     """Per lane a row of three line plots: x_t | predicted x0 | predicted eps, first `max_lines` samples."""
     nrows = len(lanes)
     data, annotations = [], []
-    lay = _layout(row_height * nrows, margin=dict(l=40, r=8, t=30, b=24))
+    extra = TITLE_LINE * (title_lines(lanes) - 1)  # a long sampler name takes a line of its own
+    lay = _layout(row_height * nrows + extra, margin=dict(l=40, r=8, t=30 + extra, b=24))
     gap_y = 0.12 / max(nrows, 1)
     h = (1 - gap_y * (nrows - 1)) / nrows
     # the gap holds the next panel's y tick labels: "-1.5" at the presenter view's 20 px needs about 50 px
@@ -294,7 +321,7 @@ def signal_figure(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
             # 10% of room beyond the limits: the top tick's label then sits below the panel titles
             lay[f"yaxis{suffix}"] = _axis(domain=y_dom, range=[-1.1 * ylim, 1.1 * ylim], anchor=f"x{suffix}")
             if c == 0:
-                title = f"{lane_title(lane, s)}: {'x_0' if s.done else label}"
+                title = "<br>".join(lane_title_lines(lane, s)) + f": {'x_0' if s.done else label}"
             else:
                 title = label
             annotations.append(_panel_title(title, x_dom, first=c == 0, y=y_dom[1], size=12))
@@ -372,13 +399,15 @@ def points_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails, fiel
     nlanes = len(lanes)
     wide = nlanes > 1  # lanes side by side, each titled above its two panels, as in points_figure
     # a wide frame is shown smaller (about 0.63 of its size in the presenter view at 1024x768 with the
-    # lesson card): its text is twice as large, so it still reads at 20 px, and the longest lane title
-    # (DPM-Solver++ 2M's, 574 px) still fits above its lane's two panels
+    # lesson card): its text is twice as large, so it still reads at 20 px; a lane title of a long sampler
+    # name takes two lines (lane_title_lines), each of which fits above its lane's two panels
     size_font = 2 * PLOT_FONT if wide else PLOT_FONT
     pad, cap, between = 8, size_font + 10, 40
+    nlines = title_lines(lanes)  # a long sampler name takes a line of its own
     w = nlanes * (2 * size + pad) + (nlanes - 1) * between + 2 * pad
-    top = pad + (cap if wide else 0)
-    h = top + cap + size + pad
+    top = pad + (nlines * cap if wide else 0)
+    head = cap if wide else nlines * cap  # the panel titles' band (one lane: its title is the first panel's)
+    h = top + head + size + pad
     canvas = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(canvas)
     font = _font(size_font)
@@ -386,23 +415,25 @@ def points_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], trails, fiel
     for r, (lane, s) in enumerate(zip(lanes, frame)):
         lane_left = pad + r * (2 * size + pad + between)
         if wide:
-            title = lane_title(lane, s)
-            tw = draw.textlength(title, font=font)
-            draw.text((lane_left + max(0.0, (2 * size + pad - tw) / 2), pad + 3), title,
-                      fill=PALETTE[r % len(PALETTE)], font=font)
+            for k, line in enumerate(lane_title_lines(lane, s)):
+                tw = draw.textlength(line, font=font)
+                draw.text((lane_left + max(0.0, (2 * size + pad - tw) / 2), pad + 3 + k * cap), line,
+                          fill=PALETTE[r % len(PALETTE)], font=font)
         row = []
         for c in range(2):
             left = lane_left + c * (size + pad)
             if wide:
-                title = "x_t" if c == 0 else "predicted x0"
+                lines = ["x_t" if c == 0 else "predicted x0"]
             else:
-                title = lane_title(lane, s) if c == 0 else "predicted x0 (grey: data)"
-            tx = left if c == 0 else left + size - draw.textlength(title, font=font)
-            draw.text((tx, top + 3), title, fill="#111827", font=font)
-            box = (left, top + cap, left + size, top + cap + size)
+                lines = lane_title_lines(lane, s) if c == 0 else ["predicted x0 (grey: data)"]
+            skip = head // cap - len(lines)  # a one-line title on the band's last line: the long name's is free
+            for k, line in enumerate(lines):
+                tx = left if c == 0 else left + size - draw.textlength(line, font=font)
+                draw.text((tx, top + 3 + (k + skip) * cap), line, fill="#111827", font=font)
+            box = (left, top + head, left + size, top + head + size)
             draw.rectangle(box, outline=(203, 213, 225), fill=(255, 255, 255))
             if c == 1 and reference is not None:
-                canvas.paste(_reference_panel(reference, size, lim), (left, top + cap))
+                canvas.paste(_reference_panel(reference, size, lim), (left, top + head))
             row.append(box)
         boxes.append(row)
     arr = np.array(canvas)
@@ -429,7 +460,8 @@ def signal_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
                   size: tuple[int, int] = (300, 170)) -> np.ndarray:
     """The same picture as `signal_figure`, drawn with Pillow: (H, W, 3) uint8."""
     pw, ph = size
-    pad, cap = 8, PLOT_FONT + 10
+    pad, line_h = 8, PLOT_FONT + 10
+    cap = title_lines(lanes) * line_h  # a long sampler name takes a line of its own
     w = 3 * pw + 4 * pad
     h = len(lanes) * (ph + cap + pad) + pad
     canvas = Image.new("RGB", (w, h), "white")
@@ -439,8 +471,10 @@ def signal_raster(frame: Sequence[Snapshot], lanes: Sequence[Lane], max_lines: i
         top = pad + r * (ph + cap + pad)
         for c, (label, attr, ylim) in enumerate(SIGNAL_PANELS):
             left = pad + c * (pw + pad)
-            title = f"{lane_title(lane, s)}" if c == 0 else label
-            draw.text((left, top + 3), title, fill="#111827", font=font)
+            titles = lane_title_lines(lane, s) if c == 0 else [label]
+            skip = cap // line_h - len(titles)  # the other panels' titles on the last line: the first is free
+            for k, title in enumerate(titles):
+                draw.text((left, top + 3 + (k + skip) * line_h), title, fill="#111827", font=font)
             arr = _f32(getattr(s, attr))
             lines = arr.reshape(arr.shape[0], -1)[:max_lines]
             length = lines.shape[1]

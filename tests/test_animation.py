@@ -28,6 +28,8 @@ def test_lane_title_names_sampler_step_and_t():
     assert animation.lane_title(LANES[1], s).startswith("DDIM (eta 0.5) · step 3/10")
     done = snapshot("points", 10, 10, 0, torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
     assert "done" in animation.lane_title(LANES[0], done)
+    sde = Lane("dpm++2m-sde", "DPM-Solver++ 2M SDE", 50, None, "quadratic")
+    assert animation.lane_title(sde, s) == "DPM-Solver++ 2M SDE, quadratic spacing · step 3/10 · t = 800"
 
 
 def test_image_frame_shows_the_three_grids_of_each_lane():
@@ -163,6 +165,32 @@ def test_rasters_draw_points_and_signals():
     x = torch.zeros(2, 1, 16)
     sig = animation.signal_raster((snapshot("signal", 0, 1, 5, x, x, x),), LANES[:1])
     assert sig.shape[1] > sig.shape[0] and sig.dtype == np.uint8
+
+
+def test_a_long_sampler_name_takes_its_own_line_in_every_frame_of_a_run():
+    """'DPM-Solver++ 2M SDE, quadratic spacing · step 3/50 · t = 900' is wider than a lane: the name goes on a
+    line of its own above the step (it ran into the next lane's title), the same in every frame of the run so
+    the pictures keep one size; the panels' titles stay on the band's last line; short names stay on one."""
+    snaps, field = points_parts()
+    long = Lane("dpm++2m-sde", "DPM-Solver++ 2M SDE", 5, None, "quadratic")
+    assert animation.lane_title_lines(long, snaps[0]) == ["DPM-Solver++ 2M SDE, quadratic spacing",
+                                                          f"step 1/5 · t = {snaps[0].t}"]
+    assert animation.lane_title_lines(LANES[1], snaps[0]) == [animation.lane_title(LANES[1], snaps[0])]
+    assert animation.title_lines(LANES) == 1 and animation.title_lines((LANES[0], long)) == 2
+    short = animation.points_raster((snaps[-1],), LANES[:1], [snaps], [field], None)
+    first, last = (animation.points_raster((s,), (long,), [snaps], [field], None) for s in (snaps[0], snaps[-1]))
+    assert first.shape == last.shape and first.shape[0] > short.shape[0] and first.shape[1] == short.shape[1]
+    pair = [animation.points_raster((s, s), (LANES[0], long), [snaps] * 2, [field] * 2, None) for s in snaps[::2]]
+    assert len({p.shape for p in pair}) == 1
+    fig = animation.points_figure((snaps[0],), (long,), [snaps], [field]).to_dict()["layout"]
+    assert fig["annotations"][0]["text"] == "DPM-Solver++ 2M SDE, quadratic spacing<br>" + f"step 1/5 · t = {snaps[0].t}"
+    plain = animation.points_figure((snaps[0],), LANES[:1], [snaps], [field]).to_dict()["layout"]
+    assert fig["margin"]["t"] > plain["margin"]["t"]
+    x = torch.zeros(2, 1, 16)
+    s = snapshot("signal", 0, 1, 5, x, x, x)
+    assert animation.signal_raster((s,), (long,)).shape[0] > animation.signal_raster((s,), LANES[:1]).shape[0]
+    assert animation.signal_figure((s,), (long,)).to_dict()["layout"]["annotations"][0]["text"].startswith(
+        "DPM-Solver++ 2M SDE, quadratic spacing<br>")
 
 
 def test_pick_frames_spreads_and_keeps_the_ends():

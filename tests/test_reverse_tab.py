@@ -104,6 +104,8 @@ def test_sampler_change_shows_eta_only_for_ddim_and_suggests_steps(h, ckpt):
     eta, steps = h.sampler_changed(ckpt["tiny-digits"], "ddpm")
     assert eta["visible"] is False and steps["value"] == 200       # DDPM: all T steps
     assert h.sampler_changed(ckpt["tiny-digits"], "dpm++2m")[1]["value"] == 20
+    eta, steps = h.sampler_changed(ckpt["tiny-digits"], "dpm++2m-sde")
+    assert eta["visible"] is False and steps["value"] == 50
     assert h.sampler_changed(None, "ddim")[1] == gr.update()
 
 
@@ -113,6 +115,8 @@ def test_explanation_has_each_samplers_update_and_the_kinds_panels(h, ckpt):
     both = h.explanation(ckpt["tiny-points"], "ddim", True, "dpm++2m")
     assert "DPM-Solver++ 2M" in both and "\\lambda" in both and "2-D points" in both and "same" in both
     assert "Signals" in h.explanation(ckpt["tiny-signals"], "ddpm")
+    sde = h.explanation(ckpt["tiny-points"], "dpm++2m-sde")
+    assert "DPM-Solver++ 2M SDE" in sde and "stochastic" in sde and "DDIM." not in sde
 
 
 def test_refresh_finds_a_new_checkpoint_and_keeps_the_choice(h, ckpt, app_settings, trained_checkpoints):

@@ -74,6 +74,13 @@ def test_errors_are_clear(tmp_path, capsys):
     assert "steps must be between 1 and T=50, got 51" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--checkpoint", str(ck), "--out", str(tmp_path / "x.jpg")])
+    capsys.readouterr()
+    for args, said in ((["--sampler", "dpm++2m-sde", "--eta", "1"], "--eta is an option of ddim only, not of dpm++2m-sde"),
+                       (["--eta", "1.5"], "--eta must be between 0 and 1, got 1.5")):
+        with pytest.raises(SystemExit):
+            main(["--checkpoint", str(ck), *args, "--out", str(tmp_path / "y.npz")])
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "y.npz").exists()
 
 
 def test_grid_layout():

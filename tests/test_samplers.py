@@ -51,6 +51,7 @@ def sched():
     ("ddim", {"eta": 0.0}, 1000), ("ddim", {"eta": 0.0}, 50), ("ddim", {"eta": 1.0}, 250), ("dpm++2m", {}, 20),
     ("ddim", {"eta": 0.0, "spacing": "quadratic"}, 50), ("ddim", {"eta": 1.0, "spacing": "quadratic"}, 50),
     ("dpm++2m", {"spacing": "quadratic"}, 20), ("ddpm", {"spacing": "quadratic"}, 50),
+    ("dpm++2m-sde", {}, 50), ("dpm++2m-sde", {"spacing": "quadratic"}, 50), ("dpm++2m-sde", {}, 20),
 ])
 def test_gaussian_data_recovers_mean_and_variance(sched, name, opts, steps):
     # Few-step samplers end on a posterior mean and so shrink the variance a little; std = 0.6 keeps
@@ -69,7 +70,7 @@ def test_other_prediction_targets(sched, prediction):
     assert x.mean().item() == pytest.approx(-0.5, abs=0.03) and x.std().item() == pytest.approx(0.6, rel=0.08)
 
 
-@pytest.mark.parametrize("name,steps", [("ddpm", 250), ("ddim", 50), ("dpm++2m", 25)])
+@pytest.mark.parametrize("name,steps", [("ddpm", 250), ("ddim", 50), ("dpm++2m", 25), ("dpm++2m-sde", 50)])
 def test_mixture_samples_land_on_modes(sched, name, steps):
     angles = torch.arange(8) * (2 * math.pi / 8)
     means = 2.0 * torch.stack([angles.cos(), angles.sin()], 1)
@@ -174,6 +175,31 @@ def test_dpm_solver_matches_diffusers_reference(sched, steps):
     assert torch.allclose(ours, x, atol=1e-5)
 
 
+@pytest.mark.parametrize("steps", [10, 50])
+def test_dpm_solver_sde_matches_diffusers_reference(sched, steps):
+    """Our DPM-Solver++(2M) SDE equals diffusers' "sde-dpmsolver++" step for step, given the same noise: both
+    draw it on the CPU from one generator, one draw per step (diffusers draws one more on its last step,
+    where it is multiplied by zero)."""
+    diffusers = pytest.importorskip("diffusers")
+    model = GaussianDenoiser(sched, 0.3, 0.5)
+    x_T = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    ours = final(SAMPLERS["dpm++2m-sde"](model, sched, (32, 2), steps=steps, x_T=x_T,
+                                         generator=torch.Generator().manual_seed(5)))
+    ref = diffusers.DPMSolverMultistepScheduler(
+        num_train_timesteps=1000, beta_schedule="linear", timestep_spacing="trailing",
+        algorithm_type="sde-dpmsolver++", solver_order=2, lower_order_final=True, final_sigmas_type="zero")
+    ref.set_timesteps(steps)
+    g = torch.Generator().manual_seed(5)
+    x = x_T.clone()
+    for k in ref.timesteps:
+        x = ref.step(model(x, torch.full((32,), int(k) + 1)), k, x, generator=g).prev_sample
+    assert torch.allclose(ours, x, atol=1e-5)
+    # and the noise matters: another generator gives other samples
+    other = final(SAMPLERS["dpm++2m-sde"](model, sched, (32, 2), steps=steps, x_T=x_T,
+                                          generator=torch.Generator().manual_seed(6)))
+    assert not torch.allclose(ours, other, atol=1e-3)
+
+
 def test_posterior_coefficients_are_those_of_q_posterior_exactly(sched):
     from core.forward import posterior_coefficients, q_posterior
 
@@ -212,5 +238,6 @@ def test_a_sampler_step_moves_nothing_but_its_noise_between_host_and_device(sche
     with Watch():
         for _ in range(5):
             next(it)
-    # DDPM draws its noise on the CPU (the same picture on every device) and moves it: one .to per step
-    assert calls == (["to"] * 5 if name == "ddpm" else []), calls
+    # DDPM and the SDE solver draw their noise on the CPU (the same picture on every device) and move it:
+    # one .to per step
+    assert calls == (["to"] * 5 if name in ("ddpm", "dpm++2m-sde") else []), calls

@@ -1,6 +1,6 @@
 """Reverse tab: watch a trained model turn noise into data, one sampler step at a time.
 
-Pick a checkpoint, a sampler (DDPM, DDIM, DPM-Solver++ 2M), steps, seed and number of samples;
+Pick a checkpoint, a sampler (DDPM, DDIM, DPM-Solver++ 2M and its SDE form), steps, seed and number of samples;
 Play streams the trajectory while it is computed, Pause / Stop / step / scrub move through it,
 and the recorded frames export as GIF or MP4. A second sampler can run beside the first from the
 same x_T. The handlers are in `reverse_handlers.py`; this module lays out widgets and wires events.
