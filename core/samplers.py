@@ -106,15 +106,9 @@ def ddim(model, schedule: NoiseSchedule, shape, *, steps: int = 50, generator=No
         x = x_next
 
 
-def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, generator=None, device="cpu",
-                     prediction="eps", x_T=None, clip=None, spacing: str = "linear") -> Iterator[Step]:
-    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): a second-order multistep solver of the probability-flow ODE.
-
-    In half-log-SNR time lambda = log(alpha / sigma), with alpha = sqrt(abar), sigma = sqrt(1 - abar):
-        x_s = (sigma_s / sigma_t) x_t - alpha_s (e^{-h} - 1) D,   h = lambda_s - lambda_t,
-    where D is x0 at t (first step) or the extrapolation (1 + 1/2r) x0_t - (1/2r) x0_prev, r = h_prev / h.
-    The last step (to t = 0, where lambda is infinite) returns D = x0 directly (first order, as k-diffusion does).
-    """
+def _dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps, generator, device, prediction, x_T, clip,
+                      spacing, sde: bool) -> Iterator[Step]:
+    """The loop both DPM-Solver++(2M) forms share; `sde` picks the update (see the two functions below)."""
     ts, x = _setup(schedule, shape, steps, generator, device, x_T, spacing)
     n = len(ts) - 1
     lam = (0.5 * schedule.log_snr).tolist()  # Python floats, like alpha-bar: nothing is read inside the loop
@@ -132,10 +126,27 @@ def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, 
                 D = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
             sig_ratio = math.sqrt((1 - abar[s]) / (1 - abar[t]))
             alpha_s = math.sqrt(abar[s])
-            x_next = sig_ratio * x - alpha_s * math.expm1(-h) * D
+            if sde:
+                x_next = sig_ratio * math.exp(-h) * x - alpha_s * math.expm1(-2 * h) * D \
+                    + math.sqrt(1 - abar[s]) * math.sqrt(-math.expm1(-2 * h)) * _randn(x.shape, generator, x.device)
+            else:
+                x_next = sig_ratio * x - alpha_s * math.expm1(-h) * D
             h_prev = h
         yield Step(i, n, t, s, x, x0, eps, x_next)
         x0_prev, x = x0, x_next
+
+
+def dpm_solver_pp_2m(model, schedule: NoiseSchedule, shape, *, steps: int = 20, generator=None, device="cpu",
+                     prediction="eps", x_T=None, clip=None, spacing: str = "linear") -> Iterator[Step]:
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): a second-order multistep solver of the probability-flow ODE.
+
+    In half-log-SNR time lambda = log(alpha / sigma), with alpha = sqrt(abar), sigma = sqrt(1 - abar):
+        x_s = (sigma_s / sigma_t) x_t - alpha_s (e^{-h} - 1) D,   h = lambda_s - lambda_t,
+    where D is x0 at t (first step) or the extrapolation (1 + 1/2r) x0_t - (1/2r) x0_prev, r = h_prev / h.
+    The last step (to t = 0, where lambda is infinite) returns D = x0 directly (first order, as k-diffusion does).
+    """
+    return _dpm_solver_pp_2m(model, schedule, shape, steps=steps, generator=generator, device=device,
+                             prediction=prediction, x_T=x_T, clip=clip, spacing=spacing, sde=False)
 
 
 def dpm_solver_pp_2m_sde(model, schedule: NoiseSchedule, shape, *, steps: int = 50, generator=None, device="cpu",
@@ -143,35 +154,14 @@ def dpm_solver_pp_2m_sde(model, schedule: NoiseSchedule, shape, *, steps: int = 
     """DPM-Solver++(2M) SDE (Lu et al. 2022, sec. 5; diffusers' "sde-dpmsolver++"): the second-order multistep
     solver of the reverse SDE instead of the ODE, fresh noise in every step as DDPM has.
 
-    With h = lambda_s - lambda_t as in `dpm_solver_pp_2m` and z ~ N(0, I):
-        x_s = (sigma_s / sigma_t) e^{-h} x_t + alpha_s (1 - e^{-2h}) D + sigma_s sqrt(1 - e^{-2h}) z,
-    D as in the 2M solver (x0 on the first step, then the extrapolation with the previous x0). The noise
-    corrects the errors of the network's score that a deterministic path integrates: on the shipped 2-D
-    toys, 50 steps with quadratic spacing land as close to the data as DDPM's 1000 (benchmarks/RESULTS.md).
-    The last step (to t = 0) returns x0, as the ODE solver's does.
+    With h and D as in `dpm_solver_pp_2m` and z ~ N(0, I):
+        x_s = (sigma_s / sigma_t) e^{-h} x_t + alpha_s (1 - e^{-2h}) D + sigma_s sqrt(1 - e^{-2h}) z.
+    The noise corrects the errors of the network's score that a deterministic path integrates: on the
+    shipped 2-D toys, 50 steps with quadratic spacing land about as close to the data as DDPM's 1000
+    (benchmarks/RESULTS.md). The last step (to t = 0) returns x0, as the ODE solver's does.
     """
-    ts, x = _setup(schedule, shape, steps, generator, device, x_T, spacing)
-    n = len(ts) - 1
-    lam = (0.5 * schedule.log_snr).tolist()  # Python floats: nothing is read inside the loop
-    abar = schedule.alpha_bar.tolist()
-    x0_prev, h_prev = None, None
-    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
-        x0, eps = _predict(model, schedule, x, t, prediction, clip, device)
-        if s == 0:
-            x_next = x0
-        else:
-            h = lam[s] - lam[t]
-            D = x0
-            if x0_prev is not None:
-                r = h_prev / h
-                D = x0 + (0.5 / r) * (x0 - x0_prev)
-            sigma_s = math.sqrt(1 - abar[s])
-            keep = sigma_s / math.sqrt(1 - abar[t]) * math.exp(-h)
-            x_next = keep * x + math.sqrt(abar[s]) * -math.expm1(-2 * h) * D \
-                + sigma_s * math.sqrt(-math.expm1(-2 * h)) * _randn(x.shape, generator, x.device)
-            h_prev = h
-        yield Step(i, n, t, s, x, x0, eps, x_next)
-        x0_prev, x = x0, x_next
+    return _dpm_solver_pp_2m(model, schedule, shape, steps=steps, generator=generator, device=device,
+                             prediction=prediction, x_T=x_T, clip=clip, spacing=spacing, sde=True)
 
 
 SAMPLERS: dict[str, Callable[..., Iterator[Step]]] = {
