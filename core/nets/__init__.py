@@ -33,7 +33,7 @@ NETS: dict[str, type[Denoiser]] = {
 PRESETS: dict[str, ModelConfig] = {
     "mlp-2d": ModelConfig("mlp", {"width": 128, "blocks": 4, "fourier_features": 64, "fourier_scale": 1.0}),
     # Half the blocks: each step costs about half as much, so a short run takes more of them. With the cosine
-    # schedule, 1,600 steps of 384 bring swiss_roll to the 2-D quality goal in about 8 s on 2 CPU cores
+    # schedule, 1,600 steps of 384 bring swiss_roll to the 2-D quality goal in 9.3 s on 2 CPU cores
     # (benchmarks/toy_time_to_quality.py): the Train tab's 2-D default.
     "mlp-2d-small": ModelConfig("mlp", {"width": 128, "blocks": 2, "fourier_features": 64, "fourier_scale": 1.0}),
     "unet-digits": ModelConfig("unet", {"base": 32, "channel_mult": [1, 2], "blocks": 2, "attn_resolutions": [4]}),

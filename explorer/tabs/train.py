@@ -45,7 +45,7 @@ PRESET_FOR = {"digits": "unet-digits", "shapes": "unet-shapes", "signals": "conv
 KIND_PRESET = {"points": "mlp-2d-small"}  # the built-in 2-D toys (see DEFAULTS["points"])
 # Settings that give a visible result quickly on a laptop CPU.
 DEFAULTS = {
-    # A 2-D toy: swiss_roll meets the project's 2-D quality goal (core.goals) after these 1,600 steps, about 8 s
+    # A 2-D toy: swiss_roll meets the project's 2-D quality goal (core.goals) after these 1,600 steps, 9.3 s
     # of training on 2 CPU cores (benchmarks/toy_time_to_quality.py); with the linear schedule or mlp-2d in
     # the same time it falls short on precision.
     "points": dict(batch=384, steps=1600, lr=3e-3, preview_every=100, schedule="cosine"),
