@@ -44,7 +44,7 @@ from core.data import load_dataset  # noqa: E402
 from core.evaluate import evaluate_checkpoint  # noqa: E402
 from core.forward import q_sample  # noqa: E402
 from core.goals import check, over_seeds  # noqa: E402
-from core.nets import PRESETS  # noqa: E402
+from core.nets import preset_rows  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
 from core.training import Trainer  # noqa: E402
 from explorer.tabs.train import DEFAULTS, default_preset, make_config  # noqa: E402
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     d = DEFAULTS["points"]
     preset = default_preset(DATASET)
     ours = tab_config()
-    n_params = sum(p.numel() for p in Trainer(ours, data, "cpu").model.parameters())
+    n_params = {row["preset"]: row["params"] for row in preset_rows()}[preset]
     runs = [("ours: the Train tab's defaults", ours),
             ("ours, linear schedule", tab_config(schedule="linear")),
             ("ours, mlp-2d (4 blocks)", tab_config(preset="mlp-2d"))]

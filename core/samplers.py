@@ -179,6 +179,11 @@ SAMPLER_LABELS = {
 }
 
 
+def sampler_name(name: str) -> str:
+    """The short name a sampler goes by in titles: 'DDIM', 'DPM-Solver++ 2M SDE' (its label without the gloss)."""
+    return SAMPLER_LABELS.get(name, name.upper()).split(" (")[0]
+
+
 def sampler_options(name: str, eta: float | None = 0.0, spacing: str = "linear") -> dict:
     """The keyword options sampler `name` takes from a setting: the spacing for every sampler, eta for DDIM."""
     return {"spacing": spacing, **({"eta": float(eta or 0.0)} if name == "ddim" else {})}

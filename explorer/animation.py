@@ -19,6 +19,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from core.samplers import sampler_name
+
 from . import raster, render
 from .render import PALETTE, Figure, _axis, _font, _layout, _num
 from .trajectory import EPS_RANGE, X_RANGE, Lane, Snapshot, dequantise
@@ -42,7 +44,7 @@ PLOT_FONT = 16           # 2-D and signal frames are narrower and shown enlarged
 
 def lane_name(lane: Lane) -> str:
     """'DDIM (eta 0.5)', 'DPM-Solver++ 2M SDE, quadratic spacing': the sampler and its options."""
-    name = {"dpm++2m": "DPM-Solver++ 2M", "dpm++2m-sde": "DPM-Solver++ 2M SDE"}.get(lane.sampler, lane.sampler.upper())
+    name = sampler_name(lane.sampler)
     if lane.eta is not None:
         name += f" (eta {lane.eta:g})"
     if lane.spacing != "linear":

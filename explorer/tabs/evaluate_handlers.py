@@ -23,7 +23,7 @@ from core.data import checkpoint_data, load_dataset
 from core.evaluate import BATCH as SAMPLING_BATCH
 from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
 from core.sample import draw
-from core.samplers import SAMPLER_LABELS, SAMPLERS
+from core.samplers import SAMPLERS, sampler_name
 
 from .. import charts, costs, render
 from ..quiz import STORE, make_deck
@@ -328,7 +328,7 @@ class EvaluateHandlers(CheckpointPicker):
         if final.dtype == np.uint8:
             gen = gen / 127.5 - 1.0
         real = data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))][:len(gen)]
-        name = SAMPLER_LABELS.get(sampler, sampler.upper()).split(" (")[0]
+        name = sampler_name(sampler)
         return (kind, samples_view(kind, gen, real, "recorded samples"), real_view(kind, real),
                 f"{len(gen)} samples of the recorded run ({name}, {steps} steps, seed {seed})",
                 f"{len(real)} real samples")

@@ -69,7 +69,7 @@ def build(ctx) -> None:
                             elem_id="rv-eta")
             spacing = gr.Radio(list(SPACINGS), value="linear", label="Timestep spacing",
                                info="quadratic: more of the steps at low noise, where the detail is decided "
-                                    "(with eta 1 the 2-D toys' best 50-step setting)", elem_id="rv-spacing")
+                                    "(with DPM-Solver++ 2M SDE the 2-D toys' best 50-step setting)", elem_id="rv-spacing")
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="rv-seed")
                 n = gr.Slider(1, max(MAX_SAMPLES.values()), value=n0, step=1, label="Samples",
