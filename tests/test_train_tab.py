@@ -180,6 +180,9 @@ def test_poll_redraws_only_what_changed(tmp_path):
     assert follow is False and isinstance(loss, Figure) and slider["value"] == 0  # no previews yet
     after = poll(first[-1])  # the choice changed: the views are sent again
     assert after[0] != gr.skip()
+    # and the buttons' states with them, though the status is the same: a page whose earlier update was
+    # lost is put right by its next redraw
+    assert [u["interactive"] for u in after[9:14]] == [u["interactive"] for u in button_states("idle")]
 
 
 def test_changed_outputs_skip_unchanged_views():

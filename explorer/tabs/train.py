@@ -474,8 +474,10 @@ def make_poll(ctx, choices: PreviewChoices | None = None):
         follow, wanted = choices.get(session(request))
         if seen and seen.get("key") == (snap["run_id"], snap["version"], follow, wanted):
             return (gr.skip(),) * (N_VIEW + N_BUTTONS + 1)
-        buttons = (button_states(snap["status"], bool(snap["checkpoints"]))
-                   if (seen or {}).get("status") != snap["status"] else (gr.skip(),) * N_BUTTONS)
+        # the buttons' states go with every tick that redraws anything, not only when the status changes:
+        # a page whose one update was lost or overtaken (a second browser tab opened on a busy server once
+        # showed Start enabled while the run went on) is put right by its next tick
+        buttons = button_states(snap["status"], bool(snap["checkpoints"]))
         views, seen = changed_outputs(snap, follow, wanted, seen)
         return (*views, *buttons, seen)
 
