@@ -377,7 +377,10 @@ class Trainer:
         if self.channels_last:
             raw = raw.to(memory_format=torch.channels_last)
         self.model = raw  # the raw weights the optimizer updates
-        self.ema = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True).eval()
+        # device= puts AveragedModel's step counter (n_averaged) beside the weights; without it the counter
+        # stays in host memory and the on-device update of it fails on a GPU
+        self.ema = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True,
+                                 device=self.device).eval()
         self._ema_pairs = _ema_pairs(self.ema.module, raw)
         net: nn.Module = raw
         if self.world_size > 1:
