@@ -87,19 +87,29 @@ def row(name: str) -> str:
         parts = [figure(k, run["metrics"][k]) for k in SHOWN[figs["kind"]] if k in run["metrics"]]
         if "off_squares" in run:
             parts.append(f"off the squares {run['off_squares']:.1%}")
+        if "grounds" in run:
+            g, real = run["grounds"], run["grounds_real"]
+            parts.append(f"ground level median {g['level_median']:.3f} vs real {real['level_median']:.3f}, 99th pct "
+                         f"{g['level_p99']:.3f} vs {real['level_p99']:.3f}, grain (90th pct) {g['grain_p90'] * 255:.1f}/255 "
+                         f"vs {real['grain_p90'] * 255:.1f}/255, tinted {g['tinted']:.1%} vs {real['tinted']:.1%}")
         goal = {True: "**meets**", False: "**misses**", None: "no numeric goal"}[run["goal"]["met"]]
+        if "quality" in run:
+            q = run["quality"]
+            goal_more = f"; image quality goal **{'met' if q['met'] else 'missed'}**: {', '.join(q['why'])}"
+        else:
+            goal_more = ""
         seed0 = "seed 0: " if "seeds" in run else ""
         more = f"; {seeds_line(run)}" if "seeds" in run else ""
         lines.append((f"{setting(run)}, n={run['n']}",
                       seed0 + "; ".join(parts) + f". *{run['overall']['says']}*{more}",
-                      f"{goal}: {', '.join(run['goal']['why'])}"))
+                      f"{goal}: {', '.join(run['goal']['why'])}{goal_more}"))
     return head + " | " + "<br>".join(s for s, _, _ in lines) + " | " + "<br>".join(f for _, f, _ in lines) + \
         " | " + "<br>".join(g for _, _, g in lines) + " |"
 
 
 def summary() -> str:
     """Which models meet their goal with which sampler, in words, from the stored readings."""
-    meets, misses, open_ = [], [], []
+    meets, misses, open_, quality = [], [], [], []
     for name in ORDER:
         path = CKPTS / name / "figures.json"
         if not path.exists():
@@ -108,9 +118,14 @@ def summary() -> str:
         for run in json.loads(path.read_text())["runs"]:
             what = f"`{name}` ({setting(run)})"
             {True: meets, False: misses, None: open_}[run["goal"]["met"]].append(what)
-    return "\n".join([f"- **Meet their goal:** {', '.join(meets) or 'none'}.",
-                      f"- **Miss it:** {', '.join(misses) or 'none'}.",
-                      f"- **No numeric goal, or not measured yet:** {', '.join(open_) or 'none'}."])
+            if "quality" in run:
+                quality.append(f"{what} {'meets' if run['quality']['met'] else 'misses'} it")
+    lines = [f"- **Meet their goal:** {', '.join(meets) or 'none'}.",
+             f"- **Miss it:** {', '.join(misses) or 'none'}.",
+             f"- **No numeric goal, or not measured yet:** {', '.join(open_) or 'none'}."]
+    if quality:
+        lines.append(f"- **shapes at image quality** (the stricter goal): {', '.join(quality)}.")
+    return "\n".join(lines)
 
 
 def table() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.goals import check, over_seeds
+from core.goals import check, check_image_quality, over_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPTS = ROOT / "assets" / "checkpoints"
@@ -35,6 +35,8 @@ def test_recorded_goal_readings_follow_from_the_recorded_figures(name):
         # the 2-D toys' goal is read over several sample seeds; the others' on seed 0
         read = over_seeds(run["seeds"]) if "seeds" in run else run
         assert run["goal"] == check(figs["kind"], figs["dataset"], read), (name, run["sampler"])
+        if figs["dataset"] == "shapes":  # and the stricter image-quality goal, from its figures and grounds
+            assert run["quality"] == check_image_quality(run), (name, run["sampler"])
         if figs["kind"] == "points":
             assert len(run.get("seeds", [])) >= 4, (name, "a 2-D verdict on fewer than 4 sample seeds")
 

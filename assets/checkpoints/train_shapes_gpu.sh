@@ -5,19 +5,29 @@
 # resumes from OUT when OUT already holds a checkpoint: run it again after a cut-off.
 # Then measure it against the shipped one before replacing it (every figure must be better):
 #   python benchmarks/checkpoint_figures.py  (after copying OUT's model + config into a checkpoint folder)
-# Changes from the shipped run (7000 steps, 430 s on an H100): more steps at the same batch, and
-# min-SNR-5 loss weighting, which puts more weight on the low-noise steps that draw the flat grounds.
+# Changes from the shipped run (7000 steps, 430 s on an H100): more steps at the same batch. (An earlier
+# draft added min-SNR-5 weighting "for the low-noise steps": with noise prediction it weighs those steps
+# less, not more, and on the 2-D toys it made precision worse; dropped.) The grounds' grain and lightness
+# come mostly from the sampler, not the weights: the shipped model with DPM-Solver++(2M) SDE draws them
+# plain and dark where DDIM (50 or 250 steps) leaves them grainy (assets/checkpoints/README.md); score
+# both when comparing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python}
 OUT=${1:-runs/shapes-gpu}
-STEPS=${STEPS:-9000}   # ~15 steps/s at batch 512 on an H100 (shipped run's log): about 600 s
+# eager: ~16 steps/s at batch 512 on an H100 (the shipped run's log). CUDA graphs (--compile reduce-overhead)
+# trained a 1.06 M UNet 4.1x faster than eager on an H200 (benchmarks/RESULTS-speed.md); for this net
+# that is not measured, so 16000 steps assume about 2.5x: check the first log lines' steps/s and set
+# STEPS for the time at hand (a resumed run takes the new total)
+STEPS=${STEPS:-16000}
 if [ -f "$OUT/config.json" ]; then
   echo "== resuming $OUT"
-  $PY -m core.train --resume "$OUT" --steps "$STEPS" --device cuda --threads 1 --checkpoint-every 500 --keep-checkpoints 3
+  $PY -m core.train --resume "$OUT" --steps "$STEPS" --device cuda --threads 1 --checkpoint-every 500 --keep-checkpoints 3 \
+    --compile reduce-overhead
 else
   $PY -m core.train --dataset shapes --preset unet-shapes --steps "$STEPS" --batch-size 512 --lr 2e-3 \
-    --min-snr-gamma 5 --seed 0 --device cuda --threads 1 --checkpoint-every 500 --keep-checkpoints 3 \
-    --log-every 50 --out "$OUT"
+    --seed 0 --device cuda --threads 1 --checkpoint-every 500 --keep-checkpoints 3 \
+    --compile reduce-overhead --log-every 50 --out "$OUT"
 fi
 $PY -m core.evaluate --checkpoint "$OUT" --n 1000 --sampler ddim --steps 50 --device cuda
+$PY -m core.evaluate --checkpoint "$OUT" --n 1000 --sampler dpm++2m-sde --steps 50 --spacing quadratic --device cuda
