@@ -46,8 +46,8 @@ def grounds(x) -> dict:
     x: (N, C, H, W) in [-1, 1]. Each image's ground is read on its 1-pixel frame, which the shape rarely
     reaches: its level is the frame's per-channel median (in [0, 1], averaged over channels), its grain the
     median absolute deviation of the frame's pixels from that median, its tint the spread of the channels'
-    medians. Returns the level's median and 99th percentile, the grain's median and 90th percentile over
-    the images, and the share of images tinted by more than GROUND_FLAT.
+    medians. Returns the level's median, 99th percentile, least and greatest, the grain's median and 90th
+    percentile over the images, and the share of images tinted by more than GROUND_FLAT.
     """
     x = (torch.as_tensor(x).double().clamp(-1, 1) + 1) / 2
     frame = torch.cat([x[:, :, 0, :], x[:, :, -1, :], x[:, :, 1:-1, 0], x[:, :, 1:-1, -1]], 2)
