@@ -50,7 +50,13 @@ def set_number(page, selector: str, value):
 
 def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browser, app_url, screenshots):
     open_tab(page, "Train", "#tr-start")
-    choose(page, "#tr-dataset", "gaussians8")
+    # A dataset's default settings come back from the server and overwrite the numbers typed before they
+    # land (a busy CI run once started 1,600 steps instead of the 1,000,000 typed, and the test then waited
+    # for a run that had ended). gaussians8's defaults are those already shown, so nothing would say when
+    # they had landed: go through digits, whose preset differs, and wait for each preset to show.
+    for name, preset_shown in (("digits", "unet-digits"), ("gaussians8", "mlp-2d-small")):
+        choose(page, "#tr-dataset", name)
+        page.wait_for_function("p => document.querySelector('#tr-preset input').value === p", arg=preset_shown)
     # never ends by itself, the test stops it: the 2-D default preset (mlp-2d-small) runs 100,000 steps of 64
     # in about 4 minutes on one thread, which a busy machine can take to get from Start to Stop
     set_number(page, "#tr-steps", 1_000_000)
@@ -61,6 +67,7 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
 
     # the loss chart fills and grows; a preview scatter appears
     page.wait_for_function("() => /step [1-9]/.test(document.querySelector('#tr-status').innerText)")
+    assert "/ 1,000,000" in status(page), status(page)  # the steps typed, not a default that overwrote them
     page.wait_for_function("() => document.querySelectorAll('#tr-loss .scatterlayer .trace').length >= 2")
     first = step_of(page)
     page.wait_for_function(f"() => {{ const m = /step ([\\d,]+) \\//.exec(document.querySelector('#tr-status')"
