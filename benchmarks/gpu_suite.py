@@ -257,29 +257,27 @@ def main(argv=None) -> int:
             f"load average. {final_note}", "", *lines, "", end])
         write_section(block, begin, end, RESULTS)
 
-    plan = {"train-1m": lambda: train_row("1m", 2 if dry else 256, device, modes, rounds, steps, budget),
-            "train-36m": lambda: train_row("36m", 2 if dry else 128, device, modes, rounds, steps, budget),
-            "sample": lambda: (sample_rows("1m", 2 if dry else 64, device, modes, rounds, budget, dry)
-                               + sample_rows("36m", 2 if dry else 64, device, modes, rounds, budget, dry))}
-    skipped, failed, chosen = [], [], list(modes)
+    plan = {"train-1m": lambda m: train_row("1m", 2 if dry else 256, device, m, rounds, steps, budget),
+            "train-36m": lambda m: train_row("36m", 2 if dry else 128, device, m, rounds, steps, budget),
+            "sample": lambda m: (sample_rows("1m", 2 if dry else 64, device, m, rounds, budget, dry)
+                                 + sample_rows("36m", 2 if dry else 64, device, m, rounds, budget, dry))}
+    skipped, failed = [], []
     for name in a.rows:
         if budget.left() < 60:
             skipped.append(name)
             continue
-        try:
-            rows += plan[name]()
-        except Exception as e:  # one row that breaks (a compile, say) must not cost the others on a short loan
-            traceback.print_exc()
-            failed.append(f"{name} ({', '.join(modes)}): {type(e).__name__}: {str(e).splitlines()[0][:200]}")
-            if modes != ["eager"] and budget.left() >= 60:
+        tries = [modes] + ([["eager"]] if modes != ["eager"] else [])  # a row that breaks: again in eager alone
+        for m in tries:
+            if m is not modes:
+                if budget.left() < 60:
+                    break
                 print(f"== {name}: again in eager mode alone", flush=True)
-                modes[:] = ["eager"]  # the plan's rows read this list
-                try:
-                    rows += plan[name]()
-                except Exception as e2:
-                    traceback.print_exc()
-                    failed.append(f"{name} (eager): {type(e2).__name__}: {str(e2).splitlines()[0][:200]}")
-                modes[:] = chosen
+            try:
+                rows += plan[name](m)
+                break
+            except Exception as e:  # one row that breaks (a compile, say) must not cost the others on a short loan
+                traceback.print_exc()
+                failed.append(f"{name} ({', '.join(m)}): {type(e).__name__}: {str(e).splitlines()[0][:200]}")
         report()
     took = time.perf_counter() - budget.start
     report(f"Took {took:.0f} s (load {load():.1f})." + (f" Not reached within the budget: {', '.join(skipped)}."

@@ -457,7 +457,7 @@ def changed_outputs(snap: dict, follow: bool, wanted, seen: dict | None) -> tupl
     if not fresh and len(snap["checkpoints"]) == seen.get("n_checkpoints"):
         out[8] = skip
     seen.update(run=snap["run_id"], shown=shown, n_previews=len(steps), n_checkpoints=len(snap["checkpoints"]),
-                key=(snap["run_id"], snap["version"], follow, wanted), status=snap["status"],
+                key=(snap["run_id"], snap["version"], follow, wanted),
                 per_t_at=now if per_t_due else seen.get("per_t_at", 0.0))
     return tuple(out), seen
 
@@ -475,8 +475,7 @@ def make_poll(ctx, choices: PreviewChoices | None = None):
         if seen and seen.get("key") == (snap["run_id"], snap["version"], follow, wanted):
             return (gr.skip(),) * (N_VIEW + N_BUTTONS + 1)
         # the buttons' states go with every tick that redraws anything, not only when the status changes:
-        # a page whose one update was lost or overtaken (a second browser tab opened on a busy server once
-        # showed Start enabled while the run went on) is put right by its next tick
+        # a page that missed one update (say, one dropped on a busy server) is put right by its next tick
         buttons = button_states(snap["status"], bool(snap["checkpoints"]))
         views, seen = changed_outputs(snap, follow, wanted, seen)
         return (*views, *buttons, seen)
