@@ -11,8 +11,9 @@ round. Rows:
   mid-block attention) at batch 64: `Trainer.step()` against a plain loop over diffusers'
   UNet2DModel of the same 1,062,497 parameters (diffusers' unconditional-training example:
   DDPMScheduler.add_noise, MSE, clipping, fused AdamW, EMAModel with foreach), on 2 threads and on
-  1, with the project's variants (channels_last, torch.compile; --variants all adds diffusers in
-  channels_last);
+  1, with the project's variants (channels_last, torch.compile, torch's intra-op threads instead of
+  the default shards; --variants all adds diffusers in channels_last), and on 2+ threads the pair again
+  while as many busy loops as threads hold the cores (a laptop running other things);
 - training the unet-digits and mlp-2d presets: `Trainer.step()` against the same plain loop
   around the same network;
 - sampling with the 1.06 M UNets (DDIM 50, DDPM 200, batch 16): our sampler and net against
@@ -31,6 +32,7 @@ import copy
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -138,11 +140,11 @@ def diffusers_forward(net):
 
 
 def our_trainer(model: ModelConfig, data, batch: int, device, *, lr: float, compile: bool | str = False,
-                channels_last: bool | None = None, log_every: int = 10) -> Trainer:
+                channels_last: bool | None = None, log_every: int = 10, shards: int | None = None) -> Trainer:
     cfg = RunConfig(model=model, diffusion=DiffusionConfig("linear", 1000), data=DataConfig(data.name),
                     train=TrainConfig(steps=1_000_000, batch_size=batch, lr=lr, preview_every=0, log_every=log_every,
                                       compile=compile))
-    return Trainer(cfg, data, device, channels_last=channels_last)
+    return Trainer(cfg, data, device, channels_last=channels_last, shards=shards)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +194,8 @@ def training_rows(device, rounds: int, steps: int, variants: bool = True, compil
     assert count_parameters(ours.model) == count_parameters(dnet), "the two UNets must have the same size"
     ref = PlainLoop(dnet, diffusers_forward(dnet), data.x, 64, device)
     sides = {"ours": ours.step, "diffusers": ref.step}
+    if ours.shards > 1:  # the default splits image batches over the threads; torch's own threading as well
+        sides["ours, intra-op threads (shards=1)"] = our_trainer(UNET_1M, data, 64, device, lr=5e-4, shards=1).step
     if variants:
         sides["ours, channels_last"] = our_trainer(UNET_1M, data, 64, device, lr=5e-4, channels_last=True).step
         if compile_ok:
@@ -203,7 +207,8 @@ def training_rows(device, rounds: int, steps: int, variants: bool = True, compil
     t = interleaved(sides, device, rounds, steps, warmup=2)
     n = f"{count_parameters(dnet):,}"
     threads = torch.get_num_threads()
-    rows.append(ratio_row(f"train 1.06 M UNet ({n} params), batch 64, {threads} threads: Trainer.step() vs "
+    how = f"in {ours.shards} shards" if ours.shards > 1 else "one batch"
+    rows.append(ratio_row(f"train 1.06 M UNet ({n} params), batch 64, {threads} threads: Trainer.step() ({how}) vs "
                           f"diffusers loop", "ours", "diffusers", t))
     best_ref = min((k for k in sides if k.startswith("diffusers")), key=lambda k: t[k])
     for k in sides:
@@ -214,12 +219,14 @@ def training_rows(device, rounds: int, steps: int, variants: bool = True, compil
                               "diffusers", t))
 
     if threads > 1:  # the same pair on one thread
+        one = our_trainer(UNET_1M, data, 64, device, lr=5e-4, shards=1)
         torch.set_num_threads(1)
         try:
-            t = interleaved({"ours": sides["ours"], "diffusers": sides["diffusers"]}, device, 3, 1, warmup=1)
+            t = interleaved({"ours": one.step, "diffusers": sides["diffusers"]}, device, 3, 1, warmup=1)
         finally:
             torch.set_num_threads(threads)
         rows.append(ratio_row("  the same on 1 thread", "ours", "diffusers", t))
+        rows += busy_rows(sides, device, threads)
 
     for preset, (name, params, batch, lr) in {"unet-digits": ("digits", {}, 128, 5e-4),
                                               "mlp-2d": ("swiss_roll", {}, 256, 2e-3)}.items():
@@ -230,6 +237,29 @@ def training_rows(device, rounds: int, steps: int, variants: bool = True, compil
         t = interleaved({"ours": ours.step, "plain": ref.step}, device, rounds, steps * (25 if preset == "mlp-2d" else 2))
         rows.append(ratio_row(f"train {preset}, batch {batch}: Trainer.step() vs a plain loop, same net",
                               "ours", "plain", t))
+    return rows
+
+
+def busy_rows(sides: dict, device, threads: int, rounds: int = 3) -> list[dict]:
+    """The 1.06 M training pair while `threads` other single-thread jobs (busy loops) hold the cores.
+
+    A laptop in a lecture runs other things; torch's intra-op threads wait on each other at the end of
+    every operation, which a busy core delays. The busy loops are this benchmark's own child processes.
+    """
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(threads)]
+    try:
+        time.sleep(1.0)
+        picked = {k: v for k, v in sides.items() if k in ("ours", "diffusers") or k.startswith("ours, intra-op")}
+        t = interleaved(picked, device, rounds, 1, warmup=1)
+    finally:
+        for proc in loops:
+            proc.kill()
+            proc.wait()
+    label = f"  the same while {threads} other single-thread jobs hold the cores"
+    rows = [ratio_row(label, "ours", "diffusers", t)]
+    for k in picked:
+        if k.startswith("ours, intra-op"):
+            rows.append(ratio_row(f"    {k} vs diffusers, both busy", k, "diffusers", t))
     return rows
 
 

@@ -126,6 +126,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--channels-last", action="store_true",
                    help="image models in channels_last memory layout on any device (default: on CUDA only)")
     add_threads_option(g)
+    g.add_argument("--shards", type=int, metavar="N",
+                   help="on a CPU, split each batch into N shards trained side by side, one thread each "
+                        "(default: one per torch thread for image models, 1 for the others)")
     g.add_argument("--checkpoint-every", type=int, default=0,
                    help=f"also save every N steps, N >= {retention.MIN_CHECKPOINT_EVERY} (default 0: only at the end)")
     g.add_argument("--keep-checkpoints", type=int, default=1, metavar="K",
@@ -334,9 +337,9 @@ def run(a: argparse.Namespace) -> int:
     try:
         layout = True if a.channels_last else None
         if a.resume is not None:
-            trainer = Trainer.resume(a.resume, data, device, config=config, channels_last=layout)
+            trainer = Trainer.resume(a.resume, data, device, config=config, channels_last=layout, shards=a.shards)
         else:
-            trainer = Trainer(config, data, device, channels_last=layout)
+            trainer = Trainer(config, data, device, channels_last=layout, shards=a.shards)
         if rank == 0:  # only now, so a model that does not fit the data leaves no folder behind
             if a.resume is not None:
                 trim_log(out, trainer.step_count)

@@ -38,6 +38,7 @@ from .nets import build_model
 from .nets.base import Dropout
 from .samplers import ddim, final
 from .schedules import NoiseSchedule, make_schedule
+from .shards import CoreShards
 
 PER_T_BINS = 20          # timestep bins of the per-t loss curve
 PER_T_DECAY = 0.98       # per step: the per-t curve averages over roughly the last 50 steps
@@ -349,11 +350,20 @@ class Trainer:
 
     An event's loss numbers stay on the device until they are read: at a logging step by the
     trainer, otherwise when the caller first reads one (see `step`). Read events in the thread that steps.
+
+    shards: on a CPU, split each batch into this many shards, each run on its own thread with one
+    intra-op thread (core.shards), the gradients added in a fixed order. None: as many as torch's
+    threads for image models, 1 for the others. On 2 cores (benchmarks/RESULTS-speed.md) image
+    nets train as fast in 2 shards as on 2 threads when the machine is quiet (1.0-1.1x) and 1.8-2.5x
+    faster when other work holds the cores, where 2 threads fall to 0.24-0.56x of one; a 1-D
+    conv net was slower in shards when quiet, and the 2-D MLP's tiny steps are Python's work,
+    which threads do not share. A net that draws random numbers while training (dropout) and
+    torch.compile take 1.
     """
 
     def __init__(self, config: RunConfig, data, device: torch.device | str = "cpu", *,
                  model: nn.Module | None = None, log: Callable[[StepEvent], None] | None = None,
-                 channels_last: bool | None = None):
+                 channels_last: bool | None = None, shards: int | None = None):
         tc = config.train
         self.config, self.data, self.log = config, data, log
         self.device = torch.device(device)
@@ -419,6 +429,9 @@ class Trainer:
                     torch.cuda.manual_seed(tc.seed + 7919 * self.rank)
                     self._cuda_rng = torch.cuda.get_rng_state(self.device)
 
+        self.shards = self._shard_count(shards, raw)
+        self._shards = CoreShards(self.shards) if self.shards > 1 else None
+
         self.per_t = PerTimestepLoss(self.schedule.T)
         self._bin_of = self.per_t.bin_of.to(self.device)
         self._ones = torch.ones(self.batch, device=self.device)
@@ -437,6 +450,30 @@ class Trainer:
         self.last_preview: tuple[int, torch.Tensor] | None = None
         self._last_read: _LateEvent | None = None  # the newest event whose numbers were read (and were finite)
         self.history = History(per_t_every=max(1, tc.log_every), preview_every=max(1, tc.preview_every))
+
+    def _shard_count(self, asked: int | None, raw: nn.Module) -> int:
+        """How many shards each batch is split into (see the class docstring); a bad request raises ValueError."""
+        why_not = None
+        if self.device.type != "cpu":
+            why_not = f"training runs on {self.device.type}, not the CPU"
+        elif self.world_size > 1:
+            why_not = "training runs in several processes (DDP)"
+        elif self.config.train.compile_mode is not None:
+            why_not = "the net is compiled"
+        elif self._torch_rng is not None or any(isinstance(m, nn.Dropout) and m.p > 0 for m in raw.modules()):
+            why_not = "the net draws random numbers while it trains (dropout), whose order threads would not keep"
+        if asked is None:
+            return torch.get_num_threads() if why_not is None and self.data.kind == "image" else 1
+        if asked < 1 or asked > self.batch:
+            raise ValueError(f"shards must be between 1 and the batch size ({self.batch}), got {asked}")
+        if asked > 1 and why_not is not None:
+            raise ValueError(f"shards={asked} is not possible here: {why_not}; use shards=1")
+        return asked
+
+    def close(self) -> None:
+        """Stop the shards' worker threads (a dropped trainer stops them too)."""
+        if self._shards is not None:
+            self._shards.close()
 
     # --- randomness -------------------------------------------------------------------------
 
@@ -502,11 +539,15 @@ class Trainer:
         x0, t, noise = self._batch()
         if self._graphs:
             torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer needed
-        with self._global_rng():
-            with autocast(self.device, self.amp):
-                loss, mse = diffusion_loss(self.net, self.schedule, x0, t, noise, self.prediction, tc.min_snr_gamma)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+        if self._shards is not None:
+            loss, mse = self._sharded_backward(x0, t, noise)
+        else:
+            with self._global_rng():
+                with autocast(self.device, self.amp):
+                    loss, mse = diffusion_loss(self.net, self.schedule, x0, t, noise, self.prediction,
+                                               tc.min_snr_gamma)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
         if tc.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self._params, tc.grad_clip, foreach=True)
         else:
@@ -541,6 +582,34 @@ class Trainer:
         if self.log is not None and self.is_main and (logging or preview_due):
             self.log(event)
         return event
+
+    def _sharded_backward(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor):
+        """The loss and the gradients of one batch, its shards on the shards' threads at the same time.
+
+        The batch loss is the mean over samples, so shard i's loss and gradients enter with weight
+        (its size / the batch), added in shard order: the same every run. Returns (loss, mse (B,)).
+        """
+        tc, params = self.config.train, self._params
+        parts = list(zip(x0.tensor_split(self.shards), t.tensor_split(self.shards), noise.tensor_split(self.shards)))
+
+        def one(part):
+            xs, ts, ns = part
+            loss, mse = diffusion_loss(self.net, self.schedule, xs, ts, ns, self.prediction, tc.min_snr_gamma)
+            return loss.detach(), mse.detach(), torch.autograd.grad(loss, params, allow_unused=True)
+
+        out = self._shards.map(one, parts)
+        weights = [xs.shape[0] / self.batch for xs, _, _ in parts]
+        self.optimizer.zero_grad(set_to_none=True)
+        for k, p in enumerate(params):
+            grad = None
+            for w, (_, _, grads) in zip(weights, out):
+                g = grads[k]
+                if g is None:
+                    continue
+                grad = g.mul_(w) if grad is None else grad.add_(g, alpha=w)
+            p.grad = grad
+        loss = sum(w * l for w, (l, _, _) in zip(weights, out))
+        return loss, torch.cat([mse for _, mse, _ in out])
 
     def _record(self, loss: torch.Tensor, grad_norm: torch.Tensor, mse: torch.Tensor, t: torch.Tensor) -> None:
         """Write this step's numbers into the window and raise the guard flag if they are not finite (on the device)."""
@@ -752,8 +821,11 @@ class Trainer:
 
         disk: `carry`, `check_space`, `keep_previous_as`, passed to `checkpoint.save`.
         """
+        where = describe_device(self.device)
+        if self.shards > 1:
+            where = f"{where[:-1]}, batches in {self.shards} shards)"
         info = {"steps": self.step_count, "kind": self.data.kind, "train_seconds": round(self.elapsed, 3),
-                "device": describe_device(self.device), "x0_clip": self.x0_clip}
+                "device": where, "x0_clip": self.x0_clip}
         if self._loss_weight > 0:
             info["train_loss"] = self._loss_ema / self._loss_weight
         info.update(meta or {})
@@ -763,7 +835,7 @@ class Trainer:
     @classmethod
     def resume(cls, path: str | Path, data=None, device: torch.device | str = "cpu", *,
                config: RunConfig | None = None, log: Callable[[StepEvent], None] | None = None,
-               channels_last: bool | None = None) -> "Trainer":
+               channels_last: bool | None = None, shards: int | None = None) -> "Trainer":
         """A trainer that continues the run saved at `path`.
 
         data: the dataset (default: made again from the checkpoint's data config); config: run
@@ -779,6 +851,6 @@ class Trainer:
             from .data import load_dataset
             data = load_dataset(config.data.name, **config.data.params)
         state = checkpoint.load_train_state(path, device="cpu")
-        trainer = cls(config, data, device, log=log, channels_last=channels_last)
+        trainer = cls(config, data, device, log=log, channels_last=channels_last, shards=shards)
         trainer.load_state(state)
         return trainer

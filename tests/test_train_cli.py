@@ -158,6 +158,9 @@ def test_parse_params_reads_json_values():
     (["--resume", "missing-dir"], "cannot resume: no checkpoint at missing-dir"),
     (["--dataset", "moons", "--out", "X", "--threads", "0"], "--threads must be at least 1, got 0"),
     (["--dataset", "moons", "--out", "X", "--compile", "fastest"], "argument --compile: invalid choice: 'fastest'"),
+    (["--dataset", "moons", "--out", "X", "--shards", "0"], "shards must be between 1 and the batch size (256), got 0"),
+    (["--dataset", "moons", "--out", "X", "--device", "cpu", "--shards", "2", "--model-param", "dropout=0.1"],
+     "shards=2 is not possible here: the net draws random numbers while it trains (dropout)"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import threading
 
 import pytest
 import torch
@@ -519,3 +520,90 @@ def test_bf16_autocast_trains_and_previews_within_bf16_tolerance_of_float32(digi
     torch.testing.assert_close(losses(Trainer(cfg, digits), 3), want, rtol=3e-2, atol=1e-3)
     diff = (plain.preview(n=4, steps=5) - want_preview).abs()  # the same weights sampled in bf16
     assert diff.mean() < 0.01 and diff.max() < 0.1, (diff.mean(), diff.max())
+
+
+# --- shards: a batch split over threads on the CPU -----------------------------------------------
+
+TINY_UNET = ModelConfig("unet", {"base": 8, "channel_mult": [1, 2], "blocks": 1, "attn_resolutions": [4], "groups": 4})
+
+
+@pytest.mark.parametrize("data_name, model, batch, shards", [
+    ("gaussians8", TINY_MLP, 64, 2),
+    ("gaussians8", TINY_MLP, 10, 3),   # shards of 4, 3 and 3 samples: each weighs by its size
+    ("digits", TINY_UNET, 8, 2),
+], ids=["mlp-2", "mlp-uneven-3", "unet-2"])
+def test_a_batch_in_shards_trains_as_the_whole_batch(points, digits, data_name, model, batch, shards):
+    data = points if data_name == "gaussians8" else digits
+    cfg = make_config(steps=6, model=model, data=data_name, batch_size=batch, log_every=3)
+    whole, split = Trainer(cfg, data, shards=1), Trainer(cfg, data, shards=shards)
+    assert (whole.shards, split.shards) == (1, shards) and split._shards is not None
+    a, b = [whole.step() for _ in range(6)], [split.step() for _ in range(6)]
+    torch.testing.assert_close([e.loss for e in b], [e.loss for e in a], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close([e.grad_norm for e in b], [e.grad_norm for e in a], rtol=1e-4, atol=1e-6)
+    assert b[-1].per_t_loss == pytest.approx(a[-1].per_t_loss, rel=1e-4, nan_ok=True)
+    for p, q in zip(split.ema.module.parameters(), whole.ema.module.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)  # the same sums in another order
+    again = Trainer(cfg, data, shards=shards)
+    assert [again.step().loss for _ in range(6)] == [e.loss for e in b]  # and the same every run
+    for tr in (whole, split, again):
+        tr.close()
+
+
+def test_shards_default_to_the_threads_for_image_models_only_and_bad_requests_say_what_is_allowed(points, digits):
+    image_cfg = make_config(model=TINY_UNET, data="digits", batch_size=8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert Trainer(image_cfg, digits).shards == 2
+        assert Trainer(make_config(), points).shards == 1  # 2-D points: tiny steps, Python's work
+        drop = make_config(model=ModelConfig("unet", {**TINY_UNET.params, "dropout": 0.1}), data="digits",
+                           batch_size=8)
+        assert Trainer(drop, digits).shards == 1  # dropout draws from one stream: the order must not vary
+    finally:
+        torch.set_num_threads(threads)
+    assert Trainer(image_cfg, digits).shards == 1  # one thread: nothing to split over
+    with pytest.raises(ValueError, match=r"shards must be between 1 and the batch size \(8\), got 0"):
+        Trainer(image_cfg, digits, shards=0)
+    with pytest.raises(ValueError, match=r"shards must be between 1 and the batch size \(8\), got 9"):
+        Trainer(image_cfg, digits, shards=9)
+    with pytest.raises(ValueError, match="shards=2 is not possible here: the net draws random numbers"):
+        Trainer(make_config(model=ModelConfig("mlp", {"width": 32, "blocks": 2, "dropout": 0.2})), points, shards=2)
+
+
+def test_a_non_finite_shard_is_skipped_and_reported_like_any_step(points, monkeypatch):
+    tr = Trainer(make_config(log_every=5), points, shards=2)
+    tr.step()
+    after_1 = _state(tr)
+    forward = tr.model.forward
+    calls = []
+
+    def bad_second_shard(x, t):  # only the shard that holds the batch's second half goes bad
+        calls.append(x.shape[0])
+        out = forward(x, t)
+        return out * float("inf") if threading.current_thread() is tr._shards._threads[1] else out
+
+    monkeypatch.setattr(tr.model, "forward", bad_second_shard)
+    for _ in range(3):
+        tr.step()
+    with pytest.raises(NonFiniteLossError, match="at step 2"):
+        tr.step()
+    assert calls[:2] == [32, 32] and tr.step_count == 1
+    after = _state(tr)
+    for k, v in after_1.items():
+        assert torch.equal(after[k], v), k
+    tr.close()
+
+
+def test_a_run_in_shards_resumes_exactly(points, tmp_path):
+    cfg = make_config(steps=8, warmup_steps=3)
+    straight = Trainer(cfg, points, shards=2)
+    want = losses(straight, 8)
+    first = Trainer(cfg, points, shards=2)
+    got = losses(first, 5)
+    first.save(tmp_path / "ck")
+    assert "2 shards" in checkpoint.load_config(tmp_path / "ck")[1]["device"]
+    second = Trainer.resume(tmp_path / "ck", points, shards=2)
+    got += losses(second, 3)
+    assert got == want
+    for tr in (straight, first, second):
+        tr.close()
