@@ -6,6 +6,7 @@ Inputs are plain lists from `jobs.TrainingJob.snapshot()` or from an evaluation'
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Sequence
 
 import numpy as np
@@ -13,10 +14,13 @@ import numpy as np
 from .render import GREY, PALETTE, Figure, _axis, _layout, _num
 
 CHART_HEIGHT = 250
+NOTE_WIDTH = 30  # characters per line of an empty chart's note: fits a quarter of a 1024-px-wide page
 
 
 def _empty(title: str, note: str, height: int = CHART_HEIGHT) -> Figure:
+    """A chart with nothing to show yet: its title and a note in the middle, wrapped to fit a narrow chart."""
     lay = _layout(height, title, xaxis=_axis(visible=False), yaxis=_axis(visible=False))
+    note = "<br>".join(textwrap.wrap(note, NOTE_WIDTH)) or note
     lay["annotations"] = [dict(text=note, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                                font=dict(size=13, color=GREY))]
     return Figure([], lay)

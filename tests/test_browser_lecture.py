@@ -150,6 +150,9 @@ def test_presenter_train_shows_the_buttons_and_a_large_loss_curve_on_one_screen(
         assert loss["y"] + loss["height"] <= height + 1
         assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
         assert page.locator("#tr-per-t-now").is_visible() and not page.locator("#tr-lr-chart").is_visible()
+        per_t = page.evaluate("() => { const b = document.querySelector('#tr-per-t-now').getBoundingClientRect();"
+                              " return {y: b.top, height: b.height}; }")
+        assert per_t["y"] + per_t["height"] <= height + 1, per_t  # the whole per-t chart, its labels readable
         page.screenshot(path=str(screenshots / f"presenter-train-{width}x{height}.png"))
     finally:
         page.close()

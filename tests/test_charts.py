@@ -41,7 +41,12 @@ def test_empty_charts_say_what_to_do():
                 charts.per_t_map([], [], None), charts.per_t_latest([], None),
                 charts.metric_history([], {"FID": []})):
         d = parsed(fig)
-        assert d["data"] == [] and d["layout"]["annotations"][0]["text"]
+        note = d["layout"]["annotations"][0]["text"]
+        assert d["data"] == [] and note
+        # wrapped, so a chart a quarter of a 1024-px page wide shows all of it
+        assert all(len(line) <= charts.NOTE_WIDTH for line in note.split("<br>"))
+    assert parsed(charts.lr_chart(([], [])))["layout"]["annotations"][0]["text"] == \
+        "the schedule appears once<br>training runs"
 
 
 def test_per_t_map_is_bins_by_steps_of_log_loss():
