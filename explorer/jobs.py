@@ -171,7 +171,8 @@ def _child_main(setup: dict, commands, events) -> None:
         events.send({"type": "started", "kind": data.kind, "sample_shape": list(data.shape),
                      "dataset_size": len(data), "parameters": sum(p.numel() for p in trainer.model.parameters()),
                      "t_bin_edges": list(trainer.per_t.edges), "reference": _to_numpy(data.x[ref_idx]),
-                     "device": str(trainer.device), "threads": setup["threads"], "pid": os.getpid()})
+                     "device": str(trainer.device), "threads": setup["threads"], "shards": trainer.shards,
+                     "pid": os.getpid()})
         _child_loop(trainer, Path(setup["run_dir"]), setup["checkpoint_every"], commands, events, NonFiniteLossError)
     except (EOFError, BrokenPipeError):
         return  # the app went away: nobody is left to report to
@@ -726,7 +727,7 @@ class TrainingJob:
                 "previews": dict(h.previews.items), "reference": info.get("reference"),
                 "steps_per_s": h.steps_per_s, "samples_per_s": h.samples_per_s, "elapsed": h.elapsed,
                 "eta": h.eta() if self.status == "running" else None,
-                "device": info.get("device", self.device), "threads": info.get("threads"),
+                "device": info.get("device", self.device), "threads": info.get("threads"), "shards": info.get("shards"),
                 "kind": info.get("kind"), "sample_shape": info.get("sample_shape"),
                 "parameters": info.get("parameters"),
                 "checkpoints": list(self.checkpoints),

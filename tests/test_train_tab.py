@@ -155,6 +155,12 @@ def test_status_shows_errors_and_idle_help():
     assert "the loss became nan &lt;at&gt; step 3" in failed
 
 
+def test_status_says_where_the_run_trains():
+    assert "on cpu, 1 thread</div>" in view_outputs(snapshot(), None, True)[0]
+    two = view_outputs(snapshot(threads=2, shards=2), None, True)[0]
+    assert "on cpu, 2 threads, each batch in 2 shards</div>" in two
+
+
 def test_preview_value_without_previews():
     kind, value, label = preview_value(snapshot(previews={}), None)
     assert value is None and "first preview" in label

@@ -289,6 +289,8 @@ def status_html(snap: dict) -> str:
     if snap["elapsed"]:
         bits.append(f"trained {format_seconds(snap['elapsed'])}")
     threads = f", {snap['threads']} thread{'s' if snap['threads'] != 1 else ''}" if snap.get("threads") else ""
+    if (snap.get("shards") or 1) > 1:
+        threads += f", each batch in {snap['shards']} shards"
     bits.append(f"on {snap['device']}{threads}")
     colour = {"failed": "#dc2626", "finished": "#16a34a", "stopped": "#6b7280", "paused": "#d97706"}.get(st, "#4f46e5")
     html = (f'<div class="train-status"><div style="background:#e5e7eb;border-radius:6px;height:10px;overflow:hidden">'
