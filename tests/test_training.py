@@ -1,6 +1,7 @@
 """The training engine: loss, LR schedule, EMA, per-t loss, previews, NaN guard, determinism, exact resume."""
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import threading
@@ -304,7 +305,8 @@ def _inside(event, op: str) -> bool:
     return False
 
 
-def test_a_step_reads_the_device_only_at_logging_steps(points):
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_step_reads_the_device_only_at_logging_steps(points, shards, monkeypatch):
     """50 steps logging every 25: two device->host reads (the two logging steps), none in between.
 
     On a CPU every tensor is host memory, so a profiler sees no device->host copies to count. What
@@ -328,10 +330,23 @@ def test_a_step_reads_the_device_only_at_logging_steps(points):
                 reads.append(func.__name__)
             return func(*args, **(kwargs or {}))
 
-    tr = Trainer(make_config(steps=50, log_every=25), points)
+    tr = Trainer(make_config(steps=50, log_every=25), points, shards=shards)
+    elsewhere = []  # reads on the shards' threads: a TorchFunctionMode and the profiler see only this thread's
+    if shards > 1:
+        for name in HostReads.NAMES:
+            real = getattr(torch.Tensor, name)
+
+            @functools.wraps(real)  # keeps the name, which the mode above reads
+            def spy(self, *a, _real=real, _name=name, **k):
+                if threading.current_thread() is not threading.main_thread():
+                    elsewhere.append(_name)
+                return _real(self, *a, **k)
+            monkeypatch.setattr(torch.Tensor, name, spy)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof, HostReads():
         events = [tr.step() for _ in range(50)]
+    monkeypatch.undo()
     scalar_reads = [e for e in prof.events() if e.name == "aten::_local_scalar_dense" and not _inside(e, "_fused_adamw_")]
+    assert not elsewhere
     assert reads == ["tolist", "tolist"] and not scalar_reads and tr.host_reads == 2
     # the numbers of every step are there once read, and the history holds all of them
     assert [e.step for e in events] == list(range(1, 51)) and all(math.isfinite(e.loss) for e in events)
