@@ -135,6 +135,21 @@ def test_refresh_finds_a_new_checkpoint_and_keeps_the_choice(h, ckpt, app_settin
 
 # --- bad input ----------------------------------------------------------------------------------
 
+def test_auto_speed_plays_any_run_in_about_the_same_time(h, ckpt):
+    """The default speed paces a run by its length: DDIM 10 and DDPM 200 both take AUTO_SECONDS of clock."""
+    from explorer.tabs import reverse_handlers as rh
+
+    assert rh.DEFAULT_SPEED == "auto"
+    settings = (ckpt["tiny-digits"], "ddim", 10, 0.0, 0, 4, False, "ddpm", 20, 0.0, "linear")
+    for sampler, steps in (("ddim", 10), ("ddpm", 200)):
+        session = ReverseSession()
+        s, _, rate, *_ = h._begin((settings[0], sampler, steps, *settings[3:]), "auto", session)
+        assert s.total == steps + 1 and rate == pytest.approx(s.total / rh.AUTO_SECONDS)
+        s.token = None
+    s, _, rate, *_ = h._begin((settings[0], "ddim", 2, *settings[3:]), "auto", ReverseSession())
+    assert rate == 1.0  # a 3-tick run is not dragged out below a step a second
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(path=None), "Choose a checkpoint"),
     (dict(path="/etc"), "Unknown checkpoint"),
@@ -146,7 +161,7 @@ def test_refresh_finds_a_new_checkpoint_and_keeps_the_choice(h, ckpt, app_settin
     (dict(n=65), "number of samples must be a whole number between 1 and 64"),
     (dict(seed=-1), "seed must be"),
     (dict(compare=True, steps_b=999), "steps (second sampler) must be a whole number between 1 and 200"),
-    (dict(speed="warp"), "speed must be one of"),
+    (dict(speed="warp"), "speed must be one of auto, 10, 30"),
 ])
 def test_bad_settings_give_a_clear_error(h, ckpt, change, message):
     kw = dict(path=ckpt["tiny-digits"], sampler="ddim", steps=10, eta=0.0, seed=0, n=4, compare=False,

@@ -43,8 +43,9 @@ DEFAULT_SAMPLES = {"image": 16, "points": 500, "signal": 4}
 LARGE_IMAGE = 16 * 16        # pixels per channel above which images default to a 3x3 grid (CPU-friendly)
 DEFAULT_STEPS = {"ddpm": None, "ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 50}   # None: all T steps (the original DDPM)
 SEED_MAX = 2**31 - 1
-SPEEDS = ["10", "30", "100", "300", "1000", "max"]         # clock ticks (sampler steps) per second
-DEFAULT_SPEED = "100"
+SPEEDS = ["auto", "10", "30", "100", "300", "1000", "max"]  # clock ticks (sampler steps) per second
+DEFAULT_SPEED = "auto"
+AUTO_SECONDS = 4.0  # "auto": a run plays in about this long, whatever its steps (DDIM 50 and DDPM 1000 alike)
 # Frames actually sent while playing: a browser shows ~30 images/s; plotly redraws are slower.
 MAX_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
 # The caption and the frame slider follow at most this often while playing (the first and the closing
@@ -189,9 +190,12 @@ def default_steps(sampler: str, T: int) -> int:
     return min(DEFAULT_STEPS.get(sampler) or T, T)
 
 
-def _speed(value) -> float:
+def _speed(value) -> float | None:
+    """Clock ticks a second; math.inf for "max", None for "auto" (set from the run's length by the caller)."""
     if str(value) == "max":
         return math.inf
+    if str(value) == "auto":
+        return None
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -465,6 +469,8 @@ class ReverseHandlers(CheckpointPicker):
             session.played = True
         if fresh:
             self._advance(session)  # the first step only: the first frame goes out at once
+        if rate is None:
+            rate = max(1.0, session.total / AUTO_SECONDS)
         return session, spec, rate, token, fresh, loaded[3].T
 
     def _paced(self, session: ReverseSession, rate: float, token, min_gap: float, ready=None):
