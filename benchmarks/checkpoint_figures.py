@@ -37,8 +37,11 @@ FAST = ("dpm++2m-sde", 50, 2000, {"spacing": "quadratic"})
 SETTINGS = {"points": [("ddpm", 1000, 2000, {}), ("ddim", 50, 2000, {}), FAST],
             "image": [("ddim", 50, 1000, {})], "signal": [("ddim", 50, 1000, {})]}
 # shapes also with the fast setting: its noise in every step is what leaves the grounds plain (DDIM's
-# deterministic path leaves them grainy and lighter, at 50 steps as at 250)
-MORE = {"shapes": [("dpm++2m-sde", 50, 1000, {"spacing": "quadratic"})]}
+# deterministic path leaves them grainy and lighter, at 50 steps as at 250). checkerboard also with the
+# solver's steps evenly spaced: quadratic spacing's few steps at high noise, where a point's square is
+# decided, leave twice as many points between the squares (1.3 % against 0.6 %, benchmarks/RESULTS.md)
+MORE = {"shapes": [("dpm++2m-sde", 50, 1000, {"spacing": "quadratic"})],
+        "checkerboard": [("dpm++2m-sde", 50, 2000, {})]}
 SEEDS = {"points": 4, "image": 1, "signal": 1}
 KEEP = ("label", "value", "interval", "floor", "floor_sd", "n_floor", "better", "vs_floor")
 

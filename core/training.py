@@ -588,6 +588,8 @@ class Trainer:
 
         The batch loss is the mean over samples, so shard i's loss and gradients enter with weight
         (its size / the batch), added in shard order: the same every run. Returns (loss, mse (B,)).
+        Shards run on the CPU only (no autocast there) and never for a net with its own global RNG
+        stream (see _shard_count), so nothing here swaps RNG states.
         """
         tc, params = self.config.train, self._params
         parts = list(zip(x0.tensor_split(self.shards), t.tensor_split(self.shards), noise.tensor_split(self.shards)))
