@@ -354,8 +354,8 @@ class Trainer:
     shards: on a CPU, split each batch into this many shards, each run on its own thread with one
     intra-op thread (core.shards), the gradients added in a fixed order. None: as many as torch's
     threads for image models, 1 for the others. On 2 cores (benchmarks/RESULTS-speed.md) image
-    nets train as fast in 2 shards as on 2 threads when the machine is quiet (1.0-1.1x) and 1.8-2.5x
-    faster when other work holds the cores, where 2 threads fall to 0.24-0.56x of one; a 1-D
+    nets train about as fast in 2 shards as on 2 threads when the machine is quiet (0.87-1.10x) and
+    1.8-5.2x faster when other work holds the cores, where 2 threads fall below one's speed; a 1-D
     conv net was slower in shards when quiet, and the 2-D MLP's tiny steps are Python's work,
     which threads do not share. A net that draws random numbers while training (dropout) and
     torch.compile take 1.
