@@ -1,12 +1,12 @@
 """Data parallel over the CPU's cores inside one process: a batch in shards, each on its own thread.
 
 torch's own CPU parallelism splits every operation across its intra-op threads and joins them at
-its end. A small net's convolutions (32-64 channels at 32x32) split poorly: on 2 cores, 2
-intra-op threads train the 1.06 M-parameter UNet only about 1.6x faster than 1, and on a machine
-shared with other work the threads wait on each other at every join (benchmarks/cli_threads.py).
-Shards instead give each thread a whole part of the batch with one intra-op thread: the threads
-meet once per step, to add up the gradients (torch releases Python's lock inside its operations,
-so the shards' forward and backward passes run at the same time).
+its end. On a quiet machine that works (2 threads train the 1.06 M-parameter UNet 1.6-1.8x faster
+than 1 on 2 cores), but on one shared with other work the threads wait on each other at every join
+and fall below one thread's speed (benchmarks/cli_threads.py, benchmarks/RESULTS-speed.md). Shards
+instead give each thread a whole part of the batch with one intra-op thread: the threads meet once
+per step, to add up the gradients (torch releases Python's lock inside its operations, so the
+shards' forward and backward passes run at the same time).
 
 `CoreShards(k).map(fn, items)` runs fn(items[i]) on worker i and returns the results in order;
 the first exception (by index) is raised in the caller. The workers keep one intra-op thread for
@@ -34,6 +34,7 @@ class CoreShards:
         self._jobs: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(k)]
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
+        self._call = 0  # numbers each map call: results of one the caller left (an interrupt) are dropped
         mine = torch.get_num_threads()
         ready = threading.Barrier(k + 1)
         # the workers hold the queues, not this object, so dropping it stops them (the finalizer)
@@ -53,12 +54,18 @@ class CoreShards:
             raise RuntimeError("these shards are closed")
         if len(items) > self.k:
             raise ValueError(f"{len(items)} items for {self.k} shards: at most one item per shard")
+        self._call += 1
+        call = self._call
         for i, item in enumerate(items):
-            self._jobs[i].put((i, fn, item))
+            self._jobs[i].put((call, i, fn, item))
         out: list = [None] * len(items)
         errors: dict[int, BaseException] = {}
-        for _ in items:  # wait for every shard, even after an error: none may still be running on return
-            i, ok, value = self._done.get()
+        got = 0
+        while got < len(items):  # wait for every shard, even after an error: none may still be running on return
+            c, i, ok, value = self._done.get()
+            if c != call:
+                continue  # from a call interrupted before its shards were done
+            got += 1
             if ok:
                 out[i] = value
             else:
@@ -83,11 +90,11 @@ def _work(jobs: queue.SimpleQueue, done: queue.SimpleQueue, ready: threading.Bar
         job = jobs.get()
         if job is None:
             return
-        i, fn, item = job
+        call, i, fn, item = job
         try:
-            done.put((i, True, fn(item)))
+            done.put((call, i, True, fn(item)))
         except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
-            done.put((i, False, e))
+            done.put((call, i, False, e))
 
 
 def _stop(jobs: list[queue.SimpleQueue], threads: list[threading.Thread]) -> None:

@@ -80,3 +80,12 @@ def test_dropping_the_shards_stops_their_threads():
     for th in threads:
         th.join(timeout=30)
         assert not th.is_alive()
+
+
+def test_results_left_by_an_interrupted_call_are_not_taken_for_the_next_ones():
+    """A map the caller left (Ctrl-C while it waited) still gets its shards' results later: never the next map's."""
+    shards = CoreShards(2)
+    shards._call += 1  # a call was made ...
+    shards._done.put((shards._call, 0, True, "left over"))  # ... and its result came after it was left
+    assert shards.map(lambda i: i * 2, [0, 1]) == [0, 2]
+    shards.close()
