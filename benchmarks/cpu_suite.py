@@ -12,8 +12,10 @@ round. Rows:
   UNet2DModel of the same 1,062,497 parameters (diffusers' unconditional-training example:
   DDPMScheduler.add_noise, MSE, clipping, fused AdamW, EMAModel with foreach), on 2 threads and on
   1, with the project's variants (channels_last, torch.compile, torch's intra-op threads instead of
-  the default shards; --variants all adds diffusers in channels_last), and on 2+ threads the pair again
-  while as many busy loops as threads hold the cores (a laptop running other things);
+  the default shards, and on a CPU with native bf16 `cpu_bf16`, against diffusers' loop under the
+  same bf16 autocast as well as its fp32 default; --variants all adds diffusers in channels_last),
+  and on 2+ threads the pair again while as many busy loops as threads hold the cores (a laptop
+  running other things);
 - training the unet-digits and mlp-2d presets: `Trainer.step()` against the same plain loop
   around the same network;
 - sampling with the 1.06 M UNets (DDIM 50, DDPM 200, batch 16): our sampler and net against
@@ -48,6 +50,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _results import write_section  # noqa: E402
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from core.data import load_dataset  # noqa: E402
+from core.device import cpu_has_bf16  # noqa: E402
 from core.nets import PRESETS, build_model, count_parameters  # noqa: E402
 from core.samplers import SAMPLERS, final  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
@@ -140,11 +143,12 @@ def diffusers_forward(net):
 
 
 def our_trainer(model: ModelConfig, data, batch: int, device, *, lr: float, compile: bool | str = False,
-                channels_last: bool | None = None, log_every: int = 10, shards: int | None = None) -> Trainer:
+                channels_last: bool | None = None, log_every: int = 10, shards: int | None = None,
+                cpu_bf16: bool = False) -> Trainer:
     cfg = RunConfig(model=model, diffusion=DiffusionConfig("linear", 1000), data=DataConfig(data.name),
                     train=TrainConfig(steps=1_000_000, batch_size=batch, lr=lr, preview_every=0, log_every=log_every,
                                       compile=compile))
-    return Trainer(cfg, data, device, channels_last=channels_last, shards=shards)
+    return Trainer(cfg, data, device, channels_last=channels_last, shards=shards, cpu_bf16=cpu_bf16)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +204,10 @@ def training_rows(device, rounds: int, steps: int, variants: bool = True, compil
         sides["ours, channels_last"] = our_trainer(UNET_1M, data, 64, device, lr=5e-4, channels_last=True).step
         if compile_ok:
             sides["ours, compile"] = our_trainer(UNET_1M, data, 64, device, lr=5e-4, compile=True).step
+        if cpu_has_bf16():  # bf16 autocast on both sides: diffusers' example offers it too (--mixed_precision bf16)
+            sides["ours, cpu_bf16"] = our_trainer(UNET_1M, data, 64, device, lr=5e-4, cpu_bf16=True).step
+            dbf = copy.deepcopy(dnet)
+            sides["diffusers, bf16"] = PlainLoop(dbf, diffusers_forward(dbf), data.x, 64, device, amp=True).step
     if variants == "all":  # diffusers in channels_last too (slower than its default on an AVX2 CPU)
         dcl = copy.deepcopy(dnet)
         sides["diffusers, channels_last"] = PlainLoop(dcl, diffusers_forward(dcl), data.x, 64, device,
@@ -210,10 +218,15 @@ def training_rows(device, rounds: int, steps: int, variants: bool = True, compil
     how = f"in {ours.shards} shards" if ours.shards > 1 else "one batch"
     rows.append(ratio_row(f"train 1.06 M UNet ({n} params), batch 64, {threads} threads: Trainer.step() ({how}) vs "
                           f"diffusers loop", "ours", "diffusers", t))
-    best_ref = min((k for k in sides if k.startswith("diffusers")), key=lambda k: t[k])
-    for k in sides:
+    for k in sides:  # each variant against diffusers' fastest side of the same precision
         if k.startswith("ours,"):
-            rows.append(ratio_row(f"  {k} vs diffusers' best ({best_ref})", k, best_ref, t))
+            bf16 = "bf16" in k
+            best_ref = min((r for r in sides if r.startswith("diffusers") and ("bf16" in r) == bf16),
+                           key=lambda r: t[r])
+            rows.append(ratio_row(f"  {k} vs diffusers' best {'in bf16' if bf16 else 'in fp32'} ({best_ref})",
+                                  k, best_ref, t))
+            if bf16:
+                rows.append(ratio_row(f"  {k} vs diffusers' default loop (fp32)", k, "diffusers", t))
     if "diffusers, channels_last" in sides:
         rows.append(ratio_row("  diffusers channels_last vs diffusers (for reference)", "diffusers, channels_last",
                               "diffusers", t))
@@ -249,7 +262,8 @@ def busy_rows(sides: dict, device, threads: int, rounds: int = 3) -> list[dict]:
     loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(threads)]
     try:
         time.sleep(1.0)
-        picked = {k: v for k, v in sides.items() if k in ("ours", "diffusers") or k.startswith("ours, intra-op")}
+        picked = {k: v for k, v in sides.items()
+                  if k in ("ours", "diffusers", "ours, cpu_bf16") or k.startswith("ours, intra-op")}
         t = interleaved(picked, device, rounds, 1, warmup=1)
     finally:
         for proc in loops:
@@ -258,8 +272,8 @@ def busy_rows(sides: dict, device, threads: int, rounds: int = 3) -> list[dict]:
     label = f"  the same while {threads} other single-thread jobs hold the cores"
     rows = [ratio_row(label, "ours", "diffusers", t)]
     for k in picked:
-        if k.startswith("ours, intra-op"):
-            rows.append(ratio_row(f"    {k} vs diffusers, both busy", k, "diffusers", t))
+        if k.startswith("ours,"):
+            rows.append(ratio_row(f"    {k} vs diffusers (fp32), both busy", k, "diffusers", t))
     return rows
 
 

@@ -129,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--shards", type=int, metavar="N",
                    help="on a CPU, split each batch into N shards trained side by side, one thread each "
                         "(default: one per torch thread for image models, 1 for the others)")
+    g.add_argument("--cpu-bf16", action="store_true",
+                   help="on a CPU with native bf16 (AVX512-BF16 or AMX), train under bf16 autocast: about 1.6x "
+                        "faster for image models; default fp32 (on CUDA bf16 autocast is the default)")
     g.add_argument("--checkpoint-every", type=int, default=0,
                    help=f"also save every N steps, N >= {retention.MIN_CHECKPOINT_EVERY} (default 0: only at the end)")
     g.add_argument("--keep-checkpoints", type=int, default=1, metavar="K",
@@ -337,9 +340,10 @@ def run(a: argparse.Namespace) -> int:
     try:
         layout = True if a.channels_last else None
         if a.resume is not None:
-            trainer = Trainer.resume(a.resume, data, device, config=config, channels_last=layout, shards=a.shards)
+            trainer = Trainer.resume(a.resume, data, device, config=config, channels_last=layout, shards=a.shards,
+                                     cpu_bf16=a.cpu_bf16)
         else:
-            trainer = Trainer(config, data, device, channels_last=layout, shards=a.shards)
+            trainer = Trainer(config, data, device, channels_last=layout, shards=a.shards, cpu_bf16=a.cpu_bf16)
         if rank == 0:  # only now, so a model that does not fit the data leaves no folder behind
             if a.resume is not None:
                 trim_log(out, trainer.step_count)

@@ -32,7 +32,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import checkpoint
 from .config import RunConfig
-from .device import autocast, describe_device
+from .device import autocast, cpu_has_bf16, describe_device
 from .forward import q_sample, snr_weight, target_for
 from .nets import build_model
 from .nets.base import Dropout
@@ -359,11 +359,15 @@ class Trainer:
     conv net was slower in shards when quiet, and the 2-D MLP's tiny steps are Python's work,
     which threads do not share. A net that draws random numbers while training (dropout) and
     torch.compile take 1.
+
+    cpu_bf16: on a CPU, run the net under bf16 autocast (weights, AdamW and the EMA stay fp32), as
+    CUDA does by default. Only on a CPU with native bf16 (core.device.cpu_has_bf16; a ValueError
+    elsewhere, where it would be emulated and slower): there a small UNet's step is about 2x fp32's.
     """
 
     def __init__(self, config: RunConfig, data, device: torch.device | str = "cpu", *,
                  model: nn.Module | None = None, log: Callable[[StepEvent], None] | None = None,
-                 channels_last: bool | None = None, shards: int | None = None):
+                 channels_last: bool | None = None, shards: int | None = None, cpu_bf16: bool = False):
         tc = config.train
         self.config, self.data, self.log = config, data, log
         self.device = torch.device(device)
@@ -378,6 +382,10 @@ class Trainer:
         self.sample_shape = tuple(data.x.shape[1:])
         self.x0_clip = data.x0_clip()  # samplers clip predicted x0 to [-x0_clip, x0_clip]
         self.amp = tc.amp
+        self.cpu_bf16 = bool(cpu_bf16) and self.device.type == "cpu"
+        if self.cpu_bf16 and not cpu_has_bf16():
+            raise ValueError("cpu_bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX); this one would emulate "
+                             "it, slower than fp32: train without it")
 
         raw = model if model is not None else build_model(config.model, self.sample_shape, seed=tc.seed)
         raw = raw.to(self.device).train()
@@ -543,7 +551,7 @@ class Trainer:
             loss, mse = self._sharded_backward(x0, t, noise)
         else:
             with self._global_rng():
-                with autocast(self.device, self.amp):
+                with autocast(self.device, self.amp, cpu=self.cpu_bf16):
                     loss, mse = diffusion_loss(self.net, self.schedule, x0, t, noise, self.prediction,
                                                tc.min_snr_gamma)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -588,15 +596,16 @@ class Trainer:
 
         The batch loss is the mean over samples, so shard i's loss and gradients enter with weight
         (its size / the batch), added in shard order: the same every run. Returns (loss, mse (B,)).
-        Shards run on the CPU only (no autocast there) and never for a net with its own global RNG
-        stream (see _shard_count), so nothing here swaps RNG states.
+        Shards run on the CPU only and never for a net with its own global RNG stream (see
+        _shard_count), so nothing here swaps RNG states. Autocast is per thread: each shard enters its own.
         """
         tc, params = self.config.train, self._params
         parts = list(zip(x0.tensor_split(self.shards), t.tensor_split(self.shards), noise.tensor_split(self.shards)))
 
         def one(part):
             xs, ts, ns = part
-            loss, mse = diffusion_loss(self.net, self.schedule, xs, ts, ns, self.prediction, tc.min_snr_gamma)
+            with autocast(self.device, False, cpu=self.cpu_bf16):
+                loss, mse = diffusion_loss(self.net, self.schedule, xs, ts, ns, self.prediction, tc.min_snr_gamma)
             return loss.detach(), mse.detach(), torch.autograd.grad(loss, params, allow_unused=True)
 
         out = self._shards.map(one, parts)
@@ -826,6 +835,8 @@ class Trainer:
         where = describe_device(self.device)
         if self.shards > 1:
             where = f"{where[:-1]}, batches in {self.shards} shards)"
+        if self.cpu_bf16:
+            where = f"{where[:-1]}, bf16 autocast)"
         info = {"steps": self.step_count, "kind": self.data.kind, "train_seconds": round(self.elapsed, 3),
                 "device": where, "x0_clip": self.x0_clip}
         if self._loss_weight > 0:
@@ -837,7 +848,8 @@ class Trainer:
     @classmethod
     def resume(cls, path: str | Path, data=None, device: torch.device | str = "cpu", *,
                config: RunConfig | None = None, log: Callable[[StepEvent], None] | None = None,
-               channels_last: bool | None = None, shards: int | None = None) -> "Trainer":
+               channels_last: bool | None = None, shards: int | None = None,
+               cpu_bf16: bool = False) -> "Trainer":
         """A trainer that continues the run saved at `path`.
 
         data: the dataset (default: made again from the checkpoint's data config); config: run
@@ -853,6 +865,6 @@ class Trainer:
             from .data import load_dataset
             data = load_dataset(config.data.name, **config.data.params)
         state = checkpoint.load_train_state(path, device="cpu")
-        trainer = cls(config, data, device, log=log, channels_last=channels_last, shards=shards)
+        trainer = cls(config, data, device, log=log, channels_last=channels_last, shards=shards, cpu_bf16=cpu_bf16)
         trainer.load_state(state)
         return trainer

@@ -3,7 +3,7 @@ import torch
 
 import platform
 
-from core.device import autocast, available_devices, describe_device, pick_device
+from core.device import autocast, available_devices, cpu_has_bf16, describe_device, pick_device
 
 
 def test_auto_picks_best_available():
@@ -35,3 +35,13 @@ def test_describe_device_names_the_cpu_and_its_threads():
         assert describe_device(torch.device("cpu")) == f"cpu ({platform.machine()}, 2 threads)"
     finally:
         torch.set_num_threads(threads)
+
+
+def test_cpu_bf16_autocast_only_when_asked_and_the_query_answers_a_bool():
+    assert isinstance(cpu_has_bf16(), bool)
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    cpu = torch.device("cpu")
+    with autocast(cpu, True):
+        assert (a @ b).dtype == torch.float32  # enabled means CUDA's policy; the CPU stays fp32
+    with autocast(cpu, False, cpu=True):
+        assert (a @ b).dtype == torch.bfloat16

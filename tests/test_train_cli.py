@@ -1,6 +1,7 @@
 """`python -m core.train`: end to end on points, images and signals, resume, the NaN guard, and bad arguments."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 
@@ -222,3 +223,27 @@ def test_compile_mode_and_channels_last_reach_the_trainer(tmp_path, monkeypatch)
     monkeypatch.setattr(core.training.Trainer, "__init__", spy)
     assert main(["--resume", str(out), "--steps", "3", "--channels-last"]) == 0
     assert seen == [True]
+
+
+def test_cpu_bf16_reaches_the_trainer_and_is_refused_with_a_reason_where_the_cpu_lacks_it(tmp_path, monkeypatch,
+                                                                                            capsys):
+    seen = []
+    real = core.training.Trainer.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("cpu_bf16"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(core.training.Trainer, "__init__", spy)
+    monkeypatch.setattr(core.training, "cpu_has_bf16", lambda: True)  # the wiring, on any CPU
+    monkeypatch.setattr(core.training, "autocast", lambda device, enabled=True, cpu=False: contextlib.nullcontext())
+    out = tmp_path / "run"
+    assert train(out, "image", "--steps", "2", "--cpu-bf16") == 0
+    assert "bf16 autocast" in checkpoint.load(out)[2]["device"]
+    assert main(["--resume", str(out), "--steps", "3", "--cpu-bf16"]) == 0
+    assert seen == [True, True]
+    monkeypatch.setattr(core.training, "cpu_has_bf16", lambda: False)
+    with pytest.raises(SystemExit) as info:
+        train(tmp_path / "other", "image", "--steps", "2", "--cpu-bf16")
+    assert info.value.code == 2 and "needs a CPU with native bf16" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

@@ -529,12 +529,45 @@ def test_bf16_autocast_trains_and_previews_within_bf16_tolerance_of_float32(digi
     cfg = make_config(steps=3, model=model, data="digits", batch_size=8)
     plain = Trainer(cfg, digits)
     want, want_preview = losses(plain, 3), plain.preview(n=4, steps=5)
-    bf16 = lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)  # noqa: E731
+    bf16 = lambda device, enabled=True, cpu=False: torch.autocast("cpu", dtype=torch.bfloat16,  # noqa: E731
+                                                                  enabled=enabled)
     monkeypatch.setattr(core.training, "autocast", bf16)
     monkeypatch.setattr(core.samplers, "autocast", bf16)
     torch.testing.assert_close(losses(Trainer(cfg, digits), 3), want, rtol=3e-2, atol=1e-3)
     diff = (plain.preview(n=4, steps=5) - want_preview).abs()  # the same weights sampled in bf16
     assert diff.mean() < 0.01 and diff.max() < 0.1, (diff.mean(), diff.max())
+
+
+needs_cpu_bf16 = pytest.mark.skipif(not core.training.cpu_has_bf16(), reason="this CPU has no native bf16")
+
+
+@needs_cpu_bf16
+@pytest.mark.parametrize("shards", [1, 2])
+def test_cpu_bf16_trains_within_bf16_tolerance_of_float32_and_says_so(digits, tmp_path, shards):
+    cfg = make_config(steps=4, model=TINY_UNET, data="digits", batch_size=8, log_every=2)
+    plain, bf16 = Trainer(cfg, digits, shards=shards), Trainer(cfg, digits, shards=shards, cpu_bf16=True)
+    assert not plain.cpu_bf16 and bf16.cpu_bf16
+    a, b = [plain.step() for _ in range(4)], [bf16.step() for _ in range(4)]
+    torch.testing.assert_close([e.loss for e in b], [e.loss for e in a], rtol=3e-2, atol=1e-3)
+    torch.testing.assert_close([e.grad_norm for e in b], [e.grad_norm for e in a], rtol=5e-2, atol=1e-3)
+    assert [e.loss for e in b] != [e.loss for e in a]  # bf16 really ran: the rounding differs
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())  # the weights and AdamW stay in fp32
+    # Adam moves a weight by about lr whatever its gradient's size, so compare what the nets predict
+    x, t = torch.randn(8, *digits.x.shape[1:], generator=torch.Generator().manual_seed(1)), torch.arange(1, 97, 12)
+    with torch.no_grad():
+        want, got = plain.ema.module(x, t), bf16.ema.module(x, t)
+    assert (got - want).abs().mean() < 0.03 * want.abs().mean(), ((got - want).abs().mean(), want.abs().mean())
+    assert "bf16 autocast" in checkpoint.load_config(bf16.save(tmp_path / "run"))[1]["device"]
+    for tr in (plain, bf16):
+        tr.close()
+
+
+def test_cpu_bf16_is_refused_where_the_cpu_would_emulate_it(digits, monkeypatch):
+    cfg = make_config(model=TINY_UNET, data="digits", batch_size=8)
+    monkeypatch.setattr(core.training, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match="cpu_bf16 needs a CPU with native bf16 .AVX512-BF16 or AMX.; this one"):
+        Trainer(cfg, digits, cpu_bf16=True)
+    assert not Trainer(cfg, digits).cpu_bf16  # fp32 is the default on any CPU
 
 
 # --- shards: a batch split over threads on the CPU -----------------------------------------------
