@@ -40,6 +40,9 @@ CSS = """
 #fw-coeffs .eq { font-size: 1.15em; }
 #fw-coeffs .tt { opacity: 0.7; }
 #rv-feed, #rv-armed, #rv-theme, #fw-hidden { display: none !important; }
+/* a played frame repaints its own box only, not the page around it (benchmarks/reverse_2d_playback.py:
+   the main thread 20-24% busy while DDPM 1000's frames play, against 20-29% without) */
+#rv-frame .image-container { contain: layout paint; }
 """
 
 PLAYER_JS = Path(__file__).parent / "tabs" / "reverse_player.js"
