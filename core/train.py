@@ -362,7 +362,9 @@ def _train(trainer: Trainer, out: Path, label: str, a: argparse.Namespace, rank:
     if main:
         print(f"training {trainer.config.model.net} ({label}, {count_parameters(trainer.model):,} parameters) on "
               f"{trainer.data.name} ({len(trainer.data)} x {tuple(trainer.data.x.shape[1:])}) on {trainer.device}"
-              f"{f' x {world} processes' if world > 1 else ''}; steps {trainer.step_count} -> {tc.steps}",
+              f"{f' x {world} processes' if world > 1 else ''}{' under bf16 autocast' if trainer.cpu_bf16 else ''}"
+              f"{f', each batch in {trainer.shards} shards' if trainer.shards > 1 else ''}; "
+              f"steps {trainer.step_count} -> {tc.steps}",
               flush=True)
     bar = tqdm(total=tc.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,
                disable=not (main and sys.stderr.isatty()))

@@ -239,6 +239,7 @@ def test_cpu_bf16_reaches_the_trainer_and_is_refused_with_a_reason_where_the_cpu
     monkeypatch.setattr(core.training, "autocast", lambda device, enabled=True, cpu=False: contextlib.nullcontext())
     out = tmp_path / "run"
     assert train(out, "image", "--steps", "2", "--cpu-bf16") == 0
+    assert "under bf16 autocast" in capsys.readouterr().out  # said as the run starts
     assert "bf16 autocast" in checkpoint.load(out)[2]["device"]
     assert main(["--resume", str(out), "--steps", "3", "--cpu-bf16"]) == 0
     assert seen == [True, True]
