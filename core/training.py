@@ -362,7 +362,8 @@ class Trainer:
 
     cpu_bf16: on a CPU, run the net under bf16 autocast (weights, AdamW and the EMA stay fp32), as
     CUDA does by default. Only on a CPU with native bf16 (core.device.cpu_has_bf16; a ValueError
-    elsewhere, where it would be emulated and slower): there a small UNet's step is about 2x fp32's.
+    elsewhere, where it would be emulated and slower): there a 1.06 M UNet's step on 32x32 pictures
+    is about 2x as fast as fp32's, unet-digits' on 8x8 1.3x.
     """
 
     def __init__(self, config: RunConfig, data, device: torch.device | str = "cpu", *,
