@@ -685,8 +685,8 @@ class TrainingJob:
     def _remember_pace(self) -> None:
         """Put the ended run's measured pace into the speed book (with the lock held)."""
         measured = self.history.measured()
-        if self.book is None or measured is None or self.config is None:
-            return
+        if self.book is None or measured is None or self.config is None or self.config.train.compile:
+            return  # a compiled run's pace (and its compile time) is not what an eager run's estimate needs
         from . import costs  # imports torch: only where a book is kept (the app), never in the child
 
         costs.record_training(self.config.model, self.config.train.batch_size, self.device_key(), *measured,

@@ -59,6 +59,7 @@ def test_make_config_builds_the_run():
     assert c.model.net == "mlp" and c.data.name == "gaussians8" and c.diffusion.T == 100
     assert c.train.steps == 500 and c.train.batch_size == 32 and c.train.preview_every == 50
     assert c.train.warmup_steps == 50  # a tenth of a short run, at most 100
+    assert c.train.compile is False and config(compile_mode="reduce-overhead").train.compile == "reduce-overhead"
     up = make_config(**{**GOOD, "dataset": UPLOAD, "upload_folder": "/some/dir", "preset": "unet-small"},
                      image_size=16, channels=1)
     assert up.data.name == "image_folder" and up.data.params == {"path": "/some/dir", "size": 16, "channels": 1}
@@ -75,6 +76,7 @@ def test_make_config_builds_the_run():
     ({"steps": 2.5}, "steps must be a whole number between 1 and 1000000"),
     ({"batch": 0}, "batch must be a whole number between 1 and 4096, got 0"),
     ({"dataset": UPLOAD, "preset": "unet-small"}, "upload your images"),
+    ({"compile_mode": "fastest"}, "torch.compile must be one of off, default, reduce-overhead, got 'fastest'"),
 ])
 def test_bad_settings_say_what_is_allowed(over, message):
     with pytest.raises(ValueError, match=message):
@@ -123,6 +125,22 @@ def test_time_estimate_from_earlier_runs_on_this_device(tmp_path):
     assert "Faster" not in estimate_text("moons", "mlp-2d", 64, 200, 0, "cpu", "cpu: here", book)  # 5 s
     on_gpu = estimate_text("moons", "mlp-2d", 64, 2000, 100, "cuda", "cuda: H", book)
     assert on_gpu == "The time left is shown once the run has started (measured live)."
+    compiled = estimate_text("moons", "mlp-2d", 64, 2000, 100, "cpu", "cpu: here", book, compile_mode="default")
+    assert compiled.startswith("torch.compile compiles the net first") and "About" not in compiled
+
+
+def test_a_compiled_runs_pace_is_not_remembered_for_eager_estimates(tmp_path):
+    from types import SimpleNamespace
+
+    from explorer.jobs import TrainingJob
+
+    for mode, kept in ((False, True), ("default", False)):
+        book = costs.SpeedBook(tmp_path / f"speeds-{mode}.json")
+        job = SimpleNamespace(history=SimpleNamespace(measured=lambda: (0.02, 0.3)), book=book,
+                              config=config(compile_mode=mode or "off"), device_key=lambda: "cpu: here")
+        TrainingJob._remember_pace(job)
+        remembered = costs.train_estimate(PRESETS["mlp-2d"], 32, 100, 0, "cpu: here", book=book)
+        assert (remembered is not None) == kept, mode
 
 
 # --- views of a snapshot --------------------------------------------------------------------

@@ -96,6 +96,8 @@ def default_preset(dataset: str) -> str:
     return PRESET_FOR.get(dataset) or KIND_PRESET.get(kind) or presets_for(kind)[0]
 
 
+COMPILE_CHOICES = ("off", "default", "reduce-overhead")  # the Train tab's torch.compile choices
+
 # --- time estimate --------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
@@ -120,16 +122,22 @@ def estimate_seconds(preset: str, batch: int, steps: int, preview_every: int) ->
 
 
 def estimate_text(dataset: str, preset: str, batch, steps, preview_every, device: str = "cpu",
-                  device_key: str | None = None, book: costs.SpeedBook | None = None) -> str:
+                  device_key: str | None = None, book: costs.SpeedBook | None = None,
+                  compile_mode: str = "off") -> str:
     """One line for the controls: how long the chosen run should take here, and a faster choice if long.
 
     From earlier runs of this model at this batch on this device (remembered in `book` under
-    `device_key`); before the first one, from the table measured on a 2-core CPU.
+    `device_key`); before the first one, from the table measured on a 2-core CPU. A compiled run
+    is not estimated: compiling comes first, and its pace is not an eager run's.
     """
     try:
         batch, steps, preview_every = int(batch), int(steps), int(preview_every or 0)
     except (TypeError, ValueError):
         return ""
+    if compile_mode in COMPILE_CHOICES and compile_mode != "off":
+        return ("torch.compile compiles the net first: a minute or more (on a CPU it trains no faster; on a "
+                "GPU reduce-overhead's CUDA graphs make small nets several times faster). The time left is "
+                "shown once it trains.")
     model = PRESETS.get(preset)
 
     def measured_here(n_steps: int) -> float | None:
@@ -166,8 +174,10 @@ def _whole(name: str, value) -> int:
 
 def make_config(dataset: str, upload_folder: str | None, preset: str, schedule: str, T, prediction: str,
                 lr, batch, steps, preview_every, seed, image_size=32, channels: int = 3,
-                points_path: str | None = None) -> RunConfig:
+                points_path: str | None = None, compile_mode: str = "off") -> RunConfig:
     """The RunConfig for the controls' values; ValueError naming the first bad one."""
+    if compile_mode not in COMPILE_CHOICES:
+        raise ValueError(f"torch.compile must be one of {', '.join(COMPILE_CHOICES)}, got {compile_mode!r}")
     if dataset not in dataset_choices():
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(dataset_choices())}")
     if preset not in PRESETS:
@@ -201,7 +211,8 @@ def make_config(dataset: str, upload_folder: str | None, preset: str, schedule: 
     extra = {"ema_decay": DEFAULTS["drawing"]["ema_decay"]} if dataset == DRAW else {}
     train = TrainConfig(steps=steps, batch_size=_whole("batch", batch), lr=float(lr),
                         warmup_steps=min(100, max(1, steps // 10)), preview_every=_whole("preview_every", preview_every),
-                        seed=_whole("seed", seed), log_every=10, **extra)
+                        seed=_whole("seed", seed), log_every=10,
+                        compile=False if compile_mode == "off" else compile_mode, **extra)
     return RunConfig(model=PRESETS[preset], diffusion=DiffusionConfig(schedule, _whole("T", T), prediction),
                      data=data, train=train)
 
@@ -213,10 +224,11 @@ def make_handlers(ctx):
 
     @user_errors
     def start(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
-              checkpoint_every, seed, image_size=32, channels=3, points=None) -> str:
+              checkpoint_every, seed, image_size=32, channels=3, points=None, compile_mode="off") -> str:
         """Start a training run with these settings. Returns a status line.
 
         points: for the drawing dataset, the points state ({"path": CSV file} or {"error": why}).
+        compile_mode: "off", or torch.compile's mode ("default", "reduce-overhead").
         """
         points_path = None
         if dataset == DRAW:
@@ -226,7 +238,7 @@ def make_handlers(ctx):
             # into the runs folder first: the config names the file the checkpoint will reload
             points_path = str(drawing.keep_for_run(points.get("path"), ctx.settings.runs_dir))
         config = make_config(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps,
-                             preview_every, seed, image_size, channels, points_path)
+                             preview_every, seed, image_size, channels, points_path, compile_mode)
         if dataset == UPLOAD:  # into <runs>/data/<sha256>/: the checkpoint must outlive the upload
             config = config.replace(data=keep_upload(config.data, ctx.settings.runs_dir))
         job = manager_for(ctx)
@@ -633,6 +645,7 @@ def build(ctx) -> Restorer:
                                           elem_id="tr-preview-every")
                 checkpoint_every = gr.Number(0, precision=0, label="Checkpoint every (0 = at the end)", minimum=0,
                                              elem_id="tr-ckpt-every")
+            compile_mode = gr.Dropdown(list(COMPILE_CHOICES), value="off", label="torch.compile", elem_id="tr-compile")
             estimate = md(estimate_text(ds0, preset0, d0["batch"], d0["steps"], d0["preview_every"], device,
                                         job.device_key(), job.book), elem_id="tr-estimate")
 
@@ -686,7 +699,7 @@ def build(ctx) -> Restorer:
     loss_plot.change(None, None, None, js=LOSS_CLICK_JS, **quiet)
 
     controls = [dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps, preview_every,
-                checkpoint_every, seed, image_size, channels, points]
+                checkpoint_every, seed, image_size, channels, points, compile_mode]
     # A command answers with a message, then the next tick (within a second) shows its effect; Start draws
     # the run's first view at once, without waiting for a tick.
     start_btn.click(start, controls, message, api_name="train_start").success(
@@ -707,10 +720,11 @@ def build(ctx) -> Restorer:
                   show_progress="hidden")
     csv_file.upload(from_csv_file, csv_file, points_out, api_name="train_points_file")
     csv_button.click(from_csv_text, csv_text, points_out, api_name="train_points_text")
-    est_inputs = [dataset, preset, batch, steps, preview_every]
-    gr.on([dataset.change, preset.change, batch.change, steps.change, preview_every.change],
-          lambda *a: estimate_text(*a, device=device, device_key=job.device_key(), book=job.book), est_inputs,
-          estimate, queue=False, **quiet)
+    est_inputs = [dataset, preset, batch, steps, preview_every, compile_mode]
+    gr.on([dataset.change, preset.change, batch.change, steps.change, preview_every.change, compile_mode.change],
+          lambda *a: estimate_text(*a[:5], device=device, device_key=job.device_key(), book=job.book,
+                                   compile_mode=a[5]),
+          est_inputs, estimate, queue=False, **quiet)
 
     # A link, a lesson stop or a bundle opens this tab without a click, so the tab's select event (which
     # starts the ticking) never fires: the restorer starts or stops the ticking with the tab it opens.
