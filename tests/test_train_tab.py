@@ -177,6 +177,10 @@ def test_status_says_where_the_run_trains():
     assert "on cpu, 1 thread</div>" in view_outputs(snapshot(), None, True)[0]
     two = view_outputs(snapshot(threads=2, shards=2), None, True)[0]
     assert "on cpu, 2 threads, each batch in 2 shards</div>" in two
+    compiled = {"train": {"compile": "default"}}
+    assert "compiling the net first" in view_outputs(snapshot(step=0, config=compiled), None, True)[0]
+    assert "compiling" not in view_outputs(snapshot(step=3, config=compiled), None, True)[0]
+    assert "compiling" not in view_outputs(snapshot(step=0, config={"train": {"compile": False}}), None, True)[0]
 
 
 def test_preview_value_without_previews():

@@ -292,6 +292,8 @@ def status_html(snap: dict) -> str:
     pct = 100 * snap["progress"]
     loss = snap["smoothed"][1]
     bits = [f"<b>{st}</b>", f"step {snap['step']:,} / {snap['steps_total']:,}"]
+    if st == "running" and not snap["step"] and ((snap.get("config") or {}).get("train") or {}).get("compile"):
+        bits.append("compiling the net first (torch.compile)")  # a minute or more before the first step
     if loss:
         bits.append(f"loss {loss[-1]:.4g}")
     if snap["steps_per_s"]:
