@@ -81,8 +81,8 @@ def build(ctx) -> None:
                 steps_b = gr.Slider(1, MAX_T, value=T0, step=1, label="Steps (second)", elem_id="rv-steps-b")
                 eta_b = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="eta (second)", visible=False,
                                   info="0: deterministic · 1: as noisy as DDPM", elem_id="rv-eta-b")
-            speed = gr.Radio(SPEEDS, value=DEFAULT_SPEED, label=f"Playback speed (steps per second; auto: a run in about {AUTO_SECONDS:g} s)",
-                             elem_id="rv-speed")
+            speed = gr.Radio(SPEEDS, value=DEFAULT_SPEED, elem_id="rv-speed",
+                             label=f"Playback speed (steps per second; auto: a run in about {AUTO_SECONDS:g} s)")
             md(text.CONTROLS_HELP, elem_classes=["tight-md"])
 
         with gr.Column(scale=3):
