@@ -165,14 +165,14 @@ def _child_main(setup: dict, commands, events) -> None:
 
         config = RunConfig.from_json(setup["config"])
         data = load_dataset(config.data.name, **config.data.params)
-        trainer = Trainer(config, data, setup["device"])
+        trainer = Trainer(config, data, setup["device"], cpu_bf16=setup.get("cpu_bf16", False))
         g = torch.Generator().manual_seed(config.train.seed)
         ref_idx = torch.randperm(len(data), generator=g)[:REFERENCE_N if data.kind == "points" else 64]
         events.send({"type": "started", "kind": data.kind, "sample_shape": list(data.shape),
                      "dataset_size": len(data), "parameters": sum(p.numel() for p in trainer.model.parameters()),
                      "t_bin_edges": list(trainer.per_t.edges), "reference": _to_numpy(data.x[ref_idx]),
                      "device": str(trainer.device), "threads": setup["threads"], "shards": trainer.shards,
-                     "pid": os.getpid()})
+                     "cpu_bf16": trainer.cpu_bf16, "pid": os.getpid()})
         _child_loop(trainer, Path(setup["run_dir"]), setup["checkpoint_every"], commands, events, NonFiniteLossError)
     except (EOFError, BrokenPipeError):
         return  # the app went away: nobody is left to report to
@@ -408,6 +408,7 @@ class TrainingJob:
 
     def _reset(self, config: RunConfig | None, run_dir: Path | None, status: str) -> None:
         self.config = config
+        self.cpu_bf16 = False  # start() sets it for the run it starts
         self.run_dir = run_dir
         self.status = status
         self.error: str | None = None
@@ -421,10 +422,12 @@ class TrainingJob:
 
     # --- commands -------------------------------------------------------------------------------
 
-    def start(self, config: RunConfig, name: str | None = None, checkpoint_every: int = 0) -> Path:
+    def start(self, config: RunConfig, name: str | None = None, checkpoint_every: int = 0,
+              cpu_bf16: bool = False) -> Path:
         """Start training `config` in a child process; returns the run folder its checkpoints go to.
 
-        Raises JobBusy while another run is active.
+        cpu_bf16: on a CPU, train under bf16 autocast (core.training.Trainer's option; the caller checks
+        that the CPU has native bf16). Raises JobBusy while another run is active.
         """
         retention.check_checkpoint_every(checkpoint_every, "checkpoint_every")
         with self._lock:
@@ -438,6 +441,7 @@ class TrainingJob:
             if run_dir.exists() and any(run_dir.iterdir()):
                 raise ValueError(f"the run folder {run_dir} already holds files; choose another run name")
             self._reset(config, run_dir, "starting")
+            self.cpu_bf16 = bool(cpu_bf16)
             try:
                 self._proc, self._commands, self._events = self._take_spare() or _spawn_child(self.nice)
             except OSError as e:
@@ -445,7 +449,8 @@ class TrainingJob:
                 raise JobError(self.error) from None
             try:
                 self._send("setup", {"config": config.to_json(), "run_dir": str(run_dir), "device": self.device,
-                                     "threads": self.threads, "checkpoint_every": checkpoint_every})
+                                     "threads": self.threads, "checkpoint_every": checkpoint_every,
+                                     "cpu_bf16": self.cpu_bf16})
             except JobError as e:
                 self.status, self.error = "failed", str(e)
                 self.version += 1
@@ -689,14 +694,20 @@ class TrainingJob:
             return  # a compiled run's pace (and its compile time) is not what an eager run's estimate needs
         from . import costs  # imports torch: only where a book is kept (the app), never in the child
 
-        costs.record_training(self.config.model, self.config.train.batch_size, self.device_key(), *measured,
-                              book=self.book)
+        costs.record_training(self.config.model, self.config.train.batch_size,
+                              self.device_key(self.cpu_bf16, self.config.train.amp), *measured, book=self.book)
 
-    def device_key(self) -> str:
-        """The speed book's name for the device and threads this job trains with."""
+    def device_key(self, cpu_bf16: bool = False, amp: bool = True) -> str:
+        """The speed book's name for the device, threads and precision this job trains with: bf16 on a CPU
+        and fp32 on a GPU (amp off) are paces of their own, not the device's default one."""
         from . import costs
 
-        return costs.device_key(self.device, self.threads)
+        key = costs.device_key(self.device, self.threads)
+        if cpu_bf16 and self.device.startswith("cpu"):
+            key += ", bf16 autocast"
+        elif not amp and self.device.startswith("cuda"):
+            key += ", fp32"
+        return key
 
     # --- what viewers see -----------------------------------------------------------------------
 
@@ -728,6 +739,7 @@ class TrainingJob:
                 "steps_per_s": h.steps_per_s, "samples_per_s": h.samples_per_s, "elapsed": h.elapsed,
                 "eta": h.eta() if self.status == "running" else None,
                 "device": info.get("device", self.device), "threads": info.get("threads"), "shards": info.get("shards"),
+                "cpu_bf16": info.get("cpu_bf16", False),
                 "kind": info.get("kind"), "sample_shape": info.get("sample_shape"),
                 "parameters": info.get("parameters"),
                 "checkpoints": list(self.checkpoints),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.checkpoint import load
+from core.device import cpu_has_bf16
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from explorer.jobs import (ACTIVE, JobBusy, JobError, RunHistory, TrainingJob, _Series, checkpoint_name,
                            format_seconds, run_name)
@@ -123,6 +124,15 @@ def test_a_run_reports_progress_previews_and_checkpoints(job, tmp_path):
     assert Path(snap["checkpoints"][0][1]).name == "step-0000030"
     assert job.save() == Path(snap["checkpoints"][-1][1])  # a finished run hands back its last checkpoint
 
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16")
+def test_a_run_under_bf16_autocast_on_a_cpu_that_has_it(job):
+    job.start(tiny_config(steps=20, preview_every=10), cpu_bf16=True)
+    snap = wait_for(job, lambda s: s["status"] == "finished", "the run to finish")
+    assert snap["cpu_bf16"] and snap["step"] == 20
+    _, _, meta = load(snap["checkpoints"][-1][1])
+    assert meta["device"].endswith("bf16 autocast)") and meta["weights_dtype"] == "float32"
 
 
 def test_only_the_newest_periodic_checkpoints_are_kept_and_the_final_one_always(job):

@@ -136,11 +136,65 @@ def test_a_compiled_runs_pace_is_not_remembered_for_eager_estimates(tmp_path):
 
     for mode, kept in ((False, True), ("default", False)):
         book = costs.SpeedBook(tmp_path / f"speeds-{mode}.json")
-        job = SimpleNamespace(history=SimpleNamespace(measured=lambda: (0.02, 0.3)), book=book,
-                              config=config(compile_mode=mode or "off"), device_key=lambda: "cpu: here")
+        job = SimpleNamespace(history=SimpleNamespace(measured=lambda: (0.02, 0.3)), book=book, cpu_bf16=False,
+                              config=config(compile_mode=mode or "off"), device_key=lambda *a: "cpu: here")
         TrainingJob._remember_pace(job)
         remembered = costs.train_estimate(PRESETS["mlp-2d"], 32, 100, 0, "cpu: here", book=book)
         assert (remembered is not None) == kept, mode
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_is_what_the_device_can_do(monkeypatch, native):
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: native)
+    assert train.default_precision("cuda:0") == "bf16 autocast" and train.default_precision("cpu") == "fp32"
+    assert train.precision_options("bf16 autocast", "cuda") == (True, False)  # amp, cpu_bf16
+    assert train.precision_options("fp32", "cuda") == (False, False)
+    assert train.precision_options("fp32", "cpu") == (False, False)
+    if native:
+        assert train.precision_options("bf16 autocast", "cpu") == (False, True)
+        assert "native bf16" in train.precision_info("cpu")
+    else:
+        with pytest.raises(ValueError, match="this CPU would emulate it, slower than fp32: choose fp32"):
+            train.precision_options("bf16 autocast", "cpu")
+        assert train.precision_info("cpu").startswith("fp32 only")
+    with pytest.raises(ValueError, match="mps has none here: choose fp32"):
+        train.precision_options("bf16 autocast", "mps")
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16 autocast, got 'fp16'"):
+        train.precision_options("fp16", "cpu")
+
+
+def test_make_config_sets_amp_for_cuda():
+    assert config().train.amp is True and config(amp=False).train.amp is False
+
+
+def test_bf16_runs_are_estimated_from_their_own_pace(tmp_path):
+    book = costs.SpeedBook(tmp_path / "speeds.json")
+    costs.record_training(PRESETS["mlp-2d"], 64, "cpu: here", 0.02, 0.3, book=book)  # an fp32 run's pace
+    first = estimate_text("moons", "mlp-2d", 64, 2000, 0, "cpu", "cpu: here, bf16 autocast", book,
+                          precision="bf16 autocast")
+    assert first.startswith("The time left is shown once the run has started (measured live); this device's bf16 "
+                            "pace is remembered after its first bf16 run (fp32: about ")
+    costs.record_training(PRESETS["mlp-2d"], 64, "cpu: here, bf16 autocast", 0.01, 0.15, book=book)
+    later = estimate_text("moons", "mlp-2d", 64, 2000, 0, "cpu", "cpu: here, bf16 autocast", book,
+                          precision="bf16 autocast")
+    assert later.startswith("About **21 s** (2,000 steps of 64), from earlier runs")  # 1 s + 2000 x 10 ms
+
+
+def test_a_bf16_runs_pace_is_remembered_under_its_own_name(tmp_path):
+    job = TrainingJob(tmp_path / "runs", device="cpu", threads=2, prestart=False)
+    try:
+        assert job.device_key(True).endswith(", bf16 autocast") and job.device_key() == costs.device_key("cpu", 2)
+        gpu = TrainingJob(tmp_path / "runs", device="cuda", threads=2, prestart=False)
+        assert gpu.device_key(False, amp=False).endswith(", fp32") and "bf16" not in gpu.device_key(True, amp=True)
+        gpu.shutdown()
+        job.book = costs.SpeedBook(tmp_path / "speeds.json")
+        job.config, job.cpu_bf16 = config(), True
+        job.history = SimpleNamespace(measured=lambda: (0.01, 0.15))
+        job._remember_pace()
+        assert costs.train_estimate(PRESETS["mlp-2d"], 32, 100, 0, job.device_key(True), book=job.book) is not None
+        assert costs.train_estimate(PRESETS["mlp-2d"], 32, 100, 0, job.device_key(), book=job.book) is None
+    finally:
+        job.shutdown()
 
 
 # --- views of a snapshot --------------------------------------------------------------------
@@ -177,6 +231,10 @@ def test_status_says_where_the_run_trains():
     assert "on cpu, 1 thread</div>" in view_outputs(snapshot(), None, True)[0]
     two = view_outputs(snapshot(threads=2, shards=2), None, True)[0]
     assert "on cpu, 2 threads, each batch in 2 shards</div>" in two
+    assert "on cpu, 2 threads, bf16 autocast</div>" in view_outputs(snapshot(threads=2, cpu_bf16=True), None, True)[0]
+    amp = {"train": {"amp": True}}
+    assert "on cuda, 1 thread, bf16 autocast</div>" in view_outputs(snapshot(device="cuda", config=amp), None, True)[0]
+    assert "bf16" not in view_outputs(snapshot(config=amp), None, True)[0]  # amp is CUDA's; a CPU run is fp32
     compiled = {"train": {"compile": "default"}}
     assert "compiling the net first" in view_outputs(snapshot(step=0, config=compiled), None, True)[0]
     assert "compiling" not in view_outputs(snapshot(step=3, config=compiled), None, True)[0]
