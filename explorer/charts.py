@@ -206,4 +206,4 @@ def closest_pairs_points(train, generated, nearest, height: int = 340) -> Figure
     return Figure(data, _layout(height, None, legend=True,
                                 xaxis=_axis(range=[-lim, lim], constrain="domain"),
                                 yaxis=_axis(range=[-lim, lim], scaleanchor="x", scaleratio=1, constrain="domain"),
-                                margin=dict(l=36, r=8, t=30, b=28)))
+                                margin=dict(l=36, r=8, t=56, b=28)))  # room for a title above the legend

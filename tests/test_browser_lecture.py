@@ -406,8 +406,8 @@ def test_the_forward_views_of_the_lesson_fit_above_its_card(browser, app_url, st
 
 
 def test_the_figures_stop_shows_every_figure_above_the_card_one_line_each(browser, app_url):
-    """Stop 12 (diversity and memorisation): the last rows of the recorded figures are the stop's subject."""
-    page = open_stop_with_card(browser, app_url, 12)
+    """Stop 9 (evaluation): every recorded figure, diversity and memorisation last, above the card."""
+    page = open_stop_with_card(browser, app_url, 9)
     try:
         page.wait_for_selector("#ev-table table tr:nth-child(3)")
         wait_above_card(page, "#ev-table table")
@@ -416,6 +416,23 @@ def test_the_figures_stop_shows_every_figure_above_the_card_one_line_each(browse
         # nothing cut at the right edge
         assert page.evaluate("() => { const t = document.querySelector('#ev-table table');"
                              " return t.getBoundingClientRect().right <= innerWidth; }")
+    finally:
+        page.close()
+
+
+def test_the_memorisation_stop_shows_the_closest_pairs_above_the_card(browser, app_url):
+    """Stop 12 (diversity and memorisation): the recorded run's samples closest to the training set,
+    each above its nearest training example, from the moment the stop opens; every view's name whole."""
+    page = open_stop_with_card(browser, app_url, 12)
+    try:
+        page.wait_for_selector("#ev-pairs img")
+        wait_above_card(page, "#ev-pairs img")
+        assert page.evaluate("() => document.querySelector('#ev-pairs img').getBoundingClientRect().height") > 200
+        assert "bottom row: nearest training example" in page.locator("#ev-pairs-caption").inner_text()
+        assert not page.locator("#ev-memorisation-help").is_visible()  # the card says it in the presenter view
+        cut = page.evaluate("""() => [...document.querySelectorAll('#tab-evaluate [role=tab]')]
+            .filter(b => b.offsetParent && b.scrollWidth > b.clientWidth + 1).map(b => b.innerText)""")
+        assert cut == []
     finally:
         page.close()
 

@@ -6,6 +6,7 @@ import threading
 
 import gradio as gr
 import numpy as np
+import torch
 import pytest
 
 from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
@@ -94,6 +95,32 @@ def test_a_shipped_model_opens_visual_inspection_on_its_recorded_samples(h, ckpt
     assert h.recorded_samples(ckpt["tiny-points"]) is None  # trained here: no recording
     emptied = h.inspection_at_rest(ckpt["tiny-points"])  # no recording: no other model's samples left on show
     assert emptied[1]["value"] is None and emptied[3]["value"] is None and emptied[1]["visible"] is True
+
+
+def test_a_shipped_model_opens_memorisation_on_its_recorded_samples_nearest_training_examples(h, ckpt):
+    from pathlib import Path
+
+    from core.data import load_dataset
+
+    paths = {Path(p).name: p for _, p in h.choices()}
+    kind, value, caption = h.recorded_pairs(paths["digits"])
+    kind_s, gen, *_ = h.recorded_samples(paths["digits"])
+    assert kind == "image" and value.dtype == np.uint8 and value.ndim == 2  # two rows of grey pictures
+    assert caption.startswith("Top row: generated · bottom row: nearest training example. The 8 generated samples "
+                              "closest to a training example (pixels)") and "Near-copies: " in caption
+    assert caption.endswith("samples of the recorded run (DDIM, 50 steps); **Evaluate** looks again with n samples, "
+                            "in the classifier's features.")
+    # the pairs are the recorded samples and their true nearest training examples, closest first
+    _, gen_x, train, *_ = h._recording(paths["digits"])
+    d = torch.cdist(gen_x.flatten(1).double(), train.x.flatten(1).double())
+    nearest = d.min(1).values.sort().values[:8]
+    shown = [float(x) for x in caption.split("distances ")[1].split(";")[0].split(", ")]
+    assert shown == pytest.approx(nearest.tolist(), rel=1e-3)
+    assert load_dataset("digits").x.shape == train.x.shape
+    outs = h.pairs_at_rest(paths["swiss_roll"])
+    assert outs[0]["visible"] is False and isinstance(outs[1]["value"], Figure) and "example (the plane)" in outs[2]
+    emptied = h.pairs_at_rest(ckpt["tiny-points"])  # trained here: no recording, no other model's pairs
+    assert emptied[1]["value"] is None and emptied[2].startswith("Press **Evaluate**")
 
 
 # --- one evaluation -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from core.schedules import MAX_T, SCHEDULES, SPACINGS
 TABS = ("forward", "reverse", "train", "evaluate")
 # The views inside a tab (its inner tabs), by the tab they belong to: `view=compare` opens one.
 VIEWS = {"forward": ("main", "compare", "chain", "film", "encoding"),
-         "evaluate": ("figures", "visual", "history", "quiz")}
+         "evaluate": ("figures", "visual", "memorisation", "history", "quiz")}
 SOURCES = ("photo", "dataset", "upload")
 SEED_MAX = 2**31 - 1
 MAX_VALUE_CHARS = 200

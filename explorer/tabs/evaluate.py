@@ -12,8 +12,8 @@ from core.samplers import SAMPLERS
 
 from ..lecture import Restorer, with_views
 from ..widgets import DataView, md
-from .evaluate_handlers import (DEFAULT_N, EVALUATE_PROMPT, QUIZ_MAX_PER_SOURCE, SEED_MAX, EvaluateHandlers,
-                                progress_html)
+from .evaluate_handlers import (DEFAULT_N, EVALUATE_PROMPT, PAIRS_LABEL, PAIRS_PROMPT, QUIZ_MAX_PER_SOURCE,
+                                SEED_MAX, EvaluateHandlers, progress_html)
 
 TITLE = "Evaluate"
 
@@ -28,6 +28,14 @@ of both the samples and the real draws:
 - wholly on the better side: beyond a fresh real draw, which can mean copies of the training set.
 
 More samples narrow the intervals: a model that passes at n = 200 may fail at n = 2000.
+"""
+
+MEMORISATION_HELP = """\
+**Diversity**: do the samples differ from each other as much as real data does? The Figures table
+gives their mean pairwise distance against real data's own. **Memorisation**: does the model copy
+its training set? Each generated sample's nearest training example, against how near a typical real
+sample lies to one; near-copies sit much closer. Samples that look like the data yet copy no single
+training example are the model's own making: its creativity.
 """
 
 QUIZ_HELP = """\
@@ -73,9 +81,6 @@ def build(ctx) -> Restorer:
                     with gr.Row():
                         mse_plot = gr.Plot(show_label=False, elem_id="ev-mse")
                         warnings = md("", elem_id="ev-warnings")
-                    md("#### Memorisation: the generated samples closest to the training set")
-                    pairs = DataView("closest pairs", "ev-pairs", "image", height=300)
-                    pairs_caption = md("", elem_id="ev-pairs-caption")
                 with gr.Tab("Visual inspection", id="visual", elem_id="view-visual"):
                     md("Generated samples beside real ones; the full-screen button zooms in.")
                     # a shipped model opens on the samples of its recorded run beside real ones
@@ -85,6 +90,14 @@ def build(ctx) -> Restorer:
                     with gr.Row(equal_height=True):
                         samples = DataView(gen_label, "ev-samples", kind_rec, gen_rec, height=520)
                         real = DataView(real_label, "ev-real", kind_rec, real_rec, height=520)
+                with gr.Tab("Memorisation", id="memorisation", elem_id="view-memorisation"):
+                    # at the desk; a presenter's lesson card says it instead, leaving the screen to the pairs
+                    md(MEMORISATION_HELP, elem_id="ev-memorisation-help", elem_classes=["de-secondary"])
+                    # a shipped model opens on the samples of its recorded run closest to the training set
+                    kind_p, pairs0, caption0 = (h.recorded_pairs(ckpt0) if ckpt0 else None) or (
+                        "image", None, PAIRS_PROMPT)
+                    pairs = DataView(PAIRS_LABEL, "ev-pairs", kind_p, pairs0, height=300)
+                    pairs_caption = md(caption0, elem_id="ev-pairs-caption")
                 with gr.Tab("History over the run", id="history", elem_id="view-history"):
                     md("Evaluates every checkpoint in the chosen checkpoint's folder (a run saved with "
                        "*Checkpoint every* in the Train tab has several), with fewer samples each, and plots "
@@ -145,6 +158,8 @@ def build(ctx) -> Restorer:
     ckpt.select(h.figures_at_rest, ckpt, table, api_visibility="private", show_progress="hidden")
     ckpt.select(h.inspection_at_rest, ckpt, [*samples.outputs, *real.outputs], api_visibility="private",
                 show_progress="hidden")
+    ckpt.select(h.pairs_at_rest, ckpt, [*pairs.outputs, pairs_caption], api_visibility="private",
+                show_progress="hidden")
     for trigger in (refresh.click,) + ((gr.context.Context.block.select,)
                                        if isinstance(gr.context.Context.block, gr.Tab) else ()):
         trigger(h.refresh, ckpt, ckpt, api_visibility="private", show_progress="hidden").then(
@@ -163,5 +178,5 @@ def build(ctx) -> Restorer:
     hide.click(lambda: h.quiz_reveal(False), None, results, api_name="quiz_hide")
     export.click(h.quiz_export, None, csv_file, api_name="quiz_export").success(
         lambda: gr.update(visible=True), None, csv_file, api_visibility="private", queue=False)
-    # a link or a lesson stop opens one of the inner views (figures, visual, history, quiz)
+    # a link or a lesson stop opens one of the inner views (figures, visual, memorisation, history, quiz)
     return with_views(Restorer([], lambda values, problems: ()), "evaluate", inner)

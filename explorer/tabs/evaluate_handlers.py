@@ -22,6 +22,7 @@ from core.checkpoint import list_checkpoints, load_config
 from core.data import checkpoint_data, load_dataset
 from core.evaluate import BATCH as SAMPLING_BATCH
 from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
+from core.metrics import memorisation
 from core.sample import draw
 from core.samplers import SAMPLERS, sampler_name
 
@@ -197,6 +198,10 @@ def figures_json(result: dict) -> dict:
     return out
 
 
+PAIRS_LABEL = "closest to the training set"
+PAIRS_PROMPT = "Press **Evaluate** to find the generated samples closest to the training set."
+
+
 def memorisation_key(result: dict) -> str | None:
     """The memorisation figure to show pairs of: in feature space where there is one."""
     for key in ("memorisation_feature", "memorisation", "memorisation_pixel", "memorisation_raw"):
@@ -227,11 +232,16 @@ def real_view(kind: str, real: torch.Tensor):
 
 
 def pairs_view(kind: str, result: dict, gen: torch.Tensor, train: torch.Tensor):
-    """The closest generated/training pairs side by side: (value, caption)."""
+    """The closest generated/training pairs of an evaluation side by side: (value, caption)."""
     key = memorisation_key(result)
     if key is None:
         return None, "No memorisation figure for this model."
-    fig = result["metrics"][key]
+    return closest_pairs(kind, result["metrics"][key], gen, train)
+
+
+def closest_pairs(kind: str, fig: dict, gen: torch.Tensor, train: torch.Tensor):
+    """(value, caption) of a memorisation figure's closest pairs: `fig` has closest (generated and
+    training rows, distance), space, typical_real_distance and copy_fraction."""
     closest = fig["closest"][:8]
     g = torch.stack([gen[c["generated"]] for c in closest])
     t = torch.stack([train[c["train"]] for c in closest])
@@ -305,10 +315,10 @@ class EvaluateHandlers(CheckpointPicker):
         """A checkpoint was chosen: the figures recorded beside it (shipped models), or the prompt."""
         return stored_figures(self.entry(path)["path"]) if path else EVALUATE_PROMPT
 
-    def recorded_samples(self, path) -> tuple | None:
-        """(kind, samples view, real view, samples label, real label) from the recorded default run of a
-        checkpoint (shipped beside each shipped model, the run the Reverse tab plays first) and as many
-        real samples; None when it has none made with these very weights, or its data is not here."""
+    def _recording(self, path) -> tuple | None:
+        """(kind, generated samples, the training data, sampler, steps, seed) of a checkpoint's recorded
+        default run (shipped beside each shipped model, the run the Reverse tab plays first); None when
+        it has none made with these very weights, or its data is not here."""
         if not path:
             return None
         path = self.entry(path)["path"]
@@ -327,11 +337,44 @@ class EvaluateHandlers(CheckpointPicker):
         gen = torch.from_numpy(final.astype(np.float32))
         if final.dtype == np.uint8:
             gen = gen / 127.5 - 1.0
+        return kind, gen, data, sampler, steps, seed
+
+    def recorded_samples(self, path) -> tuple | None:
+        """(kind, samples view, real view, samples label, real label) from the recorded default run of a
+        checkpoint (`_recording`) and as many real samples; None without one."""
+        got = self._recording(path)
+        if got is None:
+            return None
+        kind, gen, data, sampler, steps, seed = got
         real = data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))][:len(gen)]
         name = sampler_name(sampler)
         return (kind, samples_view(kind, gen, real, "recorded samples"), real_view(kind, real),
                 f"{len(gen)} samples of the recorded run ({name}, {steps} steps, seed {seed})",
                 f"{len(real)} real samples")
+
+    def recorded_pairs(self, path) -> tuple | None:
+        """(kind, value, caption): the samples of a checkpoint's recorded run (`_recording`) closest to the
+        training set, nearest in pixels, the plane or the raw signal; None without a recording."""
+        got = self._recording(path)
+        if got is None:
+            return None
+        kind, gen, data, sampler, steps, _ = got
+        space = {"image": "pixels", "points": "the plane"}.get(kind, "raw signal")
+        value, caption = closest_pairs(kind, {**memorisation(gen, data.x), "space": space}, gen, data.x)
+        again = ", in the classifier's features" if kind == "image" else ""
+        return kind, value, (f"{caption} Found among the {len(gen)} samples of the recorded run ({sampler_name(sampler)}, "
+                             f"{steps} steps); **Evaluate** looks again with n samples{again}.")
+
+    def pairs_at_rest(self, path) -> tuple:
+        """A checkpoint was chosen: the Memorisation view shows its recorded run's closest pairs
+        (`recorded_pairs`), so the view has pairs before anything is evaluated.
+        Outputs: pairs (2), caption; emptied when there is no recording."""
+        got = self.recorded_pairs(path)
+        if got is None:
+            kind = kind_of(self.entry(path)) if path else "image"
+            return *DataView.show(kind, None, label=PAIRS_LABEL), PAIRS_PROMPT
+        kind, value, caption = got
+        return *DataView.show(kind, value, label=PAIRS_LABEL), caption
 
     def inspection_at_rest(self, path) -> tuple:
         """A checkpoint was chosen: Visual inspection shows the samples of its recorded run beside real ones
@@ -414,7 +457,7 @@ class EvaluateHandlers(CheckpointPicker):
                 *DataView.show(kind, samples_view(kind, gen[:n_show], real[:n_show], "samples"),
                                label=f"{n_show} generated samples"),
                 *DataView.show(kind, real_view(kind, real[:n_show]), label=f"{n_show} real samples"),
-                *DataView.show(kind, pairs, label="closest to the training set"), caption)
+                *DataView.show(kind, pairs, label=PAIRS_LABEL), caption)
 
     @staticmethod
     def _dataset(result: dict):
