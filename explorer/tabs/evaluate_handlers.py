@@ -611,7 +611,8 @@ class EvaluateHandlers(CheckpointPicker):
     def quiz_status() -> str:
         deck = STORE.deck
         if deck is None:
-            return "No quiz yet. Choose an image checkpoint above and press **New quiz**."
+            return ("No quiz yet: choose an image checkpoint (digits, shapes or your own) and press "
+                    "**New quiz from this checkpoint**.")
         t = STORE.tallies()
         return (f"Quiz **{deck.name}**: {len(deck.items)} pictures, half real, half generated. "
                 f"{t['participants']} participant(s), {t['votes']} answer(s) so far.")

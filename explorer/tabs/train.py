@@ -338,7 +338,7 @@ def status_html(snap: dict) -> str:
     """A progress bar with the run's numbers."""
     st = snap["status"]
     if st == "idle":
-        return '<div class="train-status">No run yet. Choose settings on the left and press <b>Start</b>.</div>'
+        return '<div class="train-status">No run yet: choose its settings and press <b>Start</b>.</div>'
     pct = 100 * snap["progress"]
     loss = snap["smoothed"][1]
     bits = [f"<b>{st}</b>", f"step {snap['step']:,} / {snap['steps_total']:,}"]
