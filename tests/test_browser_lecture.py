@@ -437,6 +437,27 @@ def test_the_memorisation_stop_shows_the_closest_pairs_above_the_card(browser, a
         page.close()
 
 
+def test_the_quiz_stop_keeps_the_picture_and_the_tallies_above_the_card(browser, app_url):
+    """Stop 11 (human evaluation): a new quiz's picture and the results above the card; the page never
+    scrolls under the card (the view scrolls in its own box), the desk-only parts are hidden."""
+    page = open_stop_with_card(browser, app_url, 11)
+    try:
+        page.click("#qz-new")
+        page.wait_for_function("() => document.querySelector('#qz-status').innerText.includes('pictures')")
+        page.click("#qz-take")
+        page.wait_for_selector("#qz-image img")
+        page.click("#qz-show")
+        page.wait_for_function("() => document.querySelector('#qz-summary').innerText.includes('participant')")
+        wait_above_card(page, "#qz-image img")
+        wait_above_card(page, "#view-quiz")
+        assert page.evaluate("() => document.querySelector('#qz-summary').getBoundingClientRect().bottom"
+                             " <= document.querySelector('#de-lesson').getBoundingClientRect().top")
+        for desk_only in ("#qz-help", "#qz-count", "#qz-table"):
+            assert not page.locator(desk_only).is_visible(), desk_only
+    finally:
+        page.close()
+
+
 def test_the_visual_inspection_stop_shows_both_grids_alike_above_the_card(browser, app_url):
     page = open_stop_with_card(browser, app_url, 10)
     try:

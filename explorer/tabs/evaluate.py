@@ -107,7 +107,7 @@ def build(ctx) -> Restorer:
                     history_plot = gr.Plot(show_label=False, elem_id="ev-history")
                     history_table = md("", elem_id="ev-history-table")
                 with gr.Tab("Human evaluation", id="quiz", elem_id="view-quiz"):
-                    md(QUIZ_HELP, elem_id="qz-help")
+                    md(QUIZ_HELP, elem_id="qz-help", elem_classes=["de-secondary"])  # the presenter says it
                     with gr.Row():
                         per_source = gr.Slider(2, QUIZ_MAX_PER_SOURCE, value=10, step=1,
                                                label="Pictures per source (real and generated)", elem_id="qz-count")
