@@ -135,6 +135,7 @@ def precision_options(precision, device: str) -> tuple[bool, bool]:
     why = "this CPU would emulate it, slower than fp32" if device.startswith("cpu") else f"{device} has none here"
     raise ValueError(f"{BF16} needs CUDA or a CPU with native bf16 (AVX512-BF16 or AMX); {why}: choose {FP32}")
 
+
 # --- time estimate --------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
@@ -289,7 +290,7 @@ def make_handlers(ctx):
             points_path = str(drawing.keep_for_run(points.get("path"), ctx.settings.runs_dir))
         config = make_config(dataset, upload_folder, preset, schedule, T, prediction, lr, batch, steps,
                              preview_every, seed, image_size, channels, points_path, compile_mode,
-                             amp=amp if device.startswith("cuda") else True)
+                             amp=amp if device.startswith("cuda") else True)  # amp is CUDA's switch alone
         if dataset == UPLOAD:  # into <runs>/data/<sha256>/: the checkpoint must outlive the upload
             config = config.replace(data=keep_upload(config.data, ctx.settings.runs_dir))
         try:
