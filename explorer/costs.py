@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from core.samplers import ddpm
+from core.samplers import ANCESTRAL, ddpm
 from core.schedules import make_schedule
 
 LIMIT_S = 120.0   # a request estimated to run longer than this is refused (it would hold the queue)
@@ -224,7 +224,7 @@ class Estimate:
     def faster(self, budget: float) -> list["Estimate"]:
         """Cheaper requests that fit in `budget` seconds: DDIM with few steps, fewer steps, fewer samples."""
         out = []
-        if self.sampler.lower() == "ddpm" and self.steps > FEWER_STEPS:
+        if self.sampler.lower() in ANCESTRAL and self.steps > FEWER_STEPS:
             ddim = self.with_(sampler="ddim", steps=FEWER_STEPS)
             if ddim.seconds <= budget:
                 out.append(ddim)

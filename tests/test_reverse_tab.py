@@ -156,7 +156,7 @@ def test_auto_speed_plays_any_run_in_about_the_same_time(h, ckpt):
     (dict(steps=0), "steps (sampler) must be a whole number between 1 and 200, got 0"),
     (dict(steps=201), "between 1 and 200"),
     (dict(steps=2.5), "whole number"),
-    (dict(sampler="euler"), "unknown sampler 'euler'; choose one of ddpm, ddim, dpm++2m"),
+    (dict(sampler="euler"), "unknown sampler 'euler'; choose one of ddpm, ddpm-beta, ddim, dpm++2m"),
     (dict(eta=1.5), "eta (sampler) must be a number between 0.0 and 1.0"),
     (dict(n=65), "number of samples must be a whole number between 1 and 64"),
     (dict(seed=-1), "seed must be"),

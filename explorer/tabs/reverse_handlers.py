@@ -23,7 +23,7 @@ from core.config import DataConfig
 from core.data import checkpoint_data, load_dataset
 from core.forward import model_predictions
 from core.nets.base import KINDS
-from core.samplers import SAMPLER_LABELS, SAMPLERS, sampler_options
+from core.samplers import ANCESTRAL, SAMPLER_LABELS, SAMPLERS, sampler_name, sampler_options
 from core.schedules import SPACINGS, make_schedule
 
 from .. import animation, tempfiles
@@ -41,7 +41,7 @@ RANK_KIND = {rank: kind for kind, rank in KINDS.items()}   # 1 -> points, 2 -> s
 MAX_SAMPLES = {"image": 64, "points": 2000, "signal": 16}
 DEFAULT_SAMPLES = {"image": 16, "points": 500, "signal": 4}
 LARGE_IMAGE = 16 * 16        # pixels per channel above which images default to a 3x3 grid (CPU-friendly)
-DEFAULT_STEPS = {"ddpm": None, "ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 50}   # None: all T steps (the original DDPM)
+DEFAULT_STEPS = {"ddpm": None, "ddpm-beta": None, "ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 50}  # None: all T (DDPM's own)
 SEED_MAX = 2**31 - 1
 SPEEDS = ["auto", "10", "30", "100", "300", "1000", "max"]  # clock ticks (sampler steps) per second
 DEFAULT_SPEED = "auto"
@@ -650,9 +650,9 @@ class ReverseHandlers(CheckpointPicker):
     def _advise(spec: Spec, T: int) -> None:
         """Warn (without stopping) about settings that work but are likely not what the user wants."""
         for lane in spec.lanes:
-            if lane.sampler == "ddpm" and lane.steps < T // 10:
-                gr.Warning(f"DDPM with {lane.steps} of T={T} steps adds a lot of fresh noise per step and gives "
-                           "poor samples; DDIM or DPM-Solver++ are made for few steps.")
+            if lane.sampler in ANCESTRAL and lane.steps < T // 10:
+                gr.Warning(f"{sampler_name(lane.sampler)} with {lane.steps} of T={T} steps adds a lot of fresh noise "
+                           "per step and gives poor samples; DDIM or DPM-Solver++ are made for few steps.")
 
     def _say_cost(self, session: ReverseSession, rate: float) -> None:
         """Before a run that takes more than 10 s here: how long, and the faster choice."""
@@ -665,7 +665,7 @@ class ReverseHandlers(CheckpointPicker):
                if est >= at_speed else f"playing {session.total} steps at {rate:g} per second takes "
                                         f"{say_seconds(at_speed)}")
         faster = (f"DDIM with 50 steps would take about {say_seconds(per_call * 50)}"
-                  if any(lane.sampler == "ddpm" for lane in spec.lanes) else "fewer steps or samples are faster")
+                  if any(lane.sampler in ANCESTRAL for lane in spec.lanes) else "fewer steps or samples are faster")
         gr.Info(f"This run: {why}. Pause or Stop at any time; {faster}.")
 
     def pause(self, session):
@@ -1018,7 +1018,7 @@ class ReverseHandlers(CheckpointPicker):
         steps = max(1, int(budget / per_call))
         lane = spec.lanes[0]
         tips = [f"{lane.label.split(' (')[0]} with at most {steps} steps"]
-        if lane.sampler == "ddpm":
+        if lane.sampler in ANCESTRAL:
             tips.append("DDIM with 50 steps")
         if spec.n > 1:
             tips.append(f"fewer samples (the time grows with n = {spec.n})")
