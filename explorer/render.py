@@ -361,9 +361,12 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
                              hovertemplate=f"{name}: t=%{{x}}, SNR=%{{y:.3g}}<extra></extra>"))
     lay = _layout(height, title, legend=True,
                   xaxis=_axis(range=[0, T], title=dict(text="t")),
-                  yaxis=_axis(range=[0, 1.02], title=dict(text="ᾱ (solid)")),
+                  # the titles stand off from the tick labels by more than plotly's own gap: the presenter
+                  # view enlarges the labels to 20 px after plotly has placed the titles beside them
+                  yaxis=_axis(range=[0, 1.02], title=dict(text="ᾱ (solid)", standoff=18)),
                   yaxis2=_axis(type="log", overlaying="y", side="right", showgrid=False,
-                               range=[-5, 5], title=dict(text="SNR (dotted, log)"), exponentformat="power"),
+                               range=[-5, 5], title=dict(text="SNR (dotted, log)", standoff=22),
+                               exponentformat="power"),
                   margin=dict(l=52, r=58, t=36 if title else 30, b=40))
     if t is not None:
         lay["shapes"] = [dict(type="line", x0=t, x1=t, y0=0, y1=1, yref="paper",
