@@ -17,7 +17,7 @@ CHART_HEIGHT = 250
 NOTE_WIDTH = 30  # characters per line of an empty chart's note: fits a quarter of a 1024-px-wide page
 
 
-def _empty(title: str, note: str, height: int = CHART_HEIGHT) -> Figure:
+def empty(title: str, note: str, height: int = CHART_HEIGHT) -> Figure:
     """A chart with nothing to show yet: its title and a note in the middle, wrapped to fit a narrow chart."""
     lay = _layout(height, title, xaxis=_axis(visible=False), yaxis=_axis(visible=False))
     note = "<br>".join(textwrap.wrap(note, NOTE_WIDTH)) or note
@@ -66,7 +66,7 @@ def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int
     dotted line at that step (the preview in view)."""
     steps, values = loss
     if not steps:
-        return _empty("Training loss", "no steps yet: press Start", height)
+        return empty("Training loss", "no steps yet: press Start", height)
     # short legend names: each legend entry gets 30% of the chart's width, at 20 px in the presenter view
     data = [dict(type="scatter", mode="lines", x=list(steps), y=_num(values), name="each step",
                  line=dict(color="rgba(31,119,180,0.35)", width=1)),
@@ -87,7 +87,7 @@ def lr_chart(lr: tuple[list, list], height: int = CHART_HEIGHT) -> Figure:
     """Learning rate per step (warm-up, then cosine decay)."""
     steps, values = lr
     if not steps:
-        return _empty("Learning rate", "the schedule appears once training runs", height)
+        return empty("Learning rate", "the schedule appears once training runs", height)
     data = [dict(type="scatter", mode="lines", x=list(steps), y=_num(values), name="lr",
                  line=dict(color=PALETTE[2], width=2), hovertemplate="step %{x}: lr %{y:.3g}<extra></extra>")]
     lay = _layout(height, "Learning rate", xaxis=_axis(title=dict(text="step"), rangemode="tozero"),
@@ -104,7 +104,7 @@ def per_t_map(steps: Sequence[int], rows: Sequence[Sequence[float]], edges: Sequ
     edges: the bins' t edges (len = bins + 1).
     """
     if not steps or not rows or edges is None:
-        return _empty("Loss per timestep over training", "appears after the first steps", height)
+        return empty("Loss per timestep over training", "appears after the first steps", height)
     z = np.asarray([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64).T  # (bins, steps)
     with np.errstate(divide="ignore", invalid="ignore"):
         logz = np.log10(np.where(z > 0, z, np.nan))
@@ -123,7 +123,7 @@ def per_t_map(steps: Sequence[int], rows: Sequence[Sequence[float]], edges: Sequ
 def per_t_latest(rows: Sequence[Sequence[float]], edges: Sequence[float] | None, height: int = CHART_HEIGHT) -> Figure:
     """The most recent per-timestep loss as a line (low t: nearly clean input, high t: nearly noise)."""
     if not rows or edges is None:
-        return _empty("Loss per timestep now", "appears after the first steps", height)
+        return empty("Loss per timestep now", "appears after the first steps", height)
     centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
     last = [np.nan if v is None else v for v in rows[-1]]
     data = [dict(type="scatter", mode="lines+markers", x=_num(centres), y=_num(last), name="now",
@@ -166,7 +166,7 @@ def metric_history(steps: Sequence[int], series: dict[str, Sequence[float | None
     """Several metrics against training step, one small panel each (their scales differ)."""
     names = [n for n, v in series.items() if any(x is not None and math.isfinite(x) for x in v)]
     if not steps or not names:
-        return _empty(title, "evaluate a run's checkpoints to see how the figures moved", height)
+        return empty(title, "evaluate a run's checkpoints to see how the figures moved", height)
     n = len(names)
     gap = 0.06
     width = (1 - gap * (n - 1)) / n

@@ -158,6 +158,25 @@ def test_presenter_train_shows_the_buttons_and_a_large_loss_curve_on_one_screen(
         page.close()
 
 
+def test_the_training_stop_keeps_every_chart_above_the_card(browser, app_url):
+    """Stop 8 (training, live): the loss, the samples and the loss per timestep (which the card's text points
+    at) above the card, in the height a running run leaves them (its status takes two lines)."""
+    page = open_stop_with_card(browser, app_url, 8)
+    try:
+        page.wait_for_selector("#tr-per-t-now .js-plotly-plot .main-svg")
+        page.wait_for_selector("#tr-preview-plot .js-plotly-plot .main-svg")  # a chart saying what will come
+        for chart in ("#tr-loss", "#tr-preview-plot", "#tr-per-t-now"):
+            wait_above_card(page, chart)
+        used, budget = page.evaluate("""() => {
+          const r = s => document.querySelector(s).getBoundingClientRect();
+          return [r('#tr-per-t-now').bottom - r('#tr-preview-plot').top,
+                  r('#de-lesson').top - 215 + 2]; }""")
+        assert used <= budget, (used, budget)
+        assert "preview step" in page.locator("#tr-preview-plot").inner_text()
+    finally:
+        page.close()
+
+
 def test_keys_move_t_switch_tabs_and_show_the_key_map(browser, app_url):
     page = open_page(browser, app_url)
     try:

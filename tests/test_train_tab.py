@@ -242,8 +242,11 @@ def test_status_says_where_the_run_trains():
 
 
 def test_preview_value_without_previews():
-    kind, value, label = preview_value(snapshot(previews={}), None)
-    assert value is None and "first preview" in label
+    kind, value, label = preview_value(snapshot(previews={}), None)  # 2-D points: a chart that says what comes
+    assert kind == "points" and "first preview" in label and value.to_dict()["data"] == []
+    assert "preview step" in value.to_dict()["layout"]["annotations"][0]["text"]
+    kind, value, label = preview_value(snapshot("image", previews={}), None)  # a picture box shows its icon
+    assert kind == "image" and value is None
 
 
 def test_buttons_follow_the_status():

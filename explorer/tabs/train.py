@@ -398,7 +398,10 @@ def preview_value(snap: dict, step: int | None):
     """(kind, value, label) for the preview taken at `step`: a grid image, a scatter or signal lines."""
     kind = snap["kind"] or "points"
     if step is None or step not in snap["previews"]:
-        return kind, None, "samples appear at the first preview step"
+        # a chart says what will come; a picture box cannot (it shows its empty icon)
+        waiting = None if kind == "image" else charts.empty(
+            "Samples", "the model's samples appear here at each preview step as it trains", 340)
+        return kind, waiting, "samples appear at the first preview step"
     x = np.asarray(snap["previews"][step], dtype=np.float32)
     label = f"samples at step {step:,} (EMA weights, 20 DDIM steps)"
     if kind == "image":
