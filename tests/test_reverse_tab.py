@@ -790,3 +790,10 @@ def test_an_armed_feed_draws_nothing_for_a_new_run_a_stopped_run_or_while_one_pl
     assert not session.traj.complete
     again = armed_feed(h, session)
     assert not again.start() and again.armed and FEEDS.get(again.token) is again
+
+
+def test_the_caption_typesets_small_numbers_as_powers_of_ten():
+    from explorer.tabs.reverse_text import tex_number
+
+    assert tex_number(4.04e-05) == r"4.04 \times 10^{-5}" and tex_number(1e-10) == r"1 \times 10^{-10}"
+    assert tex_number(0.5) == "0.5" and tex_number(0.99987) == "1" and tex_number(0.0123) == "0.0123"

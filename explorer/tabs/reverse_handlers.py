@@ -789,7 +789,7 @@ class ReverseHandlers(CheckpointPicker):
                 continue
             where = "**done**: the sample $x_0$" if s.done else f"step **{s.i + 1}** of {s.n}, $t = {s.t}$"
             lines.append(f"{animation.lane_title(lane, s).split(' · ')[0]}: {where}, "
-                         f"$\\bar\\alpha_t = {ab:.3g}$")
+                         f"$\\bar\\alpha_t = {text.tex_number(ab)}$")
         lines.append(self.progress(session, note, playing))
         return "  \n".join(lines)
 

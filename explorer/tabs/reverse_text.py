@@ -102,6 +102,16 @@ go on; **Stop** ends the run and keeps what was computed. Step with **◀ ▶**,
 """
 
 
+def tex_number(value: float) -> str:
+    """A number to 3 significant digits as LaTeX: 4.04e-05 becomes 4.04 \\times 10^{-5} (typeset as is, the e
+    reads as a variable and the exponent as a subtraction)."""
+    text = f"{value:.3g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"{mantissa} \\times 10^{{{int(exponent)}}}"
+
+
 def explanation(sampler: str, kind: str | None, compare: bool = False, sampler_b: str | None = None) -> str:
     """The Markdown shown under the animation for the chosen sampler(s) and data kind."""
     parts = [INTRO, SAMPLERS.get(sampler, "")]
