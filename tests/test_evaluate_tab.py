@@ -56,15 +56,20 @@ def test_select_describes_the_checkpoint(h, ckpt):
 
 
 def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_again(h, ckpt, tmp_path):
+    import html
     import json
     from pathlib import Path
+
+    from core.samplers import sampler_name
 
     shipped = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "moons"
     stored = json.loads((shipped / "figures.json").read_text())
     table = eh.stored_figures(shipped)
     assert "Recorded with this model" in table and "Press <b>Evaluate</b> to measure again" in table
     for run in stored["runs"]:  # one table per sampler setting, every figure in it with its reading
-        assert f"by {run['sampler']} ({fmt(run['steps'])} steps" in table
+        assert f"by {html.escape(sampler_name(run['sampler']))} ({fmt(run['steps'])} steps" in table
+        if run.get("spacing", "linear") != "linear":  # every option that is not the default is said
+            assert f"steps, {run['spacing']} spacing, seed 0)" in table
         for f in run["metrics"].values():
             assert f["label"] in table and fmt(f["value"]) in table
     assert table.count("<table>") == len(stored["runs"])

@@ -123,8 +123,8 @@ def figures_table(result: dict) -> str:
                   f"{fl['size']:,}"
                   + (f", sliced Wasserstein against {fl['reference']:,} real points" if fl.get("reference") else "")
                   if fl else "")
-    caption = (f"{html.escape(result['dataset'])} · n = {result['n']:,} samples by {result['sampler']} "
-               f"({result['steps']} steps, seed {result['seed']}) · trained {fmt(result.get('train_steps'))} steps"
+    caption = (f"{html.escape(result['dataset'])} · n = {result['n']:,} samples by {setting_words(result)}"
+               f" · trained {fmt(result.get('train_steps'))} steps"
                f"{ext_line}{floor_line} · {t['total_s']:.1f} s")
     overall = result.get("overall") or {}
     colour = VERDICT_COLOUR.get(overall.get("verdict"), "#374151")
@@ -138,6 +138,18 @@ def figures_table(result: dict) -> str:
 
 EVALUATE_PROMPT = "<i>Press <b>Evaluate</b> to compute the figures.</i>"
 STORED_MAX_BYTES = 1 << 20  # a figures.json beside a checkpoint is a few kB
+
+
+def setting_words(run: dict) -> str:
+    """'DPM-Solver++ 2M SDE (50 steps, quadratic spacing, seed 0)': the sampler a set of figures was measured
+    with, by its name, with every option that is not the default."""
+    opts = [f"{fmt(run.get('steps'))} steps"]
+    if run.get("eta"):
+        opts.append(f"eta {fmt(run['eta'])}")
+    if run.get("spacing", "linear") != "linear":
+        opts.append(f"{run['spacing']} spacing")
+    opts.append(f"seed {fmt(run.get('seed'))}")
+    return html.escape(f"{sampler_name(str(run.get('sampler')))} ({', '.join(opts)})")
 
 
 def stored_figures_table(stored: dict) -> str:
@@ -163,8 +175,7 @@ def stored_figures_table(stored: dict) -> str:
                         f"<td class='ev-num'>{fmt(f.get('value'))}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
                         f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell({'better': '?', **f})}</td>"
                         f"<td class='ev-num'>{fmt(f.get('n', run.get('n')))}</td></tr>")
-        setting = (f"n = {fmt(run.get('n'))} samples by {html.escape(str(run.get('sampler')))} "
-                   f"({fmt(run.get('steps'))} steps, seed {fmt(run.get('seed'))})")
+        setting = f"n = {fmt(run.get('n'))} samples by {setting_words(run)}"
         parts.append(f"<div class='ev-caption'>{setting}{says}</div>"
                      "<table><tr><th>figure</th><th>value</th><th>interval</th><th>floor: real data (mean ± sd)</th>"
                      f"<th>against the floor [interval]</th><th>n</th></tr>{''.join(rows)}</table>")
