@@ -163,16 +163,16 @@ def test_the_training_stop_keeps_every_chart_above_the_card(browser, app_url):
     at) above the card, in the height a running run leaves them (its status takes two lines)."""
     page = open_stop_with_card(browser, app_url, 8)
     try:
+        # a chart either way: one saying what will come, or (after another test's run) that run's samples
         page.wait_for_selector("#tr-per-t-now .js-plotly-plot .main-svg")
-        page.wait_for_selector("#tr-preview-plot .js-plotly-plot .main-svg")  # a chart saying what will come
+        page.wait_for_selector("#tr-preview-plot .js-plotly-plot .main-svg")
         for chart in ("#tr-loss", "#tr-preview-plot", "#tr-per-t-now"):
             wait_above_card(page, chart)
-        used, budget = page.evaluate("""() => {
+        # the two charts of the right column fit the height a run's two-line status leaves (once plotly has
+        # drawn them at their new sizes)
+        page.wait_for_function("""() => {
           const r = s => document.querySelector(s).getBoundingClientRect();
-          return [r('#tr-per-t-now').bottom - r('#tr-preview-plot').top,
-                  r('#de-lesson').top - 215 + 2]; }""")
-        assert used <= budget, (used, budget)
-        assert "preview step" in page.locator("#tr-preview-plot").inner_text()
+          return r('#tr-per-t-now').bottom - r('#tr-preview-plot').top <= r('#de-lesson').top - 215 + 8; }""")
     finally:
         page.close()
 

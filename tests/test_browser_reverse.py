@@ -88,7 +88,7 @@ def test_pause_resume_and_stop(reverse):
     page = reverse
     choose(page, "tiny-digits")
     page.locator("#rv-sampler input").click()
-    page.get_by_role("option", name=re.compile("DDPM")).click()
+    page.get_by_role("option", name="DDPM (ancestral, stochastic)", exact=True).click()
     page.wait_for_function("() => document.querySelector('#rv-steps input[type=number]').value === '200'")
     page.locator("#rv-speed").get_by_text("10", exact=True).click()
     page.locator("#rv-play").click()
@@ -164,7 +164,7 @@ def live_ddpm_200(page, seed: int, speed: str):
     """tiny-digits with DDPM over all 200 steps and a seed of its own (so computed live, not replayed)."""
     choose(page, "tiny-digits")
     page.locator("#rv-sampler input").click()
-    page.get_by_role("option", name=re.compile("DDPM")).click()
+    page.get_by_role("option", name="DDPM (ancestral, stochastic)", exact=True).click()
     page.wait_for_function("() => document.querySelector('#rv-steps input[type=number]').value === '200'")
     page.locator("#rv-seed input").fill(str(seed))
     page.locator("#rv-seed input").blur()
