@@ -66,7 +66,9 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
     run = re.search(r"Started (\S+):", answered(page, "#tr-message", "Started")).group(1)
 
     # the loss chart fills and grows; a preview scatter appears
-    page.wait_for_function("() => /step [1-9]/.test(document.querySelector('#tr-status').innerText)")
+    # this run's status, running: an earlier test's finished run (the app is shared) shows until it lands
+    page.wait_for_function("() => { const s = document.querySelector('#tr-status').innerText;"
+                           " return /running/.test(s) && /step [1-9]/.test(s); }")
     assert "/ 1,000,000" in status(page), status(page)  # the steps typed, not a default that overwrote them
     page.wait_for_function("() => document.querySelectorAll('#tr-loss .scatterlayer .trace').length >= 2")
     first = step_of(page)
