@@ -296,7 +296,7 @@ class EvaluateHandlers(CheckpointPicker):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.recordings = Recordings()  # the runs recorded beside shipped models (Visual inspection at rest)
-        self._pairs: dict[tuple, tuple | None] = {}  # recorded_pairs per (checkpoint, its weights' mtime)
+        self._pairs: dict[tuple, tuple | None] = {}  # recorded_pairs per (checkpoint, its files' newest mtime)
 
     # --- checkpoints ----------------------------------------------------------------------------
 
