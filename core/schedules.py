@@ -217,11 +217,27 @@ def quadratic(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -
     return _from_betas("quadratic", torch.linspace(min(lo, hi) ** 0.5, hi**0.5, T, dtype=torch.float32) ** 2)
 
 
+def logsnr(T: int = 1000, lambda_max: float = 9.0, lambda_min: float = -11.0) -> NoiseSchedule:
+    """log-SNR falling linearly in u = t/T from lambda_max to lambda_min: alpha_bar(u) = sigmoid(lambda(u)),
+    normalised so alpha_bar_0 = 1.
+
+    Every noise level on a log scale gets the same share of the steps, so fine structure gets many
+    more steps at the low noise where it is decided: with the defaults 106 of 1000 steps have noise
+    sqrt(1 - alpha_bar) under 0.03, against 13 for cosine and 7 for linear, and alpha_bar_T = 1.7e-5
+    (linear's is 4.0e-5).
+    """
+    _check_T(T)
+    if not lambda_max > lambda_min:
+        raise ValueError(f"lambda_max must be above lambda_min, got {lambda_max} and {lambda_min}")
+    return _from_alpha_bar("logsnr", lambda u: torch.sigmoid(lambda_max + (lambda_min - lambda_max) * u), T)
+
+
 SCHEDULES: dict[str, Callable[..., NoiseSchedule]] = {
     "linear": linear,
     "cosine": cosine,
     "sigmoid": sigmoid,
     "quadratic": quadratic,
+    "logsnr": logsnr,
 }
 
 

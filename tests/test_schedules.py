@@ -54,6 +54,22 @@ def test_sigmoid_schedule_is_monotone_and_ends_near_pure_noise():
     assert s.alpha_bar[-1] < 1e-3 and s.alpha_bar[1] > 0.99
 
 
+def test_logsnr_schedule_is_linear_in_log_snr():
+    """alpha_bar_t is sigmoid(lambda(t/T)) over its value at t = 0 (the betas telescope), so logit(alpha_bar_t
+    * sigmoid(lambda_max)) falls by exactly (lambda_max - lambda_min) / T per step."""
+    lmax, lmin, T = 9.0, -11.0, 1000
+    s = make_schedule("logsnr", T)
+    t = torch.arange(T + 1, dtype=torch.float64)
+    raw = s.alpha_bar * torch.sigmoid(torch.tensor(lmax, dtype=torch.float64))
+    assert torch.allclose(torch.logit(raw), lmax + (lmin - lmax) * t / T, atol=1e-9)
+    sigma = (1 - s.alpha_bar).sqrt()
+    # many more steps at low noise than cosine: where fine structure is decided
+    assert int((sigma < 0.03).sum()) > 5 * int(((1 - make_schedule("cosine", T).alpha_bar).sqrt() < 0.03).sum())
+    assert s.alpha_bar[-1].item() == pytest.approx(torch.sigmoid(torch.tensor(lmin)).item() / torch.sigmoid(torch.tensor(lmax)).item(), rel=1e-9)
+    with pytest.raises(ValueError, match="lambda_max must be above lambda_min"):
+        make_schedule("logsnr", T, lambda_max=-1.0, lambda_min=1.0)
+
+
 @pytest.mark.parametrize("T", [0, -1, 10_001, 2.5, "5"])
 def test_bad_T_is_a_clear_error(T):
     with pytest.raises(ValueError, match="T must be an integer between 1 and 10000"):
@@ -61,7 +77,7 @@ def test_bad_T_is_a_clear_error(T):
 
 
 def test_unknown_schedule_lists_known():
-    with pytest.raises(ValueError, match="known: linear, cosine, sigmoid, quadratic"):
+    with pytest.raises(ValueError, match="known: linear, cosine, sigmoid, quadratic, logsnr"):
         make_schedule("exponential", 100)
 
 

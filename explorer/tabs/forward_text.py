@@ -18,7 +18,9 @@ normal curve.
 
 COMPARE = r"""
 Same $x_0$, same $\varepsilon$, same $t$: only $\beta_t$ differs. The **cosine** schedule keeps
-more signal in the middle steps than **linear**, which destroys most of it early.
+more signal in the middle steps than **linear**, which destroys most of it early. **logsnr** lowers
+$\log \mathrm{SNR}$ by the same amount every step, so many more of its steps fall at low noise, where
+fine detail is decided.
 """
 
 CHAIN = r"""
