@@ -40,11 +40,12 @@ SETTINGS = {"points": [("ddpm", 1000, 2000, {}), ("ddim", 50, 2000, {}), FAST],
 # deterministic path leaves them grainy and lighter, at 50 steps as at 250). checkerboard also with the
 # solver's steps evenly spaced: quadratic spacing's few steps at high noise, where a point's square is
 # decided, leave twice as many points between the squares (1.3 % against 0.6 %, benchmarks/RESULTS.md)
-# rings also with DDPM's upper-bound noise (sigma^2 = beta): the default lower bound thins its rings even with
-# an exact denoiser, half of its DDPM 1000 recall's shortfall (benchmarks/RESULTS.md)
+# rings also with DDPM's upper-bound noise (sigma^2 = beta): with cosine's steps the default lower bound thinned
+# its rings even with an exact denoiser (benchmarks/RESULTS.md); and with the solver's steps evenly spaced: its
+# log-SNR schedule already puts many steps at low noise, and quadratic spacing leaves too few at high noise
 MORE = {"shapes": [("dpm++2m-sde", 50, 1000, {"spacing": "quadratic"})],
         "checkerboard": [("dpm++2m-sde", 50, 2000, {})],
-        "rings": [("ddpm-beta", 1000, 2000, {})]}
+        "rings": [("ddpm-beta", 1000, 2000, {}), ("dpm++2m-sde", 50, 2000, {})]}
 SEEDS = {"points": 4, "image": 1, "signal": 1}
 KEEP = ("label", "value", "interval", "floor", "floor_sd", "n_floor", "better", "vs_floor")
 

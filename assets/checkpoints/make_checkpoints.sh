@@ -26,7 +26,7 @@ declare -A CMD=(
   [moons]="--dataset moons --preset mlp-2d --model-param fourier_scale=3.0 --steps 20000 --batch-size 256 --lr 2e-3"
   [gaussians8]="--dataset gaussians8 --preset mlp-2d --steps 6000 --batch-size 256 --lr 2e-3"
   [checkerboard]="--dataset checkerboard --preset mlp-2d --model-param fourier_scale=3.0 --schedule cosine --steps 20000 --batch-size 4096 --lr 2e-3"
-  [rings]="--dataset rings --preset mlp-2d --model-param fourier_scale=3.0 --schedule cosine --steps 20000 --batch-size 1024 --lr 2e-3"
+  [rings]="--dataset rings --preset mlp-2d --model-param fourier_scale=3.0 --schedule logsnr --steps 20000 --batch-size 1024 --lr 2e-3"
   [spiral]="--dataset spiral --preset mlp-2d --schedule cosine --steps 20000 --batch-size 1024 --lr 2e-3"
   [signals_conv1d]="--dataset signals --preset conv1d-signals --steps 3000 --batch-size 128 --lr 1e-3"
   [signals_gru]="--dataset signals --preset gru-signals --steps 4000 --batch-size 128 --lr 2e-3"
