@@ -44,9 +44,11 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BEGIN, END = "<!-- reverse_2d_playback: begin -->", "<!-- reverse_2d_playback: end -->"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# the first play of a freshly opened page, then the long one, then the first again in the same page (its
-# code warm, as every play after a lecture's first is)
-RUNS = {"DDIM 50": ("DDIM", 50), "DDPM 1000": ("DDPM", 1000), "DDIM 50, again": ("DDIM", 50)}
+# (sampler, steps, speed): the first play of a freshly opened page, then the long one, then the first again
+# in the same page (its code warm, as every play after a lecture's first is), all at top speed; last, the
+# short run at the tab's default speed ('auto': a run in about 4 s), as a lecturer who only presses Play sees it
+RUNS = {"DDIM 50": ("DDIM", 50, "max"), "DDPM 1000": ("DDPM", 1000, "max"), "DDIM 50, again": ("DDIM", 50, "max"),
+        "DDIM 50, default speed (auto)": ("DDIM", 50, "auto")}
 TRACE_CATEGORIES = ["-*", "devtools.timeline", "disabled-by-default-devtools.timeline", "toplevel",
                     "v8.execute", "blink.user_timing"]
 TOP_LEVEL = {"RunTask", "ThreadControllerImpl::RunTask"}
@@ -117,9 +119,19 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   the trace still showed the status tracker's timer at about the same 2-3% of the play (trackers of other
   components), so the simpler single event stayed. The page no longer rewrites its address (history.replaceState and a read of the view,
   about 4% of the play in the V8 profile) while a run plays.
-- DDIM 50 at top speed is computed in about a second: the first view, a few live frames and the closing
-  view (which draws the interactive figure, about 0.5 s of the window) fill it, so its busy share and
-  frame rate say little about playback."""
+- DDIM 50 at top speed is computed in about half a second: the first view, a few live frames and the
+  closing view fill it, so its busy share and frame rate say little about playback. The table of the
+  window's ends shows the part that does not shrink with a shorter run: 0.2-0.35 s of main thread for
+  Play's first view (Gradio's handling of the event and its first message, mostly microtasks) and up to
+  0.35 s for the closing view (the interactive figure drawn again). So a play of half a second cannot be
+  under 30% busy while those two views go through Gradio; a play of a few seconds, as the default speed
+  gives, is.
+- The default speed once painted only 6 frames a second for DDIM 50 (2026-12-05: 25 frames in 4.1 s,
+  6.1 a second, where the server had 12.5 steps a second to show). The server sent a frame only when
+  1/12 s had passed since the last one sent, and steps came every 80 ms, just under that: every other
+  step was held back. Frames now go out on a fixed grid of 1/12 s slots (explorer/pacer.py
+  `FrameSlots`), one per slot: 47 frames painted in 4.1 s (11.4 a second), the main thread 22% busy over
+  the whole window."""
 
 
 def main_thread_busy(trace: dict, within: tuple[float, float] | None = None) -> dict:
@@ -209,7 +221,7 @@ def main() -> None:
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         **launch_options())
     load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    rows, breakdowns = [], {}
+    rows, breakdowns, ends = [], {}, {}
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -218,12 +230,12 @@ def main() -> None:
             page.goto(demo.local_url + "?tab=reverse&checkpoint=swiss_roll")
             page.wait_for_selector("#de-ready [data-ready]", state="attached")
             page.wait_for_function("() => document.querySelector('#rv-info').innerText.includes('swiss_roll')")
-            page.locator("#rv-speed").get_by_text("max", exact=True).click()
             seed = page.locator("#rv-seed input")  # not the default seed: its run is recorded, not computed
             seed.fill("1")
             seed.blur()
 
-            def play(label, sampler, steps, seed_value, trace=True):
+            def play(label, sampler, steps, seed_value, trace=True, speed="max"):
+                page.locator("#rv-speed").get_by_text(speed, exact=True).click()
                 page.locator("#rv-sampler input").click()
                 page.locator("[role=option]", has_text=sampler).first.click()
                 box = page.locator("#rv-steps input[type=number]")
@@ -245,8 +257,8 @@ def main() -> None:
                 r = page.evaluate(READ)
                 return r, (json.loads(browser.stop_tracing()) if trace else None)
 
-            for k, (label, (sampler, steps)) in enumerate(RUNS.items()):
-                r, trace = play(label, sampler, steps, 1 + k)
+            for k, (label, (sampler, steps, speed)) in enumerate(RUNS.items()):
+                r, trace = play(label, sampler, steps, 1 + k, speed=speed)
                 t = main_thread_busy(trace)
                 secs = r["seconds"]
                 span = r["play"][1] - r["play"][0]
@@ -259,6 +271,12 @@ def main() -> None:
                 print(f"{label}: {secs:.1f} s; main thread busy {rows[-1][2]:.0%} (trace), long tasks "
                       f"{rows[-1][3]:.0%}; server sent {len(sent)} frames ({rows[-1][4]:.1f}/s); "
                       f"{r['frames']} distinct frames painted ({rows[-1][6]:.1f}/s)", flush=True)
+                if span > 0:  # the window's two ends: Play's first view, and the closing view
+                    head = main_thread_busy(trace, within=(0, r["play"][0]))["busy_ms"]
+                    tail = main_thread_busy(trace, within=(r["play"][1], secs))["busy_ms"]
+                    ends[label] = (r["play"][0], head, secs - r["play"][1], tail)
+                    print(f"    before the first live frame ({r['play'][0]:.2f} s): busy {head:.0f} ms; after the "
+                          f"last ({secs - r['play'][1]:.2f} s): busy {tail:.0f} ms", flush=True)
                 if playing:
                     print(f"    while frames play ({span:.1f} s, {r['live']} live frames): busy {playing[1]:.0%}, "
                           f"long tasks {playing[2]:.0%}, {playing[3]:.1f} frames/s", flush=True)
@@ -282,7 +300,7 @@ def main() -> None:
              f"Device: {os.cpu_count()}-core CPU, no GPU, headless chromium; torch {torch.__version__}, "
              f"{a.threads} torch thread(s) in the server; {date.today()}; load average before: {load_before}, "
              f"after: {load}. Browser and server share the CPU.",
-             "Shipped swiss_roll model, 500 points, top speed ('max'), seeds computed live (not recorded runs); "
+             "Shipped swiss_roll model, 500 points, top speed ('max') unless the run names another, seeds computed live (not recorded runs); "
              "frames go out as server-drawn JPEG pictures from the live feed while playing (the interactive figure "
              "returns at rest). The runs go in the order of the table in one page: the first is the page's first "
              "play, 'again' the same setting played after the others.",
@@ -302,7 +320,15 @@ def main() -> None:
                   else "- | - | - | -")
         lines.append(f"| {label} | {secs:.1f} s | {busy:.0%} | {longs:.0%} | {sent_fps:.1f} | {frames} | {fps:.1f} "
                      f"| {during} | busy < 30%, >= 10 frames/s |")
-    label, (t, frames) = list(breakdowns.items())[-1]
+    lines += ["", "The window's two ends, which every play has whatever its length: from the click to the first live "
+              "frame painted (Play's first view through Gradio) and from the last live frame to the caption saying "
+              "complete (the closing view):", "",
+              "| run | click to first live frame | main thread busy in it | last live frame to complete | busy in it |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for label, (s0, b0, s1, b1) in ends.items():
+        lines.append(f"| {label} | {s0:.2f} s | {b0:.0f} ms | {s1:.2f} s | {b1:.0f} ms |")
+    label = "DDIM 50, again" if "DDIM 50, again" in breakdowns else list(breakdowns)[-1]
+    t, frames = breakdowns[label]
     lines += ["", f"Where the main thread's time went in the {label} run (self time, top entries of the trace):", "",
               "| trace event | ms | ms per painted frame |", "| --- | ---: | ---: |"]
     for name, ms in Counter(t["self"]).most_common(8):

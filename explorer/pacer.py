@@ -39,3 +39,34 @@ class Pacer:
         if pause > 0:
             self._sleep(pause)
         return pause
+
+
+class FrameSlots:
+    """At most one frame in each slot of `gap_s` on a fixed grid of the clock, from the first frame.
+
+    A minimum gap measured from the last frame sent halves the rate when frames come just faster than
+    the cap: steps 80 ms apart with a 1/12 s gap send every other step (6 a second, not 12). On a
+    grid, each step that lands in a slot no frame took yet goes out, so such a run sends about 12 a
+    second and never more than one a slot (on average at most 1 / gap_s a second).
+    """
+
+    def __init__(self, gap_s: float, clock: Callable[[], float] = time.perf_counter):
+        if gap_s <= 0:
+            raise ValueError(f"gap_s must be > 0, got {gap_s}")
+        self.gap_s, self._clock = gap_s, clock
+        self._t0: float | None = None
+        self._taken = -1  # the last slot a frame took
+
+    def _slot(self) -> int:
+        now = self._clock()
+        if self._t0 is None:
+            self._t0 = now
+        return int((now - self._t0) / self.gap_s)
+
+    def free(self) -> bool:
+        """Whether the current slot has no frame yet."""
+        return self._slot() > self._taken
+
+    def take(self) -> None:
+        """A frame went out now: the current slot is taken."""
+        self._taken = self._slot()

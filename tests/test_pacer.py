@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from explorer.pacer import Pacer
+from explorer.pacer import FrameSlots, Pacer
 
 
 class FakeTime:
@@ -56,3 +56,37 @@ def test_threads_get_distinct_slots():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="per_s > 0"):
         Pacer(0.2, 0)
+
+
+def sent_by_slots(gap_s: float, step_s: float, seconds: float) -> list[float]:
+    """When FrameSlots lets frames out of steps `step_s` apart (the first slot taken by the first view)."""
+    ft = FakeTime()
+    slots = FrameSlots(gap_s, ft.clock)
+    slots.take()
+    sent = []
+    for k in range(1, int(seconds / step_s) + 1):
+        ft.now = k * step_s
+        if slots.free():
+            slots.take()
+            sent.append(ft.now)
+    return sent
+
+
+def test_steps_just_faster_than_the_cap_go_out_near_the_cap_not_at_half_of_it():
+    # DDIM 50 at the Reverse tab's default speed: a step every 80 ms, 2-D frames capped at 12 a second.
+    # A gap measured from the last frame sent would pass every other step: 25 frames in 4 s.
+    sent = sent_by_slots(1 / 12, 0.08, 4.0)
+    assert 45 <= len(sent) <= 48  # 50 steps, at most one in each of the 48 slots of 4 s
+    slots_used = [int(t * 12 + 1e-9) for t in sent]
+    assert len(set(slots_used)) == len(slots_used)  # never two frames in one slot
+
+
+def test_steps_slower_than_the_cap_all_go_out_and_faster_ones_are_capped():
+    assert len(sent_by_slots(1 / 12, 0.2, 4.0)) == 20
+    fast = sent_by_slots(1 / 12, 0.001, 4.0)
+    assert len(fast) == 48 and min(b - a for a, b in zip(fast, fast[1:])) == pytest.approx(1 / 12, abs=0.0011)
+
+
+def test_frame_slots_refuse_a_gap_that_is_not_positive():
+    with pytest.raises(ValueError, match="gap_s must be > 0"):
+        FrameSlots(0)

@@ -31,6 +31,7 @@ from ..costs import COSTS, LIMIT_S, say_seconds
 from ..feed import FEEDS, Feed, armed_marker, jpeg
 from ..feed import marker as feed_marker
 from ..lecture import OPENING
+from ..pacer import FrameSlots
 from ..recordings import Recordings
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
 from ..widgets import DataView
@@ -476,13 +477,16 @@ class ReverseHandlers(CheckpointPicker):
     def _paced(self, session: ReverseSession, rate: float, token, min_gap: float, ready=None):
         """Move the cursor through the run at `rate` clock ticks a second (replayed or computed).
 
-        Yields (frame index, words) for each frame to show: at most one per `min_gap` seconds and,
+        Yields (frame index, words) for each frame to show: at most one in each `min_gap` slot of the
+        clock (`FrameSlots`: about 1 / min_gap a second even where steps come just faster than that) and,
         with `ready`, only while ready() says the viewer wants one; `words` at most CAPTION_FPS times
         a second. Ends when the run is complete, or Pause, Stop, a step or a new Play took over.
         The final frame is not yielded: the closing view (`_closing`) shows it.
         """
         words_gap = 1.0 / CAPTION_FPS
-        t0 = last_sent = last_words = time.perf_counter()
+        t0 = last_words = time.perf_counter()
+        slots = FrameSlots(min_gap)
+        slots.take()  # the first view showed the frame before this one
         played = 0  # clock ticks shown since t0: the speed paces these, whether replayed or computed
         while session.token is token:
             traj = session.traj
@@ -506,8 +510,8 @@ class ReverseHandlers(CheckpointPicker):
             if session.cursor >= len(traj) - 1 and not session.computing:
                 break  # the final frame: the closing view shows it
             now = time.perf_counter()
-            if now - last_sent >= min_gap and (ready is None or ready()):
-                last_sent = now
+            if slots.free() and (ready is None or ready()):
+                slots.take()
                 words = now - last_words >= words_gap
                 if words:
                     last_words = now
