@@ -15,6 +15,8 @@ publishes its newest frame (JPEG bytes and a one-line caption) into a `Feed`, an
                                        first (see below), then answers as above
     GET /de-feed/{token}?peek=1     -> 200 that frame as it would be drawn now (nothing changes;
                                        the page keeps it ready for the click), else 204
+    GET /de-feed/{token}?frame=K    -> 200 frame K of the session's run, drawn as a picture (nothing
+                                       changes), where the feed has a `viewer`; else 204
 
 Armed feeds: Play's first view goes through Gradio's queue, a round trip that takes 100-400 ms on a
 busy 2-core machine. A session at rest that can replay its run (every frame already recorded) holds
@@ -23,6 +25,11 @@ on the click; the click also asks the feed with `play=1`, in parallel with Gradi
 feed's `starter` moves the session to that frame and sends it (the page shows it if it differs from
 the one it had). Play's handler then takes the feed over (`disarm` says which frame the page was
 sent) and goes on from that frame, so the page follows one feed from the click to the end of the run.
+
+Scrubbing: Gradio's view of a scrubbed frame of a 2-D run is the interactive figure, about 0.3 s of
+the browser's main thread a position (its message, then the plot drawn anew). While the frame slider is
+dragged, the page asks the session's armed feed for each position's picture instead (one request at a
+time, the newest position) and shows it over the figure until Gradio's view of the last position lands.
 
 Latest wins: a browser that falls behind gets the newest frame, the ones in between are never
 sent, and the run draws a frame only when the browser has taken the previous one (`hungry`), so
@@ -63,7 +70,8 @@ def jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 class Feed:
     """The newest frame of one playing run. `publish` from the run's thread, `take` from the route."""
 
-    def __init__(self, starter: Callable[[bool], tuple[bytes, str, int, int] | None] | None = None):
+    def __init__(self, starter: Callable[[bool], tuple[bytes, str, int, int] | None] | None = None,
+                 viewer: Callable[[int], tuple[bytes, str, int, int] | None] | None = None):
         self.token = secrets.token_urlsafe(18)
         self._lock = threading.Lock()
         self.seq = 0              # frames published so far
@@ -74,6 +82,14 @@ class Feed:
         # late); `started` is that frame's index once it was published
         self._starter = starter
         self.started: int | None = None
+        # viewer(k): frame k of the session's run as (jpeg, caption, k, frames), drawn without changing
+        # anything (None: no such frame, or the session is busy); the page's scrub previews
+        self._viewer = viewer
+
+    def view(self, k: int) -> tuple[bytes, str, int, int] | None:
+        """Frame k as the viewer draws it (None: no viewer, closed, or the viewer declined)."""
+        viewer = None if self.closed else self._viewer
+        return None if viewer is None else viewer(k)
 
     def start(self) -> bool:
         """Draw and publish Play's first frame if the feed is armed and nothing was published yet.
@@ -140,9 +156,11 @@ class Feeds:
         self._open: OrderedDict[str, Feed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def open(self, starter: Callable[[bool], tuple[bytes, str, int, int] | None] | None = None) -> Feed:
-        """A new feed (armed with `starter`, see `Feed`); the oldest open one closes when too many are."""
-        feed = Feed(starter)
+    def open(self, starter: Callable[[bool], tuple[bytes, str, int, int] | None] | None = None,
+             viewer: Callable[[int], tuple[bytes, str, int, int] | None] | None = None) -> Feed:
+        """A new feed (armed with `starter`, with `viewer` for scrubs, see `Feed`); the oldest open one
+        closes when too many are."""
+        feed = Feed(starter, viewer)
         with self._lock:
             while len(self._open) >= self.max_open:
                 # the oldest armed feed (a session at rest, maybe gone) goes first, else the oldest of
@@ -195,6 +213,18 @@ async def serve(request: Request) -> Response:
     except ValueError:
         return Response("after must be a whole number (the seq of the last frame the player has).", status_code=400)
     feed = FEEDS.get(request.path_params["token"])
+    if "frame" in request.query_params:
+        try:
+            k = int(request.query_params["frame"])
+        except ValueError:
+            return Response("frame must be a whole number (a frame of the run, from 0).", status_code=400)
+        if feed is None:
+            return Response(status_code=410, headers={"Cache-Control": "no-store"})
+        got = await asyncio.to_thread(feed.view, k)
+        if got is None:
+            return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        picture, caption, index, frames = got
+        return _frame(picture, 0, caption, index, frames)
     if request.query_params.get("peek") == "1":
         got = None if feed is None else await asyncio.to_thread(feed.peek)
         if got is None:

@@ -328,3 +328,31 @@ def test_a_2d_model_shows_plays_first_frame_over_its_figure_before_plays_event_a
     wait_complete(page)
     page.wait_for_function("() => !document.querySelector('img.rv-cover')")
     wait_plot(page)  # the interactive figure is back at rest
+
+
+def test_scrubbing_a_2d_run_shows_each_position_from_the_feed_until_the_figure_is_drawn(reverse):
+    """A scrub at rest asks the armed feed for the position's picture and lays it over the figure, with
+    no Gradio event needed for it; once Gradio's view of the last position has landed (the figure drawn
+    again), the cover goes and the interactive figure shows that position."""
+    page = reverse
+    complete_run(page, "tiny-points")
+    wait_plot(page)
+    frames = int(re.search(r"Frame (\d+) of (\d+)", caption(page)).group(2))
+    held = []
+    page.route("**/queue/join**", lambda route: held.append(route))
+    page.locator("#rv-scrub input[type=range]").focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("k => { const c = document.querySelector('img.rv-cover');"
+                           " return !!c && c.dataset.frame === String(k) && c.complete && c.naturalWidth > 0; }",
+                           arg=frames - 3)
+    over = page.evaluate("""() => { const c = document.querySelector('img.rv-cover').getBoundingClientRect();
+        const p = document.querySelector('#rv-frame-plot').getBoundingClientRect();
+        return Math.abs(c.top - p.top) < 2 && Math.abs(c.left - p.left) < 2 && Math.abs(c.width - p.width) < 2; }""")
+    assert over and f"Frame {frames} of {frames}" in caption(page), "the picture shows while Gradio's views are held"
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join**")
+    wait_caption(page, f"Frame {frames - 2} of {frames}")
+    page.wait_for_function("() => !document.querySelector('img.rv-cover')")
+    wait_plot(page)

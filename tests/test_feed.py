@@ -107,6 +107,25 @@ def test_route_asks_for_the_apps_login():
         feeds.close(f)
 
 
+def test_route_sends_a_scrubbed_frame_from_the_viewer_and_refuses_a_bad_one(http):
+    client, feeds = http
+    asked = []
+    f = feeds.open(viewer=lambda k: asked.append(k) or ((picture(k), "", k, 9) if k < 9 else None))
+    try:
+        r = client.get(f"/de-feed/{f.token}?frame=4")
+        assert r.status_code == 200 and r.headers["x-frame"] == "4" and r.headers["x-frames"] == "9"
+        assert client.get(f"/de-feed/{f.token}?frame=12").status_code == 204  # the viewer declined
+        assert client.get(f"/de-feed/{f.token}?frame=x").status_code == 400
+        assert asked == [4, 12] and f.seq == 0 and f.take(0) is None  # nothing published, nothing moved
+        plain = feeds.open()
+        assert client.get(f"/de-feed/{plain.token}?frame=1").status_code == 204  # no viewer
+        feeds.close(f)
+        assert client.get(f"/de-feed/{f.token}?frame=1").status_code == 410
+        assert f.view(1) is None and asked == [4, 12]  # a closed feed draws nothing
+    finally:
+        feeds.close(f)
+
+
 # --- armed feeds: Play's first frame before Play's event -------------------------------------------
 
 def test_an_armed_feed_draws_the_first_frame_once_and_a_play_takes_it_over():

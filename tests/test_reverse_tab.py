@@ -792,6 +792,30 @@ def test_an_armed_feed_draws_nothing_for_a_new_run_a_stopped_run_or_while_one_pl
     assert not again.start() and again.armed and FEEDS.get(again.token) is again
 
 
+def test_the_armed_feed_draws_a_scrubbed_frame_as_its_picture_without_moving_the_session(h, ckpt):
+    path = ckpt["tiny-digits"]
+    session, _ = run(h, path, sampler="ddim", steps=10, seed=5)
+    h.scrub(3, session)
+    feed = armed_feed(h, session)
+    data, caption, index, frames = feed.view(7)
+    assert (index, frames, caption) == (7, 11, "") and session.cursor == 3 and feed.armed
+    sent = np.asarray(Image.open(__import__("io").BytesIO(data)), dtype=float)
+    off = [np.abs(h.raster(session, k, themed=True) - sent).mean() for k in (3, 7)]
+    assert off[1] < 2 < off[0], f"the picture is frame 7 (JPEG aside): mean differences {off}"
+    assert feed.view(11) is None and feed.view(-1) is None  # no such frame
+    session.token = object()  # a play is on: its frames come from its own feed
+    assert feed.view(7) is None
+    session.token = None
+    import threading
+
+    got = []
+    with session.lock:  # the session is busy (a step, Play's event): declined, not waited for
+        asker = threading.Thread(target=lambda: got.append(feed.view(7)))
+        asker.start()
+        asker.join(timeout=30)
+    assert got == [None]
+
+
 def test_the_caption_typesets_small_numbers_as_powers_of_ten():
     from explorer.tabs.reverse_text import tex_number
 

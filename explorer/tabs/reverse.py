@@ -100,11 +100,12 @@ def build(ctx) -> None:
             feed = gr.HTML("", elem_id="rv-feed", container=False, padding=False)
             # the feed a Play click asks for Play's first frame before Play's event arrives (never shown)
             armed = gr.HTML("", elem_id="rv-armed", container=False, padding=False)
-            # the page's theme, said by the page's player when a picture's ground does not match it, and
-            # its request for an armed feed (never shown)
+            # the page's theme, said by the page's player when a picture's ground does not match it, its
+            # request for an armed feed, and its word that the frame slider has come to rest (never shown)
             with gr.Row(elem_id="rv-theme"):
                 themes = {mode: gr.Button(mode, elem_id=f"rv-theme-{mode}") for mode in ("dark", "light")}
                 arm = gr.Button("arm", elem_id="rv-arm")
+                settle = gr.Button("scrub", elem_id="rv-scrub-settle")
             with gr.Row(elem_classes=["de-secondary"]):
                 fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
                                scale=1)
@@ -138,8 +139,11 @@ def build(ctx) -> None:
     stop.click(h.stop, session, outputs, api_name="reverse_stop", queue=False)
     back.click(h.back, session, outputs, api_name="reverse_back", show_progress="hidden")
     fwd.click(h.forward, session, outputs, api_name="reverse_forward", show_progress="hidden")
-    scrub.input(h.scrub, [scrub, session], outputs, api_name="reverse_scrub", trigger_mode="always_last",
-                show_progress="hidden")
+    # A scrub: while the frame slider moves, the page shows each position's picture from the armed feed
+    # (explorer/feed.py); when it rests, the page's player presses `settle` and the view of that position
+    # comes through Gradio once, not one Gradio message per position (reverse_player.js says why)
+    settle.click(h.scrub, [scrub, session], outputs, api_name="reverse_scrub", trigger_mode="always_last",
+                 show_progress="hidden")
     export.click(h.export, [fmt, session], file, api_name="reverse_export", concurrency_id="reverse-export").success(
         lambda: gr.update(visible=True), None, file, api_visibility="private", queue=False)
     sampling = sample_btn.click(h.sample, [ckpt, sampler, steps, eta, seed, n, spacing], [final, stats],

@@ -589,7 +589,8 @@ class ReverseHandlers(CheckpointPicker):
             return armed_marker(None)
         armed = session.armed
         if armed is None or armed.closed:
-            armed = session.armed = FEEDS.open(functools.partial(self._first_frame, session))
+            armed = session.armed = FEEDS.open(functools.partial(self._first_frame, session),
+                                               functools.partial(self._frame_picture, session))
         return armed_marker(armed)
 
     @staticmethod
@@ -622,6 +623,20 @@ class ReverseHandlers(CheckpointPicker):
             finally:
                 if not commit:
                     session.cursor = cursor
+        finally:
+            session.lock.release()
+
+    def _frame_picture(self, session: ReverseSession, k: int):
+        """The armed feed's viewer: (JPEG, caption, k, frames) of recorded frame k, the picture a scrub of
+        the frame slider shows while it is dragged; nothing changes. None when there is no such frame or
+        the session is busy (a Play's event, a step). The caption is '': the scrub's own view brings it."""
+        if not session.lock.acquire(blocking=False):
+            return None
+        try:
+            traj = session.traj
+            if traj is None or not 0 <= k < len(traj) or session.token is not None:
+                return None
+            return jpeg(self.raster(session, k, themed=True)), "", k, len(traj)
         finally:
             session.lock.release()
 

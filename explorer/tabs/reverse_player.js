@@ -78,10 +78,9 @@
   // the figure (a cover), until that view's picture has loaded.
   let cover = null;
   const uncover = () => { if (cover) { cover.remove(); cover = null; } };
-  const coverWith = (url) => {
-    const plot = $('#rv-frame-plot');
-    if (!plot || plot.offsetParent === null) return false;
-    const r = plot.getBoundingClientRect();
+  const coverWith = (url, under = $('#rv-frame-plot')) => {
+    if (!under || under.offsetParent === null) return false;
+    const r = under.getBoundingClientRect();
     uncover();
     cover = document.createElement('img');
     cover.className = 'rv-cover';
@@ -172,10 +171,88 @@
     const token = named();
     if (token && token !== following && !ended.has(token)) follow(token);
   }, 50);
+  // Scrubbing at rest. Gradio's view of a frame is one message through its page, which costs the main
+  // thread about 0.3 s on this app whatever it carries (for a 2-D run the interactive figure is also drawn
+  // anew), so one view per position made a drag show a few positions a second. While the frame slider
+  // moves, the page asks the session's armed feed for each position's picture instead
+  // (de-feed/<token>?frame=K, one request at a time, always the newest position) and lays it over the
+  // frame; once the slider has rested SETTLE_MS, it presses the hidden #rv-scrub-settle button, whose
+  // event brings Gradio's view of that position, once. The cover goes when that view has landed and
+  // been drawn (the frame quiet for 100 ms), or after 3 s.
+  const SETTLE_MS = 150;
+  let scrubWant = null, scrubBusy = false, scrubAt = 0, frameChangedAt = 0, settleTimer = null;
+  const watchedFrames = new Set();
+  const shownFrame = () => {  // the element that shows the frame at rest: the figure, or the picture
+    for (const sel of ['#rv-frame-plot', '#rv-frame img']) {
+      const el = $(sel);
+      if (el && el.offsetParent !== null) return el;
+    }
+    return null;
+  };
+  const watchFrame = () => {
+    for (const sel of ['#rv-frame-plot', '#rv-frame']) {
+      const el = $(sel);
+      if (!el || watchedFrames.has(el)) continue;
+      watchedFrames.add(el);
+      new MutationObserver(() => { frameChangedAt = performance.now(); }).observe(el, {subtree: true, childList: true,
+                                                                                     attributes: true});
+    }
+  };
+  const endScrub = () => { scrubWant = null; uncover(); };
+  const settleSoon = () => {
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(() => { settleTimer = null; const b = $('#rv-scrub-settle'); if (b) b.click(); }, SETTLE_MS);
+  };
+  const scrubPreview = async () => {
+    if (scrubBusy) return;
+    scrubBusy = true;
+    let shown = null;
+    try {
+      while (scrubWant !== null && scrubWant !== shown && !following) {
+        const k = scrubWant, token = armedName();
+        if (!token) break;
+        const r = await fetch(`de-feed/${token}?frame=${k}`, {cache: 'no-store', credentials: 'same-origin'});
+        if (r.status !== 200) break;
+        const url = await decoded(await r.blob());
+        const under = shownFrame();
+        if (scrubWant === null || following || !under || !coverWith(url, under)) { URL.revokeObjectURL(url); break; }
+        if (objectUrl) URL.revokeObjectURL(objectUrl);
+        objectUrl = url;
+        cover.dataset.frame = String(k);  // the position it shows
+        shown = k;
+      }
+    } catch (_) { /* no preview: Gradio's view still comes */ } finally { scrubBusy = false; }
+    if (shown === null || !cover) return;
+    // the cover stays until Gradio's view of the slider's last position is drawn
+    for (const t0 = performance.now(); scrubWant !== null && cover && performance.now() - t0 < 3000;) {
+      await new Promise((ok) => setTimeout(ok, 30));
+      if (scrubBusy) return;  // a newer position is being fetched: that call takes over
+      const caption = ($('#rv-caption') || {}).textContent || '';
+      const now = performance.now();
+      if (settleTimer === null && caption.includes(`Frame ${scrubWant + 1} of `) && frameChangedAt > scrubAt
+          && now - frameChangedAt > 100) break;
+    }
+    if (!scrubBusy) endScrub();
+  };
+  const scrubbed = (e) => {
+    const box = e.target.closest && e.target.closest('#rv-scrub input');
+    if (!box) return;
+    settleSoon();
+    if (e.type !== 'input' || box.type !== 'range' || following) return;
+    if (!shownFrame()) return;
+    watchFrame();
+    scrubWant = Math.round(+box.value);
+    scrubAt = performance.now();
+    scrubPreview();
+  };
+  document.addEventListener('input', scrubbed, true);
+  document.addEventListener('change', scrubbed, true);
+
   // anything that takes over from playback ends the player before its own request goes out
   const endPlayer = () => { if (following) ended.add(following); following = null; early = null; uncover(); };
   document.addEventListener('click', (e) => {
     if (!e.target.closest('#rv-play, #rv-pause, #rv-stop, #rv-back, #rv-fwd')) return;
+    scrubWant = null;
     endPlayer();
     if (!e.target.closest('#rv-play')) return;
     const token = armedName();
@@ -196,7 +273,11 @@
     if (token) asked.add(token);  // either way this Play takes it over (or, for a new run, closes it)
     edited = false;
   }, true);
-  document.addEventListener('input', (e) => { if (e.target.closest('#rv-scrub, #rv-ckpt')) endPlayer(); }, true);
+  // a scrub ends a play (a scrub at rest keeps its own cover); another checkpoint ends a scrub too
+  document.addEventListener('input', (e) => {
+    if (e.target.closest('#rv-ckpt')) { scrubWant = null; endPlayer(); }
+    else if (e.target.closest('#rv-scrub') && (following || early)) endPlayer();
+  }, true);
   // a setting touched by the user (not the playback speed): the next Play may be a new run
   const touched = (e) => {
     const el = e.target;
