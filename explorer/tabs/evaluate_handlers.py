@@ -72,7 +72,9 @@ TABLE_CSS = """<style>
 .ev-table table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
 .ev-table th { text-align: left; border-bottom: 2px solid #d1d5db; padding: 4px 6px; }
 .ev-table td { border-bottom: 1px solid #e5e7eb; padding: 4px 6px; vertical-align: top; }
-.ev-table .ev-num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ev-table .ev-num { font-variant-numeric: tabular-nums; }
+/* intervals and spreads may wrap at their spaces, never inside a number: the table fits a 1024 px screen */
+.ev-table td.ev-num .ev-dim, .ev-table .ev-int { display: block; }
 .ev-table .ev-dim { color: #6b7280; font-size: 0.85em; }
 .ev-table .ev-warn { color: #b45309; font-size: 0.85em; }
 .ev-table .ev-caption { margin-bottom: 6px; color: #374151; }

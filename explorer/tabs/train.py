@@ -316,7 +316,8 @@ def make_handlers(ctx):
                     return "Resumed."
                 if what == "stop":
                     job.stop()
-                    return "Stopped. Save before stopping to keep the weights (finished runs are saved)."
+                    return ("Stopped. The weights so far are kept: a run stopped after its first step saves them as a "
+                            "checkpoint, which the Reverse and Evaluate tabs can open.")
                 path = job.save()
                 return f"Saved **{Path(path).parent.name}/{Path(path).name}**: open it in the Reverse or Evaluate tab."
             except JobError as e:
