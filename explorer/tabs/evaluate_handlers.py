@@ -162,7 +162,7 @@ def stored_figures_table(stored: dict) -> str:
     parts = [f"{TABLE_CSS}<div class='ev-table ev-stored'><div class='ev-caption'><b>Recorded with this model</b> "
              f"(measured {html.escape(str(stored.get('measured', '?')))} on "
              f"{html.escape(str(stored.get('machine', '?')))}). Press <b>Evaluate</b> to measure again here, "
-             "with the settings on the left.</div>"]
+             "with its settings (on the left; in the presenter view under ☰ Controls).</div>"]
     for run in stored.get("runs", []):
         overall = run.get("overall") or {}
         colour = VERDICT_COLOUR.get(overall.get("verdict"), "#374151")
