@@ -182,10 +182,10 @@ SAMPLERS: dict[str, Callable[..., Iterator[Step]]] = {
 
 SAMPLER_LABELS = {
     "ddpm": "DDPM (ancestral, stochastic)",
-    "ddpm-beta": "DDPM, σ² = β (the noise's upper bound)",
-    "ddim": "DDIM (eta: 0 deterministic .. 1 stochastic)",
-    "dpm++2m": "DPM-Solver++ 2M (2nd-order ODE solver)",
-    "dpm++2m-sde": "DPM-Solver++ 2M SDE (2nd-order, stochastic)",
+    "ddpm-beta": "DDPM, σ² = β (upper-bound noise)",
+    "ddim": "DDIM (deterministic at eta 0)",
+    "dpm++2m": "DPM-Solver++ 2M (2nd-order ODE)",
+    "dpm++2m-sde": "DPM-Solver++ 2M SDE (stochastic)",
 }
 
 

@@ -26,11 +26,24 @@ def empty(title: str, note: str, height: int = CHART_HEIGHT) -> Figure:
     return Figure([], lay)
 
 
+MARKER_COLOUR = "rgba(217,39,40,0.7)"
+
+
 def _marker_line(step: int | None) -> list[dict]:
     if step is None:
         return []
     return [dict(type="line", x0=step, x1=step, y0=0, y1=1, yref="paper",
-                 line=dict(color="rgba(217,39,40,0.7)", width=1.5, dash="dot"))]
+                 line=dict(color=MARKER_COLOUR, width=1.5, dash="dot"))]
+
+
+def _marker_label(step: int | None, last: int) -> list[dict]:
+    """The dotted line's words at its top, on the side with more room: which samples are in view."""
+    if step is None:
+        return []
+    right = step > last / 2  # the words to the left of a line in the right half
+    return [dict(text="samples shown", x=step, y=1, xref="x", yref="paper", showarrow=False,
+                 xanchor="right" if right else "left", yanchor="top", xshift=-4 if right else 4,
+                 font=dict(size=11, color=MARKER_COLOUR), bgcolor="rgba(255,255,255,0.75)")]
 
 
 def log_ticks(values) -> list[float] | None:
@@ -63,7 +76,7 @@ def _log_tick_values(values) -> dict:
 def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int | None = None,
                height: int = CHART_HEIGHT) -> Figure:
     """Training loss per step, raw (faint) and smoothed (bold), on a log axis; `marked` draws a
-    dotted line at that step (the preview in view)."""
+    dotted line at that step, labelled (the preview in view)."""
     steps, values = loss
     if not steps:
         return empty("Training loss", "no steps yet: press Start", height)
@@ -79,6 +92,7 @@ def loss_chart(loss: tuple[list, list], smoothed: tuple[list, list], marked: int
     # two entries, each half the width: at the presenter view's 20 px an entry needs about 140 px
     lay["legend"].update(entrywidthmode="fraction", entrywidth=0.5)
     lay["shapes"] = _marker_line(marked)
+    lay["annotations"] = _marker_label(marked, max(steps))
     lay["uirevision"] = "loss"  # keep a user's zoom while new points arrive
     return Figure(data, lay)
 
@@ -113,7 +127,7 @@ def per_t_map(steps: Sequence[int], rows: Sequence[Sequence[float]], edges: Sequ
                  colorscale="Viridis",
                  colorbar=dict(title=dict(text="log₁₀ MSE", side="right"), thickness=10, len=0.9, outlinewidth=0),
                  hovertemplate="step %{x}, t ≈ %{y:.0f}: log₁₀ MSE %{z:.2f}<extra></extra>")]
-    lay = _layout(height, "Loss per timestep bin over training (brighter = higher loss)",
+    lay = _layout(height, "Loss per timestep over training (brighter = higher)",
                   xaxis=_axis(title=dict(text="step"), showgrid=False),
                   yaxis=_axis(title=dict(text="t"), showgrid=False, range=[edges[0], edges[-1]]),
                   margin=dict(l=52, r=8, t=40, b=40))
@@ -133,11 +147,13 @@ def per_t_latest(rows: Sequence[Sequence[float]], edges: Sequence[float] | None,
         data.insert(0, dict(type="scatter", mode="lines", x=_num(centres), y=_num(first), name="early",
                             line=dict(color=GREY, width=1.5, dash="dot")))
     shown = [v for d in data for v in d["y"] if v is not None]
-    lay = _layout(height, "Loss per timestep: early vs now", legend=True,
+    # the title names the lines (no legend: in the presenter view's short box a legend row at 20 px ran
+    # into the title and took the plot's height)
+    title = "Loss per t: early (dotted) vs now" if len(data) > 1 else "Loss per timestep now"
+    lay = _layout(height, title,
                   xaxis=_axis(title=dict(text="t"), range=[edges[0], edges[-1]]),
-                  yaxis=_axis(type="log", tickformat=".2~g", **_log_tick_values(shown)),
-                  margin=dict(l=52, r=16, t=40, b=40))
-    lay["legend"].update(x=1, xanchor="right")
+                  yaxis=_axis(type="log", tickformat=".2~g", title=dict(text="loss"), **_log_tick_values(shown)),
+                  margin=dict(l=52, r=16, t=36, b=40))
     return Figure(data, lay)
 
 

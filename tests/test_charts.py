@@ -23,6 +23,13 @@ def test_loss_chart_has_raw_and_smoothed_on_a_log_axis_with_a_marker():
     # given a number format; with ".2~g" it reads "0.05, 0.1, 0.2, 0.5, 1" (checked in chromium)
     assert fig["layout"]["yaxis"]["tickformat"] == ".2~g" and "exponentformat" not in fig["layout"]["yaxis"]
     assert fig["layout"]["shapes"][0]["x0"] == 2
+    # the line says what it marks, on the side with room: right of a line in the left half, left of one in the right
+    label, = fig["layout"]["annotations"]
+    assert label["text"] == "samples shown" and label["x"] == 2 and label["xanchor"] == "right"
+    early = parsed(charts.loss_chart(([1, 2, 3], [1.0, 0.7, 0.5]), ([1, 2, 3], [1.0, 0.9, 0.8]), marked=1))
+    assert early["layout"]["annotations"][0]["xanchor"] == "left"
+    unmarked = parsed(charts.loss_chart(([1, 2], [1.0, 0.5]), ([1, 2], [1.0, 0.8])))["layout"]
+    assert not unmarked.get("shapes") and not unmarked.get("annotations")
 
 
 def test_log_ticks_never_crowd_a_short_or_a_long_log_axis():
@@ -65,6 +72,10 @@ def test_per_t_latest_compares_early_and_now():
     d = parsed(charts.per_t_latest(rows, [0, 1, 2, 3]))
     early, now = d["data"]
     assert now["y"] == rows[-1] and early["y"] == rows[2] and now["x"] == [0.5, 1.5, 2.5]
+    assert d["layout"]["title"]["text"] == "Loss per t: early (dotted) vs now" and early["line"]["dash"] == "dot"
+    assert d["layout"]["yaxis"]["title"]["text"] == "loss"
+    first = parsed(charts.per_t_latest(rows[:3], [0, 1, 2, 3]))  # too early to compare: the newest line alone
+    assert len(first["data"]) == 1 and first["layout"]["title"]["text"] == "Loss per timestep now"
 
 
 def test_mse_band_and_metric_history_panels():

@@ -104,7 +104,7 @@ def test_the_stop_on_the_page_is_read_back_from_its_text():
 
 
 def test_a_clicker_goes_on_from_the_stop_shown_when_the_session_has_no_record_of_it():
-    """Stop ▶ after a link opened stop 4: from the session's own record; where the record is missing,
+    """Next ▶ after a link opened stop 4: from the session's own record; where the record is missing,
     from the stop the page shows (before, it fell back to starting the lesson at stop 1)."""
     from explorer.lecture import LessonPosition, resume
 

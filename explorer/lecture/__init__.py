@@ -60,8 +60,8 @@ def header(join_card: str = "") -> LessonBar:
     join_card: the HTML of the class's join card (`join.card_html`), shown by Join or the key J.
     """
     with gr.Row(elem_id="de-bar"):
-        prev = gr.Button("◀ Stop", elem_id="de-lesson-prev", size="sm", min_width=60, scale=0)
-        nxt = gr.Button("Stop ▶", elem_id="de-lesson-next", size="sm", min_width=60, scale=0)
+        prev = gr.Button("◀ Back", elem_id="de-lesson-prev", size="sm", min_width=60, scale=0)
+        nxt = gr.Button("Next ▶", elem_id="de-lesson-next", size="sm", min_width=60, scale=0)
         gr.Button("☰ Controls (C)", elem_id="de-drawer", size="sm", min_width=60, scale=0)
         gr.Button("Copy link", elem_id="de-copy-link", size="sm", min_width=60, scale=0)
         gr.Button("Keys (?)", elem_id="de-keys-button", size="sm", min_width=60, scale=0)
@@ -73,7 +73,7 @@ def header(join_card: str = "") -> LessonBar:
         with gr.Row():
             choice = gr.Dropdown(list(lessons.available()), value=None, label="Guided lesson", scale=1,
                                  elem_id="de-lesson-choice")
-            text = gr.Markdown("Choose a lesson: each stop sets up a view and explains it. ◀ Stop / Stop ▶ "
+            text = gr.Markdown("Choose a lesson: each stop sets up a view and explains it. ◀ Back / Next ▶ "
                                "(or PageUp / PageDown, as presentation clickers send) move through it.",
                                latex_delimiters=[{"left": "$$", "right": "$$", "display": True}],
                                elem_id="de-lesson-text")
@@ -89,7 +89,7 @@ class LessonPosition:
 
     def __init__(self):
         self.k = -1
-        self.name: str | None = None  # the lesson chosen (by the chooser, a link or a first Stop ▶)
+        self.name: str | None = None  # the lesson chosen (by the chooser, a link or a first Next ▶)
         self.lock = threading.Lock()
 
     def __deepcopy__(self, memo):  # gr.State copies its initial value for each new session
@@ -199,7 +199,7 @@ def stop_shown(text: str | None) -> tuple[str, int] | None:
 
 
 def resume(position, text: str | None) -> LessonPosition:
-    """The session's place in the lesson for ◀ Stop / Stop ▶. It is the session's own record; where that
+    """The session's place in the lesson for ◀ Back / Next ▶. It is the session's own record; where that
     has none but the page shows a stop (a link or a bundle opened it, and the record of it did not
     reach this session's state on a busy server), the page's stop, so that a clicker goes on from the
     stop in front of the class and never jumps back to the first."""
@@ -233,7 +233,7 @@ def restore_on_load(demo: gr.Blocks, tabs: gr.Tabs, restorers: list[Restorer], b
 
     def goto(name, position, delta, start=False):
         """Stop position + delta of the chosen lesson (the first stop with start): its view, its text and
-        the chooser. With no lesson chosen and one lesson here, ◀ Stop / Stop ▶ (a clicker's first press)
+        the chooser. With no lesson chosen and one lesson here, ◀ Back / Next ▶ (a clicker's first press)
         start that one at its first stop."""
         position = position if isinstance(position, LessonPosition) else LessonPosition()
         chosen = gr.skip()

@@ -404,14 +404,17 @@ def preview_value(snap: dict, step: int | None):
             "Samples", "the model's samples appear here at each preview step as it trains", 340)
         return kind, waiting, "samples appear at the first preview step"
     x = np.asarray(snap["previews"][step], dtype=np.float32)
-    label = f"samples at step {step:,} (EMA weights, 20 DDIM steps)"
     if kind == "image":
-        return kind, render.grid(x[:64], min_size=384), label
+        return kind, render.grid(x[:64], min_size=384), f"samples at step {step:,} (EMA weights, 20 DDIM steps)"
+    # a figure's title is the label: short enough for the presenter view's narrow column (the help says
+    # how previews are drawn)
     if kind == "points":
         ref = snap["reference"]
+        label = f"samples at step {step:,} (blue) over data (grey)"
         return kind, render.scatter(x, reference=None if ref is None else np.asarray(ref, np.float32),
-                                    title=f"step {step:,}: samples (blue) over the data (grey)", height=340), label
-    return kind, render.signals(x, title=f"step {step:,}: generated signals", max_lines=6), label
+                                    title=label, height=340), label
+    label = f"samples at step {step:,} (generated signals)"
+    return kind, render.signals(x, title=label, max_lines=6), label
 
 
 def preview_slider(snap: dict, steps: list[int], shown: int | None, set_value: bool = True):
