@@ -72,7 +72,12 @@ def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_agai
             assert f"steps, {run['spacing']} spacing, seed 0)" in table
         for f in run["metrics"].values():
             assert f["label"] in table and fmt(f["value"]) in table
+            if f.get("floor") is not None:
+                assert eh.fmt_pm(f["floor"], f.get("floor_sd")) in table
     assert table.count("<table>") == len(stored["runs"])
+    # each run's main figures marked: as many marks as the runs' overall readings name figures
+    named = sum(len(r["overall"][g]) for r in stored["runs"] for g in ("same", "worse", "better"))
+    assert named > 0 and table.count("class='ev-main'") == named
     assert h.figures_at_rest(ckpt["tiny-points"]) == eh.EVALUATE_PROMPT  # trained here: nothing recorded
     assert h.figures_at_rest(None) == eh.EVALUATE_PROMPT
     with pytest.raises(gr.Error, match="Unknown checkpoint"):  # only listed checkpoints are read
@@ -147,6 +152,13 @@ def test_points_evaluation_streams_progress_then_every_view(h, ckpt):
     assert swd["vs_floor"]["estimate"] == pytest.approx(swd["value"] / swd["floor"])
     assert "id='ev-overall'" in table and figures["overall"]["says"] in table
     assert "against the floor" in table and "real data (mean ± sd)" in table
+    assert eh.fmt_pm(swd["floor"], swd["floor_sd"]) in table  # the floor to the digits its spread allows
+    # the main figures (the overall reading's) are marked, the others not
+    main = set(figures["overall"]["same"] + figures["overall"]["worse"] + figures["overall"]["better"])
+    assert main == {"swd", "mmd", "precision", "recall"} & set(figures["metrics"])
+    for key in figures["metrics"]:
+        row = table.split(f"id='ev-row-{key}'")[1].split("</td>")[0]
+        assert ("class='ev-main'" in row) == (key in main), key
     assert swd["vs_floor"]["says"] in ("indistinguishable from data", "worse than data", "beyond real data's own")
 
 
@@ -299,3 +311,14 @@ def test_api_quiz_round(client, ckpt):
     out = client.predict(3, api_name="/quiz_vote_generated")
     summary = out[-3]
     assert "**1** answers" in summary or "1** answers" in summary
+
+
+def test_a_floor_is_shown_to_the_digits_its_spread_allows():
+    assert eh.fmt_pm(0.9315, 0.01099) == "0.931 ± 0.011"  # a spread starting 10-35: 2 significant digits
+    assert eh.fmt_pm(0.9087, 8.42e-4) == "0.9087 ± 0.0008"  # 35-95: 1 digit
+    assert eh.fmt_pm(9.811, 9.95e-4) == "9.8110 ± 0.0010"  # 95-99 rounds up a decade: 2 digits of it
+    assert eh.fmt_pm(9.81138, 9.9499e-4) == "9.8114 ± 0.0010"
+    assert eh.fmt_pm(53.2, 12.3) == "53 ± 12" and eh.fmt_pm(1234.0, 356.0) == "1,200 ± 400"
+    assert eh.fmt_pm(0.9911, 0.0) == "0.9911 ± 0"  # identical draws: said, not hidden
+    assert eh.fmt_pm(4e-6, 1e-9) == f"{fmt(4e-6)} ± {fmt(1e-9)}"  # more than 6 decimals: plain figures
+    assert eh.fmt_pm(0.5, None) == "0.5" and eh.fmt_pm(0.5, float("nan")) == "0.5 ± –"

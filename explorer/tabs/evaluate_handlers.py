@@ -60,6 +60,35 @@ def fmt(v) -> str:
     return f"{v:.4g}" if a == 0 or 1e-3 <= a < 1e5 else f"{v:.2e}"
 
 
+def fmt_pm(mean, sd) -> str:
+    """'0.932 ± 0.011': a mean and its spread, the spread to 2 significant digits where they start 10-35 or
+    95-99 and to 1 otherwise (the particle physicists' rule), the mean to the same decimal place. The
+    plain `fmt` of each where that would take more than 6 decimals, or the spread is 0 or missing."""
+    if sd is None:
+        return fmt(mean)
+    if not (isinstance(mean, (int, float)) and isinstance(sd, (int, float)) and math.isfinite(mean)
+            and math.isfinite(sd) and sd > 0):
+        return f"{fmt(mean)} ± {fmt(sd)}"
+    e = math.floor(math.log10(sd))
+    lead = sd / 10.0 ** (e - 2)  # the first three digits, 100 <= lead < 1000
+    # 2 digits from 100 to 354; 1 from 355 to 949; 950 and up round up a decade, to 2 digits there (0.0010)
+    decimals = 1 - e if lead < 355 else -e
+    if decimals > 6:
+        return f"{fmt(mean)} ± {fmt(sd)}"
+    if decimals <= 0:
+        return f"{round(mean, decimals):,.0f} ± {round(sd, decimals):,.0f}"
+    return f"{mean:.{decimals}f} ± {sd:.{decimals}f}"
+
+
+def main_mark(key: str, overall: dict) -> str:
+    """A mark beside each main figure, the ones the overall reading comes from."""
+    main = {k for group in ("same", "worse", "better") for k in overall.get(group) or ()}
+    return " <span class='ev-main' title='decides the overall reading'>●</span>" if key in main else ""
+
+
+MAIN_NOTE = " <span class='ev-dim'>(read from the main figures, marked ●)</span>"
+
+
 def progress_html(fraction: float, message: str, state: str = "running") -> str:
     colour = {"running": "#4f46e5", "done": "#16a34a", "cancelled": "#6b7280", "failed": "#dc2626"}[state]
     return (f'<div class="ev-progress"><div style="background:#e5e7eb;border-radius:6px;height:10px;overflow:hidden">'
@@ -81,6 +110,7 @@ TABLE_CSS = """<style>
 .ev-table .ev-notes { color: #6b7280; font-size: 0.85em; margin-top: 6px; }
 .ev-table .ev-verdict { font-size: 0.85em; }
 .ev-table .ev-overall { margin-bottom: 6px; }
+.ev-table .ev-main { color: #4f46e5; }
 </style>"""
 
 
@@ -103,14 +133,14 @@ def figures_table(result: dict) -> str:
     """Every figure as an HTML table row: value, interval, the real-data floor (mean ± sd of several real draws),
     the figure against its floor with the plain reading, n, warnings; the overall reading above."""
     level = round(100 * result["bootstrap"]["level"])
+    overall = result.get("overall") or {}
     rows = []
     for name, f in result["metrics"].items():
         lo, hi = f["interval"] if f.get("interval") else (None, None)
-        sd = f" ± {fmt(f['floor_sd'])}" if f.get("floor_sd") is not None else ""
         floor = "–" if f["floor"] is None else \
-            f"{fmt(f['floor'])}{sd} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
+            f"{fmt_pm(f['floor'], f.get('floor_sd'))} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
         warn = "".join(f"<div class='ev-warn'>⚠ {html.escape(w)}</div>" for w in f["warnings"])
-        rows.append(f"<tr id='ev-row-{html.escape(name)}'><td><b>{html.escape(f['label'])}</b>"
+        rows.append(f"<tr id='ev-row-{html.escape(name)}'><td><b>{html.escape(f['label'])}</b>{main_mark(name, overall)}"
                     f"<div class='ev-dim'>{html.escape(f['space'])}</div>{warn}</td>"
                     f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
                     f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell(f)}</td>"
@@ -128,10 +158,9 @@ def figures_table(result: dict) -> str:
     caption = (f"{html.escape(result['dataset'])} · n = {result['n']:,} samples by {setting_words(result)}"
                f" · trained {fmt(result.get('train_steps'))} steps"
                f"{ext_line}{floor_line} · {t['total_s']:.1f} s")
-    overall = result.get("overall") or {}
     colour = VERDICT_COLOUR.get(overall.get("verdict"), "#374151")
     verdict = (f"<div id='ev-overall' class='ev-overall' style='color:{colour}'>"
-               f"<b>Overall:</b> {html.escape(overall['says'])}</div>") if overall.get("verdict") else ""
+               f"<b>Overall:</b> {html.escape(overall['says'])}{MAIN_NOTE}</div>") if overall.get("verdict") else ""
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))
     return (f"{TABLE_CSS}<div class='ev-table'><div class='ev-caption'>{caption}</div>{verdict}"
             f"<table>{head}{''.join(rows)}</table>"
@@ -166,14 +195,13 @@ def stored_figures_table(stored: dict) -> str:
     for run in stored.get("runs", []):
         overall = run.get("overall") or {}
         colour = VERDICT_COLOUR.get(overall.get("verdict"), "#374151")
-        says = (f" · <span style='color:{colour}'>{html.escape(overall['says'])}</span>"
+        says = (f" · <span style='color:{colour}'>{html.escape(overall['says'])}</span>{MAIN_NOTE}"
                 if overall.get("says") else "")
         rows = []
-        for f in run.get("metrics", {}).values():  # the columns of `figures_table` (the presenter view hides two)
-            sd = f" ± {fmt(f['floor_sd'])}" if f.get("floor_sd") is not None else ""
-            floor = "–" if f.get("floor") is None else f"{fmt(f['floor'])}{sd}"
+        for key, f in run.get("metrics", {}).items():  # the columns of `figures_table` (the presenter view hides two)
+            floor = "–" if f.get("floor") is None else fmt_pm(f["floor"], f.get("floor_sd"))
             lo, hi = f["interval"] if f.get("interval") else (None, None)
-            rows.append(f"<tr><td><b>{html.escape(str(f.get('label', '?')))}</b></td>"
+            rows.append(f"<tr><td><b>{html.escape(str(f.get('label', '?')))}</b>{main_mark(key, overall)}</td>"
                         f"<td class='ev-num'>{fmt(f.get('value'))}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
                         f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell({'better': '?', **f})}</td>"
                         f"<td class='ev-num'>{fmt(f.get('n', run.get('n')))}</td></tr>")
