@@ -107,7 +107,7 @@ def main() -> None:
                         page.wait_for_timeout(40)
                     pressed = time.perf_counter() - t0
                     at += step * a.presses
-                    page.wait_for_function(SETTLED, arg=at + 1, polling=10)
+                    page.wait_for_function(SETTLED, arg=at, polling=10)
                     settled = time.perf_counter() - t0
                     seen = page.evaluate("() => { window.__stop = true; return window.__seen; }")
                     if way.startswith("without"):
@@ -120,7 +120,7 @@ def main() -> None:
                         for _ in range(a.presses):
                             page.keyboard.press("ArrowRight")
                         at = 50
-                        page.wait_for_function(SETTLED, arg=51, polling=50)
+                        page.wait_for_function(SETTLED, arg=50, polling=50)
             browser.close()
     finally:
         demo.close()

@@ -28,7 +28,7 @@ def test_an_exported_bundle_opens_as_the_same_view_in_a_fresh_page(browser, app_
                                                                     trained_checkpoints, tmp_path):
     page = open_page(browser, app_url + VIEW)
     try:
-        page.wait_for_function("() => /Frame 11 of 11 .*· complete\\./.test("
+        page.wait_for_function("() => /Frame 10 of 10 .*· complete\\./.test("
                                "document.querySelector('#rv-caption').innerText)")
         page.wait_for_function("() => new URLSearchParams(location.search).get('frame') === '10'")
         lane = caption(page).splitlines()[0]  # e.g. "DDIM (eta = 0): done: the sample x0, ᾱ_t = 1"
@@ -59,7 +59,7 @@ def test_an_exported_bundle_opens_as_the_same_view_in_a_fresh_page(browser, app_
         chooser.value.set_files(str(bundle))
         fresh.wait_for_function("() => document.querySelector('#tab-reverse-button')"
                                 ".getAttribute('aria-selected') === 'true'")
-        fresh.wait_for_function("() => document.querySelector('#rv-caption').innerText.includes('Frame 11 of 11')")
+        fresh.wait_for_function("() => document.querySelector('#rv-caption').innerText.includes('Frame 10 of 10')")
         text = caption(fresh)
         assert text.splitlines()[0] == lane and "replayed without computing" in text  # the bundle's recorded run
         checkpoint = fresh.locator("#rv-ckpt input").input_value()

@@ -125,7 +125,7 @@ def test_a_reverse_view_round_trips_with_its_checkpoint_run_and_frames(reverse, 
     out = fresh.restore(got.values, problems)
     session = out[-1]
     assert problems == [] and session.recorded and session.spec.checkpoint == str(got.checkpoint)
-    assert session.cursor == 50 and "Frame 51 of 51" in out[-3]
+    assert session.cursor == 50 and "Frame 50 of 50" in out[-3]
     _, shipped = recordings.load(DIGITS / "trajectory.npz")
     assert len(session.traj) == len(shipped) == 51
     for k in (0, 17, 50):

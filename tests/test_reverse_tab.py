@@ -689,7 +689,7 @@ def test_live_play_sends_frames_through_the_feed_and_only_two_views_through_grad
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     assert all(g[1][:2] == b"\xff\xd8" for g in got)  # JPEG
     for _, _, caption, index, frames in got:
-        assert f"Frame {index + 1} of" in caption and "computing" in caption and index < frames
+        assert f"Frame {index} of" in caption and "computing" in caption and index < frames
 
 
 def test_live_play_draws_no_frame_the_page_has_not_asked_for(h, ckpt, monkeypatch):
@@ -744,17 +744,17 @@ def test_a_play_click_gets_the_next_recorded_frame_from_the_armed_feed_and_play_
     feed = armed_feed(h, session)
     assert armed_feed(h, session) is feed  # asked again at rest: the same feed
     ahead = feed.peek()  # the page's look ahead: frame 5 as it will be sent, and nothing moves
-    assert ahead[2] == 4 and "Frame 5 of 11" in ahead[1] and session.cursor == 3 and feed.armed
+    assert ahead[2] == 4 and "Frame 4 of 10" in ahead[1] and session.cursor == 3 and feed.armed
     assert feed.start()  # the page's Play click (play=1), before Play's event reaches the server
     seq, data, caption, index, frames = feed.take(0)
-    assert (index, frames) == (4, 11) and data[:2] == b"\xff\xd8" and "Frame 5 of 11" in caption
+    assert (index, frames) == (4, 11) and data[:2] == b"\xff\xd8" and "Frame 4 of 10" in caption
     sent = np.asarray(Image.open(__import__("io").BytesIO(data)), dtype=float)
     off = [np.abs(h.raster(session, k, themed=True) - sent).mean() for k in (3, 4)]
     assert off[1] < 2 < off[0], f"the frame sent is frame 5 (JPEG aside): mean differences {off}"
     _, gen = play_live(h, path, session=session, sampler="ddim", steps=10, seed=5, speed="30")
     first = next(gen)  # Gradio's image gets the frame the page shows already; the play goes on from it
     assert np.array_equal(first[0], h.picture(session, 4))
-    assert "Frame 5 of 11" in first[2] and first[4] == f'<span data-feed="{feed.token}"></span>'
+    assert "Frame 4 of 10" in first[2] and first[4] == f'<span data-feed="{feed.token}"></span>'
     got: list = []
     taker = threading.Thread(target=take_all, args=(feed, got))
     taker.start()

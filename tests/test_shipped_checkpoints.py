@@ -137,7 +137,7 @@ def test_the_reverse_tab_opens_on_the_first_frame_of_the_recorded_default_run():
     assert session.recorded and session.clock is None and session.cursor == 0
     assert session.spec == h.default_spec(h.default_checkpoint())[0]
     assert np.array_equal(image["value"], h.picture(session, 0)) and image["visible"] is True
-    assert f"Frame 1 of {len(session.traj)}" in caption and "ready: press Play" in caption
+    assert f"Frame 0 of {len(session.traj) - 1}" in caption and "ready: press Play" in caption
     assert scrub["value"] == 0 and scrub["interactive"] is True
     assert h.restore({"tab": "forward", "t": 3, OPENING: True}, [])[n - 1] is not session  # each page its own
     assert all(o == gr.skip() for o in h.restore({"tab": "forward", "t": 3}, []))  # a lesson stop: left alone

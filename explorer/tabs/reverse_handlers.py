@@ -830,11 +830,12 @@ class ReverseHandlers(CheckpointPicker):
         if session.recorded:
             state = ("replaying" if playing else "complete" if session.cursor >= len(traj) - 1
                      else "ready: press Play (or Space)" if session.cursor == 0 else "paused")
-            # a run of n steps has n + 1 frames: the noise it starts from, then one after each step
-            line = (f"Frame {session.cursor + 1} of {len(traj)} · {traj.ticks - 1} steps{kept} · recorded earlier, "
+            # a run of n steps has frames 0 to n, as the slider counts them: the noise it starts from (0),
+            # then one after each step
+            line = (f"Frame {session.cursor} of {len(traj) - 1} · {traj.ticks - 1} steps{kept} · recorded earlier, "
                     f"replayed without computing · {state}.")
             return line + (f" {note}" if note else "")
-        line = (f"Frame {session.cursor + 1} of {len(traj)} recorded · {max(traj.ticks - 1, 0)} of {session.total - 1} "
+        line = (f"Frame {session.cursor} of {len(traj) - 1} recorded · {max(traj.ticks - 1, 0)} of {session.total - 1} "
                 f"steps computed live{kept} · {state}" + ("" if state.endswith("…") else "."))
         if session.computing and session.estimate >= 2:
             left = session.estimate * (1 - traj.ticks / max(session.total, 1))

@@ -229,7 +229,7 @@
       if (scrubBusy) return;  // a newer position is being fetched: that call takes over
       const caption = ($('#rv-caption') || {}).textContent || '';
       const now = performance.now();
-      if (settleTimer === null && caption.includes(`Frame ${scrubWant + 1} of `) && frameChangedAt > scrubAt
+      if (settleTimer === null && caption.includes(`Frame ${scrubWant} of `) && frameChangedAt > scrubAt
           && now - frameChangedAt > 100) break;
     }
     if (!scrubBusy) endScrub();
