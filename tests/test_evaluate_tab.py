@@ -79,6 +79,10 @@ def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_agai
     named = sum(len(r["overall"][g]) for r in stored["runs"] for g in ("same", "worse", "better"))
     assert named > 0 and table.count("class='ev-main'") == named
     assert h.figures_at_rest(ckpt["tiny-points"]) == eh.EVALUATE_PROMPT  # trained here: nothing recorded
+    # choosing a model also clears an earlier evaluation's warnings and MSE chart (another model's)
+    table2, warnings, mse = h.figures_view_at_rest(ckpt["tiny-points"])
+    assert table2 == eh.EVALUATE_PROMPT and warnings == "" and isinstance(mse, Figure)
+    assert mse.to_json().startswith('{"data":[]') and "press Evaluate" in mse.to_json()
     assert h.figures_at_rest(None) == eh.EVALUATE_PROMPT
     with pytest.raises(gr.Error, match="Unknown checkpoint"):  # only listed checkpoints are read
         h.figures_at_rest("/no/such/checkpoint")

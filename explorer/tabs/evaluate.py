@@ -13,7 +13,7 @@ from core.samplers import SAMPLERS
 from ..lecture import Restorer, with_views
 from ..widgets import DataView, md
 from .evaluate_handlers import (DEFAULT_N, EVALUATE_PROMPT, PAIRS_LABEL, PAIRS_PROMPT, QUIZ_MAX_PER_SOURCE,
-                                SEED_MAX, EvaluateHandlers, progress_html)
+                                SEED_MAX, EvaluateHandlers, mse_at_rest, progress_html)
 
 TITLE = "Evaluate"
 
@@ -79,7 +79,7 @@ def build(ctx) -> Restorer:
                 with gr.Tab("Figures", id="figures", elem_id="view-figures"):
                     table = gr.HTML(h.figures_at_rest(ckpt0) if ckpt0 else EVALUATE_PROMPT, elem_id="ev-table")
                     with gr.Row():
-                        mse_plot = gr.Plot(show_label=False, elem_id="ev-mse")
+                        mse_plot = gr.Plot(mse_at_rest(), show_label=False, elem_id="ev-mse")
                         warnings = md("", elem_id="ev-warnings")
                 with gr.Tab("Visual inspection", id="visual", elem_id="view-visual"):
                     md("Generated samples beside real ones; the full-screen button zooms in.")
@@ -155,7 +155,8 @@ def build(ctx) -> Restorer:
 
     ckpt.select(h.select, ckpt, [info, n], api_name="evaluate_select", show_progress="hidden")
     # a checkpoint chosen (not the tab opened again: that keeps figures measured here) shows its recorded figures
-    ckpt.select(h.figures_at_rest, ckpt, table, api_visibility="private", show_progress="hidden")
+    ckpt.select(h.figures_view_at_rest, ckpt, [table, warnings, mse_plot], api_visibility="private",
+                show_progress="hidden")
     ckpt.select(h.inspection_at_rest, ckpt, [*samples.outputs, *real.outputs], api_visibility="private",
                 show_progress="hidden")
     ckpt.select(h.pairs_at_rest, ckpt, [*pairs.outputs, pairs_caption], api_visibility="private",

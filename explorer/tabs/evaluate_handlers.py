@@ -299,6 +299,12 @@ def closest_pairs(kind: str, fig: dict, gen: torch.Tensor, train: torch.Tensor):
                          [f"pair {i + 1}: generated (blue) · training (red)" for i in range(min(4, len(g)))]), caption
 
 
+def mse_at_rest():
+    """The MSE-per-timestep chart before Evaluate: what it will show."""
+    return charts.empty("MSE per timestep", "press Evaluate: the network's error at each t, on real data",
+                        charts.CHART_HEIGHT + 20)
+
+
 def warnings_md(result: dict) -> str:
     """The warnings that belong to no single figure (those are in the table, under their figure)."""
     w = result.get("warnings") or []
@@ -356,6 +362,11 @@ class EvaluateHandlers(CheckpointPicker):
     def figures_at_rest(self, path) -> str:
         """A checkpoint was chosen: the figures recorded beside it (shipped models), or the prompt."""
         return stored_figures(self.entry(path)["path"]) if path else EVALUATE_PROMPT
+
+    def figures_view_at_rest(self, path) -> tuple:
+        """A checkpoint was chosen: its recorded figures, no warnings and the MSE chart saying what will come
+        (an earlier evaluation's, of another model, would stay beside them). Outputs: table, warnings, mse plot."""
+        return self.figures_at_rest(path), "", mse_at_rest()
 
     def _recording(self, path) -> tuple | None:
         """(kind, generated samples, the training data, sampler, steps, seed) of a checkpoint's recorded
