@@ -462,7 +462,9 @@ def test_the_quiz_stop_keeps_the_picture_and_the_tallies_above_the_card(browser,
     page = open_stop_with_card(browser, app_url, 11)
     try:
         page.click("#qz-new")
-        page.wait_for_function("() => document.querySelector('#qz-status').innerText.includes('pictures')")
+        # the quiz's own line (the status before it names pictures too)
+        page.wait_for_function("() => document.querySelector('#qz-status').innerText"
+                               ".includes('half real, half generated')")
         page.click("#qz-take")
         page.wait_for_selector("#qz-image img")
         page.click("#qz-show")

@@ -682,7 +682,7 @@ class EvaluateHandlers(CheckpointPicker):
     def quiz_status() -> str:
         deck = STORE.deck
         if deck is None:
-            return ("No quiz yet: press **New quiz from this checkpoint** (a model of pictures: digits, shapes "
+            return ("No quiz yet: press **New quiz from this checkpoint** (an image model: digits, shapes "
                     "or your own), then **Take the quiz** here or let the class join (**Join**, or J).")
         t = STORE.tallies()
         return (f"Quiz **{deck.name}**: {len(deck.items)} pictures, half real, half generated. "
