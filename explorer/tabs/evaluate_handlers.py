@@ -140,7 +140,8 @@ def figures_table(result: dict) -> str:
         floor = "–" if f["floor"] is None else \
             f"{fmt_pm(f['floor'], f.get('floor_sd'))} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
         warn = "".join(f"<div class='ev-warn'>⚠ {html.escape(w)}</div>" for w in f["warnings"])
-        rows.append(f"<tr id='ev-row-{html.escape(name)}'><td><b>{html.escape(f['label'])}</b>{main_mark(name, overall)}"
+        rows.append(f"<tr id='ev-row-{html.escape(name)}'>"
+                    f"<td><b>{html.escape(f['label'])}</b>{main_mark(name, overall)}"
                     f"<div class='ev-dim'>{html.escape(f['space'])}</div>{warn}</td>"
                     f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
                     f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell(f)}</td>"
@@ -195,8 +196,8 @@ def stored_figures_table(stored: dict) -> str:
     for run in stored.get("runs", []):
         overall = run.get("overall") or {}
         colour = VERDICT_COLOUR.get(overall.get("verdict"), "#374151")
-        says = (f" · <span style='color:{colour}'>{html.escape(overall['says'])}</span>{MAIN_NOTE}"
-                if overall.get("says") else "")
+        says = (f" · <span style='color:{colour}'>{html.escape(overall['says'])}</span>"
+                + (MAIN_NOTE if overall.get("verdict") else "") if overall.get("says") else "")
         rows = []
         for key, f in run.get("metrics", {}).items():  # the columns of `figures_table` (the presenter view hides two)
             floor = "–" if f.get("floor") is None else fmt_pm(f["floor"], f.get("floor_sd"))

@@ -835,8 +835,8 @@ class ReverseHandlers(CheckpointPicker):
             line = (f"Frame {session.cursor} of {len(traj) - 1} · {traj.ticks - 1} steps{kept} · recorded earlier, "
                     f"replayed without computing · {state}.")
             return line + (f" {note}" if note else "")
-        line = (f"Frame {session.cursor} of {len(traj) - 1} recorded · {max(traj.ticks - 1, 0)} of {session.total - 1} "
-                f"steps computed live{kept} · {state}" + ("" if state.endswith("…") else "."))
+        line = (f"Frame {session.cursor} of {len(traj) - 1} recorded · {max(traj.ticks - 1, 0)} of "
+                f"{session.total - 1} steps computed live{kept} · {state}" + ("" if state.endswith("…") else "."))
         if session.computing and session.estimate >= 2:
             left = session.estimate * (1 - traj.ticks / max(session.total, 1))
             line += f" About {say_seconds(left)} of computing left."
