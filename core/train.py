@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -338,6 +339,7 @@ def run(a: argparse.Namespace) -> int:
 
     device = _init_distributed(a.device)
     rank, world = dist_info()
+    trainer = None
     try:
         layout = True if a.channels_last else None
         if a.resume is not None:
@@ -352,6 +354,12 @@ def run(a: argparse.Namespace) -> int:
         return _train(trainer, out, label, a, rank, world)
     finally:
         if torch.distributed.is_initialized():
+            # The trainer sits in reference cycles, so only the garbage collector frees it, and its DDP wrapper
+            # holds the process group: left to the collector at interpreter exit, gloo's threads were torn down
+            # mid-finalisation and a rank now and then aborted ("terminate called without an active exception")
+            # after a run that had succeeded. Free it here, while everything is alive, then end the group.
+            trainer = None
+            gc.collect()
             torch.distributed.destroy_process_group()
 
 
