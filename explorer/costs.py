@@ -36,6 +36,7 @@ FEWER_STEPS = 50    # the few-step alternative offered for a long DDPM run (DDIM
 MEASURE_S = 0.5     # sampler steps are timed this long in all (at least `repeats` steps) ...
 MEASURE_MAX_CALLS = 25  # ... or this many steps, whichever comes first
 MEASURE_T = 1000        # the schedule length of the timed steps (more than MEASURE_MAX_CALLS + 1)
+PACE_MIN_STEPS = 5       # a run's time left follows its own pace once it has timed this many steps (and 1/20 of it)
 
 
 def say_seconds(s: float) -> str:
@@ -281,6 +282,19 @@ def advice(est: Estimate, above: float = SAY_ABOVE_S) -> str | None:
     fits = est.faster(above)
     tip = f" Faster: {_options(fits)}." if fits else ""
     return f"{est.what()} will take about {say_seconds(est.seconds)} here.{tip}"
+
+
+def computing_left(estimate: float, total: int, done: int, timed_s: float, timed: int) -> float:
+    """Seconds of computing left in a run of `total` steps with `done` done, `estimate` seconds for all of it.
+
+    Once the run has timed enough of its own steps (`timed` of them in `timed_s` seconds: at least
+    `PACE_MIN_STEPS` and a twentieth of the run), their pace decides: a laptop that got busy after its
+    per-call time was measured runs slower than the estimate says, and one that got quiet faster.
+    """
+    left = max(total - done, 0)
+    if timed_s > 0 and timed >= max(PACE_MIN_STEPS, total // 20):
+        return timed_s / timed * left
+    return estimate * left / max(total, 1)
 
 
 def time_left(elapsed: float, done: float, total: float) -> float | None:

@@ -31,6 +31,17 @@ def test_say_seconds():
     assert [say_seconds(s) for s in (0.42, 12.4, 89, 240)] == ["0.4 s", "12 s", "89 s", "4 min"]
 
 
+def test_time_left_follows_the_runs_own_pace_once_it_has_timed_enough_steps():
+    # 1000 steps estimated at 20 s; 100 done
+    assert costs.computing_left(20.0, 1000, 100, 0.0, 0) == pytest.approx(18.0)  # nothing timed: the estimate
+    assert costs.computing_left(20.0, 1000, 100, 0.4, 49) == pytest.approx(18.0)  # under 1/20 of the run timed
+    # 50 steps timed at 60 ms each (the machine got busy): 900 left take 54 s, not 18 s
+    assert costs.computing_left(20.0, 1000, 100, 3.0, 50) == pytest.approx(54.0)
+    assert costs.computing_left(20.0, 40, 10, 0.05, 5) == pytest.approx(0.3)  # a short run: 5 steps are enough
+    assert costs.computing_left(20.0, 40, 10, 0.04, 4) == pytest.approx(15.0)
+    assert costs.computing_left(20.0, 1000, 1000, 3.0, 1000) == 0.0
+
+
 def test_the_book_remembers_across_instances_and_averages_later_measurements(tmp_path):
     path = tmp_path / "sub" / "speeds.json"
     book = SpeedBook(path)

@@ -1,6 +1,7 @@
 """The Reverse tab: its handlers called directly, and its API through gradio_client."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -571,6 +572,29 @@ def test_a_long_play_says_its_cost_up_front_and_the_time_left(h, ckpt, monkeypat
     assert "This run: computing takes about 20 s on this device (100 ms per step)" in said
     assert "DDIM with 50 steps would take about 5 s" in said
     assert "of computing left" in first[2] and session.estimate == pytest.approx(20.0)
+
+
+def test_the_time_left_follows_the_runs_own_pace_when_the_machine_is_slower_than_measured(h, ckpt, monkeypatch):
+    from explorer import costs
+
+    monkeypatch.setattr(costs.COSTS, "seconds_per_call", lambda *a: 0.001)  # measured when the machine was quiet
+    session, gen = play(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, n=4, speed="max")
+    next(gen)
+    assert "computing left" not in h.progress(session, playing=True)  # 0.2 s in all: nothing to say
+    tick = session.clock.tick
+
+    def busy_tick():  # now each step takes 25 ms: the laptop got busy
+        time.sleep(0.025)
+        return tick()
+
+    session.clock.tick = busy_tick
+    while session.timed < 12:
+        next(gen)
+    gen.close()
+    left = session.total - session.traj.ticks
+    line = h.progress(session, playing=True)
+    seconds = float(line.split("About ")[1].split(" s of computing left")[0])
+    assert seconds >= 0.02 * left, line  # from the estimate it would say 0.2 s in all, from the pace over 3.7 s
 
 
 # --- recorded runs -------------------------------------------------------------------------------

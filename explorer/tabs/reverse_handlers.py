@@ -27,7 +27,7 @@ from core.samplers import ANCESTRAL, SAMPLER_LABELS, SAMPLERS, sampler_name, sam
 from core.schedules import SPACINGS, make_schedule
 
 from .. import animation, tempfiles
-from ..costs import COSTS, LIMIT_S, say_seconds
+from ..costs import COSTS, LIMIT_S, computing_left, say_seconds
 from ..feed import FEEDS, Feed, armed_marker, jpeg
 from ..feed import marker as feed_marker
 from ..lecture import OPENING
@@ -101,6 +101,7 @@ class ReverseSession:
         self.fields: dict[int, tuple] = {}  # t -> (grid points, eps, spacing): cached per session
         self.total = 0                     # clock ticks the run will take
         self.estimate = 0.0                # seconds of computing the whole run takes here (measured call x steps)
+        self.timed_s, self.timed = 0.0, 0  # this run's own computing so far: seconds over that many ticks
         self.recorded = False              # True: the trajectory was recorded before (replayed, not computed)
         self.dark = False                  # image frames drawn on the dark theme's ground (the page says which)
         self.played = False                # Play has run this run (a link or lesson stop only sets it up)
@@ -116,6 +117,7 @@ class ReverseSession:
             self.token = None
             self.spec, self.traj, self.clock, self.cursor = None, None, None, 0
             self.recorded, self.fields, self.total, self.estimate = False, {}, 0, 0.0
+            self.timed_s, self.timed = 0.0, 0
 
     @property
     def computing(self) -> bool:
@@ -438,13 +440,17 @@ class ReverseHandlers(CheckpointPicker):
             session.reference = _reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
         session.total = session.clock.total if session.clock is not None else recorded.ticks
         session.estimate = 0.0 if recorded is not None else self.estimate(spec, loaded)[0]
+        session.timed_s, session.timed = 0.0, 0
 
     def _advance(self, session: ReverseSession) -> bool:
         """Compute clock ticks until one is recorded as a new frame; False when the run is complete."""
         with session.lock:  # one thread at a time may drive the samplers (Play, step, export)
             clock, traj = session.clock, session.traj
             while clock is not None and not clock.finished:
+                began = time.perf_counter()
                 tick = clock.tick()
+                session.timed_s += time.perf_counter() - began
+                session.timed += 1
                 if tick is None:
                     break
                 if traj.observe(tick):
@@ -837,9 +843,10 @@ class ReverseHandlers(CheckpointPicker):
             return line + (f" {note}" if note else "")
         line = (f"Frame {session.cursor} of {len(traj) - 1} recorded · {max(traj.ticks - 1, 0)} of "
                 f"{session.total - 1} steps computed live{kept} · {state}" + ("" if state.endswith("…") else "."))
-        if session.computing and session.estimate >= 2:
-            left = session.estimate * (1 - traj.ticks / max(session.total, 1))
-            line += f" About {say_seconds(left)} of computing left."
+        if session.computing:
+            left = computing_left(session.estimate, session.total, traj.ticks, session.timed_s, session.timed)
+            if max(left, session.estimate) >= 2:
+                line += f" About {say_seconds(left)} of computing left."
         return line + (f" {note}" if note else "")
 
     def status(self, session, note: str) -> str:
