@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.config import DataConfig, RunConfig
-from core.evaluate import evaluate_samples, overall_verdict, real_sets
+from core.evaluate import Resampled, evaluate_samples, floor_values, overall_verdict, real_sets
 from core.floors import FLOOR_DRAWS, SlicedReference, compare, draw_seeds, drawable, fresh_draw
 from core.metrics import sliced_wasserstein
 from explorer.tabs.evaluate_handlers import DEFAULT_N
@@ -80,10 +80,35 @@ def test_a_finite_dataset_draws_its_floor_from_rows_disjoint_from_the_real_set()
     sets = real_sets(RunConfig(data=DataConfig("digits", {})), 500)
     pool = sets["pool"].reshape(len(sets["pool"]), -1)
     row = {tuple(r.tolist()): i for i, r in enumerate(pool)}
-    real_rows = {row[tuple(r.reshape(-1).tolist())] for r in sets["real"]}
-    assert not sets["independent"] and len(sets["draws"]) == FLOOR_DRAWS and len(real_rows) == 500
-    for d in sets["draws"]:
-        assert d.shape[0] == 500 and not real_rows & {row[tuple(r.reshape(-1).tolist())] for r in d}
+    rows = lambda x: [row[tuple(r.reshape(-1).tolist())] for r in x]  # noqa: E731
+    real_rows = set(rows(sets["real"]))
+    one, *resamples = sets["draws"]
+    assert isinstance(sets["draws"], Resampled) and not sets["independent"] and len(real_rows) == 500
+    assert len(resamples) == FLOOR_DRAWS and len(set(rows(one))) == 500 and not real_rows & set(rows(one))
+    for d in resamples:  # bootstrap resamples of that one draw: its rows, some twice
+        assert d.shape[0] == 500 and set(rows(d)) <= set(rows(one)) and len(set(rows(d))) < 500
+
+
+def test_floor_values_recentre_resamples_on_the_plain_draw():
+    draws = [torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([4.0]), torch.tensor([9.0])]
+    first = lambda d: float(d[0])  # noqa: E731
+    assert floor_values(first, draws) == [1.0, 2.0, 4.0, 9.0]  # independent draws: as they are
+    # the plain draw's 1.0 plus each resample's offset from the resamples' median (4.0)
+    assert floor_values(first, Resampled(draws)) == [-1.0, 1.0, 6.0]
+    both = floor_values(lambda d: {"a": first(d), "b": 2 * first(d)}, Resampled(draws))
+    assert both == [{"a": -1.0, "b": -2.0}, {"a": 1.0, "b": 2.0}, {"a": 6.0, "b": 12.0}]
+
+
+def test_a_finite_datasets_floor_spreads_as_a_fresh_real_draw_would():
+    """UCI digits has 1,797 examples: the floor's draws once overlapped almost wholly and their spread was
+    about zero. The resamples' spread of a mean pixel matches its standard error in a draw of m."""
+    sets = real_sets(RunConfig(data=DataConfig("digits", {})), 1000)
+    m = sets["draws"][0].shape[0]
+    mean_pixel = lambda d: float(d.double().mean())  # noqa: E731
+    spread = float(np.std(floor_values(mean_pixel, sets["draws"]), ddof=1))
+    per_example = sets["draws"][0].double().reshape(m, -1).mean(1)
+    standard_error = float(per_example.std()) / math.sqrt(m)
+    assert 0.4 * standard_error < spread < 2.5 * standard_error
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ TITLE = "Evaluate"
 INTRO = """\
 **How to read the figures.** Each is computed on **n** generated samples, with a bootstrap
 interval. Its **floor** is the same figure for real data: the mean ± spread over several
-independent real sets of the same n (2-D toys: sliced Wasserstein against 200,000 real points).
+independent real sets of the same n (2-D toys: sliced Wasserstein against 200,000 real points;
+digits, with no fresh data to draw: one real set and bootstrap resamples of it).
 *Against the floor* gives the ratio (×) or difference (+) with an interval that counts the noise
 of both the samples and the real draws:
 - interval covers ×1 (or +0): **indistinguishable from data** at this n;

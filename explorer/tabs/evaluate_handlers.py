@@ -21,7 +21,7 @@ import torch
 from core.checkpoint import list_checkpoints, load_config
 from core.data import checkpoint_data, load_dataset
 from core.evaluate import BATCH as SAMPLING_BATCH
-from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint
+from core.evaluate import MAX_N, MIN_N, EvaluationCancelled, evaluate_checkpoint, floor_words
 from core.metrics import memorisation
 from core.sample import draw
 from core.samplers import SAMPLERS, sampler_name
@@ -152,8 +152,7 @@ def figures_table(result: dict) -> str:
     ext_line = f" · features: {html.escape(ext['name'])} ({ext['dim']}-d)" if ext else ""
     t = result["timings"]
     fl = result.get("floor") or {}
-    floor_line = (f" · floor over {fl['draws']} {'independent ' if fl['independent'] else ''}real draws of "
-                  f"{fl['size']:,}"
+    floor_line = (f" · floor over {floor_words(fl)}"
                   + (f", sliced Wasserstein against {fl['reference']:,} real points" if fl.get("reference") else "")
                   if fl else "")
     caption = (f"{html.escape(result['dataset'])} · n = {result['n']:,} samples by {setting_words(result)}"
