@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import threading
 
 import gradio as gr
@@ -326,3 +327,16 @@ def test_a_floor_is_shown_to_the_digits_its_spread_allows():
     assert eh.fmt_pm(0.9911, 0.0) == "0.9911 ± 0"  # identical draws: said, not hidden
     assert eh.fmt_pm(4e-6, 1e-9) == f"{fmt(4e-6)} ± {fmt(1e-9)}"  # more than 6 decimals: plain figures
     assert eh.fmt_pm(0.5, None) == "0.5" and eh.fmt_pm(0.5, float("nan")) == "0.5 ± –"
+
+
+@pytest.mark.parametrize("how, estimate, interval, shown", [
+    ("difference", -0.008616, (-0.0524, 0.0672), "-0.009 [-0.052, 0.067]"),  # 2 digits of the half-width 0.06
+    ("difference", -0.0002, (-0.0939, 0.0841), "+0.000 [-0.094, 0.084]"),  # never "-0.000"
+    ("difference", 0.004454, (-0.0256, 0.0256), "+0.004 [-0.026, 0.026]"),
+    ("ratio", 0.927, (0.663, 1.44), "×0.93 [0.66, 1.44]"),
+    ("ratio", 58.2, (32.7, 121.0), "×58 [33, 121]"),
+])
+def test_a_figure_against_its_floor_is_shown_to_the_digits_its_interval_allows(how, estimate, interval, shown):
+    cell = eh.vs_floor_cell({"better": "lower", "vs_floor": {"how": how, "estimate": estimate, "interval": interval,
+                                                            "verdict": "same", "says": "indistinguishable"}})
+    assert re.sub("<[^>]+>", "", cell.split("<div")[0]) == shown

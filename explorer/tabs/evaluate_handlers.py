@@ -60,24 +60,37 @@ def fmt(v) -> str:
     return f"{v:.4g}" if a == 0 or 1e-3 <= a < 1e5 else f"{v:.2e}"
 
 
+def _decimals(spread, two: bool = False) -> int | None:
+    """Decimal places a figure with this spread is shown to: the spread to 2 significant digits where they
+    start 10-35 or 95-99 and to 1 otherwise (the particle physicists' rule), to 2 always with `two`. None
+    where that would take more than 6 decimals, or the spread is 0 or missing."""
+    if not (isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0):
+        return None
+    e = math.floor(math.log10(spread))
+    lead = spread / 10.0 ** (e - 2)  # the first three digits, 100 <= lead < 1000
+    # 2 digits from 100 to 354; 1 from 355 to 949; 950 and up round up a decade, to 2 digits there (0.0010)
+    decimals = 1 - e if lead < 355 or (two and lead < 950) else -e
+    return decimals if decimals <= 6 else None
+
+
+def fmt_to(v, spread, two: bool = False) -> str:
+    """A figure to the decimals its spread allows (`_decimals`), never '-0'; plain `fmt` where it gives none."""
+    d = _decimals(spread, two)
+    if d is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return fmt(v)
+    text = f"{round(v, d):,.0f}" if d <= 0 else f"{v:.{d}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+
+
 def fmt_pm(mean, sd) -> str:
-    """'0.932 ± 0.011': a mean and its spread, the spread to 2 significant digits where they start 10-35 or
-    95-99 and to 1 otherwise (the particle physicists' rule), the mean to the same decimal place. The
+    """'0.932 ± 0.011': a mean and its spread, each to the decimals the spread allows (`_decimals`). The
     plain `fmt` of each where that would take more than 6 decimals, or the spread is 0 or missing."""
     if sd is None:
         return fmt(mean)
-    if not (isinstance(mean, (int, float)) and isinstance(sd, (int, float)) and math.isfinite(mean)
-            and math.isfinite(sd) and sd > 0):
+    d = _decimals(sd)
+    if d is None or not (isinstance(mean, (int, float)) and math.isfinite(mean)):
         return f"{fmt(mean)} ± {fmt(sd)}"
-    e = math.floor(math.log10(sd))
-    lead = sd / 10.0 ** (e - 2)  # the first three digits, 100 <= lead < 1000
-    # 2 digits from 100 to 354; 1 from 355 to 949; 950 and up round up a decade, to 2 digits there (0.0010)
-    decimals = 1 - e if lead < 355 else -e
-    if decimals > 6:
-        return f"{fmt(mean)} ± {fmt(sd)}"
-    if decimals <= 0:
-        return f"{round(mean, decimals):,.0f} ± {round(sd, decimals):,.0f}"
-    return f"{mean:.{decimals}f} ± {sd:.{decimals}f}"
+    return f"{fmt_to(mean, sd)} ± {fmt_to(sd, sd)}"
 
 
 def main_mark(key: str, overall: dict) -> str:
@@ -122,10 +135,14 @@ def vs_floor_cell(f: dict) -> str:
     v = f.get("vs_floor")
     if not v:
         return f"<span class='ev-dim'>{html.escape(f['better'])} is better</span>"
-    sign = "×" if v["how"] == "ratio" else ("+" if v["estimate"] >= 0 else "")
     lo, hi = v["interval"]
-    interval = f"<span class='ev-int'> [{fmt(lo)}, {fmt(hi)}]</span>"  # the presenter view hides it
-    return (f"<span class='ev-num'>{sign}{fmt(v['estimate'])}{interval}</span>"
+    # to 2 significant digits of the interval's half-width: "-0.012 [-0.094, 0.084]", not "-0.01151 [...]"
+    half = (hi - lo) / 2 if all(isinstance(x, (int, float)) for x in (lo, hi)) else None
+    estimate = fmt_to(v["estimate"], half, two=True)
+    sign = "×" if v["how"] == "ratio" else ("" if estimate.startswith("-") else "+")
+    ends = f"{fmt_to(lo, half, two=True)}, {fmt_to(hi, half, two=True)}"
+    interval = f"<span class='ev-int'> [{ends}]</span>"  # the presenter view hides it
+    return (f"<span class='ev-num'>{sign}{estimate}{interval}</span>"
             f"<div class='ev-verdict' style='color:{VERDICT_COLOUR[v['verdict']]}'>{html.escape(v['says'])}</div>")
 
 
