@@ -489,6 +489,10 @@ def test_the_visual_inspection_stop_shows_both_grids_alike_above_the_card(browse
           const a = document.querySelector('#ev-samples img').getBoundingClientRect();
           const b = document.querySelector('#ev-real img').getBoundingClientRect();
           return a.bottom <= top && b.bottom <= top && Math.abs(a.height - b.height) < 2; }""")
+        # and they fill the screen down to the card (at 61vh they left 140 px empty above it)
+        gap = page.evaluate("""() => document.querySelector('#de-lesson').getBoundingClientRect().top
+                                     - document.querySelector('#ev-samples').getBoundingClientRect().bottom""")
+        assert 0 <= gap <= 60, gap
     finally:
         page.close()
 
