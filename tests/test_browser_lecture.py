@@ -435,6 +435,10 @@ def test_the_figures_stop_shows_every_figure_above_the_card_one_line_each(browse
         # nothing cut at the right edge
         assert page.evaluate("() => { const t = document.querySelector('#ev-table table');"
                              " return t.getBoundingClientRect().right <= innerWidth; }")
+        # the marks of the main figures go with the caption that explains them (it stays at the desk)
+        assert page.locator("#ev-table .ev-main").count() > 0
+        assert page.evaluate("() => [...document.querySelectorAll('#ev-table .ev-main, #ev-table .ev-caption')]"
+                             ".every(e => e.offsetParent === null)")
     finally:
         page.close()
 
