@@ -340,3 +340,9 @@ def test_a_figure_against_its_floor_is_shown_to_the_digits_its_interval_allows(h
     cell = eh.vs_floor_cell({"better": "lower", "vs_floor": {"how": how, "estimate": estimate, "interval": interval,
                                                             "verdict": "same", "says": "indistinguishable"}})
     assert re.sub("<[^>]+>", "", cell.split("<div")[0]) == shown
+
+
+def test_a_figures_own_interval_is_shown_to_2_digits_of_its_half_width():
+    assert eh.fmt_interval(0.6266, 1.33) == "[0.63, 1.33]"
+    assert eh.fmt_interval(-0.004504, 0.1041) == "[-0.005, 0.104]"
+    assert eh.fmt_interval(None, None) == "[–, –]" and eh.fmt_interval(0.5, 0.5) == "[0.5, 0.5]"  # no width

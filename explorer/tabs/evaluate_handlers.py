@@ -82,6 +82,12 @@ def fmt_to(v, spread, two: bool = False) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
+def fmt_interval(lo, hi) -> str:
+    """'[-0.094, 0.084]': an interval's ends to 2 significant digits of its half-width."""
+    half = (hi - lo) / 2 if all(isinstance(x, (int, float)) for x in (lo, hi)) else None
+    return f"[{fmt_to(lo, half, two=True)}, {fmt_to(hi, half, two=True)}]"
+
+
 def fmt_pm(mean, sd) -> str:
     """'0.932 ± 0.011': a mean and its spread, each to the decimals the spread allows (`_decimals`). The
     plain `fmt` of each where that would take more than 6 decimals, or the spread is 0 or missing."""
@@ -140,8 +146,7 @@ def vs_floor_cell(f: dict) -> str:
     half = (hi - lo) / 2 if all(isinstance(x, (int, float)) for x in (lo, hi)) else None
     estimate = fmt_to(v["estimate"], half, two=True)
     sign = "×" if v["how"] == "ratio" else ("" if estimate.startswith("-") else "+")
-    ends = f"{fmt_to(lo, half, two=True)}, {fmt_to(hi, half, two=True)}"
-    interval = f"<span class='ev-int'> [{ends}]</span>"  # the presenter view hides it
+    interval = f"<span class='ev-int'> {fmt_interval(lo, hi)}</span>"  # the presenter view hides it
     return (f"<span class='ev-num'>{sign}{estimate}{interval}</span>"
             f"<div class='ev-verdict' style='color:{VERDICT_COLOUR[v['verdict']]}'>{html.escape(v['says'])}</div>")
 
@@ -160,7 +165,7 @@ def figures_table(result: dict) -> str:
         rows.append(f"<tr id='ev-row-{html.escape(name)}'>"
                     f"<td><b>{html.escape(f['label'])}</b>{main_mark(name, overall)}"
                     f"<div class='ev-dim'>{html.escape(f['space'])}</div>{warn}</td>"
-                    f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
+                    f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>{fmt_interval(lo, hi)}</td>"
                     f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell(f)}</td>"
                     f"<td class='ev-num'>{fmt(f['n'])}</td></tr>")
     head = (f"<tr><th>figure</th><th>value</th><th>{level}% interval</th><th>floor: real data (mean ± sd)</th>"
@@ -219,7 +224,7 @@ def stored_figures_table(stored: dict) -> str:
             floor = "–" if f.get("floor") is None else fmt_pm(f["floor"], f.get("floor_sd"))
             lo, hi = f["interval"] if f.get("interval") else (None, None)
             rows.append(f"<tr><td><b>{html.escape(str(f.get('label', '?')))}</b>{main_mark(key, overall)}</td>"
-                        f"<td class='ev-num'>{fmt(f.get('value'))}</td><td class='ev-num'>[{fmt(lo)}, {fmt(hi)}]</td>"
+                        f"<td class='ev-num'>{fmt(f.get('value'))}</td><td class='ev-num'>{fmt_interval(lo, hi)}</td>"
                         f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell({'better': '?', **f})}</td>"
                         f"<td class='ev-num'>{fmt(f.get('n', run.get('n')))}</td></tr>")
         setting = f"n = {fmt(run.get('n'))} samples by {setting_words(run)}"
