@@ -306,6 +306,28 @@ def test_a_changed_setting_makes_the_play_click_wait_for_plays_own_view(reverse)
     assert asked == [] and "20 of 20 steps computed live" in caption(page)
 
 
+def test_a_setting_put_back_as_it_was_lets_the_click_show_the_next_frame_at_once(reverse):
+    """A seed typed and typed back (or typed again as it was) is the same run: the click still asks
+    the armed feed at once instead of waiting for Play's view through the queue."""
+    page = reverse
+    complete_run(page, "tiny-digits")
+    seed = page.locator("#rv-seed input")
+    for value in ("7", "0"):
+        seed.fill(value)
+        seed.blur()
+    held = []
+    page.route("**/queue/join**", lambda route: held.append(route))
+    page.locator("#rv-play").click()
+    page.wait_for_function("() => document.querySelector('#rv-frame img').src.startsWith('blob:')")
+    wait_caption(page, "Frame 0 of 50")
+    assert len(held) == 1 and "replaying" in caption(page)
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join**")
+    wait_complete(page)
+    assert "Frame 50 of 50" in caption(page)
+
+
 def test_a_2d_model_shows_plays_first_frame_over_its_figure_before_plays_event_arrives(reverse):
     """At rest a 2-D model shows its interactive figure (Gradio draws no hidden picture): the frame the
     click shows is laid over the figure until Play's first view has made the picture visible."""

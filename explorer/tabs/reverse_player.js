@@ -11,7 +11,8 @@
   // click asks it at once (play=1) for the frame Play shows first, while Play's own event still goes
   // through Gradio's queue, then waits for Play's first view: it names the feed to follow (the same
   // one, taken over by the play, or another for a new run, which ends this one). A setting changed
-  // since the last Play means a new run, so such a click waits for Play's own view.
+  // since the last Play means a new run, so such a click waits for Play's own view; a setting touched
+  // and left (or put back) as it was does not.
   const $ = (s) => document.querySelector(s);
   const CAPTION_MS = 250;
   let following = null;          // the token being played; null: none
@@ -20,6 +21,7 @@
   let early = null;              // the armed feed a Play click follows until Play's first view names one
   const asked = new Set();       // armed tokens a click has asked (a play takes them over): ask for a new one
   let edited = false;            // a setting was touched since the last Play
+  let before = null;             // the settings as they were when first touched since the last Play
   let feedWrites = 0, writesAtClick = 0, watched = null;  // writes of #rv-feed seen (Play's views name feeds there)
   const watchFeed = () => {
     const el = $('#rv-feed');
@@ -257,7 +259,7 @@
     if (!e.target.closest('#rv-play')) return;
     const token = armedName();
     watchFeed();
-    if (token && !edited && !named() && !ended.has(token) && !asked.has(token) && watched) {
+    if (token && !changed() && !named() && !ended.has(token) && !asked.has(token) && watched) {
       early = token;
       writesAtClick = feedWrites;
       let ready = null;
@@ -272,18 +274,27 @@
     }
     if (token) asked.add(token);  // either way this Play takes it over (or, for a new run, closes it)
     edited = false;
+    before = null;
   }, true);
   // a scrub ends a play (a scrub at rest keeps its own cover); another checkpoint ends a scrub too
   document.addEventListener('input', (e) => {
     if (e.target.closest('#rv-ckpt')) { scrubWant = null; endPlayer(); }
     else if (e.target.closest('#rv-scrub') && (following || early)) endPlayer();
   }, true);
-  // a setting touched by the user (not the playback speed): the next Play may be a new run
+  // a setting touched by the user (not the playback speed): the next Play may be a new run. The
+  // settings' values are read before the first touch changes any (focus, pointerdown and keydown come
+  // before an edit), so a Play after settings put back as they were still follows the armed feed at once.
+  const settings = () => Array.from(document.querySelectorAll('#rv-controls input, #rv-controls textarea'))
+    .filter((el) => !el.closest('#rv-speed'))
+    .map((el) => (el.type === 'checkbox' || el.type === 'radio') ? String(el.checked) : el.value).join('\u0001');
+  const changed = () => edited && settings() !== before;
   const touched = (e) => {
     const el = e.target;
-    if (e.isTrusted && el && el.closest && el.closest('#rv-controls') && !el.closest('#rv-speed')) edited = true;
+    if (!e.isTrusted || !el || !el.closest || !el.closest('#rv-controls') || el.closest('#rv-speed')) return;
+    if (!edited) before = settings();
+    edited = true;
   };
-  for (const type of ['pointerdown', 'keydown', 'input']) document.addEventListener(type, touched, true);
+  for (const type of ['focusin', 'pointerdown', 'keydown', 'input']) document.addEventListener(type, touched, true);
 
   // Ask for an armed feed while the tab shows an image frame at rest: after each new view (the
   // session may be a new one, as a restored link makes it) and after a Play has taken the last one.
@@ -311,7 +322,7 @@
     const view = viewKey();
     if (token && !asked.has(token) && view === armedFor) {
       const key = token + ' ' + view;
-      if (!edited && !peeking && peekedFor !== key) { peekedFor = key; peek(token, view); }
+      if (!changed() && !peeking && peekedFor !== key) { peekedFor = key; peek(token, view); }
       return;
     }
     if (performance.now() - armAskedAt < 1000) return;
