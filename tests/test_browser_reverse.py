@@ -269,12 +269,10 @@ def complete_run(page, name: str) -> str:
     return page.evaluate(ARMED)
 
 
-def test_a_play_click_shows_the_next_frame_before_plays_event_reaches_the_server(reverse):
-    """A run at rest that can be replayed: the Play click asks the session's armed feed at once, so the
-    next frame shows while Play's own event is still held back on its way to the server; the play then
-    takes that feed over and goes on from the frame shown to the end."""
-    page = reverse
-    token = complete_run(page, "tiny-digits")
+def play_with_its_event_held(page) -> None:
+    """Play clicked at rest on a 50-step run it replays, with Play's own event held back on its way to the
+    server: the next frame must show all the same (from the armed feed). Then the event goes through and
+    the run plays to its end."""
     held = []
     page.route("**/queue/join**", lambda route: held.append(route))  # Play's event waits here
     page.locator("#rv-play").click()
@@ -286,6 +284,15 @@ def test_a_play_click_shows_the_next_frame_before_plays_event_reaches_the_server
     page.unroute("**/queue/join**")
     wait_complete(page)
     assert "Frame 50 of 50" in caption(page)
+
+
+def test_a_play_click_shows_the_next_frame_before_plays_event_reaches_the_server(reverse):
+    """A run at rest that can be replayed: the Play click asks the session's armed feed at once, so the
+    next frame shows while Play's own event is still held back on its way to the server; the play then
+    takes that feed over and goes on from the frame shown to the end."""
+    page = reverse
+    token = complete_run(page, "tiny-digits")
+    play_with_its_event_held(page)
     assert not page.evaluate("() => document.querySelector('#rv-frame img').src.startsWith('blob:')")
     page.wait_for_function(NEW_ARMED, arg=token)  # the play took the armed feed over: at rest, a new one
 
@@ -315,17 +322,7 @@ def test_a_setting_put_back_as_it_was_lets_the_click_show_the_next_frame_at_once
     for value in ("7", "0"):
         seed.fill(value)
         seed.blur()
-    held = []
-    page.route("**/queue/join**", lambda route: held.append(route))
-    page.locator("#rv-play").click()
-    page.wait_for_function("() => document.querySelector('#rv-frame img').src.startsWith('blob:')")
-    wait_caption(page, "Frame 0 of 50")
-    assert len(held) == 1 and "replaying" in caption(page)
-    for route in held:
-        route.continue_()
-    page.unroute("**/queue/join**")
-    wait_complete(page)
-    assert "Frame 50 of 50" in caption(page)
+    play_with_its_event_held(page)
 
 
 def test_a_2d_model_shows_plays_first_frame_over_its_figure_before_plays_event_arrives(reverse):
