@@ -147,12 +147,13 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   again' look cheaper before (a closing view of 40 ms). Four runs that evening (quiet, load 0.5-1.7):
   DDIM 50 at top speed in 0.6-0.8 s windows, long tasks 0-15% of them (under 30% by the issue's
   long-task measure in all eight plays), but the trace's busy share 75-95% and 2-5 distinct frames painted
-  (3-6 a second over the window; 13-19 a second between the first live frame and the last): the run is
-  computed in about 0.15 s and Play's first view and the closing figure take about 0.25 s of main thread
-  each, so the frame target over the whole window is not met at top speed. DDPM 1000: long tasks 0-2%,
-  the trace's busy share 29-30% over the whole window, 10.9-11.3 frames a second (the table is the fourth). (The script itself
-  had stopped finishing on 2026-12-04, when the caption began to count a run of n steps as n: it waited
-  for "51 of 51".)"""
+  (3-6 a second over the window; 12.6-18.5 a second between the first live frame and the last in the six
+  plays with three or more live frames, the other two had one and two): the run is computed in about
+  0.15 s and Play's first view and the closing figure take about 0.25 s of main thread each, so the frame
+  target over the whole window is not met at top speed. DDPM 1000: long tasks 0-2%, the trace's busy share
+  29-30% over the whole window, 10.9-11.3 frames a second (the table above is the fourth run). (The script
+  itself had stopped finishing on 2026-12-04, when the caption began to count a run of n steps as n: it
+  waited for "51 of 51".)"""
 
 
 def main_thread_busy(trace: dict, within: tuple[float, float] | None = None) -> dict:
