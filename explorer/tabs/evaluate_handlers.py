@@ -82,9 +82,14 @@ def fmt_to(v, spread, two: bool = False) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
+def half_width(lo, hi) -> float | None:
+    """An interval's half-width (None where an end is missing)."""
+    return (hi - lo) / 2 if all(isinstance(x, (int, float)) for x in (lo, hi)) else None
+
+
 def fmt_interval(lo, hi) -> str:
     """'[-0.094, 0.084]': an interval's ends to 2 significant digits of its half-width."""
-    half = (hi - lo) / 2 if all(isinstance(x, (int, float)) for x in (lo, hi)) else None
+    half = half_width(lo, hi)
     return f"[{fmt_to(lo, half, two=True)}, {fmt_to(hi, half, two=True)}]"
 
 
@@ -143,8 +148,7 @@ def vs_floor_cell(f: dict) -> str:
         return f"<span class='ev-dim'>{html.escape(f['better'])} is better</span>"
     lo, hi = v["interval"]
     # to 2 significant digits of the interval's half-width: "-0.012 [-0.094, 0.084]", not "-0.01151 [...]"
-    half = (hi - lo) / 2 if all(isinstance(x, (int, float)) for x in (lo, hi)) else None
-    estimate = fmt_to(v["estimate"], half, two=True)
+    estimate = fmt_to(v["estimate"], half_width(lo, hi), two=True)
     sign = "×" if v["how"] == "ratio" else ("" if estimate.startswith("-") else "+")
     interval = f"<span class='ev-int'> {fmt_interval(lo, hi)}</span>"  # the presenter view hides it
     return (f"<span class='ev-num'>{sign}{estimate}{interval}</span>"

@@ -20,8 +20,7 @@
   let objectUrl = null;          // the blob URL shown last (freed when the next one shows)
   let early = null;              // the armed feed a Play click follows until Play's first view names one
   const asked = new Set();       // armed tokens a click has asked (a play takes them over): ask for a new one
-  let edited = false;            // a setting was touched since the last Play
-  let before = null;             // the settings as they were when first touched since the last Play
+  let before = null;             // the settings as they were when first touched since the last Play (null: untouched)
   let feedWrites = 0, writesAtClick = 0, watched = null;  // writes of #rv-feed seen (Play's views name feeds there)
   const watchFeed = () => {
     const el = $('#rv-feed');
@@ -273,7 +272,6 @@
       follow(token, true, ready);
     }
     if (token) asked.add(token);  // either way this Play takes it over (or, for a new run, closes it)
-    edited = false;
     before = null;
   }, true);
   // a scrub ends a play (a scrub at rest keeps its own cover); another checkpoint ends a scrub too
@@ -287,12 +285,11 @@
   const settings = () => Array.from(document.querySelectorAll('#rv-controls input, #rv-controls textarea'))
     .filter((el) => !el.closest('#rv-speed'))
     .map((el) => (el.type === 'checkbox' || el.type === 'radio') ? String(el.checked) : el.value).join('\u0001');
-  const changed = () => edited && settings() !== before;
+  const changed = () => before !== null && settings() !== before;
   const touched = (e) => {
     const el = e.target;
     if (!e.isTrusted || !el || !el.closest || !el.closest('#rv-controls') || el.closest('#rv-speed')) return;
-    if (!edited) before = settings();
-    edited = true;
+    if (before === null) before = settings();
   };
   for (const type of ['focusin', 'pointerdown', 'keydown', 'input']) document.addEventListener(type, touched, true);
 
