@@ -47,6 +47,7 @@ CSS = """
 
 PLAYER_JS = Path(__file__).parent / "tabs" / "reverse_player.js"
 FORWARD_JS = Path(__file__).parent / "tabs" / "forward_frames.js"
+VIEW_SWAP_JS = Path(__file__).parent / "view_swap.js"  # a data view's picture <-> figure with no blank between
 
 # Output files pile up in the cache as a slider is dragged: sweep every 10 min, drop those > 30 min old.
 DELETE_CACHE = (600, 1800)
@@ -103,7 +104,7 @@ def launch_options(present: bool = False) -> dict:
         theme=THEME,
         css=CSS + lecture.CSS,
         js=lecture.page_js(present, {label: key for key, label in SAMPLER_LABELS.items()},
-                           scripts=(PLAYER_JS, FORWARD_JS)),
+                           scripts=(PLAYER_JS, FORWARD_JS, VIEW_SWAP_JS)),
         # the Reverse player's live frames (explorer/feed.py), the Forward slider's pictures (forward_frames.py)
         app_kwargs={"routes": feed.routes() + forward_frames.routes(forward_handlers.x_t_picture)},
         max_file_size=MAX_FILE_BYTES,

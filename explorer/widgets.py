@@ -13,6 +13,8 @@ class DataView:
     Create it inside a layout block. Handlers return `view.show(kind, value)` (two outputs, in the
     order of `view.outputs`): the value goes to the component that suits `kind` and the other is
     hidden. `view.fast(kind, value)` skips the visibility update, for events fired while dragging.
+    Gradio mounts the shown component and removes the other: both carry the class `de-view`, by which
+    the page's explorer/view_swap.js keeps the last drawn look and the view's height until the new one is drawn.
     """
 
     def __init__(self, label: str, elem_id: str, kind: str = "image", value=None, height: int | None = 260,
@@ -21,12 +23,13 @@ class DataView:
         # JPEG: ~1 ms to encode a 256x256 view against ~20 ms for WebP (the default) or ~30 ms for PNG.
         self.image = gr.Image(value if is_image else None, label=label, format="jpeg", type="numpy",
                               interactive=False, height=height, elem_id=elem_id, visible=is_image,
-                              show_label=show_label, buttons=["download", "fullscreen"])
+                              show_label=show_label, buttons=["download", "fullscreen"],
+                              elem_classes=["de-view"])
         # Figures carry their own titles; a component label would sit on top of them.
         if not is_image and value is not None and show_label:
             value.with_title(label)
         self.plot = gr.Plot(None if is_image else value, label=label, show_label=False, visible=not is_image,
-                            elem_id=f"{elem_id}-plot")
+                            elem_id=f"{elem_id}-plot", elem_classes=["de-view"])
 
     @property
     def outputs(self) -> list:

@@ -375,3 +375,48 @@ def test_scrubbing_a_2d_run_shows_each_position_from_the_feed_until_the_figure_i
     wait_caption(page, f"Frame {frames - 2} of {frames}")
     page.wait_for_function("() => !document.querySelector('img.rv-cover')")
     wait_plot(page)
+
+
+# At every animation frame: where the frame slider sits (page coordinates) and whether the view shows
+# anything: a loaded picture, a drawn figure, or a laid-over look of either (the player's cover, a ghost).
+WATCH_VIEW = """() => {
+    window.__view = [];
+    const shown = (el) => !!el && el.offsetParent !== null;
+    const tick = () => {
+        const img = document.querySelector('#rv-frame img'), plot = document.querySelector('#rv-frame-plot');
+        const drawn = (shown(img) && img.complete && img.naturalWidth > 0)
+            || (shown(plot) && plot.querySelectorAll('.scatterlayer .trace').length > 0)
+            || !!document.querySelector('img.rv-cover, .de-ghost');
+        const scrub = document.querySelector('#rv-scrub').getBoundingClientRect().top + scrollY;
+        window.__view.push([Math.round(scrub), drawn]);
+        if (!window.__viewDone) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+}"""
+
+
+@pytest.mark.parametrize("replayed", [False, True], ids=["new-run", "replayed"])
+def test_a_2d_play_never_blanks_the_view_or_moves_the_page_below_it(reverse, replayed):
+    """A 2-D model shows an interactive figure at rest and pictures while it plays; Gradio mounts one and
+    removes the other, and a new one has no height until it is drawn. Through a whole play (a new run,
+    and a run replayed from the armed feed), at every animation frame something is shown in the view and
+    the frame slider under it stays where it was."""
+    page = reverse
+    complete_run(page, "tiny-points")
+    wait_plot(page)
+    if not replayed:
+        seed = page.locator("#rv-seed input")
+        seed.fill("5")
+        seed.press("Enter")
+    page.evaluate(WATCH_VIEW)
+    page.locator("#rv-play").click()
+    wait_complete(page)
+    wait_plot(page)
+    page.wait_for_function("() => !document.querySelector('img.rv-cover, .de-ghost')")
+    page.evaluate("() => { window.__viewDone = true; }")
+    seen = page.evaluate("window.__view")
+    rest = seen[0][0]
+    blank = [i for i, (_, drawn) in enumerate(seen) if not drawn]
+    moved = sorted({top - rest for top, _ in seen if abs(top - rest) > 4})
+    assert not blank, f"the view showed nothing at {len(blank)} of {len(seen)} animation frames"
+    assert not moved, f"the frame slider moved by {moved} px during the play"

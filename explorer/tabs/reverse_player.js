@@ -93,10 +93,13 @@
     document.body.appendChild(cover);
     return true;
   };
-  const pictureLoaded = async () => {  // the view's picture has painted (or 2 s went by)
+  // the view's picture has painted, or the run's closing view (the feed no longer named) has drawn the
+  // figure again, with no look of an earlier view laid over it (explorer/view_swap.js); or 2 s went by
+  const viewDrawn = async (token) => {
     for (let waited = 0; waited < 2000; waited += 20) {
       const img = $('#rv-frame img');
       if (img && img.offsetParent !== null && img.complete && img.naturalWidth) return;
+      if (named() !== token && $('#rv-frame-plot .main-svg') && !$('.de-ghost')) return;
       await new Promise((ok) => setTimeout(ok, 20));
     }
   };
@@ -140,7 +143,7 @@
         // Landed: #rv-feed was written (a quick run's closing view may already have cleared it again).
         while (following === token && feedWrites === writesAtClick) await new Promise((ok) => setTimeout(ok, 20));
         early = null;
-        if (cover) { await pictureLoaded(); uncover(); }
+        if (cover) { await viewDrawn(token); uncover(); }
       }
     }
     if (following === token) { following = null; uncover(); }

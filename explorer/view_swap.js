@@ -1,0 +1,118 @@
+() => {
+  // Swaps between a data view's picture and its figure (explorer/widgets.py DataView: a gr.Image and a
+  // gr.Plot, one shown). Gradio mounts the component it shows and removes the other, and the new block has
+  // no height until its content is drawn: a picture is 0 px high until it has loaded, a figure about two
+  // thirds of its height until plotly has drawn it. A 2-D model's play on the Reverse tab swaps twice (its
+  // frames are pictures, the figure returns at rest): the page below the view jumped up 360 px as the play
+  // began and 124 px for 0.1-0.2 s as it ended, with nothing in the view meanwhile.
+  //
+  // Here the removed block's last drawn look (a copy of its nodes, a "ghost") stays laid over the new block,
+  // which keeps the old one's height, until the new block is drawn (a loaded picture; a figure whose nodes
+  // have been quiet for QUIET_MS) or MAX_MS went by. A block removed before it was drawn leaves the ghost
+  // before it in place: the last thing drawn stays up. Ghosts lie under the Reverse player's own cover
+  // (reverse_player.js), which waits for them to go.
+  const QUIET_MS = 100, MAX_MS = 3000;
+  const boxes = new WeakMap();    // a view block -> its height when last drawn
+  const changed = new WeakMap();  // a view block -> when its nodes last changed
+  const watched = new WeakSet();
+  let ghost = null;               // {el, over (the block it covers), since}
+
+  const isView = (node) => node.nodeType === 1 && node.classList.contains('de-view');
+  const hasContent = (block) => {
+    if (!block.isConnected || block.offsetParent === null) return false;
+    const img = block.querySelector('img');
+    return img ? img.complete && img.naturalWidth > 0 : !!block.querySelector('.main-svg');
+  };
+  const drawn = (block) => hasContent(block)
+    && (!!block.querySelector('img') || performance.now() - (changed.get(block) || 0) >= QUIET_MS);
+  const sizes = new ResizeObserver((entries) => {
+    for (const e of entries) if (e.contentRect.height > 0 && hasContent(e.target)) boxes.set(e.target, e.target.offsetHeight);
+  });
+  const nodes = new MutationObserver((records) => {
+    for (const r of records) {
+      const block = r.target.closest && r.target.closest('.de-view');
+      if (block) changed.set(block, performance.now());
+    }
+  });
+  const watch = (block) => {
+    if (watched.has(block)) return;
+    watched.add(block);
+    changed.set(block, performance.now());
+    sizes.observe(block);
+    nodes.observe(block, {subtree: true, childList: true, attributes: true});
+  };
+
+  // Once the new block is drawn, it keeps the old one's height if its own is within SAME of it: a picture
+  // of the figure drawn on the server (a 2-D play's frames) is a few percent shorter or taller than the
+  // figure, and the page below would shift by that at each swap. A view of other data takes its own height.
+  const SAME = 0.15;
+  const unghost = () => {
+    if (!ghost) return;
+    ghost.el.remove();
+    const block = ghost.over, kept = block.style.minHeight;
+    block.style.minHeight = '';
+    const own = block.offsetHeight, old = parseFloat(kept);
+    if (block.isConnected && own > 0 && Math.abs(own - old) <= SAME * old) block.style.minHeight = kept;
+    if (hasContent(block)) boxes.set(block, block.offsetHeight);  // a kept height may leave it no resize to report
+    ghost = null;
+  };
+  const settle = () => {  // each animation frame while a ghost is up
+    if (!ghost) return;
+    if (drawn(ghost.over) || !ghost.over.isConnected || performance.now() - ghost.since > MAX_MS) unghost();
+    else requestAnimationFrame(settle);
+  };
+  const swapped = (old, now) => {
+    const height = boxes.get(old);
+    if (height === undefined) {  // removed before it was drawn: the ghost before it (if any) stays, over the new block
+      if (ghost) { ghost.over.style.minHeight = ''; ghost.over = now; now.style.minHeight = ghost.el.style.height; }
+      return;
+    }
+    unghost();
+    const r = now.getBoundingClientRect();
+    const el = old.cloneNode(true);
+    el.removeAttribute('id');
+    el.querySelectorAll('[id]').forEach((n) => n.removeAttribute('id'));
+    el.querySelectorAll('img').forEach((n) => { n.decoding = 'sync'; });
+    el.classList.remove('de-view');
+    el.classList.add('de-ghost');
+    el.setAttribute('aria-hidden', 'true');
+    Object.assign(el.style, {position: 'absolute', left: `${r.left + scrollX}px`, top: `${r.top + scrollY}px`,
+      width: `${r.width}px`, height: `${height}px`, margin: '0', zIndex: '49', pointerEvents: 'none',
+      background: getComputedStyle(document.body).backgroundColor});
+    document.body.appendChild(el);
+    now.style.minHeight = `${height}px`;
+    ghost = {el, over: now, since: performance.now()};
+    requestAnimationFrame(settle);
+  };
+  // Mutation records come before the browser paints, so the new block is never seen empty. Gradio may
+  // mount the new block and remove the old one in two batches of records, in either order.
+  const partnerId = (id) => (id.endsWith('-plot') ? id.slice(0, -5) : `${id}-plot`);
+  let gone = null;  // a block removed with no partner mounted yet: {old, at}
+  const mounts = new MutationObserver((records) => {
+    const removed = [], added = [];
+    for (const r of records) {
+      r.removedNodes.forEach((n) => { if (isView(n)) removed.push(n); });
+      r.addedNodes.forEach((n) => { if (isView(n)) added.push(n); });
+    }
+    for (const n of added) watch(n);
+    for (const old of removed) {
+      const now = document.getElementById(partnerId(old.id));
+      if (now && now.isConnected) swapped(old, now);
+      else gone = {old, at: performance.now()};
+    }
+    if (gone && performance.now() - gone.at < 1000) {
+      const now = added.find((n) => n.id === partnerId(gone.old.id));
+      if (now) { swapped(gone.old, now); gone = null; }
+    }
+  });
+  const parents = new WeakSet();
+  const find = () => {
+    for (const block of document.querySelectorAll('.de-view')) {
+      watch(block);
+      const parent = block.parentElement;
+      if (parent && !parents.has(parent)) { parents.add(parent); mounts.observe(parent, {childList: true}); }
+    }
+  };
+  find();
+  setInterval(find, 500);
+}
