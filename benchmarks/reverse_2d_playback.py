@@ -153,7 +153,16 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   target over the whole window is not met at top speed. DDPM 1000: long tasks 0-2%, the trace's busy share
   29-30% over the whole window, 10.9-11.3 frames a second (the table above is the fourth run). (The script
   itself had stopped finishing on 2026-12-04, when the caption began to count a run of n steps as n: it
-  waited for "51 of 51".)"""
+  waited for "51 of 51".)
+- 2026-12-05, late: a play's two swaps between the figure and the pictures had left the view blank, and
+  moved the page below it (up 360 px as a play began, 124 px for 0.1-0.2 s as it ended: Gradio mounts the
+  shown component with no height until it is drawn). explorer/view_swap.js now lays the last drawn look
+  over the new block, which keeps the old height, until the new one is drawn. Laying the figure's look
+  over the first picture costs 30-45 ms of main thread once a play (copying and drawing its 1,900 nodes,
+  timed in the page). Runs of this script in turn with it (B) and without it (A), load 1.6-1.9: DDPM 1000
+  over the whole window B 33%, A 29%, B 31%, A 29%, and the table above (B, load 1.5-1.7) 28%; while frames
+  play 27, 24, 24, 22 and 22%; 11.0-11.2 frames a second in all. The difference is within the spread of
+  runs of the same code (20-29% while frames play, below)."""
 
 
 def main_thread_busy(trace: dict, within: tuple[float, float] | None = None) -> dict:

@@ -39,7 +39,8 @@
     watched.add(block);
     changed.set(block, performance.now());
     sizes.observe(block);
-    nodes.observe(block, {subtree: true, childList: true, attributes: true});
+    // a figure is drawn once its nodes are quiet; a picture once loaded (not watched: a play changes it each frame)
+    if (block.id.endsWith('-plot')) nodes.observe(block, {subtree: true, childList: true, attributes: true});
   };
 
   // Once the new block is drawn, it keeps the old one's height if its own is within SAME of it: a picture
