@@ -21,13 +21,19 @@
   let early = null;              // the armed feed a Play click follows until Play's first view names one
   const asked = new Set();       // armed tokens a click has asked (a play takes them over): ask for a new one
   let before = null;             // the settings as they were when first touched since the last Play (null: untouched)
-  let feedWrites = 0, writesAtClick = 0, watched = null;  // writes of #rv-feed seen (Play's views name feeds there)
+  // changes of the feed #rv-feed names (Play's views name feeds there, the closing view clears it). Only
+  // the name counts: Gradio also restyles the element while Play's event is pending, which once read as
+  // Play's view having landed while it was still held in the queue.
+  let feedWrites = 0, writesAtClick = 0, watched = null, lastNamed = null;
   const watchFeed = () => {
     const el = $('#rv-feed');
     if (!el || el === watched) return;
     watched = el;
-    new MutationObserver(() => { feedWrites++; }).observe(el, {subtree: true, childList: true, attributes: true,
-                                                           characterData: true});
+    lastNamed = named();
+    new MutationObserver(() => {
+      const now = named();
+      if (now !== lastNamed) { lastNamed = now; feedWrites++; }
+    }).observe(el, {subtree: true, childList: true, attributes: true, characterData: true});
   };
 
   const named = () => { const el = $('#rv-feed [data-feed]'); return el ? el.dataset.feed : null; };
