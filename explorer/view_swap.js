@@ -11,7 +11,7 @@
   // have been quiet for QUIET_MS) or MAX_MS went by. A block removed before it was drawn leaves the ghost
   // before it in place: the last thing drawn stays up. Ghosts lie under the Reverse player's own cover
   // (reverse_player.js), which waits for them to go.
-  const QUIET_MS = 100, MAX_MS = 3000;
+  const QUIET_MS = 100, MAX_MS = 8000;  // MAX_MS: a busy laptop may take seconds to draw a figure
   const boxes = new WeakMap();    // a view block -> its height when last drawn
   const changed = new WeakMap();  // a view block -> when its nodes last changed
   const watched = new WeakSet();
