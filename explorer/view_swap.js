@@ -43,9 +43,10 @@
     if (block.id.endsWith('-plot')) nodes.observe(block, {subtree: true, childList: true, attributes: true});
   };
 
-  // Once the new block is drawn, it keeps the old one's height if its own is within SAME of it: a picture
-  // of the figure drawn on the server (a 2-D play's frames) is a few percent shorter or taller than the
-  // figure, and the page below would shift by that at each swap. A view of other data takes its own height.
+  // Once the new block is drawn, a steady view's block (class de-steady: its picture shows what its figure
+  // does, as the Reverse tab's frames) keeps the old one's height if its own is within SAME of it: a 2-D
+  // play's frames drawn on the server are a few percent shorter than the figure, and the page below would
+  // shift by that at each swap. Other views, and a view of other data, take their own height.
   const SAME = 0.15;
   const unghost = () => {
     if (!ghost) return;
@@ -53,7 +54,9 @@
     const block = ghost.over, kept = block.style.minHeight;
     block.style.minHeight = '';
     const own = block.offsetHeight, old = parseFloat(kept);
-    if (block.isConnected && own > 0 && Math.abs(own - old) <= SAME * old) block.style.minHeight = kept;
+    if (block.isConnected && block.classList.contains('de-steady') && own > 0 && Math.abs(own - old) <= SAME * old) {
+      block.style.minHeight = kept;
+    }
     if (hasContent(block)) boxes.set(block, block.offsetHeight);  // a kept height may leave it no resize to report
     ghost = null;
   };
@@ -74,7 +77,7 @@
     el.removeAttribute('id');
     el.querySelectorAll('[id]').forEach((n) => n.removeAttribute('id'));
     el.querySelectorAll('img').forEach((n) => { n.decoding = 'sync'; });
-    el.classList.remove('de-view');
+    el.classList.remove('de-view', 'de-steady');
     el.classList.add('de-ghost');
     el.setAttribute('aria-hidden', 'true');
     Object.assign(el.style, {position: 'absolute', left: `${r.left + scrollX}px`, top: `${r.top + scrollY}px`,

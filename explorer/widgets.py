@@ -18,18 +18,22 @@ class DataView:
     """
 
     def __init__(self, label: str, elem_id: str, kind: str = "image", value=None, height: int | None = 260,
-                 show_label: bool = True):
+                 show_label: bool = True, steady: bool = False):
+        """steady: the picture shows the same as the figure (the Reverse tab's frames drawn on the server),
+        so after a swap the view keeps the taller of the two heights when they are within 15% of each other
+        (view_swap.js) and the page below does not shift by the few pixels between them."""
         is_image = kind == "image"
+        classes = ["de-view", "de-steady"] if steady else ["de-view"]
         # JPEG: ~1 ms to encode a 256x256 view against ~20 ms for WebP (the default) or ~30 ms for PNG.
         self.image = gr.Image(value if is_image else None, label=label, format="jpeg", type="numpy",
                               interactive=False, height=height, elem_id=elem_id, visible=is_image,
                               show_label=show_label, buttons=["download", "fullscreen"],
-                              elem_classes=["de-view"])
+                              elem_classes=classes)
         # Figures carry their own titles; a component label would sit on top of them.
         if not is_image and value is not None and show_label:
             value.with_title(label)
         self.plot = gr.Plot(None if is_image else value, label=label, show_label=False, visible=not is_image,
-                            elem_id=f"{elem_id}-plot", elem_classes=["de-view"])
+                            elem_id=f"{elem_id}-plot", elem_classes=classes)
 
     @property
     def outputs(self) -> list:

@@ -92,7 +92,7 @@ def build(ctx) -> None:
                 stop = gr.Button("Stop", variant="stop", elem_id="rv-stop", min_width=90)
                 back = gr.Button("◀ Step", elem_id="rv-back", min_width=80)
                 fwd = gr.Button("Step ▶", elem_id="rv-fwd", min_width=80)
-            view = DataView("trajectory", "rv-frame", kind0, None, height=None, show_label=False)
+            view = DataView("trajectory", "rv-frame", kind0, None, height=None, show_label=False, steady=True)
             scrub = gr.Slider(0, 1, value=0, step=1, label="Frame (drag to scrub the recorded trajectory)",
                               interactive=False, elem_id="rv-scrub")
             cap = md("Press **Play** to start.", label="Caption", elem_id="rv-caption", elem_classes=["tight-md"])
