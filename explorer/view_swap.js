@@ -48,30 +48,35 @@
   // play's frames drawn on the server are a few percent shorter than the figure, and the page below would
   // shift by that at each swap. Other views, and a view of other data, take their own height.
   const SAME = 0.15;
-  const unghost = () => {
-    if (!ghost) return;
-    ghost.el.remove();
-    const block = ghost.over, kept = block.style.minHeight;
+  const ghosts = new Map();  // a new block -> the ghost over it {el, since}; several views may swap at once
+  const unghost = (block) => {
+    const g = ghosts.get(block);
+    if (!g) return;
+    ghosts.delete(block);
+    g.el.remove();
+    const kept = block.style.minHeight;
     block.style.minHeight = '';
     const own = block.offsetHeight, old = parseFloat(kept);
     if (block.isConnected && block.classList.contains('de-steady') && own > 0 && Math.abs(own - old) <= SAME * old) {
       block.style.minHeight = kept;
     }
     if (hasContent(block)) boxes.set(block, block.offsetHeight);  // a kept height may leave it no resize to report
-    ghost = null;
   };
   const settle = () => {  // each animation frame while a ghost is up
-    if (!ghost) return;
-    if (drawn(ghost.over) || !ghost.over.isConnected || performance.now() - ghost.since > MAX_MS) unghost();
-    else requestAnimationFrame(settle);
+    const now = performance.now();
+    for (const [block, g] of ghosts) if (drawn(block) || !block.isConnected || now - g.since > MAX_MS) unghost(block);
+    if (ghosts.size) requestAnimationFrame(settle);
   };
   const swapped = (old, now) => {
-    const height = boxes.get(old);
-    if (height === undefined) {  // removed before it was drawn: the ghost before it (if any) stays, over the new block
-      if (ghost) { ghost.over.style.minHeight = ''; ghost.over = now; now.style.minHeight = ghost.el.style.height; }
+    const before = ghosts.get(old), height = boxes.get(old);
+    if (before && height === undefined) {  // removed before it was drawn: the look over it stays, over the new block
+      ghosts.delete(old);
+      ghosts.set(now, before);
+      now.style.minHeight = before.el.style.height;
       return;
     }
-    unghost();
+    if (before) { ghosts.delete(old); before.el.remove(); }  // drawn since: its own look replaces the older one
+    if (height === undefined) return;  // never drawn: nothing to keep
     const r = now.getBoundingClientRect();
     const el = old.cloneNode(true);
     el.removeAttribute('id');
@@ -85,8 +90,8 @@
       background: getComputedStyle(document.body).backgroundColor});
     document.body.appendChild(el);
     now.style.minHeight = `${height}px`;
-    ghost = {el, over: now, since: performance.now()};
-    requestAnimationFrame(settle);
+    if (!ghosts.size) requestAnimationFrame(settle);
+    ghosts.set(now, {el, since: performance.now()});
   };
   // Mutation records come before the browser paints, so the new block is never seen empty. Gradio may
   // mount the new block and remove the old one in two batches of records, in either order.

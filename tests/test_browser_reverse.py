@@ -388,7 +388,11 @@ WATCH_VIEW = """() => {
             || (shown(plot) && plot.querySelectorAll('.scatterlayer .trace').length > 0)
             || !!document.querySelector('img.rv-cover, .de-ghost');
         const scrub = document.querySelector('#rv-scrub').getBoundingClientRect().top + scrollY;
-        window.__view.push([Math.round(scrub), drawn]);
+        const what = [img ? `picture ${img.closest('.de-view').offsetHeight} ${img.closest('.de-view').style.minHeight}` : '',
+                      plot ? `figure ${plot.offsetHeight} ${plot.style.minHeight}` : '',
+                      document.querySelector('img.rv-cover') ? 'cover' : '',
+                      document.querySelector('.de-ghost') ? 'ghost' : ''].filter(Boolean).join(', ');
+        window.__view.push([Math.round(scrub), drawn, what]);
         if (!window.__viewDone) requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
@@ -416,7 +420,7 @@ def test_a_2d_play_never_blanks_the_view_or_moves_the_page_below_it(reverse, rep
     page.evaluate("() => { window.__viewDone = true; }")
     seen = page.evaluate("window.__view")
     rest = seen[0][0]
-    blank = [i for i, (_, drawn) in enumerate(seen) if not drawn]
-    moved = sorted({top - rest for top, _ in seen if abs(top - rest) > 4})
-    assert not blank, f"the view showed nothing at {len(blank)} of {len(seen)} animation frames"
-    assert not moved, f"the frame slider moved by {moved} px during the play"
+    blank = [what for _, drawn, what in seen if not drawn]
+    moved = [(top - rest, what) for top, _, what in seen if abs(top - rest) > 4]
+    assert not blank, f"the view showed nothing at {len(blank)} of {len(seen)} animation frames: {blank}"
+    assert not moved, f"the frame slider moved during the play (px, the view then): {moved}"
