@@ -15,7 +15,6 @@
   const boxes = new WeakMap();    // a view block -> its height when last drawn
   const changed = new WeakMap();  // a view block -> when its nodes last changed
   const watched = new WeakSet();
-  let ghost = null;               // {el, over (the block it covers), since}
 
   const isView = (node) => node.nodeType === 1 && node.classList.contains('de-view');
   const hasContent = (block) => {

@@ -146,7 +146,7 @@
       if (early === token) {
         // Play's first frame came before Play's own view: let that view land (it names the feed to
         // follow, and carries the same picture) before any later frame is shown, never after one.
-        // Landed: #rv-feed was written (a quick run's closing view may already have cleared it again).
+        // Landed: the feed #rv-feed names changed (a quick run's closing view may already have cleared it again).
         while (following === token && feedWrites === writesAtClick) await new Promise((ok) => setTimeout(ok, 20));
         early = null;
         if (cover) { await viewDrawn(token); uncover(); }
