@@ -13,7 +13,6 @@
   // (reverse_player.js), which waits for them to go.
   const QUIET_MS = 100, MAX_MS = 8000;  // MAX_MS: a busy laptop may take seconds to draw a figure
   const boxes = new WeakMap();    // a view block -> its height when last drawn
-  const changed = new WeakMap();  // a view block -> when its nodes last changed
   const watched = new WeakSet();
 
   const isView = (node) => node.nodeType === 1 && node.classList.contains('de-view');
@@ -22,24 +21,13 @@
     const img = block.querySelector('img');
     return img ? img.complete && img.naturalWidth > 0 : !!block.querySelector('.main-svg');
   };
-  const drawn = (block) => hasContent(block)
-    && (!!block.querySelector('img') || performance.now() - (changed.get(block) || 0) >= QUIET_MS);
   const sizes = new ResizeObserver((entries) => {
     for (const e of entries) if (e.contentRect.height > 0 && hasContent(e.target)) boxes.set(e.target, e.target.offsetHeight);
-  });
-  const nodes = new MutationObserver((records) => {
-    for (const r of records) {
-      const block = r.target.closest && r.target.closest('.de-view');
-      if (block) changed.set(block, performance.now());
-    }
   });
   const watch = (block) => {
     if (watched.has(block)) return;
     watched.add(block);
-    changed.set(block, performance.now());
     sizes.observe(block);
-    // a figure is drawn once its nodes are quiet; a picture once loaded (not watched: a play changes it each frame)
-    if (block.id.endsWith('-plot')) nodes.observe(block, {subtree: true, childList: true, attributes: true});
   };
 
   // Once the new block is drawn, a steady view's block (class de-steady: its picture shows what its figure
@@ -47,11 +35,23 @@
   // play's frames drawn on the server are a few percent shorter than the figure, and the page below would
   // shift by that at each swap. Other views, and a view of other data, take their own height.
   const SAME = 0.15;
-  const ghosts = new Map();  // a new block -> the ghost over it {el, since}; several views may swap at once
+  // a new block -> the ghost over it {el, since, changedAt, watcher}; several views may swap at once. Only a
+  // block under a ghost has its nodes watched (a figure is drawn once they are quiet; a picture once
+  // loaded), so the Forward slider's redraws of a figure at rest cost nothing here.
+  const ghosts = new Map();
+  const lay = (block, el, since = performance.now()) => {
+    const g = {el, since, changedAt: performance.now(), watcher: new MutationObserver(() => { g.changedAt = performance.now(); })};
+    if (!block.querySelector('img')) g.watcher.observe(block, {subtree: true, childList: true, attributes: true});
+    if (!ghosts.size) requestAnimationFrame(settle);
+    ghosts.set(block, g);
+  };
+  const drawn = (block, g) => hasContent(block)
+    && (!!block.querySelector('img') || performance.now() - g.changedAt >= QUIET_MS);
   const unghost = (block) => {
     const g = ghosts.get(block);
     if (!g) return;
     ghosts.delete(block);
+    g.watcher.disconnect();
     g.el.remove();
     const kept = block.style.minHeight;
     block.style.minHeight = '';
@@ -63,18 +63,18 @@
   };
   const settle = () => {  // each animation frame while a ghost is up
     const now = performance.now();
-    for (const [block, g] of ghosts) if (drawn(block) || !block.isConnected || now - g.since > MAX_MS) unghost(block);
+    for (const [block, g] of ghosts) if (drawn(block, g) || !block.isConnected || now - g.since > MAX_MS) unghost(block);
     if (ghosts.size) requestAnimationFrame(settle);
   };
   const swapped = (old, now) => {
     const before = ghosts.get(old), height = boxes.get(old);
+    if (before) { ghosts.delete(old); before.watcher.disconnect(); }
     if (before && height === undefined) {  // removed before it was drawn: the look over it stays, over the new block
-      ghosts.delete(old);
-      ghosts.set(now, before);
       now.style.minHeight = before.el.style.height;
+      lay(now, before.el, before.since);
       return;
     }
-    if (before) { ghosts.delete(old); before.el.remove(); }  // drawn since: its own look replaces the older one
+    if (before) before.el.remove();  // drawn since: its own look replaces the older one
     if (height === undefined) return;  // never drawn: nothing to keep
     const r = now.getBoundingClientRect();
     const el = old.cloneNode(true);
@@ -89,8 +89,7 @@
       background: getComputedStyle(document.body).backgroundColor});
     document.body.appendChild(el);
     now.style.minHeight = `${height}px`;
-    if (!ghosts.size) requestAnimationFrame(settle);
-    ghosts.set(now, {el, since: performance.now()});
+    lay(now, el);
   };
   // Mutation records come before the browser paints, so the new block is never seen empty. Gradio may
   // mount the new block and remove the old one in two batches of records, in either order.
