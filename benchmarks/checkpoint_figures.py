@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from core.checkpoint import load_config  # noqa: E402
 from core.evaluate import evaluate_checkpoint  # noqa: E402
 from core.data import load_dataset  # noqa: E402
@@ -84,7 +86,7 @@ def measure(name: str) -> dict:
               f"({run['seconds']} s, load {load:.1f})", flush=True)
     return {"checkpoint": name, "dataset": config.data.name, "kind": meta["kind"],
             "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads 1", "runs": runs}
+            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}", "runs": runs}
 
 
 def main(argv=None) -> int:

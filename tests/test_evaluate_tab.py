@@ -342,6 +342,14 @@ def test_a_figure_against_its_floor_is_shown_to_the_digits_its_interval_allows(h
     assert re.sub("<[^>]+>", "", cell.split("<div")[0]) == shown
 
 
+def test_a_figure_with_a_fixed_mark_names_it_beside_its_reading():
+    # memorisation's floor is the fixed 1 (as near the training set as real data); the presenter view hides
+    # the floor's column, so the reading names it
+    cell = eh.vs_floor_cell({"better": "closer to floor", "floor": 1.0, "vs_floor": None})
+    assert re.sub("<[^>]+>", "", cell) == "closer to floor is better (floor 1)"
+    assert re.sub("<[^>]+>", "", eh.vs_floor_cell({"better": "lower", "floor": None})) == "lower is better"
+
+
 def test_a_figures_own_interval_is_shown_to_2_digits_of_its_half_width():
     assert eh.fmt_interval(0.6266, 1.33) == "[0.63, 1.33]"
     assert eh.fmt_interval(-0.004504, 0.1041) == "[-0.005, 0.104]"

@@ -144,8 +144,11 @@ VERDICT_COLOUR = {"same": "#16a34a", "worse": "#dc2626", "better": "#b45309"}
 def vs_floor_cell(f: dict) -> str:
     """The figure against its floor: ratio (x) or difference (+/-) with its interval, and the plain reading."""
     v = f.get("vs_floor")
-    if not v:
-        return f"<span class='ev-dim'>{html.escape(f['better'])} is better</span>"
+    if not v:  # a fixed mark (memorisation's 1: as near the training set as real data): said here, as the
+        # presenter view hides the floor's column
+        mark = f.get("floor")
+        mark = f" (floor {fmt(mark)})" if isinstance(mark, (int, float)) and not isinstance(mark, bool) else ""
+        return f"<span class='ev-dim'>{html.escape(f['better'])} is better{mark}</span>"
     lo, hi = v["interval"]
     # to 2 significant digits of the interval's half-width: "-0.012 [-0.094, 0.084]", not "-0.01151 [...]"
     estimate = fmt_to(v["estimate"], half_width(lo, hi), two=True)
