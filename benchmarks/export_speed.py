@@ -25,7 +25,9 @@ import torch  # noqa: E402
 
 from core.threads import default_threads  # noqa: E402
 from explorer.context import AppContext, Settings  # noqa: E402
-from explorer.tabs.reverse_handlers import ReverseHandlers, ReverseSession, default_samples, kind_of  # noqa: E402
+from explorer.tabs.checkpoint_picker import kind_of  # noqa: E402
+from explorer.tabs.reverse_handlers import ReverseHandlers  # noqa: E402
+from explorer.tabs.reverse_session import ReverseSession, default_samples  # noqa: E402
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"

@@ -39,7 +39,7 @@ from core.samplers import get_sampler  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
 from core.forward import model_predictions  # noqa: E402
 from explorer import animation, render  # noqa: E402
-from explorer.tabs.reverse_handlers import _reference_points  # noqa: E402
+from explorer.tabs.reverse_session import _reference_points  # noqa: E402
 from explorer.trajectory import Lane, snapshot  # noqa: E402
 
 BEGIN, END = "<!-- points_figure_draw: begin -->", "<!-- points_figure_draw: end -->"

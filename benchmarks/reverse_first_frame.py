@@ -39,7 +39,8 @@ from core.config import DataConfig, DiffusionConfig, RunConfig  # noqa: E402
 from core.nets import PRESET_SHAPES, PRESETS, build_model  # noqa: E402
 from explorer.app import build_app, launch_options  # noqa: E402
 from explorer.context import AppContext, Settings  # noqa: E402
-from explorer.tabs.reverse_handlers import ReverseHandlers, ReverseSession, default_samples  # noqa: E402
+from explorer.tabs.reverse_handlers import ReverseHandlers  # noqa: E402
+from explorer.tabs.reverse_session import ReverseSession, default_samples  # noqa: E402
 from core.threads import default_threads  # noqa: E402
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
 

@@ -17,7 +17,8 @@ from core.threads import add_threads_option, apply_threads
 
 from .context import AppContext, Settings
 from .recordings import FILE, Recordings, save
-from .tabs.reverse_handlers import ReverseHandlers, ReverseSession
+from .tabs.reverse_handlers import ReverseHandlers
+from .tabs.reverse_session import ReverseSession
 
 
 def record(h: ReverseHandlers, path: str) -> Path:

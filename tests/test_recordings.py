@@ -10,7 +10,7 @@ import torch
 from core.samplers import SAMPLERS
 from core.schedules import make_schedule
 from explorer.recordings import FILE, Recordings, load, save, setting, weights_digest
-from explorer.tabs.reverse_handlers import Spec
+from explorer.tabs.reverse_session import Spec
 from explorer.trajectory import Clock, Lane, Trajectory, run_all
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py

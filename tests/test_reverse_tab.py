@@ -16,13 +16,9 @@ from explorer import animation
 from explorer.context import AppContext, Settings
 from explorer.lecture import OPENING
 from explorer.render import Figure
-from explorer.tabs.reverse_handlers import (
-    DEFAULT_SAMPLES,
-    ReverseHandlers,
-    ReverseSession,
-    checkpoint_summary,
-    default_samples,
-)
+from explorer.tabs.checkpoint_picker import checkpoint_summary
+from explorer.tabs.reverse_handlers import ReverseHandlers
+from explorer.tabs.reverse_session import DEFAULT_SAMPLES, ReverseSession, default_samples
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
@@ -138,7 +134,7 @@ def test_refresh_finds_a_new_checkpoint_and_keeps_the_choice(h, ckpt, app_settin
 
 def test_auto_speed_plays_any_run_in_about_the_same_time(h, ckpt):
     """The default speed paces a run by its length: DDIM 10 and DDPM 200 both take AUTO_SECONDS of clock."""
-    from explorer.tabs import reverse_handlers as rh
+    from explorer.tabs import reverse_session as rh
 
     assert rh.DEFAULT_SPEED == "auto"
     settings = (ckpt["tiny-digits"], "ddim", 10, 0.0, 0, 4, False, "ddpm", 20, 0.0, "linear")

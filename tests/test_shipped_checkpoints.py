@@ -89,7 +89,7 @@ def test_shipped_recording_is_the_default_run_computed_here(entry, live_reverse)
     import numpy as np
 
     from explorer.recordings import FILE, Recordings
-    from explorer.tabs.reverse_handlers import ReverseSession
+    from explorer.tabs.reverse_session import ReverseSession
 
     spec, loaded = live_reverse.default_spec(entry["path"])
     recorded = Recordings().get(spec)

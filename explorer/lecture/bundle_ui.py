@@ -11,9 +11,12 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.samplers import SAMPLER_LABELS, SAMPLERS
+
 from .. import animation, tempfiles
-from ..tabs.reverse_handlers import (SAMPLER_LABELS, SAMPLERS, ReverseHandlers, ReverseSession,
-                                     checkpoint_label, default_samples, default_steps, kind_of)
+from ..tabs.checkpoint_picker import checkpoint_label, kind_of
+from ..tabs.reverse_handlers import ReverseHandlers
+from ..tabs.reverse_session import ReverseSession, default_samples, default_steps
 from . import Restorer, _apply, bundles, url_state
 
 # The view's settings as page.js writes them to the URL (read afresh; location.search once the page is

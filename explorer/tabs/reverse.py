@@ -17,18 +17,18 @@ from .. import animation
 from ..lecture import Restorer
 from ..widgets import DataView, md
 from . import reverse_text as text
-from .reverse_handlers import (
+from .checkpoint_picker import kind_of
+from .reverse_handlers import ReverseHandlers
+from .reverse_session import (
     AUTO_SECONDS,
     DEFAULT_SAMPLES,
     DEFAULT_SPEED,
     MAX_SAMPLES,
     SEED_MAX,
     SPEEDS,
-    ReverseHandlers,
     ReverseSession,
     default_samples,
     default_steps,
-    kind_of,
     sampler_choices,
 )
 

@@ -1,52 +1,39 @@
-"""The Reverse tab's handlers: validate settings, run samplers on one clock, draw and export frames.
+"""The Reverse tab's handlers: run samplers on one clock, play, pause, step and scrub, export, sample.
 
 `ReverseHandlers(ctx)` holds every event of the tab (tests and gradio_client call them; `reverse.py`
-wires them to widgets). A `ReverseSession` (in a gr.State) keeps one browser session's recorded
-trajectory, the live computation and the playback cursor. All diffusion math is in `core`.
+wires them to widgets). The settings and a session's state are in `reverse_session.py`, the views of a
+frame in `reverse_views.py`, a link's restoring in `reverse_links.py`. All diffusion math is in `core`.
 """
 from __future__ import annotations
 
 import functools
 import json
 import math
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import torch
 
 from core.checkpoint import sampling_clip
-from core.config import DataConfig
-from core.data import checkpoint_data, load_dataset
-from core.forward import model_predictions
-from core.nets.base import KINDS
 from core.samplers import ANCESTRAL, SAMPLER_LABELS, SAMPLERS, sampler_name, sampler_options
-from core.schedules import SPACINGS, make_schedule
+from core.schedules import SPACINGS
 
 from .. import animation, tempfiles
-from ..costs import COSTS, LIMIT_S, computing_left, say_seconds
+from ..costs import COSTS, LIMIT_S, say_seconds
 from ..feed import FEEDS, Feed, armed_marker, jpeg
 from ..feed import marker as feed_marker
-from ..lecture import OPENING
 from ..pacer import FrameSlots
 from ..recordings import Recordings
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
 from ..widgets import DataView
 from . import reverse_text as text
+from .checkpoint_picker import RANK_KIND, CheckpointPicker, checkpoint_summary, kind_of
+from .reverse_links import ReverseLinks
+from .reverse_session import (AUTO_SECONDS, DEFAULT_SAMPLES, MAX_SAMPLES, SEED_MAX, ReverseSession, Spec, _float,
+                              _int, _reference_points, _schedule, _speed, default_samples, default_steps)
+from .reverse_views import ReverseViews
 
-
-RANK_KIND = {rank: kind for kind, rank in KINDS.items()}   # 1 -> points, 2 -> signal, 3 -> image
-MAX_SAMPLES = {"image": 64, "points": 2000, "signal": 16}
-DEFAULT_SAMPLES = {"image": 16, "points": 500, "signal": 4}
-LARGE_IMAGE = 16 * 16        # pixels per channel above which images default to a 3x3 grid (CPU-friendly)
-DEFAULT_STEPS = {"ddpm": None, "ddpm-beta": None, "ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 50}  # None: all T (DDPM's own)
-SEED_MAX = 2**31 - 1
-SPEEDS = ["auto", "10", "30", "100", "300", "1000", "max"]  # clock ticks (sampler steps) per second
-DEFAULT_SPEED = "auto"
-AUTO_SECONDS = 4.0  # "auto": a run plays in about this long, whatever its steps (DDIM 50 and DDPM 1000 alike)
 # Frames actually sent while playing: a browser shows ~30 images/s; plotly redraws are slower.
 MAX_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
 # The caption and the frame slider follow at most this often while playing (the first and the closing
@@ -60,185 +47,10 @@ CAPTION_FPS = 4.0
 LIVE_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
 EXPORT_MAX_FRAMES = {"gif": 90, "mp4": 360}
 EXPORT_FPS = {"gif": 12, "mp4": 24}
-FIELD_GRID = 17            # arrows per side of the 2-D field
-FIELD_LIM = 3.2
-TRAIL_SPAN = 0.12          # a trail covers the last 12% of T
-REFERENCE_POINTS = 1200
 SECOND_LANE_SALT = 1_000_003  # the second sampler's noise stream: seed + salt (its x_T is the first's)
 
 
-@dataclass(frozen=True)
-class Spec:
-    """A validated setting: everything that decides a trajectory (not the playback speed)."""
-
-    checkpoint: str
-    mtime: int
-    kind: str
-    lanes: tuple[Lane, ...]
-    seed: int
-    n: int
-
-
-class ReverseSession:
-    """Per browser session: the recorded trajectory, the live computation and the playback cursor.
-
-    Lives in a gr.State, so it is passed by reference to every event of the session: Pause and
-    Stop flip flags here that the playing generator reads between steps.
-    """
-
-    def __init__(self):
-        self.spec: Spec | None = None
-        self.traj: Trajectory | None = None
-        self.clock: Clock | None = None
-        self.cursor = 0
-        self.token: object | None = None   # identifies the playing generator; None = nothing plays
-        self.stopped: object | None = None  # the token of the generator Stop ended
-        self.paused: object | None = None   # the token of the generator Pause ended
-        self.model = None
-        self.schedule = None
-        self.prediction = "eps"
-        self.reference = None              # (M, 2) training points for 2-D models
-        self.fields: dict[int, tuple] = {}  # t -> (grid points, eps, spacing): cached per session
-        self.total = 0                     # clock ticks the run will take
-        self.estimate = 0.0                # seconds of computing the whole run takes here (measured call x steps)
-        self.timed_s, self.timed = 0.0, 0  # this run's own computing so far: seconds over that many ticks
-        self.recorded = False              # True: the trajectory was recorded before (replayed, not computed)
-        self.dark = False                  # image frames drawn on the dark theme's ground (the page says which)
-        self.played = False                # Play has run this run (a link or lesson stop only sets it up)
-        self.armed: Feed | None = None     # the feed the page's next Play click may ask for its first frame
-        self.lock = threading.RLock()
-
-    def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session
-        return ReverseSession()
-
-    def clear(self) -> None:
-        """Forget the run (another checkpoint was chosen): playback ends, Step and Export have nothing."""
-        with self.lock:
-            self.token = None
-            self.spec, self.traj, self.clock, self.cursor = None, None, None, 0
-            self.recorded, self.fields, self.total, self.estimate = False, {}, 0, 0.0
-            self.timed_s, self.timed = 0.0, 0
-
-    @property
-    def computing(self) -> bool:
-        return self.clock is not None and not self.clock.finished
-
-
-# --- choices and validation -------------------------------------------------------------------
-
-def _int(name: str, value, lo: int, hi: int) -> int:
-    """An integer from a widget or an API call (sliders send floats like 50.0); errors say the range."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}") from None
-    if not math.isfinite(f) or f != int(f) or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}")
-    return int(f)
-
-
-def _float(name: str, value, lo: float, hi: float) -> float:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}") from None
-    if not math.isfinite(f) or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}")
-    return f
-
-
-def sampler_choices() -> list[tuple[str, str]]:
-    return [(SAMPLER_LABELS.get(k, k), k) for k in SAMPLERS]
-
-
-def kind_of(entry: dict) -> str:
-    shape = entry.get("sample_shape") or []
-    return RANK_KIND.get(len(shape), "image")
-
-
-def checkpoint_label(entry: dict) -> str:
-    """'gaussians8 · checkpoints' or 'my-run · digits · runs': name, dataset if it differs, folder."""
-    parts = [entry["name"]]
-    if entry.get("dataset") and entry["dataset"] != entry["name"]:
-        parts.append(str(entry["dataset"]))
-    if entry.get("root"):
-        parts.append(Path(entry["root"]).name)
-    return " · ".join(parts)
-
-
-def checkpoint_summary(config, meta: dict) -> str:
-    """One markdown line about a checkpoint: dataset, net, sample shape, schedule, target, training.
-
-    A run saved before its planned end (stopped, interrupted, saved mid-run) says so: its samples
-    are those of a model still learning.
-    """
-    shape = "×".join(str(s) for s in meta["sample_shape"])
-    line = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · samples {shape} · "
-            f"T = {config.diffusion.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}")
-    trained, planned = meta.get("steps"), config.train.steps
-    if isinstance(trained, int):
-        line += (f" · trained {trained:,} of {planned:,} planned steps" if trained < planned
-                 else f" · trained {trained:,} steps")
-    return line
-
-
-def default_samples(kind: str, sample_shape) -> int:
-    """How many samples a run draws unless the user says otherwise: each step costs a forward pass on all."""
-    if kind == "image" and math.prod(sample_shape[1:]) > LARGE_IMAGE:
-        return 9
-    return DEFAULT_SAMPLES[kind]
-
-
-def default_steps(sampler: str, T: int) -> int:
-    return min(DEFAULT_STEPS.get(sampler) or T, T)
-
-
-def _speed(value) -> float | None:
-    """Clock ticks a second; math.inf for "max", None for "auto" (set from the run's length by the caller)."""
-    if str(value) == "max":
-        return math.inf
-    if str(value) == "auto":
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"speed must be one of {', '.join(SPEEDS)} (steps per second), got {value!r}") from None
-    if not 0 < v <= 100_000:
-        raise gr.Error(f"speed must be one of {', '.join(SPEEDS)} (steps per second), got {value!r}")
-    return v
-
-
-@functools.lru_cache(maxsize=8)
-def _reference_points(name: str, params_json: str):
-    """Up to REFERENCE_POINTS training points of a 2-D dataset, or None where they cannot be made."""
-    try:
-        data = checkpoint_data(DataConfig(name, json.loads(params_json)))  # only the app's data folders
-        data = load_dataset(data.name, **data.params)
-    except (ValueError, OSError, TypeError):
-        return None
-    if data.kind != "points":
-        return None
-    return data.x[:REFERENCE_POINTS].numpy()
-
-
-# --- the handlers -----------------------------------------------------------------------------
-
-class CheckpointPicker:
-    """What every tab with a checkpoint dropdown needs: the app context and its samplable checkpoints."""
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-
-    def checkpoints(self, fresh: bool = False) -> list[dict]:
-        """The checkpoints that can be sampled (the context rescans at most every couple of seconds, or `fresh`)."""
-        return self.ctx.samplable_checkpoints(fresh)
-
-    def choices(self, fresh: bool = False) -> list[tuple[str, str]]:
-        """(label, path) pairs for a dropdown."""
-        return [(checkpoint_label(e), e["path"]) for e in self.checkpoints(fresh)]
-
-
-class ReverseHandlers(CheckpointPicker):
+class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
     """Every event of the tab, bound to the app context (for checkpoints and the device).
 
     `recordings` keeps complete trajectories for every session of the app (and finds the ones shipped
@@ -757,262 +569,6 @@ class ReverseHandlers(CheckpointPicker):
         session.cursor = max(0, min(_int("frame", frame, 0, 10**7), len(session.traj) - 1))
         return self.view(session, session.cursor, slider=False)
 
-    # drawing -------------------------------------------------------------------------------
-
-    def field(self, session: ReverseSession, t: int):
-        """The model's eps on a grid of 2-D points at timestep t: (points, eps, spacing); cached per t."""
-        t = max(1, int(t))  # t = 0 is the clean data, where the net is not defined: show t = 1
-        if t not in session.fields:
-            axis = np.linspace(-FIELD_LIM, FIELD_LIM, FIELD_GRID, dtype=np.float32)
-            pts = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
-            x = torch.from_numpy(pts).to(self.ctx.device)
-            with torch.no_grad():
-                _, eps = model_predictions(session.model, session.schedule, x, t, session.prediction)
-            if len(session.fields) > 256:
-                session.fields.clear()
-            session.fields[t] = (pts, eps.float().cpu().numpy(), float(axis[1] - axis[0]))
-        return session.fields[t]
-
-    def _points_parts(self, session: ReverseSession, k: int):
-        traj = session.traj
-        frame = traj.frame(k)
-        span = max(1, int(TRAIL_SPAN * session.schedule.T))
-        trails = [traj.lane_history(lane, k, span) for lane in range(len(traj.lanes))]
-        fields = [self.field(session, s.t) for s in frame]
-        return frame, trails, fields
-
-    def picture(self, session: ReverseSession, k: int):
-        """Frame k as shown live: an RGB array for images (on the page's ground), a plotly Figure for
-        points and signals (the page's theme styles those itself)."""
-        traj = session.traj
-        if traj.kind == "image":
-            return animation.image_frame(traj.frame(k), traj.lanes, dark=session.dark)
-        if traj.kind == "points":
-            frame, trails, fields = self._points_parts(session, k)
-            return animation.points_figure(frame, traj.lanes, trails, fields, session.reference)
-        return animation.signal_figure(traj.frame(k), traj.lanes)
-
-    def raster(self, session: ReverseSession, k: int, themed: bool = False) -> np.ndarray:
-        """Frame k as an RGB array, whatever the data kind: light, as exported, or with `themed` image
-        frames on the page's ground (chart frames are light: the page inverts them in its dark theme)."""
-        traj = session.traj
-        if traj.kind == "image":
-            return animation.image_frame(traj.frame(k), traj.lanes, dark=themed and session.dark)
-        if traj.kind == "points":
-            frame, trails, fields = self._points_parts(session, k)
-            return animation.points_raster(frame, traj.lanes, trails, fields, session.reference)
-        return animation.signal_raster(traj.frame(k), traj.lanes)
-
-    def caption(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False) -> str:
-        traj = session.traj
-        lines = []
-        for lane, s in zip(traj.lanes, traj.frame(k)):
-            ab = float(session.schedule.alpha_bar[s.t])
-            if playing:  # plain text: typesetting the maths on every frame was a large part of the browser's work
-                where = "**done**: the sample x₀" if s.done else f"step **{s.i + 1}** of {s.n}, t = {s.t}"
-                lines.append(f"{animation.lane_title(lane, s).split(' · ')[0]}: {where}, ᾱ_t = {ab:.3g}")
-                continue
-            where = "**done**: the sample $x_0$" if s.done else f"step **{s.i + 1}** of {s.n}, $t = {s.t}$"
-            lines.append(f"{animation.lane_title(lane, s).split(' · ')[0]}: {where}, "
-                         f"$\\bar\\alpha_t = {text.tex_number(ab)}$")
-        lines.append(self.progress(session, note, playing))
-        return "  \n".join(lines)
-
-    def progress(self, session: ReverseSession, note: str | None = None, playing: bool = False) -> str:
-        traj = session.traj
-        if session.computing:
-            if not playing and not session.played and session.cursor == 0:
-                # a run a link or a lesson stop set up on its first frame: nothing computed yet but the
-                # noise it starts from, so say what Play will do and how long it takes
-                cost = f", about {say_seconds(session.estimate)}" if session.estimate >= 2 else ""
-                return (f"Ready: press Play (or Space). {session.total - 1} steps, computed live{cost}."
-                        + (f" {note}" if note else ""))
-            state = "computing…" if playing else "paused"
-        elif playing:  # a run computed before, played again
-            state = "replaying"
-        else:
-            state = "complete" if traj.complete else "stopped"
-        kept = "" if traj.stride == 1 else f" (recording every {traj.stride}th to bound memory)"
-        if session.recorded:
-            state = ("replaying" if playing else "complete" if session.cursor >= len(traj) - 1
-                     else "ready: press Play (or Space)" if session.cursor == 0 else "paused")
-            # a run of n steps has frames 0 to n, as the slider counts them: the noise it starts from (0),
-            # then one after each step
-            line = (f"Frame {session.cursor} of {len(traj) - 1} · {traj.ticks - 1} steps{kept} · recorded earlier, "
-                    f"replayed without computing · {state}.")
-            return line + (f" {note}" if note else "")
-        line = (f"Frame {session.cursor} of {len(traj) - 1} recorded · {max(traj.ticks - 1, 0)} of "
-                f"{session.total - 1} steps computed live{kept} · {state}" + ("" if state.endswith("…") else "."))
-        if session.computing:
-            left = computing_left(session.estimate, session.total, traj.ticks, session.timed_s, session.timed)
-            if max(left, session.estimate) >= 2:
-                line += f" About {say_seconds(left)} of computing left."
-        return line + (f" {note}" if note else "")
-
-    def status(self, session, note: str) -> str:
-        if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
-            return note
-        return self.caption(session, session.cursor, note)
-
-    def view(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False,
-             slider: bool = True, picture: bool = True, streaming: bool = False, words: bool = True) -> tuple:
-        """The outputs (image, plot, caption, frame slider) for frame k; picture=False leaves the shown one.
-
-        While playing, 2-D and signal frames are drawn on the server as JPEG pictures like image
-        frames: a plotly figure with hundreds of points, trails and arrows costs the browser a
-        full redraw per frame and froze it at a few frames a second. At rest (paused, stopped,
-        complete, scrubbed, stepped) the same frame is the interactive figure, for hover and zoom.
-
-        streaming: a later frame of a play whose first view set the components up: only values go
-        (the picture, and with `words` the caption and the slider's position and length).
-        Gradio's page applies each key of an update on its own, and one without a value (visible,
-        interactive, maximum) makes it deep-copy all of that component's properties: a hidden
-        figure's hundreds of points copied on every frame were most of the browser's work. So the
-        first playing view also empties the hidden figure (the closing view sends a new one).
-        """
-        kind = session.traj.kind
-        if not picture:
-            image, plot = gr.skip(), gr.skip()
-        elif kind == "image":
-            image, plot = DataView.fast(kind, self.picture(session, k))
-        elif playing and streaming:
-            image, plot = self.raster(session, k), gr.skip()
-        elif playing:
-            image, plot = gr.update(value=self.raster(session, k), visible=True), gr.update(value=None, visible=False)
-        else:
-            image, plot = DataView.show(kind, self.picture(session, k))
-        if not words:
-            return image, plot, gr.skip(), gr.skip()
-        top = max(len(session.traj) - 1, 0)
-        if not slider:
-            scrub = gr.skip()
-        elif streaming:  # already locked by the first view; the length grows while computing
-            scrub = gr.update(maximum=max(top, 1), value=k)
-        else:
-            scrub = gr.update(maximum=max(top, 1), value=k, interactive=not playing)
-        return image, plot, self.caption(session, k, note, playing), scrub
-
-    def set_theme(self, mode, session):
-        """The page's theme, 'dark' or 'light': image frames are drawn on its ground from now on, and the
-        frame shown is drawn again (the page asks when the picture's ground does not match its theme)."""
-        if not isinstance(session, ReverseSession):
-            return gr.skip()
-        session.dark = str(mode).strip().lower() == "dark"
-        traj = session.traj
-        if traj is None or not len(traj) or traj.kind != "image" or session.token is not None:
-            return gr.skip()  # nothing shown, a chart (the page styles it), or a play (its next frames follow)
-        return self.picture(session, session.cursor)
-
-    # restoring a link -----------------------------------------------------------------------
-
-    LINK_KEYS = ("checkpoint", "sampler", "steps", "eta", "n", "frame", "seed", "compare", "sampler_b", "steps_b",
-                 "spacing")
-    N_RESTORED = 20  # the restorer's outputs (see `restore`)
-
-    def restore(self, values: dict, problems: list[str]) -> tuple:
-        """The Reverse tab's part of restoring a link (see explorer.lecture.url_state).
-
-        Outputs: checkpoint, sampler, steps, eta, seed, samples, facts, second steps, shown kind,
-        explanation, compare, the second sampler's group, the second sampler, its eta, the spacing, then the view
-        (image, plot, caption, frame slider) and the session. With a frame in the link the trajectory
-        is computed up to it, so the link shows the same picture.
-        """
-        skip = (gr.skip(),) * self.N_RESTORED
-        if values.get("tab") != "reverse" or not any(k in values for k in self.LINK_KEYS):
-            # only when the page opens: a lesson stop or bundle of another tab must not replace a run
-            # the lecturer has on this tab (or one still playing)
-            return self.opening() if values.get(OPENING) else skip
-        entries = self.checkpoints()
-        path = self.default_checkpoint()
-        name = values.get("checkpoint")
-        if name is not None:
-            found = [e["path"] for e in entries if name in (e["name"], checkpoint_label(e))]
-            if found:
-                path = found[0]
-            else:
-                names = ", ".join(sorted({e["name"] for e in entries})) or "none"
-                problems.append(f"there is no checkpoint {name!r} here (checkpoints: {names})")
-        if path is None:
-            return skip
-        _, _, meta, schedule = self.load(path)
-        kind, T = kind_of(self.entry(path)), schedule.T
-        sampler = self._link_sampler(values, "sampler", "ddim", problems)
-        steps = values.get("steps", default_steps(sampler, T))
-        if steps > T:
-            problems.append(f"the link's steps={steps} is more than this model's T={T}")
-            steps = default_steps(sampler, T)
-        eta = values.get("eta", 0.0) if sampler == "ddim" else 0.0
-        n = values.get("n", default_samples(kind, meta["sample_shape"]))
-        if n > MAX_SAMPLES[kind]:
-            problems.append(f"the link's n={n} is more than {MAX_SAMPLES[kind]}, the most for {kind} models")
-            n = default_samples(kind, meta["sample_shape"])
-        seed = values.get("seed", 0)
-        compare = values.get("compare", False)
-        sampler_b = self._link_sampler(values, "sampler_b", "ddpm", problems)
-        steps_b = values.get("steps_b", default_steps(sampler_b, T))
-        if steps_b > T:
-            problems.append(f"the link's steps_b={steps_b} is more than this model's T={T}")
-            steps_b = default_steps(sampler_b, T)
-        controls = (gr.update(value=path), gr.update(value=sampler), gr.update(maximum=T, value=steps),
-                    gr.update(value=eta, visible=sampler == "ddim"), gr.update(value=seed),
-                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path),
-                    gr.update(maximum=T, value=steps_b), kind,
-                    self.explanation(path, sampler, compare, sampler_b),
-                    gr.update(value=compare), gr.update(visible=compare), gr.update(value=sampler_b),
-                    gr.update(value=0.0, visible=sampler_b == "ddim"), gr.update(value=values.get("spacing", "linear")))
-        frame = values.get("frame")
-        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, 0.0,
-                                 values.get("spacing", "linear"))
-        if frame is None:  # the first frame: x_T and one model call (nothing at all when recorded), so a link or
-            frame = 0      # a lesson stop opens on the noise the run starts from, not on an empty box
-        session = ReverseSession()
-        self._start(session, spec, loaded)
-        while len(session.traj) <= frame and self._advance(session):
-            pass
-        if frame >= len(session.traj):
-            problems.append(f"the link's frame={frame} is past the last frame of this run ({len(session.traj) - 1})")
-        session.cursor = min(frame, len(session.traj) - 1)
-        image, plot, caption, scrub = self.view(session, session.cursor)
-        if kind == "image":
-            image, plot = DataView.show(kind, image)
-        return (*controls, image, plot, caption, scrub, session)
-
-    @staticmethod
-    def _link_sampler(values: dict, key: str, default: str, problems: list[str]) -> str:
-        """A link's sampler (by its name or its label), or `default` with a message."""
-        given = values.get(key, default)
-        sampler = {**{k: k for k in SAMPLERS}, **{v: k for k, v in SAMPLER_LABELS.items()}}.get(given)
-        if sampler is None:
-            problems.append(f"the link's {key}={given!r} is not one of {', '.join(SAMPLERS)}")
-            sampler = default
-        return sampler
-
-    def default_spec(self, path: str) -> tuple[Spec, tuple]:
-        """(Spec, loaded) of the tab's default setting for a checkpoint: what it plays before anything
-        is changed (DDIM with its default steps, eta 0, seed 0, the kind's default number of samples)."""
-        _, _, meta, schedule = self.load(path)
-        kind = kind_of(self.entry(path))
-        return self.spec(path, "ddim", default_steps("ddim", schedule.T), 0.0, 0,
-                         default_samples(kind, meta["sample_shape"]))
-
-    def opening(self) -> tuple:
-        """The restorer's outputs for a page that names nothing of this tab: the controls as built and,
-        when the default run was recorded (shipped beside each shipped model), its first frame, so
-        the tab opens on a picture of the noise it starts from rather than an empty box."""
-        skip = (gr.skip(),) * self.N_RESTORED
-        path = self.default_checkpoint()
-        if path is None:
-            return skip
-        spec, loaded = self.default_spec(path)
-        if self.recordings.get(spec) is None:
-            return skip
-        session = ReverseSession()
-        self._start(session, spec, loaded)
-        image, plot, caption, scrub = self.view(session, 0)
-        if spec.kind == "image":
-            image, plot = DataView.show(spec.kind, image)
-        return (*(gr.skip(),) * (self.N_RESTORED - 5), image, plot, caption, scrub, session)
-
     # export and the final sample ------------------------------------------------------------
 
     def export(self, fmt, session, progress=gr.Progress()):
@@ -1097,8 +653,3 @@ class ReverseHandlers(CheckpointPicker):
             "estimated_seconds": round(seconds_est, 3),
         }
         yield pic, stats
-
-
-@functools.lru_cache(maxsize=16)
-def _schedule(name: str, T: int):
-    return make_schedule(name, T)

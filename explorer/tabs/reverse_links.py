@@ -1,0 +1,124 @@
+"""The Reverse tab's part of a link, lesson stop or page opening: the controls and the frame a link names
+(a mixin of `ReverseHandlers`, which supplies loading, settings and the run)."""
+from __future__ import annotations
+
+import gradio as gr
+
+from core.samplers import SAMPLER_LABELS, SAMPLERS
+
+from ..lecture import OPENING
+from ..widgets import DataView
+from .checkpoint_picker import checkpoint_label, kind_of
+from .reverse_session import MAX_SAMPLES, ReverseSession, Spec, default_samples, default_steps
+
+
+class ReverseLinks:
+    """Restoring the tab from a link's values, and its opening view."""
+
+    LINK_KEYS = ("checkpoint", "sampler", "steps", "eta", "n", "frame", "seed", "compare", "sampler_b", "steps_b",
+                 "spacing")
+    N_RESTORED = 20  # the restorer's outputs (see `restore`)
+
+    def restore(self, values: dict, problems: list[str]) -> tuple:
+        """The Reverse tab's part of restoring a link (see explorer.lecture.url_state).
+
+        Outputs: checkpoint, sampler, steps, eta, seed, samples, facts, second steps, shown kind,
+        explanation, compare, the second sampler's group, the second sampler, its eta, the spacing, then the view
+        (image, plot, caption, frame slider) and the session. With a frame in the link the trajectory
+        is computed up to it, so the link shows the same picture.
+        """
+        skip = (gr.skip(),) * self.N_RESTORED
+        if values.get("tab") != "reverse" or not any(k in values for k in self.LINK_KEYS):
+            # only when the page opens: a lesson stop or bundle of another tab must not replace a run
+            # the lecturer has on this tab (or one still playing)
+            return self.opening() if values.get(OPENING) else skip
+        entries = self.checkpoints()
+        path = self.default_checkpoint()
+        name = values.get("checkpoint")
+        if name is not None:
+            found = [e["path"] for e in entries if name in (e["name"], checkpoint_label(e))]
+            if found:
+                path = found[0]
+            else:
+                names = ", ".join(sorted({e["name"] for e in entries})) or "none"
+                problems.append(f"there is no checkpoint {name!r} here (checkpoints: {names})")
+        if path is None:
+            return skip
+        _, _, meta, schedule = self.load(path)
+        kind, T = kind_of(self.entry(path)), schedule.T
+        sampler = self._link_sampler(values, "sampler", "ddim", problems)
+        steps = values.get("steps", default_steps(sampler, T))
+        if steps > T:
+            problems.append(f"the link's steps={steps} is more than this model's T={T}")
+            steps = default_steps(sampler, T)
+        eta = values.get("eta", 0.0) if sampler == "ddim" else 0.0
+        n = values.get("n", default_samples(kind, meta["sample_shape"]))
+        if n > MAX_SAMPLES[kind]:
+            problems.append(f"the link's n={n} is more than {MAX_SAMPLES[kind]}, the most for {kind} models")
+            n = default_samples(kind, meta["sample_shape"])
+        seed = values.get("seed", 0)
+        compare = values.get("compare", False)
+        sampler_b = self._link_sampler(values, "sampler_b", "ddpm", problems)
+        steps_b = values.get("steps_b", default_steps(sampler_b, T))
+        if steps_b > T:
+            problems.append(f"the link's steps_b={steps_b} is more than this model's T={T}")
+            steps_b = default_steps(sampler_b, T)
+        controls = (gr.update(value=path), gr.update(value=sampler), gr.update(maximum=T, value=steps),
+                    gr.update(value=eta, visible=sampler == "ddim"), gr.update(value=seed),
+                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path),
+                    gr.update(maximum=T, value=steps_b), kind,
+                    self.explanation(path, sampler, compare, sampler_b),
+                    gr.update(value=compare), gr.update(visible=compare), gr.update(value=sampler_b),
+                    gr.update(value=0.0, visible=sampler_b == "ddim"), gr.update(value=values.get("spacing", "linear")))
+        frame = values.get("frame")
+        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, 0.0,
+                                 values.get("spacing", "linear"))
+        if frame is None:  # the first frame: x_T and one model call (nothing at all when recorded), so a link or
+            frame = 0      # a lesson stop opens on the noise the run starts from, not on an empty box
+        session = ReverseSession()
+        self._start(session, spec, loaded)
+        while len(session.traj) <= frame and self._advance(session):
+            pass
+        if frame >= len(session.traj):
+            problems.append(f"the link's frame={frame} is past the last frame of this run ({len(session.traj) - 1})")
+        session.cursor = min(frame, len(session.traj) - 1)
+        image, plot, caption, scrub = self.view(session, session.cursor)
+        if kind == "image":
+            image, plot = DataView.show(kind, image)
+        return (*controls, image, plot, caption, scrub, session)
+
+    @staticmethod
+    def _link_sampler(values: dict, key: str, default: str, problems: list[str]) -> str:
+        """A link's sampler (by its name or its label), or `default` with a message."""
+        given = values.get(key, default)
+        sampler = {**{k: k for k in SAMPLERS}, **{v: k for k, v in SAMPLER_LABELS.items()}}.get(given)
+        if sampler is None:
+            problems.append(f"the link's {key}={given!r} is not one of {', '.join(SAMPLERS)}")
+            sampler = default
+        return sampler
+
+    def default_spec(self, path: str) -> tuple[Spec, tuple]:
+        """(Spec, loaded) of the tab's default setting for a checkpoint: what it plays before anything
+        is changed (DDIM with its default steps, eta 0, seed 0, the kind's default number of samples)."""
+        _, _, meta, schedule = self.load(path)
+        kind = kind_of(self.entry(path))
+        return self.spec(path, "ddim", default_steps("ddim", schedule.T), 0.0, 0,
+                         default_samples(kind, meta["sample_shape"]))
+
+    def opening(self) -> tuple:
+        """The restorer's outputs for a page that names nothing of this tab: the controls as built and,
+        when the default run was recorded (shipped beside each shipped model), its first frame, so
+        the tab opens on a picture of the noise it starts from rather than an empty box."""
+        skip = (gr.skip(),) * self.N_RESTORED
+        path = self.default_checkpoint()
+        if path is None:
+            return skip
+        spec, loaded = self.default_spec(path)
+        if self.recordings.get(spec) is None:
+            return skip
+        session = ReverseSession()
+        self._start(session, spec, loaded)
+        image, plot, caption, scrub = self.view(session, 0)
+        if spec.kind == "image":
+            image, plot = DataView.show(spec.kind, image)
+        return (*(gr.skip(),) * (self.N_RESTORED - 5), image, plot, caption, scrub, session)
