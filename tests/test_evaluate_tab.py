@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import re
 import threading
 
 import gradio as gr
@@ -16,8 +15,10 @@ from core.training import Trainer
 from explorer.context import AppContext
 from explorer.quiz import STORE
 from explorer.render import Figure
+from explorer.tabs import evaluate_figures as ef
 from explorer.tabs import evaluate_handlers as eh
-from explorer.tabs.evaluate_handlers import EvaluateHandlers, fmt, history_points
+from explorer.tabs.evaluate_figures import fmt
+from explorer.tabs.evaluate_handlers import EvaluateHandlers, history_points
 from reverse_checkpoints import SPECS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
@@ -36,11 +37,6 @@ def finish(gen):
 
 
 # --- small pieces ---------------------------------------------------------------------------
-
-def test_numbers_are_formatted_for_a_table():
-    assert [fmt(v) for v in (None, float("nan"), 1200, 0.123456, 1.5e-6, 123456.0, 0.0)] == \
-        ["–", "–", "1,200", "0.1235", "1.50e-06", "1.23e+05", "0"]
-
 
 def test_history_points_spread_over_the_run():
     entries = [{"name": f"step-{i}", "steps": i} for i in range(30, 0, -1)]
@@ -65,7 +61,7 @@ def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_agai
 
     shipped = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "moons"
     stored = json.loads((shipped / "figures.json").read_text())
-    table = eh.stored_figures(shipped)
+    table = ef.stored_figures(shipped)
     assert "Recorded with this model" in table and "Press <b>Evaluate</b> to measure again" in table
     for run in stored["runs"]:  # one table per sampler setting, every figure in it with its reading
         assert f"by {html.escape(sampler_name(run['sampler']))} ({fmt(run['steps'])} steps" in table
@@ -74,22 +70,22 @@ def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_agai
         for f in run["metrics"].values():
             assert f["label"] in table and fmt(f["value"]) in table
             if f.get("floor") is not None:
-                assert eh.fmt_pm(f["floor"], f.get("floor_sd")) in table
+                assert ef.fmt_pm(f["floor"], f.get("floor_sd")) in table
     assert table.count("<table>") == len(stored["runs"])
     # each run's main figures marked: as many marks as the runs' overall readings name figures
     named = sum(len(r["overall"][g]) for r in stored["runs"] for g in ("same", "worse", "better"))
     assert named > 0 and table.count("class='ev-main'") == named
-    assert h.figures_at_rest(ckpt["tiny-points"]) == eh.EVALUATE_PROMPT  # trained here: nothing recorded
+    assert h.figures_at_rest(ckpt["tiny-points"]) == ef.EVALUATE_PROMPT  # trained here: nothing recorded
     # choosing a model also clears an earlier evaluation's warnings and MSE chart (another model's)
     table2, warnings, mse = h.figures_view_at_rest(ckpt["tiny-points"])
-    assert table2 == eh.EVALUATE_PROMPT and warnings == "" and isinstance(mse, Figure)
+    assert table2 == ef.EVALUATE_PROMPT and warnings == "" and isinstance(mse, Figure)
     assert mse.to_json().startswith('{"data":[]') and "press Evaluate" in mse.to_json()
-    assert h.figures_at_rest(None) == eh.EVALUATE_PROMPT
+    assert h.figures_at_rest(None) == ef.EVALUATE_PROMPT
     with pytest.raises(gr.Error, match="Unknown checkpoint"):  # only listed checkpoints are read
         h.figures_at_rest("/no/such/checkpoint")
-    for bad in ("{not json", json.dumps({"runs": "x"}), json.dumps([1, 2]), "x" * (eh.STORED_MAX_BYTES + 1)):
+    for bad in ("{not json", json.dumps({"runs": "x"}), json.dumps([1, 2]), "x" * (ef.STORED_MAX_BYTES + 1)):
         (tmp_path / "figures.json").write_text(bad)
-        assert eh.stored_figures(tmp_path) == eh.EVALUATE_PROMPT
+        assert ef.stored_figures(tmp_path) == ef.EVALUATE_PROMPT
 
 
 def test_a_shipped_model_opens_visual_inspection_on_its_recorded_samples(h, ckpt):
@@ -157,7 +153,7 @@ def test_points_evaluation_streams_progress_then_every_view(h, ckpt):
     assert swd["vs_floor"]["estimate"] == pytest.approx(swd["value"] / swd["floor"])
     assert "id='ev-overall'" in table and figures["overall"]["says"] in table
     assert "against the floor" in table and "real data (mean ± sd)" in table
-    assert eh.fmt_pm(swd["floor"], swd["floor_sd"]) in table  # the floor to the digits its spread allows
+    assert ef.fmt_pm(swd["floor"], swd["floor_sd"]) in table  # the floor to the digits its spread allows
     # the main figures (the overall reading's) are marked, the others not
     main = set(figures["overall"]["same"] + figures["overall"]["worse"] + figures["overall"]["better"])
     assert main == {"swd", "mmd", "precision", "recall"} & set(figures["metrics"])
@@ -316,41 +312,3 @@ def test_api_quiz_round(client, ckpt):
     out = client.predict(3, api_name="/quiz_vote_generated")
     summary = out[-3]
     assert "**1** answers" in summary or "1** answers" in summary
-
-
-def test_a_floor_is_shown_to_the_digits_its_spread_allows():
-    assert eh.fmt_pm(0.9315, 0.01099) == "0.931 ± 0.011"  # a spread starting 10-35: 2 significant digits
-    assert eh.fmt_pm(0.9087, 8.42e-4) == "0.9087 ± 0.0008"  # 35-95: 1 digit
-    assert eh.fmt_pm(9.811, 9.95e-4) == "9.8110 ± 0.0010"  # 95-99 rounds up a decade: 2 digits of it
-    assert eh.fmt_pm(9.81138, 9.9499e-4) == "9.8114 ± 0.0010"
-    assert eh.fmt_pm(53.2, 12.3) == "53 ± 12" and eh.fmt_pm(1234.0, 356.0) == "1,200 ± 400"
-    assert eh.fmt_pm(0.9911, 0.0) == "0.9911 ± 0"  # identical draws: said, not hidden
-    assert eh.fmt_pm(4e-6, 1e-9) == f"{fmt(4e-6)} ± {fmt(1e-9)}"  # more than 6 decimals: plain figures
-    assert eh.fmt_pm(0.5, None) == "0.5" and eh.fmt_pm(0.5, float("nan")) == "0.5 ± –"
-
-
-@pytest.mark.parametrize("how, estimate, interval, shown", [
-    ("difference", -0.008616, (-0.0524, 0.0672), "-0.009 [-0.052, 0.067]"),  # 2 digits of the half-width 0.06
-    ("difference", -0.0002, (-0.0939, 0.0841), "+0.000 [-0.094, 0.084]"),  # never "-0.000"
-    ("difference", 0.004454, (-0.0256, 0.0256), "+0.004 [-0.026, 0.026]"),
-    ("ratio", 0.927, (0.663, 1.44), "×0.93 [0.66, 1.44]"),
-    ("ratio", 58.2, (32.7, 121.0), "×58 [33, 121]"),
-])
-def test_a_figure_against_its_floor_is_shown_to_the_digits_its_interval_allows(how, estimate, interval, shown):
-    cell = eh.vs_floor_cell({"better": "lower", "vs_floor": {"how": how, "estimate": estimate, "interval": interval,
-                                                            "verdict": "same", "says": "indistinguishable"}})
-    assert re.sub("<[^>]+>", "", cell.split("<div")[0]) == shown
-
-
-def test_a_figure_with_a_fixed_mark_names_it_beside_its_reading():
-    # memorisation's floor is the fixed 1 (as near the training set as real data); the presenter view hides
-    # the floor's column, so the reading names it
-    cell = eh.vs_floor_cell({"better": "closer to floor", "floor": 1.0, "vs_floor": None})
-    assert re.sub("<[^>]+>", "", cell) == "closer to floor is better (floor 1)"
-    assert re.sub("<[^>]+>", "", eh.vs_floor_cell({"better": "lower", "floor": None})) == "lower is better"
-
-
-def test_a_figures_own_interval_is_shown_to_2_digits_of_its_half_width():
-    assert eh.fmt_interval(0.6266, 1.33) == "[0.63, 1.33]"
-    assert eh.fmt_interval(-0.004504, 0.1041) == "[-0.005, 0.104]"
-    assert eh.fmt_interval(None, None) == "[–, –]" and eh.fmt_interval(0.5, 0.5) == "[0.5, 0.5]"  # no width

@@ -12,8 +12,9 @@ from core.samplers import SAMPLERS
 
 from ..lecture import Restorer, with_views
 from ..widgets import DataView, md
-from .evaluate_handlers import (DEFAULT_N, EVALUATE_PROMPT, PAIRS_LABEL, PAIRS_PROMPT, QUIZ_MAX_PER_SOURCE,
-                                SEED_MAX, EvaluateHandlers, mse_at_rest, progress_html)
+from .evaluate_figures import EVALUATE_PROMPT, progress_html
+from .evaluate_handlers import DEFAULT_N, PAIRS_LABEL, PAIRS_PROMPT, SEED_MAX, EvaluateHandlers, mse_at_rest
+from .evaluate_quiz import QUIZ_MAX_PER_SOURCE
 
 TITLE = "Evaluate"
 
