@@ -40,7 +40,7 @@ from core.data import load_dataset  # noqa: E402
 from core.samplers import sample  # noqa: E402
 from core.training import Trainer  # noqa: E402
 from explorer import drawing  # noqa: E402
-from explorer.tabs.train import DRAW, DEFAULTS, make_config  # noqa: E402
+from explorer.tabs.train_settings import DRAW, DEFAULTS, make_config  # noqa: E402
 
 RADIUS = 0.1
 N_SAMPLES = 2000

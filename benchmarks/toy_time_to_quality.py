@@ -9,7 +9,7 @@ mean over sample seeds 0-3 of 2,000 DDPM-1000 samples each, every seed scored by
 core.evaluate.evaluate_checkpoint exactly as benchmarks/checkpoint_figures.py scores a shipped checkpoint.
 Only training time counts; scoring is not timed.
 
-- ours: the Train tab's defaults for swiss_roll (explorer.tabs.train: preset, schedule, batch, steps,
+- ours: the Train tab's defaults for swiss_roll (explorer.tabs.train_settings: preset, schedule, batch, steps,
   learning rate and warm-up; previews off), run to its planned end (its learning rate decays over the
   run) and scored there; beside it the same run with one choice changed (the linear schedule; mlp-2d's four
   blocks), to show what each choice buys.
@@ -47,7 +47,7 @@ from core.goals import check, over_seeds  # noqa: E402
 from core.nets import preset_rows  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
 from core.training import Trainer  # noqa: E402
-from explorer.tabs.train import DEFAULTS, default_preset, make_config  # noqa: E402
+from explorer.tabs.train_settings import DEFAULTS, default_preset, make_config  # noqa: E402
 
 DATASET = "swiss_roll"
 N, SEEDS = 2000, 4

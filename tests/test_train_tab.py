@@ -14,10 +14,11 @@ from core.nets import PRESETS
 from explorer import costs
 from explorer.jobs import TrainingJob
 from explorer.render import Figure
-from explorer.tabs import train
-from explorer.tabs.train import (UPLOAD, PreviewChoices, button_states, changed_outputs, default_preset, estimate_seconds, estimate_text, kind_of,
-                                 make_config, make_handlers, make_poll, nearest_preview, on_dataset, presets_for,
-                                 preview_value, view_outputs)
+from explorer.tabs import train_handlers, train_settings
+from explorer.tabs.train_handlers import (PreviewChoices, button_states, changed_outputs, make_handlers, make_poll,
+                                          nearest_preview, on_dataset, preview_value, view_outputs)
+from explorer.tabs.train_settings import (UPLOAD, default_preset, estimate_seconds, estimate_text, kind_of, make_config,
+                                          presets_for)
 
 WAIT = 120.0
 GOOD = dict(dataset="gaussians8", upload_folder=None, preset="mlp-2d", schedule="linear", T=100, prediction="eps",
@@ -51,7 +52,7 @@ def test_presets_fit_the_kind_of_data():
     assert set(presets_for("signal")) == {"gru-signals", "conv1d-signals"}
     assert kind_of("digits") == "image" and kind_of(UPLOAD) == "image" and kind_of("moons") == "points"
     assert default_preset("digits") == "unet-digits" and default_preset("moons") == "mlp-2d-small"
-    assert default_preset(train.DRAW) == "mlp-2d"  # a drawing keeps the settings benchmarks/drawn_points.py measured
+    assert default_preset(train_settings.DRAW) == "mlp-2d"  # a drawing keeps the settings benchmarks/drawn_points.py measured
 
 
 def test_make_config_builds_the_run():
@@ -86,14 +87,14 @@ def test_bad_settings_say_what_is_allowed(over, message):
 def test_dataset_change_resets_the_controls():
     preset, schedule, batch, steps, lr, every, group, canvas = on_dataset("digits")
     assert preset["value"] == "unet-digits" and preset["choices"] == presets_for("image") and schedule == "linear"
-    assert (batch, steps, lr, every) == tuple(train.DEFAULTS["image"][k] for k in ("batch", "steps", "lr",
+    assert (batch, steps, lr, every) == tuple(train_settings.DEFAULTS["image"][k] for k in ("batch", "steps", "lr",
                                                                                     "preview_every"))
     assert group["visible"] is False and on_dataset(UPLOAD)[-2]["visible"] is True
     assert canvas["visible"] is False and on_dataset(UPLOAD)[-1]["visible"] is False
-    preset, schedule, batch, steps, lr, every, group, canvas = on_dataset(train.DRAW)
+    preset, schedule, batch, steps, lr, every, group, canvas = on_dataset(train_settings.DRAW)
     assert preset["value"] == "mlp-2d" and canvas["visible"] is True and group["visible"] is False
     assert schedule == "linear"
-    assert (batch, steps, lr, every) == tuple(train.DEFAULTS["drawing"][k] for k in ("batch", "steps", "lr",
+    assert (batch, steps, lr, every) == tuple(train_settings.DEFAULTS["drawing"][k] for k in ("batch", "steps", "lr",
                                                                                       "preview_every"))
     # a built-in 2-D toy: the settings that meet the 2-D quality goal in a short run (toy_time_to_quality.py)
     preset, schedule, batch, steps, lr, every, group, canvas = on_dataset("swiss_roll")
@@ -104,7 +105,7 @@ def test_dataset_change_resets_the_controls():
 def test_time_estimate_scales_with_steps_and_batch():
     short = estimate_seconds("mlp-2d", 64, 100, 0)
     assert short is not None
-    row = train.speed_table()["presets"]["mlp-2d"]
+    row = train_settings.speed_table()["presets"]["mlp-2d"]
     assert estimate_seconds("mlp-2d", 64, 1100, 0) - short == pytest.approx(1000 * (row["base_s"] + 64 * row["per_sample_s"]))
     assert estimate_seconds("mlp-2d", 256, 100, 0) >= short
     assert estimate_seconds("mlp-2d", 64, 100, 10) > short  # previews cost time
@@ -145,22 +146,22 @@ def test_a_compiled_runs_pace_is_not_remembered_for_eager_estimates(tmp_path):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_precision_is_what_the_device_can_do(monkeypatch, native):
-    monkeypatch.setattr(train, "cpu_has_bf16", lambda: native)
-    assert train.default_precision("cuda:0") == "bf16 autocast" and train.default_precision("cpu") == "fp32"
-    assert train.precision_options("bf16 autocast", "cuda") == (True, False)  # amp, cpu_bf16
-    assert train.precision_options("fp32", "cuda") == (False, False)
-    assert train.precision_options("fp32", "cpu") == (False, False)
+    monkeypatch.setattr(train_settings, "cpu_has_bf16", lambda: native)
+    assert train_settings.default_precision("cuda:0") == "bf16 autocast" and train_settings.default_precision("cpu") == "fp32"
+    assert train_settings.precision_options("bf16 autocast", "cuda") == (True, False)  # amp, cpu_bf16
+    assert train_settings.precision_options("fp32", "cuda") == (False, False)
+    assert train_settings.precision_options("fp32", "cpu") == (False, False)
     if native:
-        assert train.precision_options("bf16 autocast", "cpu") == (False, True)
-        assert "native bf16" in train.precision_info("cpu")
+        assert train_settings.precision_options("bf16 autocast", "cpu") == (False, True)
+        assert "native bf16" in train_settings.precision_info("cpu")
     else:
         with pytest.raises(ValueError, match="this CPU would emulate it, slower than fp32: choose fp32"):
-            train.precision_options("bf16 autocast", "cpu")
-        assert train.precision_info("cpu").startswith("fp32 only")
+            train_settings.precision_options("bf16 autocast", "cpu")
+        assert train_settings.precision_info("cpu").startswith("fp32 only")
     with pytest.raises(ValueError, match="mps has none here: choose fp32"):
-        train.precision_options("bf16 autocast", "mps")
+        train_settings.precision_options("bf16 autocast", "mps")
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16 autocast, got 'fp16'"):
-        train.precision_options("fp16", "cpu")
+        train_settings.precision_options("fp16", "cpu")
 
 
 def test_make_config_sets_amp_for_cuda():
@@ -352,7 +353,7 @@ def test_api_trains_and_the_checkpoint_is_listed(client, app):
 def test_uploaded_images_feed_the_image_folder_dataset(tmp_path):
     from PIL import Image
 
-    from explorer.tabs.train import upload_images
+    from explorer.tabs.train_handlers import upload_images
 
     paths = []
     for i in range(8):
@@ -378,50 +379,50 @@ def ink_canvas() -> np.ndarray:
 def test_a_drawing_makes_a_points_file_run(tmp_path):
     from explorer import drawing
 
-    state, figure, note = train.from_drawing({"composite": ink_canvas(), "background": None, "layers": []})
+    state, figure, note = train_handlers.from_drawing({"composite": ink_canvas(), "background": None, "layers": []})
     assert state["source"] == "the drawing" and "50 points from the drawing" in note
     assert isinstance(figure, Figure) and len(figure.to_dict()["data"][0]["x"]) == 50
-    c = make_config(**{**GOOD, "dataset": train.DRAW}, points_path=state["path"])
+    c = make_config(**{**GOOD, "dataset": train_settings.DRAW}, points_path=state["path"])
     assert c.data.name == "points_file" and c.data.params == {"path": str(Path(state["path"]).resolve()),
                                                              "sha256": drawing.file_sha256(state["path"])}
-    assert c.train.ema_decay == train.DEFAULTS["drawing"]["ema_decay"] and c.model.net == "mlp"
-    assert kind_of(train.DRAW) == "points" and default_preset(train.DRAW) == "mlp-2d"
-    assert train.DRAW in train.dataset_choices()
+    assert c.train.ema_decay == train_settings.DEFAULTS["drawing"]["ema_decay"] and c.model.net == "mlp"
+    assert kind_of(train_settings.DRAW) == "points" and default_preset(train_settings.DRAW) == "mlp-2d"
+    assert train_settings.DRAW in train_settings.dataset_choices()
     with pytest.raises(ValueError, match="no points yet: draw a shape"):
-        make_config(**{**GOOD, "dataset": train.DRAW})
+        make_config(**{**GOOD, "dataset": train_settings.DRAW})
     with pytest.raises(ValueError, match="no points yet"):
-        make_config(**{**GOOD, "dataset": train.DRAW}, points_path=str(tmp_path / "gone.csv"))
+        make_config(**{**GOOD, "dataset": train_settings.DRAW}, points_path=str(tmp_path / "gone.csv"))
 
 
 def test_the_canvas_while_drawing_and_the_csv_boxes(tmp_path):
-    state, figure, note = train.from_drawing(None)  # cleared: nothing to say but how to start
-    assert state is None and figure is None and note == train.POINTS_HINT
+    state, figure, note = train_handlers.from_drawing(None)  # cleared: nothing to say but how to start
+    assert state is None and figure is None and note == train_handlers.POINTS_HINT
     little = np.full((20, 20), 255, np.uint8)
     little[0, :7] = 0
-    state, figure, note = train.from_drawing(little)
+    state, figure, note = train_handlers.from_drawing(little)
     assert state == {"error": "the drawing has 7 pixels of ink; at least 50 are needed: draw longer strokes"}
     assert figure is None and note.startswith("⚠️ the drawing has 7 pixels")
     text = "x,y\n" + "".join(f"{i},{i % 7}\n" for i in range(80))
-    state, figure, note = train.from_csv_text(text)
+    state, figure, note = train_handlers.from_csv_text(text)
     assert "80 points from the pasted CSV" in note and Path(state["path"]).is_file()
     upload = tmp_path / "mine.csv"
     upload.write_text(text)
-    state2, _, note = train.from_csv_file(str(upload))
+    state2, _, note = train_handlers.from_csv_file(str(upload))
     assert state2["path"] == state["path"] and "80 points from mine.csv" in note  # the same points, one file
     with pytest.raises(gr.Error, match="line 4: 'x' is not a number"):
-        train.from_csv_text(text.replace("2,2\n", "2,x\n"))
+        train_handlers.from_csv_text(text.replace("2,2\n", "2,x\n"))
     upload.write_text("1,nan\n" * 60)
     with pytest.raises(gr.Error, match="mine.csv, line 1: 'nan' is not a finite number"):
-        train.from_csv_file(str(upload))
+        train_handlers.from_csv_file(str(upload))
     with pytest.raises(gr.Error, match="found 3 points; at least 50"):
-        train.from_csv_text("1,2\n3,4\n5,6\n")
+        train_handlers.from_csv_text("1,2\n3,4\n5,6\n")
 
 
 def test_start_refuses_missing_or_bad_points_and_trains_on_a_drawing(tmp_path):
     runs = tmp_path / "runs"
     ctx = SimpleNamespace(jobs=TrainingJob(runs, device="cpu", threads=1), settings=SimpleNamespace(runs_dir=runs))
     start, _pause, _resume, stop, _save, status = make_handlers(ctx)
-    args = {**GOOD, "dataset": train.DRAW, "steps": 20, "preview_every": 10}
+    args = {**GOOD, "dataset": train_settings.DRAW, "steps": 20, "preview_every": 10}
     try:
         with pytest.raises(gr.Error, match="no points yet: draw a shape on the canvas"):
             start(**args, checkpoint_every=0)
@@ -429,7 +430,7 @@ def test_start_refuses_missing_or_bad_points_and_trains_on_a_drawing(tmp_path):
             start(**args, checkpoint_every=0, points={"path": None})
         with pytest.raises(gr.Error, match="the drawing has 7 pixels of ink"):
             start(**args, checkpoint_every=0, points={"error": "the drawing has 7 pixels of ink"})
-        state, _, _ = train.from_drawing(ink_canvas())
+        state, _, _ = train_handlers.from_drawing(ink_canvas())
         assert start(**args, checkpoint_every=0, points=state).startswith("Started **points_file-mlp-2d-")
         kept = runs / "points" / Path(state["path"]).name
         assert kept.is_file()  # the run's points live in the runs folder, named by the run's config
