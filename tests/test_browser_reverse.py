@@ -424,3 +424,16 @@ def test_a_2d_play_never_blanks_the_view_or_moves_the_page_below_it(reverse, rep
     moved = [(top - rest, what) for top, _, what in seen if abs(top - rest) > 4]
     assert not blank, f"the view showed nothing at {len(blank)} of {len(seen)} animation frames: {blank}"
     assert not moved, f"the frame slider moved during the play (px, the view then): {moved}"
+
+
+def test_a_shipped_2d_model_switches_to_its_fastest_setting_that_meets_its_goal(reverse):
+    page = reverse
+    page.locator("#rv-ckpt input").click()
+    page.get_by_role("option", name=re.compile(r"^swiss_roll · ")).click()
+    page.wait_for_function("() => document.querySelector('#rv-measured').innerText.includes('✗ DDIM, 50 steps')")
+    page.locator("#rv-use-measured").click()
+    page.wait_for_function("() => document.querySelector('#rv-sampler input').value.includes('DPM-Solver++ 2M SDE')")
+    page.wait_for_function("() => document.querySelector('#rv-spacing input[value=quadratic]').checked")
+    assert page.locator("#rv-steps input[type=number]").input_value() == "50"
+    page.wait_for_function("() => document.querySelector('#rv-explain').innerText.includes('DPM-Solver++')")
+

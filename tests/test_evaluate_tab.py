@@ -13,6 +13,7 @@ from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
 from core.data import load_dataset
 from core.training import Trainer
 from explorer.context import AppContext
+from explorer.measured import MAX_BYTES
 from explorer.quiz import STORE
 from explorer.render import Figure
 from explorer.tabs import evaluate_figures as ef
@@ -83,7 +84,7 @@ def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_agai
     assert h.figures_at_rest(None) == ef.EVALUATE_PROMPT
     with pytest.raises(gr.Error, match="Unknown checkpoint"):  # only listed checkpoints are read
         h.figures_at_rest("/no/such/checkpoint")
-    for bad in ("{not json", json.dumps({"runs": "x"}), json.dumps([1, 2]), "x" * (ef.STORED_MAX_BYTES + 1)):
+    for bad in ("{not json", json.dumps({"runs": "x"}), json.dumps([1, 2]), "x" * (MAX_BYTES + 1)):
         (tmp_path / "figures.json").write_text(bad)
         assert ef.stored_figures(tmp_path) == ef.EVALUATE_PROMPT
 

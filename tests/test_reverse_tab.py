@@ -106,6 +106,30 @@ def test_sampler_change_shows_eta_only_for_ddim_and_suggests_steps(h, ckpt):
     assert h.sampler_changed(None, "ddim")[1] == gr.update()
 
 
+def shipped(h, name: str) -> str:
+    return next(e["path"] for e in h.checkpoints() if e["name"] == name and "assets" in str(e["path"]))
+
+
+def test_a_shipped_model_says_which_settings_meet_its_goal_and_offers_the_fastest(h):
+    words, button = h.measured(shipped(h, "swiss_roll"))
+    assert "✗ DDIM, 50 steps: " in words and "✓ DPM-Solver++ 2M SDE, 50 steps, quadratic spacing" in words
+    assert button["visible"] is True and "DPM-Solver++ 2M SDE, 50 steps, quadratic spacing" in button["value"]
+    sampler, steps, spacing, eta, explain = h.use_measured(shipped(h, "swiss_roll"), False, "ddpm")
+    assert (sampler["value"], steps["value"], spacing["value"]) == ("dpm++2m-sde", 50, "quadratic")
+    assert eta["visible"] is False and "DPM-Solver++" in explain
+    # digits meets its goal with the tab's own default (DDIM 50): said, and nothing to switch to
+    words, button = h.measured(shipped(h, "digits"))
+    assert "✓ DDIM, 50 steps" in words and button["visible"] is False
+
+
+def test_a_model_without_recorded_figures_offers_nothing(h, ckpt):
+    words, button = h.measured(ckpt["tiny-points"])  # trained here: no figures.json beside it
+    assert words == "" and button["visible"] is False
+    assert h.measured(None) == ("", gr.update(visible=False))
+    with pytest.raises(gr.Error, match="no recorded setting that meets its goal"):
+        h.use_measured(ckpt["tiny-points"])
+
+
 def test_explanation_has_each_samplers_update_and_the_kinds_panels(h, ckpt):
     one = h.explanation(ckpt["tiny-digits"], "ddim")
     assert "DDIM" in one and "\\eta" in one and "DDPM (ancestral)" not in one and "three panels" in one

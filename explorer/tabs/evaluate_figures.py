@@ -3,12 +3,12 @@ data's own (the floor) with the interval of both sides' noise, and the plain rea
 from __future__ import annotations
 
 import html
-import json
 import math
-from pathlib import Path
 
 from core.evaluate import floor_words
 from core.samplers import sampler_name
+
+from ..measured import read_figures
 
 
 def fmt(v) -> str:
@@ -158,7 +158,6 @@ def figures_table(result: dict) -> str:
 
 
 EVALUATE_PROMPT = "<i>Press <b>Evaluate</b> to compute the figures.</i>"
-STORED_MAX_BYTES = 1 << 20  # a figures.json beside a checkpoint is a few kB
 
 
 def setting_words(run: dict) -> str:
@@ -205,17 +204,12 @@ def stored_figures_table(stored: dict) -> str:
 def stored_figures(path) -> str:
     """The table of a checkpoint's recorded figures, or the prompt to press Evaluate when it has none
     (or they cannot be read)."""
-    if not path:
+    stored = read_figures(path)
+    if stored is None:
         return EVALUATE_PROMPT
-    file = Path(path) / "figures.json"
     try:
-        if not file.is_file() or file.stat().st_size > STORED_MAX_BYTES:
-            return EVALUATE_PROMPT
-        stored = json.loads(file.read_text(encoding="utf-8"))
-        if not isinstance(stored, dict) or not stored.get("runs"):
-            return EVALUATE_PROMPT
         return stored_figures_table(stored)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (TypeError, KeyError, AttributeError, ValueError):
         return EVALUATE_PROMPT
 
 

@@ -71,6 +71,11 @@ def build(ctx) -> None:
             spacing = gr.Radio(list(SPACINGS), value="linear", label="Timestep spacing",
                                info="quadratic: more of the steps at low noise, where the detail is decided "
                                     "(with DPM-Solver++ 2M SDE the 2-D toys' best 50-step setting)", elem_id="rv-spacing")
+            # the shipped model's recorded verdict per sampler setting, and the fastest that meets its goal
+            measured0, use0 = h.measured(ckpt0) if ckpt0 else ("", gr.update(visible=False))
+            measured = md(measured0, elem_id="rv-measured", elem_classes=["tight-md", "de-measured"])
+            use_measured = gr.Button(use0.get("value", ""), elem_id="rv-use-measured", size="sm",
+                                     visible=use0.get("visible", False))
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="rv-seed")
                 n = gr.Slider(1, max(MAX_SAMPLES.values()), value=n0, step=1, label="Samples",
@@ -158,6 +163,11 @@ def build(ctx) -> None:
     sampler.input(h.sampler_changed, [ckpt, sampler], [eta, steps], api_visibility="private")
     sampler_b.input(h.sampler_changed, [ckpt, sampler_b], [eta_b, steps_b], api_visibility="private")
     compare.input(lambda on: gr.update(visible=bool(on)), compare, second, api_visibility="private", queue=False)
+    # .change: a link or a lesson stop that names another checkpoint sets the value without a select
+    ckpt.change(h.measured, ckpt, [measured, use_measured], api_visibility="private", queue=False,
+                show_progress="hidden")
+    use_measured.click(h.use_measured, [ckpt, compare, sampler_b], [sampler, steps, spacing, eta, explain],
+                       api_visibility="private", queue=False, show_progress="hidden")
     gr.on([ckpt.select, sampler.input, sampler_b.input, compare.input], h.explanation,
           [ckpt, sampler, compare, sampler_b], explain, api_visibility="private", show_progress="hidden")
 

@@ -23,6 +23,7 @@ from .. import animation, tempfiles
 from ..costs import COSTS, LIMIT_S, say_seconds
 from ..feed import FEEDS, Feed, armed_marker, jpeg
 from ..feed import marker as feed_marker
+from ..measured import fastest_met, measured_md, measured_settings, read_figures
 from ..pacer import FrameSlots
 from ..recordings import Recordings
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
@@ -157,6 +158,34 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         t = torch.ones(n, dtype=torch.long, device=self.ctx.device)
         with torch.no_grad():
             model(x, t)
+
+    def measured(self, path) -> tuple:
+        """What the checkpoint's recorded figures (figures.json, beside the shipped models) say of each sampler
+        setting they were measured with, and a button for the fastest setting that meets the model's goal:
+        hidden where there is none, or it is already the tab's default. Outputs: text, button."""
+        try:
+            entry, T = self.entry(path), self.load(path)[3].T
+        except gr.Error:  # nothing chosen, or a checkpoint that cannot be loaded (choosing it says why)
+            return "", gr.update(visible=False)
+        stored = read_figures(entry["path"])
+        settings = measured_settings(stored)
+        best = fastest_met(settings)
+        words = measured_md(settings, (stored or {}).get("kind"))
+        default = ("ddim", default_steps("ddim", T), "linear", 0.0)
+        if best is None or (best.sampler, best.steps, best.spacing, best.eta) == default:
+            return words, gr.update(visible=False)
+        return words, gr.update(value=f"Use {best.label}: it meets the goal", visible=True)
+
+    def use_measured(self, path, compare=False, sampler_b=None) -> tuple:
+        """Set the sampler controls to the fastest recorded setting that meets the model's goal.
+        Outputs: sampler, steps, spacing, eta, explanation."""
+        best = fastest_met(measured_settings(read_figures(self.entry(path)["path"])))
+        if best is None:
+            raise gr.Error("This model has no recorded setting that meets its goal (only the shipped models carry "
+                           "their measured figures); Evaluate measures any setting here.")
+        return (gr.update(value=best.sampler), gr.update(value=best.steps), gr.update(value=best.spacing),
+                gr.update(value=best.eta, visible=best.sampler == "ddim"),
+                self.explanation(path, best.sampler, compare, sampler_b))
 
     def sampler_changed(self, path, sampler):
         """Show eta only for DDIM and suggest the sampler's usual number of steps (all T for DDPM)."""
