@@ -97,9 +97,11 @@ def measured_settings(stored: dict | None) -> list[Measured]:
 
 
 def fastest_met(settings: list[Measured]) -> Measured | None:
-    """The setting with the fewest network calls (steps) among those that meet the goal; the first recorded wins a tie."""
+    """The setting with the fewest network calls (steps) among those that meet the goal. Of settings as fast,
+    the one that misses fewer figures of the stricter goal where there is one (shapes: DPM-Solver++ 2M SDE's
+    plain grounds over DDIM's grainy ones), then the first recorded."""
     met = [m for m in settings if m.met]
-    return min(met, key=lambda m: m.steps) if met else None
+    return min(met, key=lambda m: (m.steps, len(m.quality_missed_by))) if met else None
 
 
 def measured_md(settings: list[Measured], kind: str | None = None) -> str:

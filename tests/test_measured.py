@@ -80,3 +80,15 @@ def test_only_a_readable_record_is_read(tmp_path):
         assert read_figures(tmp_path) is None
     file.write_text(json.dumps(toy_record()))
     assert read_figures(tmp_path) == toy_record()
+
+
+def test_of_settings_as_fast_the_one_nearer_the_stricter_goal_is_offered():
+    grainy = {"met": False, "why": ["FID 58.2x real's own (> 2)", "precision 0.847 (< 0.9)",
+                                    "ground grain (90th pct) 2.9/255, tinted 48.3% (not flat: real 0.0/255, 0.0%)"]}
+    plain = {"met": False, "why": ["FID 5.4x real's own (> 2)", "precision 0.933 (>= 0.9)"]}
+    record = {"kind": "image", "runs": [run("ddim", 50, True, quality=grainy),
+                                        run("dpm++2m-sde", 50, True, quality=plain, spacing="quadratic"),
+                                        run("dpm++2m", 20, False)]}
+    best = fastest_met(measured_settings(record))
+    assert (best.sampler, best.spacing) == ("dpm++2m-sde", "quadratic")
+

@@ -120,6 +120,9 @@ def test_a_shipped_model_says_which_settings_meet_its_goal_and_offers_the_fastes
     # digits meets its goal with the tab's own default (DDIM 50): said, and nothing to switch to
     words, button = h.measured(shipped(h, "digits"))
     assert "✓ DDIM, 50 steps" in words and button["visible"] is False
+    # shapes meets it with DDIM 50 too, but the solver as fast misses fewer of the stricter image-quality goal
+    words, button = h.measured(shipped(h, "shapes"))
+    assert "stricter image-quality goal ✗" in words and "DPM-Solver++ 2M SDE, 50 steps, quadratic" in button["value"]
 
 
 def test_a_model_without_recorded_figures_offers_nothing(h, ckpt):
