@@ -39,11 +39,14 @@ class Step:
 
 
 def _randn(shape, generator, device, dtype=torch.float32):
-    z = torch.randn(shape, generator=generator, dtype=dtype)
+    """Standard normal noise drawn on the CPU from `generator` (the same numbers on every device), on `device`."""
     if torch.device(device).type == "cuda":
-        # from page-locked memory the copy is queued; from pageable memory it would wait for the stream first
-        return z.pin_memory().to(device, non_blocking=True)
-    return z.to(device)
+        # drawn straight into page-locked memory, so the copy to the GPU is queued without first copying the
+        # draw there (pageable memory would make the copy wait for the stream); the same numbers as
+        # torch.randn, which fills a new tensor with the same normal_
+        z = torch.empty(shape, dtype=dtype, pin_memory=True).normal_(generator=generator)
+        return z.to(device, non_blocking=True)
+    return torch.randn(shape, generator=generator, dtype=dtype).to(device)
 
 
 def _setup(schedule, shape, steps, generator, device, x_T, spacing="linear"):

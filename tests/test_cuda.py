@@ -84,3 +84,12 @@ def test_compiled_cuda_sampling_matches_eager(digits, tmp_path):
                        compile="reduce-overhead")
     assert torch.isfinite(compiled).all()
     torch.testing.assert_close(compiled, eager, rtol=2e-2, atol=2e-2)
+
+
+def test_sampler_noise_on_the_gpu_is_the_cpu_draw_of_the_same_seed():
+    from core.samplers import _randn
+
+    for shape in ((64, 3, 32, 32), (7, 3)):  # a whole number of 16-value blocks, and a tail
+        gpu = _randn(shape, torch.Generator().manual_seed(11), "cuda")
+        cpu = _randn(shape, torch.Generator().manual_seed(11), "cpu")
+        assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)

@@ -230,6 +230,15 @@ def test_posterior_coefficients_are_those_of_q_posterior_exactly(sched):
         assert torch.equal(torch.full_like(want_var, var), want_var)
 
 
+def test_noise_drawn_into_a_new_tensor_is_torch_randns_draw():
+    """On a GPU the samplers draw their noise straight into page-locked memory with normal_ (core.samplers._randn);
+    the numbers must be torch.randn's of the same seed, as every device shows the same picture for a seed."""
+    for shape in ((64, 3, 32, 32), (7, 3), (1,)):  # whole 16-value blocks of the vectorised kernel, and tails
+        a = torch.randn(shape, generator=torch.Generator().manual_seed(11))
+        b = torch.empty(shape).normal_(generator=torch.Generator().manual_seed(11))
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_a_sampler_step_moves_nothing_but_its_noise_between_host_and_device(sched, name):
     """Coefficients are Python floats or views of the schedule's table on x's device: no gather, no read.
