@@ -115,9 +115,10 @@ def measured_md(settings: list[Measured], kind: str | None = None) -> str:
             missed = ", ".join(m.missed_by) if not m.met else ""
             line = f"- {'✓' if m.met else '✗'} {m.label}" + (f": {missed}" if missed else "")
             if m.quality is not None:  # the stricter goal: its first reasons (the table in Evaluate has all)
-                why = m.quality_missed_by
-                line += ("; the stricter image-quality goal " + ("✓" if m.quality else "✗")
-                         + (f": {', '.join(why[:2])}" + (", …" if len(why) > 2 else "") if not m.quality and why else ""))
+                why = [] if m.quality else m.quality_missed_by
+                line += "; the stricter image-quality goal " + ("✓" if m.quality else "✗")
+                if why:
+                    line += f": {', '.join(why[:2])}" + (", …" if len(why) > 2 else "")
             lines.append(line)
     ns = sorted({m.n for m in settings if m.n})
     at = f" at n = {ns[0]:,}" if len(ns) == 1 else ""

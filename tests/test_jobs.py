@@ -10,8 +10,8 @@ import pytest
 from core.checkpoint import load
 from core.device import cpu_has_bf16
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig, TrainConfig
-from explorer.jobs import (ACTIVE, JobBusy, JobError, RunHistory, TrainingJob, _Series, checkpoint_name,
-                           format_seconds, run_name)
+from explorer.job_child import checkpoint_name
+from explorer.jobs import ACTIVE, JobBusy, JobError, RunHistory, TrainingJob, _Series, format_seconds, run_name
 
 TINY_NET = ModelConfig("mlp", {"width": 32, "blocks": 1, "fourier_features": 8})
 WAIT = 120.0  # seconds a test waits for the child before it fails (starting torch on a busy CPU is slow)
