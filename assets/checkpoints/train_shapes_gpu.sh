@@ -12,7 +12,9 @@
 # plain and dark where DDIM (50 or 250 steps) leaves them grainy (assets/checkpoints/README.md); score
 # both when comparing. What is left with that solver (the brightest grounds, 99th percentile 0.28 against
 # the data's 0.25, and faint tints in a quarter of the images) stays with 100 or 200 steps and with DDPM
-# 1000 (benchmarks/shapes_samplers.py): that part is the weights', which this run is for.
+# 1000 (benchmarks/shapes_samplers.py): that part is the weights', which this run is for. Where:
+# benchmarks/shapes_grounds_by_t.py (lightness chosen above t = 200, tints from t = 50-200 on); run it on
+# OUT (--checkpoint OUT) to see at which noise level each has improved.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python}

@@ -73,7 +73,7 @@ def build(ctx) -> None:
                                     "(with DPM-Solver++ 2M SDE the 2-D toys' best 50-step setting)", elem_id="rv-spacing")
             # the shipped model's recorded verdict per sampler setting, and the fastest that meets its goal
             measured0, use0 = h.measured(ckpt0) if ckpt0 else ("", gr.update(visible=False))
-            measured = md(measured0, elem_id="rv-measured", elem_classes=["tight-md", "de-measured"])
+            measured = md(measured0, elem_id="rv-measured", elem_classes=["tight-md"])
             use_measured = gr.Button(use0.get("value", ""), elem_id="rv-use-measured", size="sm",
                                      visible=use0.get("visible", False))
             with gr.Row():
