@@ -39,7 +39,7 @@ from core.samplers import get_sampler  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
 from core.forward import model_predictions  # noqa: E402
 from explorer import animation, render  # noqa: E402
-from explorer.tabs.reverse_session import _reference_points  # noqa: E402
+from explorer.tabs.reverse_session import reference_points  # noqa: E402
 from explorer.trajectory import Lane, snapshot  # noqa: E402
 
 BEGIN, END = "<!-- points_figure_draw: begin -->", "<!-- points_figure_draw: end -->"
@@ -67,7 +67,7 @@ def figure_now() -> tuple[dict, np.ndarray]:
     last = steps[-1]
     with torch.no_grad():
         _, eps = model_predictions(model, schedule, torch.from_numpy(grid), last.t, config.diffusion.prediction)
-    data = _reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
+    data = reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
     lane = Lane("ddim", "DDIM (eta 0)", 50)
     fig = animation.points_figure((snaps[-1],), (lane,), [snaps[-8:]], [(grid, eps.numpy(), 6.4 / 16)], data)
     return json.loads(fig.to_json()), data

@@ -80,16 +80,16 @@ def test_reverse_finds_drawn_points_by_their_hash_and_only_in_the_data_folders(r
     text = "x,y\n" + "".join(f"{i},{(i * 7) % 11}\n" for i in range(80))
     sha = hashlib.sha256(text.encode()).hexdigest()
     params = {"path": "/another/machine/runs/points/" + points_name(sha), "sha256": sha}
-    ref = reverse_session._reference_points("points_file", json.dumps(params))
+    ref = reverse_session.reference_points("points_file", json.dumps(params))
     assert ref is None  # not on this machine (yet)
     (runs / "points").mkdir(exist_ok=True)
     (runs / "points" / points_name(sha)).write_text(text)
-    reverse_session._reference_points.cache_clear()
-    ref = reverse_session._reference_points("points_file", json.dumps(params))
+    reverse_session.reference_points.cache_clear()
+    ref = reverse_session.reference_points("points_file", json.dumps(params))
     assert ref is not None and ref.shape == (80, 2) and np.isfinite(ref).all()
     outside = tmp_path / "mine.csv"
     outside.write_text(text)
-    assert reverse_session._reference_points("points_file", json.dumps({"path": str(outside)})) is None
+    assert reverse_session.reference_points("points_file", json.dumps({"path": str(outside)})) is None
     with pytest.raises(ValueError) as e:
         from core.data import checkpoint_data
         from core.config import DataConfig

@@ -31,8 +31,9 @@ from ..widgets import DataView
 from . import reverse_text as text
 from .checkpoint_picker import RANK_KIND, CheckpointPicker, checkpoint_summary, kind_of
 from .reverse_links import ReverseLinks
-from .reverse_session import (AUTO_SECONDS, DEFAULT_SAMPLES, MAX_SAMPLES, SEED_MAX, ReverseSession, Spec, _float,
-                              _int, _reference_points, _schedule, _speed, default_samples, default_steps)
+from .reverse_session import (AUTO_SECONDS, DEFAULT_SAMPLES, MAX_SAMPLES, SEED_MAX, ReverseSession, Spec,
+                              cached_schedule, default_samples, default_steps, number, reference_points, speed_of,
+                              whole)
 from .reverse_views import ReverseViews
 
 # Frames actually sent while playing: a browser shows ~30 images/s; plotly redraws are slower.
@@ -92,7 +93,7 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
             model, config, meta = self.ctx.load_checkpoint(entry["path"])
         except (ValueError, FileNotFoundError, OSError) as e:
             raise gr.Error(f"Could not load {entry['label']}: {e}") from None
-        schedule = _schedule(config.diffusion.schedule, config.diffusion.T)
+        schedule = cached_schedule(config.diffusion.schedule, config.diffusion.T)
         return model, config, meta, schedule
 
     def info(self, path) -> str:
@@ -125,11 +126,11 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         kind = kind_of(entry)
         model, config, meta, schedule = self.load(checkpoint)
         T = schedule.T
-        steps = min(_int("steps", steps or 1, 1, 10**6), T)
-        steps_b = min(_int("steps", steps_b or 1, 1, 10**6), T)
+        steps = min(whole("steps", steps or 1, 1, 10**6), T)
+        steps_b = min(whole("steps", steps_b or 1, 1, 10**6), T)
         n_max = MAX_SAMPLES[kind]
         try:
-            n_val = _int("number of samples", n, 1, n_max) if kind == last_kind else None
+            n_val = whole("number of samples", n, 1, n_max) if kind == last_kind else None
         except gr.Error:
             n_val = None
         # a count left at the default of the model before (16 digits) becomes this model's default
@@ -223,8 +224,8 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         lanes = [self._lane(sampler, steps, eta, schedule.T, spacing=spacing)]
         if compare:
             lanes.append(self._lane(sampler_b, steps_b, eta_b, schedule.T, "second sampler", spacing))
-        n = _int("number of samples", n, 1, MAX_SAMPLES[kind])
-        seed = _int("seed", seed, 0, SEED_MAX)
+        n = whole("number of samples", n, 1, MAX_SAMPLES[kind])
+        seed = whole("seed", seed, 0, SEED_MAX)
         weights = Path(path) / "model.safetensors"
         mtime = weights.stat().st_mtime_ns if weights.exists() else 0
         return Spec(str(path), mtime, kind, tuple(lanes), seed, n), loaded
@@ -233,8 +234,8 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
     def _lane(sampler, steps, eta, T: int, which: str = "sampler", spacing: str = "linear") -> Lane:
         if sampler not in SAMPLERS:
             raise gr.Error(f"unknown {which} {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-        steps = _int(f"steps ({which})", steps, 1, T)
-        eta = _float(f"eta ({which})", eta if eta is not None else 0.0, 0.0, 1.0) if sampler == "ddim" else None
+        steps = whole(f"steps ({which})", steps, 1, T)
+        eta = number(f"eta ({which})", eta if eta is not None else 0.0, 0.0, 1.0) if sampler == "ddim" else None
         return Lane(sampler, SAMPLER_LABELS.get(sampler, sampler), steps, eta, spacing)
 
     # running -------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         session.fields = {}
         session.reference = None
         if spec.kind == "points":
-            session.reference = _reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
+            session.reference = reference_points(config.data.name, json.dumps(config.data.params, sort_keys=True))
         session.total = session.clock.total if session.clock is not None else recorded.ticks
         session.estimate = 0.0 if recorded is not None else self.estimate(spec, loaded)[0]
         session.timed_s, session.timed = 0.0, 0
@@ -304,7 +305,7 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         """Set a Play up: (session, spec, rate, token, fresh, T); `fresh` when the run starts now."""
         session = session if isinstance(session, ReverseSession) else ReverseSession()
         spec, loaded = self.spec(*settings)
-        rate = _speed(speed)
+        rate = speed_of(speed)
         token = object()
         with session.lock:
             session.token = token
@@ -576,7 +577,7 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
             raise gr.Error("Nothing to step through yet: press Play first.")
         session.token = None  # stepping takes over from playback
-        delta = _int("step", delta, -1000, 1000)
+        delta = whole("step", delta, -1000, 1000)
         target = session.cursor + delta
         with session.lock:
             while target > len(session.traj) - 1 and self._advance(session):
@@ -595,7 +596,7 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         if not isinstance(session, ReverseSession) or session.traj is None or not len(session.traj):
             return (gr.skip(),) * 4
         session.token = None
-        session.cursor = max(0, min(_int("frame", frame, 0, 10**7), len(session.traj) - 1))
+        session.cursor = max(0, min(whole("frame", frame, 0, 10**7), len(session.traj) - 1))
         return self.view(session, session.cursor, slider=False)
 
     # export and the final sample ------------------------------------------------------------
@@ -668,7 +669,7 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         if spec.kind == "image":
             pic = animation.image_frame((final,), lanes)
         elif spec.kind == "points":
-            ref = _reference_points(loaded[1].data.name, json.dumps(loaded[1].data.params, sort_keys=True))
+            ref = reference_points(loaded[1].data.name, json.dumps(loaded[1].data.params, sort_keys=True))
             pic = animation.points_raster((final,), lanes, None, None, ref)
         else:
             pic = animation.signal_raster((final,), lanes)

@@ -86,7 +86,7 @@ class ReverseSession:
         return self.clock is not None and not self.clock.finished
 
 
-def _int(name: str, value, lo: int, hi: int) -> int:
+def whole(name: str, value, lo: int, hi: int) -> int:
     """An integer from a widget or an API call (sliders send floats like 50.0); errors say the range."""
     try:
         f = float(value)
@@ -97,7 +97,7 @@ def _int(name: str, value, lo: int, hi: int) -> int:
     return int(f)
 
 
-def _float(name: str, value, lo: float, hi: float) -> float:
+def number(name: str, value, lo: float, hi: float) -> float:
     try:
         f = float(value)
     except (TypeError, ValueError):
@@ -122,7 +122,7 @@ def default_steps(sampler: str, T: int) -> int:
     return min(DEFAULT_STEPS.get(sampler) or T, T)
 
 
-def _speed(value) -> float | None:
+def speed_of(value) -> float | None:
     """Clock ticks a second; math.inf for "max", None for "auto" (set from the run's length by the caller)."""
     if str(value) == "max":
         return math.inf
@@ -138,7 +138,7 @@ def _speed(value) -> float | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _reference_points(name: str, params_json: str):
+def reference_points(name: str, params_json: str):
     """Up to REFERENCE_POINTS training points of a 2-D dataset, or None where they cannot be made."""
     try:
         data = checkpoint_data(DataConfig(name, json.loads(params_json)))  # only the app's data folders
@@ -151,5 +151,5 @@ def _reference_points(name: str, params_json: str):
 
 
 @functools.lru_cache(maxsize=16)
-def _schedule(name: str, T: int):
+def cached_schedule(name: str, T: int):
     return make_schedule(name, T)

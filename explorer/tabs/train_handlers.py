@@ -17,8 +17,8 @@ from ..jobs import ACTIVE, JobBusy, JobError, format_seconds, manager_for, run_n
 from ..uploads import keep_for_run as keep_upload
 from ..uploads import prepare_images
 from ..widgets import DataView, user_errors
-from .train_settings import (DRAW, FIRST_STEP_WAIT_S, UPLOAD, _whole, default_precision, default_preset, defaults_for,
-                             kind_of, make_config, precision_options, presets_for)
+from .train_settings import (DRAW, FIRST_STEP_WAIT_S, UPLOAD, default_precision, default_preset, defaults_for, kind_of,
+                             make_config, precision_options, presets_for, whole_number)
 
 # --- handlers (one per API endpoint) --------------------------------------------------------
 
@@ -51,8 +51,8 @@ def make_handlers(ctx):
         if dataset == UPLOAD:  # into <runs>/data/<sha256>/: the checkpoint must outlive the upload
             config = config.replace(data=keep_upload(config.data, ctx.settings.runs_dir))
         try:
-            run_dir = job.start(config, name=run_name(config, preset),
-                                checkpoint_every=_whole("checkpoint_every", checkpoint_every or 0), cpu_bf16=cpu_bf16)
+            every = whole_number("checkpoint_every", checkpoint_every or 0)
+            run_dir = job.start(config, name=run_name(config, preset), checkpoint_every=every, cpu_bf16=cpu_bf16)
         except JobBusy as e:
             raise ValueError(str(e)) from None
         # the reply waits for the first step (a spare process takes it in a fraction of a second), so the view

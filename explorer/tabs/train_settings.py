@@ -181,7 +181,7 @@ def estimate_text(dataset: str, preset: str, batch, steps, preview_every, device
 
 # --- building a run -------------------------------------------------------------------------
 
-def _whole(name: str, value) -> int:
+def whole_number(name: str, value) -> int:
     lo, hi = LIMITS[name]
     if value is None or not float(value).is_integer() or not lo <= int(value) <= hi:
         raise ValueError(f"{name.replace('_', ' ')} must be a whole number between {lo} and {hi}, got {value!r}")
@@ -225,11 +225,11 @@ def make_config(dataset: str, upload_folder: str | None, preset: str, schedule: 
                                           "sha256": drawing.file_sha256(points_path)})
     else:
         data = DataConfig(dataset, {})
-    steps = _whole("steps", steps)
+    steps = whole_number("steps", steps)
     extra = {"ema_decay": DEFAULTS["drawing"]["ema_decay"]} if dataset == DRAW else {}
-    train = TrainConfig(steps=steps, batch_size=_whole("batch", batch), lr=float(lr),
-                        warmup_steps=min(100, max(1, steps // 10)), preview_every=_whole("preview_every", preview_every),
-                        seed=_whole("seed", seed), log_every=10,
+    train = TrainConfig(steps=steps, batch_size=whole_number("batch", batch), lr=float(lr),
+                        warmup_steps=min(100, max(1, steps // 10)), preview_every=whole_number("preview_every", preview_every),
+                        seed=whole_number("seed", seed), log_every=10,
                         compile=False if compile_mode == "off" else compile_mode, amp=bool(amp), **extra)
-    return RunConfig(model=PRESETS[preset], diffusion=DiffusionConfig(schedule, _whole("T", T), prediction),
+    return RunConfig(model=PRESETS[preset], diffusion=DiffusionConfig(schedule, whole_number("T", T), prediction),
                      data=data, train=train)
