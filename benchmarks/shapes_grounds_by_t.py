@@ -120,11 +120,12 @@ def main(argv=None) -> int:
         ends.append(row(label, grounds(x), f"{t_last}"))
         print(ends[-1], flush=True)
     load1 = os.getloadavg()
+    shipped = a.checkpoint.resolve() == CHECKPOINT.resolve()
     out = [BEGIN, "## shapes: where the grounds go wrong (`benchmarks/shapes_grounds_by_t.py`)", "",
            f"x86_64 CPU ({os.cpu_count()} logical), {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
            f"{started:%Y-%m-%d %H:%M} UTC; load average before {load0[0]:.1f} / {load0[1]:.1f}, after "
            f"{load1[0]:.1f} / {load1[1]:.1f}. Real shapes images (n = {a.n}, seed 1) noised to t0 (seed 0), then the "
-           "shipped shapes model's x0 from one call at t0, DDPM's ancestral steps from t0 to 0 and DDIM's (eta 0). "
+           f"{'shipped shapes model' if shipped else f'model in {a.checkpoint}'}'s x0 from one call at t0, DDPM's ancestral steps from t0 to 0 and DDIM's (eta 0). "
            "Grounds as in the section above (core.goals.grounds).", "",
            "| start | ᾱ at t0 | level median | 99th pct | grain, 90th pct (/255) | tinted |",
            "|---|---:|---:|---:|---:|---:|", *rows, "",
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
            "| run | last model call at t | level median | 99th pct | grain, 90th pct (/255) | tinted |",
            "|---|---:|---:|---:|---:|---:|", *ends, END]
     text = "\n".join(out)
-    if a.write and a.checkpoint.resolve() == CHECKPOINT.resolve():
+    if a.write and shipped:
         write_section(text, BEGIN, END, RESULTS)
         print(f"written to {RESULTS}")
     else:

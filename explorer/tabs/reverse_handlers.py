@@ -165,14 +165,14 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         setting they were measured with, and a button for the fastest setting that meets the model's goal:
         hidden where there is none, or it is already the tab's default. Outputs: text, button."""
         try:
-            entry, T = self.entry(path), self.load(path)[3].T
+            entry, lane = self.entry(path), self.default_spec(path)[0].lanes[0]
         except gr.Error:  # nothing chosen, or a checkpoint that cannot be loaded (choosing it says why)
             return "", gr.update(visible=False)
         stored = read_figures(entry["path"])
         settings = measured_settings(stored)
         best = fastest_met(settings)
         words = measured_md(settings, (stored or {}).get("kind"))
-        default = ("ddim", default_steps("ddim", T), "linear", 0.0)
+        default = (lane.sampler, lane.steps, lane.spacing, lane.eta or 0.0)  # what the tab plays unless changed
         if best is None or (best.sampler, best.steps, best.spacing, best.eta) == default:
             return words, gr.update(visible=False)
         return words, gr.update(value=f"Use {best.label}: it meets the goal", visible=True)
