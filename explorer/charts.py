@@ -148,11 +148,12 @@ def per_t_latest(rows: Sequence[Sequence[float]], edges: Sequence[float] | None,
                             line=dict(color=GREY, width=1.5, dash="dot")))
     shown = [v for d in data for v in d["y"] if v is not None]
     # the title names the lines (no legend: in the presenter view's short box a legend row at 20 px ran
-    # into the title and took the plot's height)
+    # into the title and took the plot's height) and what the y axis is (no axis title: the presenter
+    # view enlarges the tick labels after plotly has placed them, and "0.01" ran into a "loss" beside it)
     title = "Loss per t: early (dotted) vs now" if len(data) > 1 else "Loss per timestep now"
     lay = _layout(height, title,
                   xaxis=_axis(title=dict(text="t"), range=[edges[0], edges[-1]]),
-                  yaxis=_axis(type="log", tickformat=".2~g", title=dict(text="loss"), **_log_tick_values(shown)),
+                  yaxis=_axis(type="log", tickformat=".2~g", **_log_tick_values(shown)),
                   margin=dict(l=52, r=16, t=36, b=40))
     return Figure(data, lay)
 

@@ -61,14 +61,21 @@
     }
     if (hasContent(block)) boxes.set(block, block.offsetHeight);  // a kept height may leave it no resize to report
   };
+  // A view in a tab that is not shown (a sub-tab the lesson or the user left, a whole other tab) has nothing
+  // on screen to keep: a look laid over it would sit where its hidden block measures, the page's top-left
+  // corner, over the tabs. Its column is what the tab hides (the block itself may be hidden by Gradio).
+  const onScreen = (block) => !!block.parentElement && block.parentElement.offsetParent !== null;
   const settle = () => {  // each animation frame while a ghost is up
     const now = performance.now();
-    for (const [block, g] of ghosts) if (drawn(block, g) || !block.isConnected || now - g.since > MAX_MS) unghost(block);
+    for (const [block, g] of ghosts) {
+      if (drawn(block, g) || !block.isConnected || !onScreen(block) || now - g.since > MAX_MS) unghost(block);
+    }
     if (ghosts.size) requestAnimationFrame(settle);
   };
   const swapped = (old, now) => {
     const before = ghosts.get(old), height = boxes.get(old);
     if (before) { ghosts.delete(old); before.watcher.disconnect(); }
+    if (!onScreen(now)) { if (before) before.el.remove(); return; }  // swapped out of sight: nothing to keep
     if (before && height === undefined) {  // removed before it was drawn: the look over it stays, over the new block
       now.style.minHeight = before.el.style.height;
       lay(now, before.el, before.since);

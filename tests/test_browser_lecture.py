@@ -408,6 +408,32 @@ def wait_above_card(page, selector: str) -> None:
     assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight + 1"), "the page scrolls"
 
 
+def test_views_that_swap_out_of_sight_leave_no_picture_over_the_page(browser, app_url):
+    """From stop 2 (a photo in the Noisy sample tab) to stop 3 (the step-by-step view on 2-D points): the
+    noise view of the Noisy sample tab swaps from a picture to a figure as that tab leaves the screen.
+    A swapped view's last look is laid over its new block only while that block is on screen: laid over
+    a hidden one, it sat at the page's top-left corner, over the tabs, for 8 s."""
+    page = open_stop_with_card(browser, app_url, 2)
+    try:
+        wait_stop(page, 2)
+        page.wait_for_function("() => { const i = document.querySelector('#epsimg img');"
+                               " return !!i && i.complete && i.naturalWidth > 0 && i.offsetParent !== null; }")
+        page.locator("#de-lesson-next").click()
+        wait_stop(page, 3)
+        page.wait_for_selector("#epsimg-plot .js-plotly-plot", state="attached")  # the swap out of sight is done
+        page.wait_for_selector("#fw-chain-views .js-plotly-plot")
+        page.evaluate("() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))")
+        # a look may still lie over a view on screen that is being drawn; none anywhere else
+        stray = page.evaluate("""() => [...document.querySelectorAll('.de-ghost')].map((g) => g.getBoundingClientRect())
+            .filter((r) => ![...document.querySelectorAll('.de-view')].some((v) => {
+                const b = v.getBoundingClientRect();
+                return v.offsetParent !== null && Math.abs(b.top - r.top) < 2 && Math.abs(b.left - r.left) < 2; }))
+            .map((r) => [Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)])""")
+        assert not stray, f"a swapped view's look lies over the page away from any view shown (left, top, w, h): {stray}"
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("stop, view", [(3, "#fw-chain-views"), (4, "#fw-cmp-body"), (5, "#fw-enc-map")])
 def test_the_forward_views_of_the_lesson_fit_above_its_card(browser, app_url, stop, view):
     """The chain (3), the schedules compared (4) and the step encoding (5): the whole view above the
