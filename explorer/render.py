@@ -332,8 +332,11 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
     curves: (name, schedule.to_numpy()) pairs; t: the current timestep, marked on every curve and
     by a dashed line (layout.shapes[0]). SNR(0) is infinite (clean data), so the SNR curve starts
     at t = 1 and its marker is empty at t = 0. The legend names each schedule once: its colour is
-    its solid alpha-bar and its dotted SNR (the axis titles say which is which), so a legend of up to
-    three schedules fits one row at the presenter view's 20 px.
+    its solid alpha-bar and its dotted SNR (the axis titles say which is which). It lies inside the plot,
+    at its top right, where no curve of any schedule here passes (after 0.6 T every alpha-bar is below
+    0.35 and every SNR below 10^-0.3, the lower half of both axes): above the plot, a legend at the
+    presenter view's 20 px took three rows of a chart only 250 px high, the curves 100 px. (The presenter
+    view hides it and colours the compared pictures' labels instead: at 20 px its text ran out of the plot.)
     """
     data = []
     T = 1
@@ -367,7 +370,8 @@ def schedule_curves(curves: Sequence[tuple[str, dict]], t: int | None = None, he
                   yaxis2=_axis(type="log", overlaying="y", side="right", showgrid=False,
                                range=[-5, 5], title=dict(text="SNR (dotted, log)", standoff=22),
                                exponentformat="power"),
-                  margin=dict(l=52, r=58, t=36 if title else 30, b=40))
+                  margin=dict(l=52, r=58, t=36 if title else 14, b=40))
+    lay["legend"] = dict(orientation="v", x=0.98, y=0.98, xanchor="right", yanchor="top", bgcolor="rgba(0,0,0,0)")
     if t is not None:
         lay["shapes"] = [dict(type="line", x0=t, x1=t, y0=0, y1=1, yref="paper",
                               line=dict(color="rgba(100,100,100,0.5)", width=1, dash="dash"))]

@@ -148,6 +148,24 @@ def test_schedule_curves_compare_several():
     assert d["layout"]["xaxis"]["range"] == [0, 200]
 
 
+@pytest.mark.parametrize("T", [10, 100, 1000, 2000])
+def test_schedule_curves_legend_lies_where_no_curve_passes(T):
+    """The legend sits inside the plot at its top right: after 0.6 T every schedule's alpha-bar and SNR
+    lie in the lower half of their axes (the SNR axis spans 10^-5 to 10^5), so no curve runs under it."""
+    from core.schedules import SCHEDULES
+    curves = [(n, make_schedule(n, T).to_numpy()) for n in SCHEDULES]
+    d = valid(render.schedule_curves(curves, t=T // 2))
+    legend = d["layout"]["legend"]
+    assert (legend["xanchor"], legend["yanchor"]) == ("right", "top") and legend["x"] > 0.9 and legend["y"] > 0.9
+    late = [tr for tr in d["data"] if tr["mode"] == "lines" and tr["x"][-1] == T]
+    assert len(late) == 2 * len(SCHEDULES)
+    for tr in late:
+        ys = [y for x, y in zip(tr["x"], tr["y"]) if x >= 0.6 * T]
+        low, high = (0.0, 1.02) if tr.get("yaxis") != "y2" else (-5.0, 5.0)
+        ys = ys if tr.get("yaxis") != "y2" else [math.log10(y) for y in ys]
+        assert max((y - low) / (high - low) for y in ys) < 0.5, tr["name"]
+
+
 def test_histogram_is_a_density_and_keeps_outliers():
     values = torch.cat([torch.randn(20_000), torch.tensor([100.0, -100.0])])
     d = valid(render.histogram(values, bins=40, lim=4.0))
