@@ -1,6 +1,6 @@
 """Measure each shipped checkpoint's figures with the current floors and store them beside it (figures.json).
 
-    .venv/bin/python benchmarks/checkpoint_figures.py [NAME ...] [--threads 1]
+    .venv/bin/python benchmarks/checkpoint_figures.py [NAME ...] [--threads 1] [--mse-only]
 
 The settings per kind are fixed here, so a rerun on any machine measures the same thing: 2-D toys
 n = 2000 with DDPM 1000 steps, with DDIM 50 (the Reverse tab's default) and with the fast setting
@@ -8,6 +8,11 @@ DPM-Solver++(2M) SDE, 50 steps, quadratic spacing, each over sample seeds 0-3 (o
 mostly noise; the goal reads their mean, core.goals.over_seeds; seed 0's full figures are kept for
 the table); digits, shapes, signals: n = 1000 with DDIM 50, seed 0. benchmarks/checkpoint_table.py
 writes assets/checkpoints/README.md's table from these files; nobody types the numbers.
+
+Each file also records the model's noise-prediction MSE per timestep on real data (`mse`: n as the kind's
+first setting, seed 0, exactly what `core.evaluate` reports as metrics["mse"]), which the Evaluate tab
+draws before anyone presses Evaluate. `--mse-only` measures that alone (seconds, no sampling) and writes it
+into the existing files, leaving their runs as they are.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from core.checkpoint import load_config  # noqa: E402
-from core.evaluate import evaluate_checkpoint  # noqa: E402
+from core.evaluate import checkpoint_noise_mse, evaluate_checkpoint  # noqa: E402
 from core.data import load_dataset  # noqa: E402
 from core.goals import check, check_image_quality, grounds, off_squares, over_seeds  # noqa: E402
 from core.threads import apply_threads  # noqa: E402
@@ -50,6 +55,16 @@ MORE = {"shapes": [("dpm++2m-sde", 50, 1000, {"spacing": "quadratic"})],
         "rings": [("ddpm-beta", 1000, 2000, {}), ("dpm++2m-sde", 50, 2000, {})]}
 SEEDS = {"points": 4, "image": 1, "signal": 1}
 KEEP = ("label", "value", "interval", "floor", "floor_sd", "n_floor", "better", "vs_floor")
+
+
+def measure_mse(name: str) -> dict:
+    """The noise-prediction MSE per timestep of a shipped model, as the Evaluate tab draws it at rest."""
+    path = CKPTS / name
+    _, meta = load_config(path)
+    n, seed = SETTINGS[meta["kind"]][0][2], 0
+    fig = checkpoint_noise_mse(path, n, seed=seed, device="cpu")
+    return {"n": fig["n"], "seed": seed, "value": fig["value"], "interval": fig["interval"],
+            "warnings": fig["warnings"], "per_t": fig["per_t"]}
 
 
 def measure(name: str) -> dict:
@@ -86,21 +101,32 @@ def measure(name: str) -> dict:
               f"({run['seconds']} s, load {load:.1f})", flush=True)
     return {"checkpoint": name, "dataset": config.data.name, "kind": meta["kind"],
             "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}", "runs": runs}
+            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}", "runs": runs,
+            "mse": measure_mse(name)}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", default=ORDER)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--mse-only", action="store_true",
+                   help="measure the noise-prediction MSE alone and write it into the existing figures.json")
     a = p.parse_args(argv)
     apply_threads(a.threads)
     for name in a.names:
         if name not in ORDER:
             p.error(f"unknown checkpoint {name!r}; known: {', '.join(ORDER)}")
+    for name in a.names:
         t = time.perf_counter()
-        out = measure(name)
-        (CKPTS / name / "figures.json").write_text(json.dumps(out, indent=1) + "\n")
+        target = CKPTS / name / "figures.json"
+        if a.mse_only:
+            out = json.loads(target.read_text())
+            out["mse"] = measure_mse(name)
+        else:
+            out = measure(name)
+        tmp = target.with_suffix(".json.tmp")  # never a half-written file beside the model
+        tmp.write_text(json.dumps(out, indent=1) + "\n")
+        tmp.replace(target)
         print(f"{name}: written in {time.perf_counter() - t:.0f} s", flush=True)
     return 0
 

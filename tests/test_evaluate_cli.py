@@ -9,8 +9,8 @@ import torch
 
 from core import checkpoint
 from core.config import DataConfig, DiffusionConfig, ModelConfig, RunConfig
-from core.evaluate import (EvaluationCancelled, evaluate_checkpoint, evaluate_samples, format_report, main, real_sets,
-                           time_left)
+from core.evaluate import (EvaluationCancelled, checkpoint_noise_mse, evaluate_checkpoint, evaluate_samples,
+                           format_report, main, real_sets, time_left)
 from core.nets import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
@@ -90,6 +90,18 @@ def test_same_seed_same_result(ckpts):
     b = evaluate_checkpoint(ckpts["moons"], 30, steps=2, rounds=3, seed=3)
     strip = lambda r: {k: v for k, v in r.items() if k != "timings"}  # noqa: E731
     assert strip(a) == strip(b)
+
+
+@pytest.mark.parametrize("dataset", ["moons", "digits"])
+def test_the_noise_mse_alone_is_the_full_evaluations(ckpts, dataset):
+    """checkpoint_noise_mse (recorded beside shipped models) gives exactly evaluate_checkpoint's MSE figure:
+    the same examples, noise and bootstrap, with no sampling."""
+    full = evaluate_checkpoint(ckpts[dataset], 30, steps=2, rounds=3, seed=2, extractor="builtin")
+    alone = checkpoint_noise_mse(ckpts[dataset], 30, seed=2, rounds=3)
+    assert alone == full["metrics"]["mse"]
+    assert len(alone["per_t"]["t"]) == len(alone["per_t"]["mse"]) > 1
+    with pytest.raises(ValueError, match="n must be an integer between"):
+        checkpoint_noise_mse(ckpts[dataset], 3)
 
 
 def test_cancel_stops_with_a_specific_exception(ckpts):

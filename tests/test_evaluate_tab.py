@@ -89,6 +89,29 @@ def test_a_shipped_model_shows_its_recorded_figures_until_evaluate_measures_agai
         assert ef.stored_figures(tmp_path) == ef.EVALUATE_PROMPT
 
 
+def test_a_shipped_model_shows_its_recorded_mse_per_timestep_until_evaluate_measures_again(h, tmp_path):
+    import json
+    from pathlib import Path
+
+    paths = {Path(p).name: p for _, p in h.choices()}
+    for name in ("digits", "swiss_roll", "signals_gru"):
+        recorded = json.loads((Path(paths[name]) / "figures.json").read_text())["mse"]
+        _, _, fig = h.figures_view_at_rest(paths[name])
+        d = json.loads(fig.to_json())
+        curve = d["data"][-1]
+        assert np.allclose(curve["x"], recorded["per_t"]["t"], rtol=1e-3)
+        assert np.allclose(curve["y"], recorded["per_t"]["mse"], rtol=1e-3)  # the recorded numbers, rounded
+        assert f"(recorded, n = {recorded['n']:,})" in d["layout"]["title"]["text"]
+        assert d["data"][0]["fill"] == "toself"  # the band of ±2 standard errors
+    # a file with no curve, or a broken one, gives the chart saying what Evaluate will show
+    stored = json.loads((Path(paths["moons"]) / "figures.json").read_text())
+    for mse in (None, {"n": 10, "per_t": {"t": [1, 2], "mse": [0.5], "sem": [0.1, 0.1]}},
+                {"n": 10, "per_t": {"t": [1], "mse": [-1.0], "sem": [0.1]}}, "x"):
+        (tmp_path / "figures.json").write_text(json.dumps({**stored, "mse": mse}))
+        assert ef.stored_mse(tmp_path) is None
+    assert "press Evaluate" in eh.mse_at_rest(tmp_path).to_json()
+
+
 def test_a_shipped_model_opens_visual_inspection_on_its_recorded_samples(h, ckpt):
     from pathlib import Path
 

@@ -81,7 +81,8 @@ def build(ctx) -> Restorer:
                 with gr.Tab("Figures", id="figures", elem_id="view-figures"):
                     table = gr.HTML(h.figures_at_rest(ckpt0) if ckpt0 else EVALUATE_PROMPT, elem_id="ev-table")
                     with gr.Row():
-                        mse_plot = gr.Plot(mse_at_rest(), show_label=False, elem_id="ev-mse")
+                        mse_plot = gr.Plot(h.mse_view_at_rest(ckpt0) if ckpt0 else mse_at_rest(), show_label=False,
+                                           elem_id="ev-mse")
                         warnings = md("", elem_id="ev-warnings")
                 with gr.Tab("Visual inspection", id="visual", elem_id="view-visual"):
                     md("Generated samples beside real ones; the full-screen button zooms in.")

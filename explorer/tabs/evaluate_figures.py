@@ -201,6 +201,21 @@ def stored_figures_table(stored: dict) -> str:
     return "".join(parts) + "</div>"
 
 
+def stored_mse(path) -> dict | None:
+    """The noise-prediction MSE per timestep recorded beside a checkpoint ({"n", "seed", "per_t": {"t",
+    "mse", "sem", ...}, ...}), or None where there is none or it cannot be read as one."""
+    stored = read_figures(path)
+    mse = (stored or {}).get("mse")
+    try:
+        per_t = mse["per_t"]
+        t, m, sem = per_t["t"], per_t["mse"], per_t["sem"]
+        ok = (len(t) == len(m) == len(sem) > 0 and int(mse["n"]) > 0
+              and all(isinstance(v, (int, float)) and math.isfinite(v) for v in (*t, *m, *sem)) and min(m) > 0)
+    except (TypeError, KeyError, ValueError):
+        return None
+    return mse if ok else None
+
+
 def stored_figures(path) -> str:
     """The table of a checkpoint's recorded figures, or the prompt to press Evaluate when it has none
     (or they cannot be read)."""

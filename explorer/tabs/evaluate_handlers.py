@@ -28,7 +28,7 @@ from ..recordings import Recordings
 from ..widgets import DataView
 from .checkpoint_picker import CheckpointPicker, checkpoint_summary, kind_of
 from .evaluate_figures import (EVALUATE_PROMPT, figures_json, figures_table, fmt, progress_html, stored_figures,
-                               warnings_md)
+                               stored_mse, warnings_md)
 from .evaluate_quiz import EvaluateQuiz
 
 DEFAULT_N = {"points": 1000, "image": 500, "signal": 500}
@@ -108,10 +108,22 @@ def closest_pairs(kind: str, fig: dict, gen: torch.Tensor, train: torch.Tensor):
                          [f"pair {i + 1}: generated (blue) · training (red)" for i in range(min(4, len(g)))]), caption
 
 
-def mse_at_rest():
-    """The MSE-per-timestep chart before Evaluate: what it will show."""
-    return charts.empty("MSE per timestep", "press Evaluate: the network's error at each t, on real data",
-                        charts.CHART_HEIGHT + 20)
+def mse_chart(per_t: dict, title: str | None = None):
+    """The noise-prediction MSE against t with a band of ±2 standard errors; the band's lower edge is
+    kept above a fifth of the value so that the log axis stays readable."""
+    lo = [max(m - 2 * s, 0.2 * m) for m, s in zip(per_t["mse"], per_t["sem"])]
+    hi = [m + 2 * s for m, s in zip(per_t["mse"], per_t["sem"])]
+    return charts.mse_per_t(per_t["t"], per_t["mse"], lo, hi, title=title)
+
+
+def mse_at_rest(path=None):
+    """The MSE-per-timestep chart before Evaluate: the curve recorded beside the checkpoint (shipped
+    models), or what Evaluate will show."""
+    recorded = stored_mse(path)
+    if recorded is None:
+        return charts.empty("MSE per timestep", "press Evaluate: the network's error at each t, on real data",
+                            charts.CHART_HEIGHT + 20)
+    return mse_chart(recorded["per_t"], f"Noise-prediction MSE (recorded, n = {recorded['n']:,})")
 
 
 def history_points(entries: list[dict], most: int = HISTORY_MAX) -> list[dict]:
@@ -161,9 +173,14 @@ class EvaluateHandlers(CheckpointPicker, EvaluateQuiz):
         return stored_figures(self.entry(path)["path"]) if path else EVALUATE_PROMPT
 
     def figures_view_at_rest(self, path) -> tuple:
-        """A checkpoint was chosen: its recorded figures, no warnings and the MSE chart saying what will come
-        (an earlier evaluation's, of another model, would stay beside them). Outputs: table, warnings, mse plot."""
-        return self.figures_at_rest(path), "", mse_at_rest()
+        """A checkpoint was chosen: its recorded figures, no warnings and its recorded MSE chart, or one saying
+        what will come (an earlier evaluation's, of another model, would stay beside them). Outputs: table,
+        warnings, mse plot."""
+        return self.figures_at_rest(path), "", self.mse_view_at_rest(path)
+
+    def mse_view_at_rest(self, path):
+        """A checkpoint was chosen: the MSE per timestep recorded beside it, or the chart saying what will come."""
+        return mse_at_rest(self.entry(path)["path"] if path else None)
 
     def _recording(self, path) -> tuple | None:
         """(kind, generated samples, the training data, sampler, steps, seed) of a checkpoint's recorded
@@ -314,11 +331,7 @@ class EvaluateHandlers(CheckpointPicker, EvaluateQuiz):
         data = self._dataset(result)
         kind = result["kind"]
         real = data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(result["seed"]))]
-        per_t = result["metrics"]["mse"]["per_t"]
-        # ±2 standard errors; the lower edge is kept above a fifth of the value so a log axis stays readable
-        lo = [max(m - 2 * s, 0.2 * m) for m, s in zip(per_t["mse"], per_t["sem"])]
-        hi = [m + 2 * s for m, s in zip(per_t["mse"], per_t["sem"])]
-        mse_fig = charts.mse_per_t(per_t["t"], per_t["mse"], lo, hi)
+        mse_fig = mse_chart(result["metrics"]["mse"]["per_t"])
         n_show = min(1500 if kind == "points" else GRID_N, len(gen))  # as many real as generated, to compare
         pairs, caption = pairs_view(kind, result, gen, data.x)
         return (figures_table(result), warnings_md(result), mse_fig,
