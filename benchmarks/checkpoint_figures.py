@@ -64,7 +64,12 @@ def measure_mse(name: str) -> dict:
     n, seed = SETTINGS[meta["kind"]][0][2], 0
     fig = checkpoint_noise_mse(path, n, seed=seed, device="cpu")
     return {"n": fig["n"], "seed": seed, "value": fig["value"], "interval": fig["interval"],
-            "warnings": fig["warnings"], "per_t": fig["per_t"]}
+            "warnings": fig["warnings"], "per_t": fig["per_t"], **when_and_where()}
+
+
+def when_and_where() -> dict:
+    return {"measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"}
 
 
 def measure(name: str) -> dict:
@@ -99,9 +104,7 @@ def measure(name: str) -> dict:
         runs.append(run)
         print(f"{name} {sampler} {steps} {opts or ''} n={n}: {run['overall']['says']}; goal {run['goal']} "
               f"({run['seconds']} s, load {load:.1f})", flush=True)
-    return {"checkpoint": name, "dataset": config.data.name, "kind": meta["kind"],
-            "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}", "runs": runs,
+    return {"checkpoint": name, "dataset": config.data.name, "kind": meta["kind"], **when_and_where(), "runs": runs,
             "mse": measure_mse(name)}
 
 

@@ -106,7 +106,8 @@ def test_a_shipped_model_shows_its_recorded_mse_per_timestep_until_evaluate_meas
     # a file with no curve, or a broken one, gives the chart saying what Evaluate will show
     stored = json.loads((Path(paths["moons"]) / "figures.json").read_text())
     for mse in (None, {"n": 10, "per_t": {"t": [1, 2], "mse": [0.5], "sem": [0.1, 0.1]}},
-                {"n": 10, "per_t": {"t": [1], "mse": [-1.0], "sem": [0.1]}}, "x"):
+                {"n": 10, "per_t": {"t": [1], "mse": [-1.0], "sem": [0.1]}},
+                {"n": "10", "per_t": {"t": [1], "mse": [1.0], "sem": [0.1]}}, "x"):
         (tmp_path / "figures.json").write_text(json.dumps({**stored, "mse": mse}))
         assert ef.stored_mse(tmp_path) is None
     assert "press Evaluate" in eh.mse_at_rest(tmp_path).to_json()

@@ -209,7 +209,8 @@ def stored_mse(path) -> dict | None:
     try:
         per_t = mse["per_t"]
         t, m, sem = per_t["t"], per_t["mse"], per_t["sem"]
-        ok = (len(t) == len(m) == len(sem) > 0 and int(mse["n"]) > 0
+        n = mse["n"]
+        ok = (isinstance(n, int) and not isinstance(n, bool) and n > 0 and len(t) == len(m) == len(sem) > 0
               and all(isinstance(v, (int, float)) and math.isfinite(v) for v in (*t, *m, *sem)) and min(m) > 0)
     except (TypeError, KeyError, ValueError):
         return None
