@@ -7,9 +7,11 @@ Two sources, looked up in this order by `Recordings.get(spec)`:
   or coming back to a setting is then instant, for every student on the same server.
 - **Recordings shipped beside a checkpoint**: `<checkpoint>/trajectory.npz`, the run of the
   Reverse tab's default setting (see `save`), so the first Play of a shipped model shows its first
-  frame at once and plays at full speed on any laptop, offline. A recording is used only when its
-  setting is exactly the one asked for and the checkpoint's weights are those it was recorded
-  from (their SHA-256 is in the file); anything else is computed live as before.
+  frame at once and plays at full speed on any laptop, offline; and `<checkpoint>/trajectory-<key>.npz`,
+  the runs a shipped lesson's stops play (DDPM's 1000 steps, two samplers side by side), named by
+  their setting (`lesson_file`). A recording is used only when its setting is exactly the one asked
+  for and the checkpoint's weights are those it was recorded from (their SHA-256 is in the file);
+  anything else is computed live as before.
 
 A recording file holds plain arrays and a JSON string (`np.load(allow_pickle=False)`): nothing in
 it is executed or unpickled.
@@ -55,21 +57,37 @@ def setting(spec) -> dict:
             "lanes": [[lane.sampler, lane.steps, lane.eta, lane.spacing] for lane in spec.lanes]}
 
 
+def lesson_file(spec) -> Path:
+    """Where a recording of `spec` other than the default run lies beside its checkpoint: named by the
+    setting it must match, so any number of them can lie there."""
+    key = hashlib.sha256(json.dumps(setting(spec), sort_keys=True).encode()).hexdigest()[:12]
+    return Path(spec.checkpoint) / f"trajectory-{key}.npz"
+
+
+def _suffix(lane: int) -> str:
+    """Array names of a lane: the first lane's plain ('x_t', ...), as files of one lane always had them."""
+    return "" if lane == 0 else f"_{lane}"
+
+
 def save(traj: Trajectory, spec, path: str | Path) -> Path:
-    """Write a complete single-lane trajectory as a recording (atomically: a temporary file, then rename)."""
-    if not traj.complete or len(traj.lanes) != 1:
-        raise ValueError("only a complete run of one sampler can be saved as a recording")
-    snaps = [frame[0] for frame in traj.frames]
+    """Write a complete trajectory as a recording (atomically: a temporary file, then rename)."""
+    if not traj.complete:
+        raise ValueError("only a complete run can be saved as a recording")
     meta = {"format": FORMAT, "setting": setting(spec), "weights_sha256": weights_digest(spec.checkpoint),
-            "label": traj.lanes[0].label, "stride": traj.stride, "ticks": traj.ticks}
-    arrays = {name: np.stack([getattr(s, name) for s in snaps]) for name in ("x_t", "x0", "eps")}
+            "label": traj.lanes[0].label, "labels": [lane.label for lane in traj.lanes], "stride": traj.stride,
+            "ticks": traj.ticks}
+    arrays = {}
+    for lane in range(len(traj.lanes)):
+        snaps = [frame[lane] for frame in traj.frames]
+        end = _suffix(lane)
+        arrays.update({name + end: np.stack([getattr(s, name) for s in snaps]) for name in ("x_t", "x0", "eps")})
+        arrays.update({name + end: np.array([getattr(s, name) for s in snaps]) for name in ("i", "n", "t")})
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".recording-", suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
         os.chmod(tmp, 0o644)  # a file to ship and share, not a private temporary one
-        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), i=np.array([s.i for s in snaps]),
-                            n=np.array([s.n for s in snaps]), t=np.array([s.t for s in snaps]), **arrays)
+        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -82,27 +100,32 @@ def load(path: str | Path) -> tuple[dict, Trajectory]:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            i, n, t = z["i"], z["n"], z["t"]
-            x_t, x0, eps = z["x_t"], z["x0"], z["eps"]
+            arrays = {name: z[name] for name in z.files if name != "meta"}
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a readable recording ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: recording format {meta.get('format') if isinstance(meta, dict) else None!r}, "
                          f"this app reads {FORMAT}")
-    frames = len(i)
-    if not (frames and len(n) == len(t) == len(x_t) == len(x0) == len(eps) == frames):
-        raise ValueError(f"{path}: the recording's arrays disagree in length")
     try:
         s = meta["setting"]
-        (sampler, steps, eta, spacing), = s["lanes"]
-        lane = Lane(str(sampler), str(meta.get("label", sampler)), int(steps), None if eta is None else float(eta),
-                    str(spacing))
-        traj = Trajectory(s["kind"], (lane,))
+        labels = meta.get("labels") or [meta.get("label")]
+        lanes = tuple(Lane(str(sampler), str(labels[k] if k < len(labels) and labels[k] else sampler), int(steps),
+                           None if eta is None else float(eta), str(spacing))
+                      for k, (sampler, steps, eta, spacing) in enumerate(s["lanes"]))
+        if not lanes:
+            raise ValueError("no lanes")
+        traj = Trajectory(s["kind"], lanes)
         traj.stride, traj.ticks, traj.complete = int(meta["stride"]), int(meta["ticks"]), True
+        per_lane = [[arrays[name + _suffix(k)] for name in ("i", "n", "t", "x_t", "x0", "eps")]
+                    for k in range(len(lanes))]
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: the recording's description is incomplete ({e!r})") from None
-    traj.frames = [(Snapshot(int(i[k]), int(n[k]), int(t[k]), x_t[k], x0[k], eps[k]),) for k in range(frames)]
-    traj.nbytes = x_t.nbytes + x0.nbytes + eps.nbytes
+    frames = len(per_lane[0][0])
+    if not (frames and all(len(a) == frames for lane in per_lane for a in lane)):
+        raise ValueError(f"{path}: the recording's arrays disagree in length")
+    traj.frames = [tuple(Snapshot(int(i[k]), int(n[k]), int(t[k]), x_t[k], x0[k], eps[k])
+                         for i, n, t, x_t, x0, eps in per_lane) for k in range(frames)]
+    traj.nbytes = sum(a.nbytes for lane in per_lane for a in lane[3:])
     return meta, traj
 
 
@@ -153,11 +176,11 @@ class Recordings:
             self.put(spec, traj)
         return traj
 
-    def beside(self, checkpoint) -> tuple[dict, Trajectory] | None:
-        """(meta, trajectory) of the recording shipped beside a checkpoint, when it was made with the
-        checkpoint's present weights; None otherwise (no file, a broken one, other weights). Files and
-        digests are read once and kept."""
-        path = Path(checkpoint) / FILE
+    def beside(self, checkpoint, name: str = FILE) -> tuple[dict, Trajectory] | None:
+        """(meta, trajectory) of the recording shipped beside a checkpoint (by default its default run),
+        when it was made with the checkpoint's present weights; None otherwise (no file, a broken one,
+        other weights). Files and digests are read once and kept."""
+        path = Path(checkpoint) / name
         try:
             key = (str(path), path.stat().st_mtime_ns)
         except OSError:
@@ -176,10 +199,11 @@ class Recordings:
         return cached
 
     def _shipped(self, spec) -> Trajectory | None:
-        found = self.beside(spec.checkpoint)
-        if found is None or found[0].get("setting") != setting(spec):
-            return None
-        return found[1]
+        for name in (FILE, lesson_file(spec).name):
+            found = self.beside(spec.checkpoint, name)
+            if found is not None and found[0].get("setting") == setting(spec):
+                return found[1]
+        return None
 
     def _digest(self, checkpoint: str) -> str:
         weights = Path(checkpoint) / "model.safetensors"

@@ -9,7 +9,7 @@ import torch
 
 from core.samplers import SAMPLERS
 from core.schedules import make_schedule
-from explorer.recordings import FILE, Recordings, load, save, setting, weights_digest
+from explorer.recordings import FILE, Recordings, lesson_file, load, save, setting, weights_digest
 from explorer.tabs.reverse_session import Spec
 from explorer.trajectory import Clock, Lane, Trajectory, run_all
 
@@ -53,11 +53,45 @@ def test_a_saved_recording_loads_as_the_same_frames(folder):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
-def test_only_a_complete_single_sampler_run_can_be_saved(folder):
+def test_only_a_complete_run_can_be_saved(folder):
     traj = a_run()
     traj.complete = False
-    with pytest.raises(ValueError, match="complete run of one sampler"):
+    with pytest.raises(ValueError, match="only a complete run"):
         save(traj, a_spec(folder), folder / FILE)
+
+
+def two_samplers(shape=(2, 1, 4, 4)) -> Trajectory:
+    """DDIM 10 beside DDPM 40 from the same x_T, as the Reverse tab compares them."""
+    schedule = make_schedule("linear", 40)
+    x_T = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    its = [SAMPLERS["ddim"](Half(), schedule, shape, steps=10, generator=torch.Generator().manual_seed(1), x_T=x_T),
+           SAMPLERS["ddpm"](Half(), schedule, shape, steps=40, generator=torch.Generator().manual_seed(1), x_T=x_T)]
+    lanes = (Lane("ddim", "DDIM", 10, 0.0), Lane("ddpm", "DDPM", 40, None))
+    return run_all(Clock(its, [schedule.timesteps(10).tolist(), schedule.timesteps(40).tolist()]),
+                   Trajectory("image", lanes))
+
+
+def test_a_run_of_two_samplers_side_by_side_is_recorded_beside_the_default_and_found_by_its_setting(folder):
+    traj = two_samplers()
+    spec = Spec(str(folder), 1, "image", traj.lanes, 0, 2)
+    save(a_run(), a_spec(folder), folder / FILE)          # the default run, which must not shadow it
+    path = save(traj, spec, lesson_file(spec))
+    assert path.parent == folder and path.name.startswith("trajectory-") and path != folder / FILE
+    assert lesson_file(spec) != lesson_file(a_spec(folder))  # each setting its own file
+    meta, back = load(path)
+    assert back.lanes == traj.lanes and len(back) == len(traj) and back.stride == traj.stride
+    for a, b in zip(traj.frames, back.frames):
+        assert len(a) == len(b) == 2
+        for sa, sb in zip(a, b):
+            assert (sa.i, sa.n, sa.t) == (sb.i, sb.n, sb.t)
+            assert all(np.array_equal(getattr(sa, k), getattr(sb, k)) for k in ("x_t", "x0", "eps"))
+    rec = Recordings()
+    got = rec.get(spec)
+    assert got is not None and got.lanes == traj.lanes and rec.get(a_spec(folder)) is not None
+    other = Spec(str(folder), 1, "image", traj.lanes, 1, 2)  # another seed: computed live
+    assert Recordings().get(other) is None
+    (folder / "model.safetensors").write_bytes(b"weights v2, retrained")
+    assert Recordings().get(spec) is None
 
 
 def test_a_shipped_recording_is_used_only_for_its_setting_and_its_weights(folder):

@@ -119,6 +119,44 @@ def test_shipped_recording_is_the_default_run_computed_here(entry, live_reverse)
                 assert off <= 0.05 and diff.mean() <= 0.1, f"{name} at step {a[0].i}: {off:.1%} of values off"
 
 
+def test_each_reverse_stop_of_a_shipped_lesson_plays_a_recording_of_its_run(live_reverse):
+    """A lesson stop on the Reverse tab (DDPM 1000 at stop 6, two samplers side by side at stop 7) plays a
+    run recorded beside its model: it starts at once on a slow laptop. The recording is found for the
+    stop's setting as the page reads it, and its frames are the live run's (the first 12 checked)."""
+    import numpy as np
+
+    from explorer.record_defaults import lesson_specs
+    from explorer.recordings import Recordings, lesson_file
+    from explorer.tabs.reverse_session import ReverseSession
+
+    specs = [(e, spec, loaded) for e in SHIPPED for spec, loaded in lesson_specs(live_reverse, e["path"])]
+    assert {e["name"] for e, _, _ in specs} >= {"digits", "swiss_roll"} and any(len(s.lanes) == 2 for _, s, _ in specs)
+    for entry, spec, loaded in specs:
+        recorded = Recordings().get(spec)
+        assert recorded is not None, f"no usable {lesson_file(spec).name} beside {entry['name']} (rerun " \
+                                     f"python -m explorer.record_defaults {entry['name']})"
+        assert lesson_file(spec).stat().st_size <= 6 * 2**20 and recorded.lanes == spec.lanes
+        by_step = {tuple((s.i, s.t) for s in frame): frame for frame in recorded.frames}
+        session = ReverseSession()
+        live_reverse._start(session, spec, loaded)
+        while len(session.traj) < 12 and live_reverse._advance(session):
+            pass
+        matched = 0
+        for frame in session.traj.frames:
+            other = by_step.get(tuple((s.i, s.t) for s in frame))
+            if other is None:  # the recording keeps every other frame of a long run
+                continue
+            matched += 1
+            for a, b in zip(frame, other):
+                for name in ("x_t", "x0", "eps"):
+                    diff = np.abs(getattr(a, name).astype(np.float32) - getattr(b, name).astype(np.float32))
+                    if spec.kind == "image":
+                        assert diff.max() <= 4 and diff.mean() <= 1.0, f"{entry['name']} {name} at {a.i}"
+                    else:  # rounding on another CPU may move a few points (see the test above)
+                        assert float((diff > 0.05).mean()) <= 0.05, f"{entry['name']} {name} at {a.i}"
+        assert matched >= 4, f"{entry['name']}: only {matched} of the first frames found in the recording"
+
+
 def test_the_reverse_tab_opens_on_the_first_frame_of_the_recorded_default_run():
     """A page that names nothing of Reverse shows the default model's recorded x_T at once (no computing)."""
     import numpy as np

@@ -32,6 +32,46 @@ class ReverseLinks:
             # only when the page opens: a lesson stop or bundle of another tab must not replace a run
             # the lecturer has on this tab (or one still playing)
             return self.opening() if values.get(OPENING) else skip
+        got = self.link_setting(values, problems)
+        if got is None:
+            return skip
+        path, kind, T = got["path"], got["kind"], got["T"]
+        sampler, steps, eta, n, seed = got["sampler"], got["steps"], got["eta"], got["n"], got["seed"]
+        compare, sampler_b, steps_b = got["compare"], got["sampler_b"], got["steps_b"]
+        controls = (gr.update(value=path), gr.update(value=sampler), gr.update(maximum=T, value=steps),
+                    gr.update(value=eta, visible=sampler == "ddim"), gr.update(value=seed),
+                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path),
+                    gr.update(maximum=T, value=steps_b), kind,
+                    self.explanation(path, sampler, compare, sampler_b),
+                    gr.update(value=compare), gr.update(visible=compare), gr.update(value=sampler_b),
+                    gr.update(value=0.0, visible=sampler_b == "ddim"), gr.update(value=got["spacing"]))
+        frame = values.get("frame")
+        spec, loaded = self.link_spec(got)
+        if frame is None:  # the first frame: x_T and one model call (nothing at all when recorded), so a link or
+            frame = 0      # a lesson stop opens on the noise the run starts from, not on an empty box
+        session = ReverseSession()
+        self._start(session, spec, loaded)
+        while len(session.traj) <= frame and self._advance(session):
+            pass
+        if frame >= len(session.traj):
+            problems.append(f"the link's frame={frame} is past the last frame of this run ({len(session.traj) - 1})")
+        session.cursor = min(frame, len(session.traj) - 1)
+        image, plot, caption, scrub = self.view(session, session.cursor)
+        if kind == "image":
+            image, plot = DataView.show(kind, image)
+        return (*controls, image, plot, caption, scrub, session)
+
+    def link_spec(self, setting: dict) -> tuple[Spec, tuple]:
+        """(Spec, loaded) of a setting from `link_setting`: the run the link's Play plays."""
+        s = setting
+        return self.spec(s["path"], s["sampler"], s["steps"], s["eta"], s["seed"], s["n"], s["compare"],
+                         s["sampler_b"], s["steps_b"], 0.0, s["spacing"])
+
+    def link_setting(self, values: dict, problems: list[str]) -> dict | None:
+        """The checkpoint and sampler settings a link's (or a lesson stop's) values name, each value it leaves
+        out at the tab's default and each it gets wrong at the default with a line in `problems`: {"path",
+        "kind", "T", "sampler", "steps", "eta", "n", "seed", "compare", "sampler_b", "steps_b", "spacing"}.
+        None when there is no checkpoint at all."""
         entries = self.checkpoints()
         path = self.default_checkpoint()
         name = values.get("checkpoint")
@@ -43,7 +83,7 @@ class ReverseLinks:
                 names = ", ".join(sorted({e["name"] for e in entries})) or "none"
                 problems.append(f"there is no checkpoint {name!r} here (checkpoints: {names})")
         if path is None:
-            return skip
+            return None
         _, _, meta, schedule = self.load(path)
         kind, T = kind_of(self.entry(path)), schedule.T
         sampler = self._link_sampler(values, "sampler", "ddim", problems)
@@ -63,29 +103,9 @@ class ReverseLinks:
         if steps_b > T:
             problems.append(f"the link's steps_b={steps_b} is more than this model's T={T}")
             steps_b = default_steps(sampler_b, T)
-        controls = (gr.update(value=path), gr.update(value=sampler), gr.update(maximum=T, value=steps),
-                    gr.update(value=eta, visible=sampler == "ddim"), gr.update(value=seed),
-                    gr.update(maximum=MAX_SAMPLES[kind], value=n), self.info(path),
-                    gr.update(maximum=T, value=steps_b), kind,
-                    self.explanation(path, sampler, compare, sampler_b),
-                    gr.update(value=compare), gr.update(visible=compare), gr.update(value=sampler_b),
-                    gr.update(value=0.0, visible=sampler_b == "ddim"), gr.update(value=values.get("spacing", "linear")))
-        frame = values.get("frame")
-        spec, loaded = self.spec(path, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, 0.0,
-                                 values.get("spacing", "linear"))
-        if frame is None:  # the first frame: x_T and one model call (nothing at all when recorded), so a link or
-            frame = 0      # a lesson stop opens on the noise the run starts from, not on an empty box
-        session = ReverseSession()
-        self._start(session, spec, loaded)
-        while len(session.traj) <= frame and self._advance(session):
-            pass
-        if frame >= len(session.traj):
-            problems.append(f"the link's frame={frame} is past the last frame of this run ({len(session.traj) - 1})")
-        session.cursor = min(frame, len(session.traj) - 1)
-        image, plot, caption, scrub = self.view(session, session.cursor)
-        if kind == "image":
-            image, plot = DataView.show(kind, image)
-        return (*controls, image, plot, caption, scrub, session)
+        return {"path": path, "kind": kind, "T": T, "sampler": sampler, "steps": steps, "eta": eta, "n": n,
+                "seed": seed, "compare": compare, "sampler_b": sampler_b, "steps_b": steps_b,
+                "spacing": values.get("spacing", "linear")}
 
     @staticmethod
     def _link_sampler(values: dict, key: str, default: str, problems: list[str]) -> str:
