@@ -162,9 +162,10 @@ def per_t_latest(rows: Sequence[Sequence[float]], edges: Sequence[float] | None,
 
 def mse_per_t(t: Sequence[float], mse: Sequence[float], low: Sequence[float] | None = None,
               high: Sequence[float] | None = None, label: str = "noise-prediction MSE",
-              height: int = CHART_HEIGHT + 20, title: str | None = None) -> Figure:
+              height: int = CHART_HEIGHT + 20, title: str | None = None, note: str = "") -> Figure:
     """A checkpoint's MSE against the timestep, with an optional band (e.g. a 90 % interval).
-    title: the chart's own (default: '<label> per timestep')."""
+    title: the chart's own (default: '<label> per timestep'); note: said after the x axis's "t", where a
+    narrow chart has more room than in its title (e.g. " · recorded, n = 512")."""
     data = []
     if low is not None and high is not None:
         data.append(dict(type="scatter", mode="lines", x=_num(list(t) + list(t)[::-1]),
@@ -176,7 +177,7 @@ def mse_per_t(t: Sequence[float], mse: Sequence[float], low: Sequence[float] | N
     # the title says what y is, and the log ticks thin out as the values span more decades (log_ticks): at
     # the presenter view's 20 px an axis title and plotly's 1-2-5 ticks ran into each other
     shown = [v for v in [*mse, *(low or []), *(high or [])] if v is not None and math.isfinite(v) and v > 0]
-    lay = _layout(height, title or f"{label} per timestep", xaxis=_axis(title=dict(text="t")),
+    lay = _layout(height, title or f"{label} per timestep", xaxis=_axis(title=dict(text=f"t{note}")),
                   yaxis=_axis(type="log", tickformat=".2~g", **_log_tick_values(shown)),
                   margin=dict(l=72, r=16, t=40, b=40))  # room for "0.001" at 20 px
     return Figure(data, lay)

@@ -540,10 +540,13 @@ def step_encoding_map(embs, ts, t: int | None = None, height: int = 270) -> Figu
     z = [_num(row, 3) for row in e]
     data = [dict(type="heatmap", z=z, x=list(range(e.shape[1])), y=[int(v) for v in _np(ts).tolist()],
                  colorscale="RdBu", zmin=-1, zmax=1,
-                 colorbar=dict(thickness=10, len=0.85, outlinewidth=0),
+                 # three ticks: at the presenter view's 20 px five ran into each other on a short bar
+                 colorbar=dict(thickness=10, len=0.85, outlinewidth=0, tickvals=[-1, 0, 1]),
                  hovertemplate="t=%{y}, component %{x}: %{z:.3f}<extra></extra>")]
-    lay = _layout(height, "e(t) for every t (rows)", xaxis=_axis(title=dict(text="component k"), showgrid=False),
-                  yaxis=_axis(title=dict(text="t"), showgrid=False), margin=dict(l=52, r=8, t=36, b=40))
+    # the title names the rows' axis: at 20 px an axis title "t" lay over the tick labels
+    lay = _layout(height, "e(t) for every t (one row per t)",
+                  xaxis=_axis(title=dict(text="component k"), showgrid=False),
+                  yaxis=_axis(showgrid=False), margin=dict(l=60, r=24, t=36, b=40))  # "1000" and "−1" at 20 px
     if t is not None:
         lay["shapes"] = [dict(type="line", x0=0, x1=1, xref="paper", y0=t, y1=t,
                               line=dict(color="#111827", width=2))]

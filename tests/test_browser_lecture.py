@@ -451,16 +451,26 @@ def test_the_forward_views_of_the_lesson_fit_above_its_card(browser, app_url, st
 
 
 def test_the_figures_stop_shows_every_figure_above_the_card_one_line_each(browser, app_url):
-    """Stop 9 (evaluation): every recorded figure, diversity and memorisation last, above the card."""
+    """Stop 9 (evaluation): every recorded figure, diversity and memorisation last, above the card, and
+    beside them the MSE per timestep the stop begins with (it lay below the table, out of sight)."""
     page = open_stop_with_card(browser, app_url, 9)
     try:
         page.wait_for_selector("#ev-table table tr:nth-child(3)")
+        page.wait_for_selector("#ev-mse .js-plotly-plot .scatterlayer path.js-line")
         wait_above_card(page, "#ev-table table")
+        wait_above_card(page, "#ev-mse .js-plotly-plot")
         names = page.evaluate("() => [...document.querySelectorAll('#ev-table tr td:first-child')].map(td => td.innerText)")
         assert any(n.startswith("Diversity") for n in names) and any(n.startswith("Memorisation") for n in names)
-        # nothing cut at the right edge
-        assert page.evaluate("() => { const t = document.querySelector('#ev-table table');"
-                             " return t.getBoundingClientRect().right <= innerWidth; }")
+        # nothing cut at the right edge, the chart beside the table, not over it
+        boxes = page.evaluate("""() => Object.fromEntries(['#ev-table table', '#ev-mse .js-plotly-plot'].map(s => {
+            const r = document.querySelector(s).getBoundingClientRect(); return [s, [r.left, r.right, r.top]]; }))""")
+        (t_left, t_right, _), (c_left, c_right, c_top) = boxes.values()
+        assert t_right <= c_left and c_right <= page.evaluate("innerWidth"), boxes
+        # each figure on one line at 20 px: its name without the note in brackets, its reading in a few words
+        rows = page.evaluate("""() => [...document.querySelectorAll('#ev-table tr')].map(tr => [tr.innerText,
+            tr.getBoundingClientRect().height / parseFloat(getComputedStyle(tr.querySelector('td, th')).lineHeight)])""")
+        assert len(rows) >= 12 and all(lines < 1.9 for _, lines in rows), rows
+        assert any("≈ real data" in text for text, _ in rows) and not any("indistinguishable" in t for t, _ in rows)
         # the marks of the main figures go with the caption that explains them (it stays at the desk)
         assert page.locator("#ev-table .ev-main").count() > 0
         assert page.evaluate("() => [...document.querySelectorAll('#ev-table .ev-main, #ev-table .ev-caption')]"

@@ -1,6 +1,7 @@
 """The Evaluate tab's figures in words: digits as the spread allows, intervals, a figure against its floor."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -50,3 +51,28 @@ def test_a_figures_own_interval_is_shown_to_2_digits_of_its_half_width():
     assert ef.fmt_interval(0.6266, 1.33) == "[0.63, 1.33]"
     assert ef.fmt_interval(-0.004504, 0.1041) == "[-0.005, 0.104]"
     assert ef.fmt_interval(None, None) == "[–, –]" and ef.fmt_interval(0.5, 0.5) == "[0.5, 0.5]"  # no width
+
+
+@pytest.mark.parametrize("label, name, note", [
+    ("Precision (k-NN)", "Precision", " (k-NN)"),
+    ("Memorisation, pixels (nearest / typical real)", "Memorisation, pixels", " (nearest / typical real)"),
+    ("FID", "FID", ""),
+    ("a (b) c", "a (b) c", ""),  # brackets inside a name are not a closing note
+    ("MMD^2 <x> (RBF)", "MMD^2 &lt;x&gt;", " (RBF)"),
+])
+def test_a_figures_name_keeps_its_closing_note_apart_for_the_presenter_view_to_hide(label, name, note):
+    cell = ef.label_html(label)
+    shown = re.sub(r"<span class='ev-label-note'>.*?</span>", "", cell)
+    assert re.sub("<[^>]+>", "", shown) == name
+    assert re.sub("<[^>]+>", "", cell) == name + note.replace("<", "&lt;").replace(">", "&gt;")
+
+
+@pytest.mark.parametrize("verdict, says, short", [("same", "indistinguishable from data", "≈ real data"),
+                                                  ("worse", "worse than data", "worse than data"),
+                                                  ("better", "beyond real data's own", "beyond data")])
+def test_a_reading_comes_in_full_and_in_a_few_words_in_its_colour(verdict, says, short):
+    cell = ef.vs_floor_cell({"better": "lower", "vs_floor": {"how": "ratio", "estimate": 1.0, "interval": (0.9, 1.1),
+                                                            "verdict": verdict, "says": says}})
+    div = cell[cell.index("<div"):]
+    assert f"color:{ef.VERDICT_COLOUR[verdict]}" in div  # the spans inherit it (.ev-verdict span)
+    assert f"<span class='ev-says'>{html.escape(says)}</span>" in div and f"<span class='ev-says-short'>{short}</span>" in div

@@ -94,12 +94,27 @@ TABLE_CSS = """<style>
 .ev-table .ev-caption { margin-bottom: 6px; color: #374151; }
 .ev-table .ev-notes { color: #6b7280; font-size: 0.85em; margin-top: 6px; }
 .ev-table .ev-verdict { font-size: 0.85em; }
+.ev-table .ev-verdict span { color: inherit; }
+.ev-table .ev-says-short { display: none; }
 .ev-table .ev-overall { margin-bottom: 6px; }
 .ev-table .ev-main { color: #4f46e5; }
 </style>"""
 
 
+def label_html(label: str) -> str:
+    """A figure's name in bold; a closing note in brackets ("Precision (k-NN)") in a span the presenter
+    view's lesson card hides, where the table shares the width with the MSE chart."""
+    main, brackets, note = str(label).partition(" (")
+    note = f"<span class='ev-label-note'> ({html.escape(note)}</span>" if brackets and label.endswith(")") else ""
+    return f"<b>{html.escape(main if note else str(label))}{note}</b>"
+
+
 VERDICT_COLOUR = {"same": "#16a34a", "worse": "#dc2626", "better": "#b45309"}
+# the readings in a few words, for the presenter view's lesson card, where the table shares the width with
+# the MSE chart (core.floors.VERDICTS says them in full; the colour is the same)
+VERDICT_SHORT = {"same": "≈ real data", "worse": "worse than data", "better": "beyond data"}
+# the header of the column against the floor: its interval in brackets, which the presenter view hides
+HEAD_VS = "against the floor<span class='ev-head-int'> [{}interval]</span>"
 
 
 def vs_floor_cell(f: dict) -> str:
@@ -116,7 +131,9 @@ def vs_floor_cell(f: dict) -> str:
     sign = "×" if v["how"] == "ratio" else ("" if estimate.startswith("-") else "+")
     interval = f"<span class='ev-int'> {fmt_interval(lo, hi)}</span>"  # the presenter view hides it
     return (f"<span class='ev-num'>{sign}{estimate}{interval}</span>"
-            f"<div class='ev-verdict' style='color:{VERDICT_COLOUR[v['verdict']]}'>{html.escape(v['says'])}</div>")
+            f"<div class='ev-verdict' style='color:{VERDICT_COLOUR[v['verdict']]}'>"
+            f"<span class='ev-says'>{html.escape(v['says'])}</span>"
+            f"<span class='ev-says-short'>{VERDICT_SHORT[v['verdict']]}</span></div>")
 
 
 def figures_table(result: dict) -> str:
@@ -131,13 +148,13 @@ def figures_table(result: dict) -> str:
             f"{fmt_pm(f['floor'], f.get('floor_sd'))} <span class='ev-dim'>(n={fmt(f['n_floor'])})</span>"
         warn = "".join(f"<div class='ev-warn'>⚠ {html.escape(w)}</div>" for w in f["warnings"])
         rows.append(f"<tr id='ev-row-{html.escape(name)}'>"
-                    f"<td><b>{html.escape(f['label'])}</b>{main_mark(name, overall)}"
+                    f"<td>{label_html(f['label'])}{main_mark(name, overall)}"
                     f"<div class='ev-dim'>{html.escape(f['space'])}</div>{warn}</td>"
                     f"<td class='ev-num'>{fmt(f['value'])}</td><td class='ev-num'>{fmt_interval(lo, hi)}</td>"
                     f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell(f)}</td>"
                     f"<td class='ev-num'>{fmt(f['n'])}</td></tr>")
     head = (f"<tr><th>figure</th><th>value</th><th>{level}% interval</th><th>floor: real data (mean ± sd)</th>"
-            f"<th>against the floor [{level}% interval]</th><th>n</th></tr>")
+            f"<th>{HEAD_VS.format(f'{level}% ')}</th><th>n</th></tr>")
     ext = result.get("extractor")
     ext_line = f" · features: {html.escape(ext['name'])} ({ext['dim']}-d)" if ext else ""
     t = result["timings"]
@@ -190,14 +207,14 @@ def stored_figures_table(stored: dict) -> str:
         for key, f in run.get("metrics", {}).items():  # the columns of `figures_table` (the presenter view hides two)
             floor = "–" if f.get("floor") is None else fmt_pm(f["floor"], f.get("floor_sd"))
             lo, hi = f["interval"] if f.get("interval") else (None, None)
-            rows.append(f"<tr><td><b>{html.escape(str(f.get('label', '?')))}</b>{main_mark(key, overall)}</td>"
+            rows.append(f"<tr><td>{label_html(str(f.get('label', '?')))}{main_mark(key, overall)}</td>"
                         f"<td class='ev-num'>{fmt(f.get('value'))}</td><td class='ev-num'>{fmt_interval(lo, hi)}</td>"
                         f"<td class='ev-num'>{floor}</td><td>{vs_floor_cell({'better': '?', **f})}</td>"
                         f"<td class='ev-num'>{fmt(f.get('n', run.get('n')))}</td></tr>")
         setting = f"n = {fmt(run.get('n'))} samples by {setting_words(run)}"
         parts.append(f"<div class='ev-caption'>{setting}{says}</div>"
                      "<table><tr><th>figure</th><th>value</th><th>interval</th><th>floor: real data (mean ± sd)</th>"
-                     f"<th>against the floor [interval]</th><th>n</th></tr>{''.join(rows)}</table>")
+                     f"<th>{HEAD_VS.format('')}</th><th>n</th></tr>{''.join(rows)}</table>")
     return "".join(parts) + "</div>"
 
 

@@ -108,12 +108,13 @@ def closest_pairs(kind: str, fig: dict, gen: torch.Tensor, train: torch.Tensor):
                          [f"pair {i + 1}: generated (blue) · training (red)" for i in range(min(4, len(g)))]), caption
 
 
-def mse_chart(per_t: dict, title: str | None = None):
+def mse_chart(per_t: dict, note: str):
     """The noise-prediction MSE against t with a band of ±2 standard errors; the band's lower edge is
-    kept above a fifth of the value so that the log axis stays readable."""
+    kept above a fifth of the value so that the log axis stays readable. note: where the figure comes
+    from, said under the chart (in the presenter view's lesson it stands 300 px wide)."""
     lo = [max(m - 2 * s, 0.2 * m) for m, s in zip(per_t["mse"], per_t["sem"])]
     hi = [m + 2 * s for m, s in zip(per_t["mse"], per_t["sem"])]
-    return charts.mse_per_t(per_t["t"], per_t["mse"], lo, hi, title=title)
+    return charts.mse_per_t(per_t["t"], per_t["mse"], lo, hi, title="Noise-prediction MSE per t", note=f" · {note}")
 
 
 def mse_at_rest(path=None):
@@ -123,7 +124,7 @@ def mse_at_rest(path=None):
     if recorded is None:
         return charts.empty("MSE per timestep", "press Evaluate: the network's error at each t, on real data",
                             charts.CHART_HEIGHT + 20)
-    return mse_chart(recorded["per_t"], f"Noise-prediction MSE (recorded, n = {recorded['n']:,})")
+    return mse_chart(recorded["per_t"], f"recorded, n = {recorded['n']:,}")
 
 
 def history_points(entries: list[dict], most: int = HISTORY_MAX) -> list[dict]:
@@ -331,7 +332,8 @@ class EvaluateHandlers(CheckpointPicker, EvaluateQuiz):
         data = self._dataset(result)
         kind = result["kind"]
         real = data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(result["seed"]))]
-        mse_fig = mse_chart(result["metrics"]["mse"]["per_t"])
+        mse = result["metrics"]["mse"]
+        mse_fig = mse_chart(mse["per_t"], f"this evaluation, n = {mse['n']:,}")
         n_show = min(1500 if kind == "points" else GRID_N, len(gen))  # as many real as generated, to compare
         pairs, caption = pairs_view(kind, result, gen, data.x)
         return (figures_table(result), warnings_md(result), mse_fig,
