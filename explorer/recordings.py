@@ -8,8 +8,8 @@ Two sources, looked up in this order by `Recordings.get(spec)`:
 - **Recordings shipped beside a checkpoint**: `<checkpoint>/trajectory.npz`, the run of the
   Reverse tab's default setting (see `save`), so the first Play of a shipped model shows its first
   frame at once and plays at full speed on any laptop, offline; and `<checkpoint>/trajectory-<key>.npz`,
-  the runs a shipped lesson's stops play (DDPM's 1000 steps, two samplers side by side), named by
-  their setting (`lesson_file`). A recording is used only when its setting is exactly the one asked
+  the runs a shipped lesson's stops play (DDPM's 1000 steps, two samplers side by side) and those
+  opened lesson bundles carry, named by their setting (`file_name`). A recording is used only when its setting is exactly the one asked
   for and the checkpoint's weights are those it was recorded from (their SHA-256 is in the file);
   anything else is computed live as before.
 
@@ -57,11 +57,15 @@ def setting(spec) -> dict:
             "lanes": [[lane.sampler, lane.steps, lane.eta, lane.spacing] for lane in spec.lanes]}
 
 
+def file_name(setting: dict) -> str:
+    """The name of a recording of `setting` (a `setting(spec)`, or a recording's meta["setting"]) other than
+    the default run: named by the setting it must match, so any number of them can lie beside a checkpoint."""
+    return f"trajectory-{hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:12]}.npz"
+
+
 def lesson_file(spec) -> Path:
-    """Where a recording of `spec` other than the default run lies beside its checkpoint: named by the
-    setting it must match, so any number of them can lie there."""
-    key = hashlib.sha256(json.dumps(setting(spec), sort_keys=True).encode()).hexdigest()[:12]
-    return Path(spec.checkpoint) / f"trajectory-{key}.npz"
+    """Where a recording of `spec` other than the default run lies beside its checkpoint (`file_name`)."""
+    return Path(spec.checkpoint) / file_name(setting(spec))
 
 
 def _suffix(lane: int) -> str:

@@ -65,7 +65,7 @@ def test_an_exported_bundle_opens_as_the_same_view_in_a_fresh_page(browser, app_
         checkpoint = fresh.locator("#rv-ckpt input").input_value()
         assert checkpoint.startswith("tiny-digits-bundle-"), checkpoint
         imported = Path(app_settings.runs_dir) / checkpoint.split(" · ")[0]
-        assert (imported / "trajectory.npz").is_file()
+        assert len(list(imported.glob("trajectory-*.npz"))) == 1  # named by its setting (recordings.file_name)
         for sel, value in (("#rv-steps input[type=number]", "10"), ("#rv-seed input", "2"),
                            ("#rv-scrub input[type=number]", "10")):
             assert fresh.locator(sel).input_value() == value, sel

@@ -115,7 +115,9 @@ def test_a_reverse_view_round_trips_with_its_checkpoint_run_and_frames(reverse, 
     assert got.problems == []
     assert got.checkpoint == runs / f"digits-bundle-{sha[:8]}"
     assert got.values == {**url_state.read(doc["settings"])[0], "checkpoint": f"digits-bundle-{sha[:8]}"}
-    assert sorted(os.listdir(got.checkpoint)) == ["config.json", "model.safetensors", "trajectory.npz"]
+    meta, _ = recordings.load(DIGITS / "trajectory.npz")  # named by its setting beside the weights
+    assert sorted(os.listdir(got.checkpoint)) == ["config.json", "model.safetensors",
+                                                  recordings.file_name(meta["setting"])]
     assert (got.checkpoint / "model.safetensors").read_bytes() == (DIGITS / "model.safetensors").read_bytes()
 
     # a Reverse tab that never saw this run restores the view by replaying the imported recording
@@ -137,6 +139,53 @@ def test_a_reverse_view_round_trips_with_its_checkpoint_run_and_frames(reverse, 
     before = sorted(os.listdir(runs))
     assert bundles.import_bundle(reverse_zip, runs).checkpoint == got.checkpoint
     assert sorted(os.listdir(runs)) == before
+
+
+SWISS = ASSETS / "checkpoints" / "swiss_roll"
+# lesson stop 7: DDIM 50 beside DDPM 1000 on the same noise, and stop 6: digits by DDPM 1000 (both recorded
+# beside their checkpoints by explorer.record_defaults)
+COMPARE_VIEW = ("tab=reverse&checkpoint=swiss_roll&sampler=ddim&steps=50&eta=0&seed=0&compare=1&sampler_b=ddpm"
+                "&steps_b=1000")
+DDPM_VIEW = "tab=reverse&checkpoint=digits&sampler=ddpm&steps=1000&seed=0"
+
+
+def test_two_samplers_side_by_side_travel_as_one_recording_and_replay_after_the_import(reverse, ctx, tmp_path):
+    bundle = export(reverse, COMPARE_VIEW, tmp_path / "out")
+    m = members(bundle)
+    assert "checkpoint/trajectory.npz" in m  # it was computed live on import before
+    meta, shipped = recordings.load(next(SWISS.glob("trajectory-*.npz")))
+    assert len(shipped.lanes) == 2
+    a, b = (lane.label for lane in shipped.lanes)
+    frames = json.loads(m["bundle.json"])["frames"]
+    assert frames[0] == f"frame 1 of 1001: {a}: step 1 of 50, t = 1000; {b}: step 1 of 1000, t = 1000"
+    assert frames[-1] == f"frame 1001 of 1001: {a}: the sample x0; {b}: the sample x0"
+
+    got = bundles.import_bundle(bundle, Path(ctx.settings.runs_dir))
+    assert got.problems == []
+    assert sorted(os.listdir(got.checkpoint)) == ["config.json", "model.safetensors",
+                                                  recordings.file_name(meta["setting"])]
+    ctx.samplable_checkpoints(fresh=True)
+    fresh = ReverseHandlers(ctx, recordings.Recordings(shipped=True))
+    problems = []
+    session = fresh.restore(got.values, problems)[-1]
+    assert problems == [] and session.recorded and len(session.traj.lanes) == 2
+    for k in (0, 500, 1000):
+        for lane in (0, 1):
+            assert np.array_equal(session.traj.frame(k)[lane].x_t, shipped.frame(k)[lane].x_t)
+
+
+def test_bundles_of_one_model_at_two_settings_leave_both_runs_beside_it(reverse, reverse_zip, tmp_path):
+    dest = tmp_path / "d"
+    first = bundles.import_bundle(reverse_zip, dest)
+    second = bundles.import_bundle(export(reverse, DDPM_VIEW, tmp_path / "out"), dest)
+    assert second.checkpoint == first.checkpoint and second.problems == []
+    settings = [recordings.load(DIGITS / name)[0]["setting"]
+                for name in ("trajectory.npz", recordings.lesson_file(reverse.link_spec(
+                    reverse.link_setting(url_state.read(bundles._params(DDPM_VIEW))[0], []))[0]).name)]
+    assert sorted(os.listdir(first.checkpoint)) == sorted(["config.json", "model.safetensors",
+                                                           *map(recordings.file_name, settings)])
+    for s in settings:  # each the run it was, still readable
+        assert recordings.load(first.checkpoint / recordings.file_name(s))[0]["setting"] == s
 
 
 def test_a_forward_view_round_trips_with_its_three_pictures(ctx, reverse, tmp_path):

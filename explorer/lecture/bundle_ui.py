@@ -11,12 +11,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.samplers import SAMPLER_LABELS, SAMPLERS
-
 from .. import animation, tempfiles
-from ..tabs.checkpoint_picker import checkpoint_label, kind_of
+from ..tabs.checkpoint_picker import checkpoint_label
 from ..tabs.reverse_handlers import ReverseHandlers
-from ..tabs.reverse_session import ReverseSession, default_samples, default_steps
+from ..tabs.reverse_session import ReverseSession
 from . import Restorer, _apply, bundles, url_state
 
 # The view's settings as page.js writes them to the URL (read afresh; location.search once the page is
@@ -88,15 +86,12 @@ def find_checkpoint(h: ReverseHandlers, name: str) -> Path | None:
 
 
 def _setting(h: ReverseHandlers, values: dict, folder: Path) -> tuple:
-    """(spec, loaded) of the view, with the defaults the Reverse restorer fills in for missing settings."""
-    path = str(folder)
-    _, _, meta, schedule = h.load(path)
-    kind, T = kind_of(h.entry(path)), schedule.T
-    sampler = {**{k: k for k in SAMPLERS}, **{v: k for k, v in SAMPLER_LABELS.items()}}.get(
-        values.get("sampler", "ddim"), "ddim")
-    return h.spec(path, sampler, values.get("steps", default_steps(sampler, T)), values.get("eta", 0.0),
-                  values.get("seed", 0), values.get("n", default_samples(kind, meta["sample_shape"])),
-                  spacing=values.get("spacing", "linear"))
+    """(spec, loaded) of the view, read as the Reverse tab reads a link to it (`ReverseLinks.link_setting`:
+    the defaults for settings it leaves out, and the second sampler beside the first when it compares two)."""
+    got = h.link_setting(values, [])
+    if got is None or Path(got["path"]).resolve() != Path(folder).resolve():
+        raise gr.Error(f"the view's checkpoint is not {folder}")
+    return h.link_spec(got)
 
 
 def recorded_run(h: ReverseHandlers, values: dict, folder: Path):
@@ -122,9 +117,10 @@ def render_frames(h: ReverseHandlers, restorers: list[Restorer], values: dict, r
         session.traj, session.clock = traj, None  # the run being exported, even if the cache let it go meanwhile
         frames = []
         for k in animation.pick_frames(len(traj), bundles.MAX_FRAMES):
-            s = traj.frame(k)[0]
-            where = "the sample x0" if s.done else f"step {s.i + 1} of {s.n}, t = {s.t}"
-            frames.append((f"frame {k + 1} of {len(traj)}: {where}", h.raster(session, k)))
+            words = ["the sample x0" if s.done else f"step {s.i + 1} of {s.n}, t = {s.t}" for s in traj.frame(k)]
+            if len(words) > 1:  # samplers side by side: each lane's step, by its label
+                words = [f"{lane.label}: {w}" for lane, w in zip(traj.lanes, words)]
+            frames.append((f"frame {k + 1} of {len(traj)}: {'; '.join(words)}", h.raster(session, k)))
         return frames
     if values.get("tab", "forward") != "forward":
         return []

@@ -6,7 +6,9 @@ A bundle holds exactly these members, and an import accepts no others:
                                     "frames": [caption per PNG], "checkpoint": {"name", "weights_sha256"}}
     checkpoint/config.json         the checkpoint's run config and meta, byte for byte     (Reverse views)
     checkpoint/model.safetensors   the weights it samples with (no optimiser or training state)
-    checkpoint/trajectory.npz      the recorded run of exactly the view's setting, when there is one
+    checkpoint/trajectory.npz      the recorded run of exactly the view's setting, when there is one (both
+                                   samplers' when it compares two); installed beside the checkpoint as
+                                   trajectory-<key>.npz, named by that setting (recordings.file_name)
     data/points.csv                the 2-D points a points_file checkpoint was trained on (its SHA-256 is
                                    in the config); installed into <runs>/points/ on import
     frames/0000.png ...            the view's pictures, for looking at outside the app (at most MAX_FRAMES)
@@ -76,6 +78,7 @@ MAX_RATIO = 100                     # inflated / compressed size of a member, pa
 RATIO_FLOOR = 1024**2
 MAX_RECORDING_BYTES = recordings.DEFAULT_BUDGET  # the arrays inside trajectory.npz, inflated
 RECORDING_ARRAYS = {"meta", "i", "n", "t", "x_t", "x0", "eps"}
+RECORDING_LANES = 2  # samplers side by side in one run: the Reverse tab compares two
 _CHUNK = 1 << 20
 _BUNDLE_SUFFIX = re.compile(r"-bundle-[0-9a-f]{8}(-\d+)?$")
 
@@ -492,13 +495,15 @@ def _take_recording(zf, info, tmp: Path, digest: str, budget: list[int], problem
         meta, _ = recordings.load(dst)
         if meta.get("weights_sha256") != digest:
             raise ValueError("it was recorded from other weights")
-    except (BundleError, ValueError, TypeError) as e:
+        named = tmp / recordings.file_name(meta["setting"])  # beside the other runs of these weights
+    except (BundleError, ValueError, TypeError, KeyError) as e:
         dst.unlink(missing_ok=True)
         text = str(e).replace(str(dst), TRAJECTORY)
         problems.append(f"the bundle's recorded run ({TRAJECTORY}) cannot be used and was left out: {text}; "
                         "Play computes the run instead")
         return None
-    return dst
+    os.replace(dst, named)
+    return named
 
 
 def _check_npz(path: Path) -> None:
@@ -507,9 +512,12 @@ def _check_npz(path: Path) -> None:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
             names = [i.filename.removesuffix(".npy") for i in infos]
-            if sorted(names) != sorted(RECORDING_ARRAYS):
-                raise ValueError(f"it holds {', '.join(sorted(names)[:10])}; a recording holds "
-                                 f"{', '.join(sorted(RECORDING_ARRAYS))}")
+            lanes = [{"meta", *(f"{a}{'' if k == 0 else f'_{k}'}" for a in sorted(RECORDING_ARRAYS - {"meta"})
+                                for k in range(n))} for n in range(1, RECORDING_LANES + 1)]
+            if len(names) != len(set(names)) or set(names) not in lanes:
+                raise ValueError(f"it holds {', '.join(sorted(names)[:16])}; a recording holds "
+                                 f"{', '.join(sorted(RECORDING_ARRAYS))}, and for a second sampler beside the "
+                                 "first the same arrays but meta again with the suffix _1")
             left = MAX_RECORDING_BYTES
             for i in infos:
                 with z.open(i) as src:
@@ -536,8 +544,8 @@ def _place(tmp: Path, dest_root: Path, stem: str, digest: str, recording: Path |
         target = dest_root / (stem if k == 1 else f"{stem}-{k}")
         for _ in range(2):  # a second look when another import created it between our look and our rename
             if _same_checkpoint(target, digest, config):
-                if recording is not None:  # the newest bundle's run of these weights replays at once
-                    os.replace(recording, target / recordings.FILE)
+                if recording is not None:  # this bundle's run replays at once, beside those of other bundles
+                    os.replace(recording, target / recording.name)
                 return target
             if os.path.lexists(target):
                 break
