@@ -10,6 +10,7 @@ import gradio as gr
 from core.evaluate import MIN_N
 from core.samplers import SAMPLERS
 
+from .. import charts
 from ..lecture import Restorer, with_views
 from ..widgets import DataView, md
 from .evaluate_figures import EVALUATE_PROMPT, progress_html
@@ -107,7 +108,8 @@ def build(ctx) -> Restorer:
                        "how the figures moved as training went on.")
                     history_btn = gr.Button("Evaluate the run's checkpoints", elem_id="ev-history-run")
                     history_progress = gr.HTML("", elem_id="ev-history-progress")
-                    history_plot = gr.Plot(show_label=False, elem_id="ev-history")
+                    # before a run is evaluated, a chart saying what will come rather than an empty box
+                    history_plot = gr.Plot(charts.metric_history([], {}), show_label=False, elem_id="ev-history")
                     history_table = md("", elem_id="ev-history-table")
                 with gr.Tab("Human evaluation", id="quiz", elem_id="view-quiz"):
                     md(QUIZ_HELP, elem_id="qz-help", elem_classes=["de-secondary"])  # the presenter says it
