@@ -179,7 +179,7 @@ def mse_per_t(t: Sequence[float], mse: Sequence[float], low: Sequence[float] | N
     shown = [v for v in [*mse, *(low or []), *(high or [])] if v is not None and math.isfinite(v) and v > 0]
     lay = _layout(height, title or f"{label} per timestep", xaxis=_axis(title=dict(text=f"t{note}")),
                   yaxis=_axis(type="log", tickformat=".2~g", **_log_tick_values(shown)),
-                  margin=dict(l=72, r=16, t=40, b=40))  # room for "0.001" at 20 px
+                  margin=dict(l=72, r=28, t=40, b=40))  # room for "0.001" and the last "1000" at 20 px, bold
     return Figure(data, lay)
 
 

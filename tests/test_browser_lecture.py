@@ -591,6 +591,18 @@ def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints,
         phone.close()
 
 
+@pytest.mark.parametrize("contrast", ["light", "dark"])
+def test_in_high_contrast_the_presenter_bar_leaves_the_last_tab_in_sight(browser, app_url, contrast):
+    """Bold text and outlined buttons make the tabs and the bar wider: the bar lay over 'Evaluate' at 1024 px."""
+    page = open_page(browser, app_url + f"?tab=evaluate&present=1&contrast={contrast}", 1024, 768)
+    try:
+        page.wait_for_function("() => document.body.classList.contains('de-hc') && document.body.classList.contains('presenting')")
+        tabs, bar = box(page, "#tab-evaluate-button") or box(page, "button[role=tab] >> nth=3"), box(page, "#de-bar")
+        assert tabs["x"] + tabs["width"] <= bar["x"] or bar["y"] + bar["height"] <= tabs["y"], (tabs, bar)
+    finally:
+        page.close()
+
+
 def luminance(rgb: str) -> float:
     r, g, b = (int(v) for v in re.findall(r"\d+", rgb)[:3])
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
