@@ -868,3 +868,16 @@ def test_the_caption_typesets_small_numbers_as_powers_of_ten():
 
     assert tex_number(4.04e-05) == r"4.04 \times 10^{-5}" and tex_number(1e-10) == r"1 \times 10^{-10}"
     assert tex_number(0.5) == "0.5" and tex_number(0.99987) == "1" and tex_number(0.0123) == "0.0123"
+
+
+def test_a_replayed_runs_line_names_its_steps_only_where_its_frames_leave_some_out(h, ckpt):
+    """'Frame 0 of 10 · 10 steps' said the same number twice, and the line wrapped under the presenter
+    view's picture; a run recorded every k-th step still says how many steps it took."""
+    run(h, ckpt["tiny-digits"], steps=10)  # computed, kept: the same setting again replays
+    session, outs = run(h, ckpt["tiny-digits"], steps=10)
+    assert session.recorded
+    line = h.progress(session)
+    assert line.startswith("Frame 10 of 10 · recorded earlier, replayed without computing") and "steps" not in line
+    session.traj.stride, session.traj.ticks = 4, 41  # as if 40 steps were recorded every 4th
+    assert h.progress(session).startswith("Frame 10 of 10 · 40 steps (recording every 4th to bound memory) · "
+                                          "recorded earlier")

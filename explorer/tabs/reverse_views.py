@@ -101,7 +101,10 @@ class ReverseViews:
                      else "ready: press Play (or Space)" if session.cursor == 0 else "paused")
             # a run of n steps has frames 0 to n, as the slider counts them: the noise it starts from (0),
             # then one after each step
-            line = (f"Frame {session.cursor} of {len(traj) - 1} · {traj.ticks - 1} steps{kept} · recorded earlier, "
+            # the steps only where they differ from the frames (a long run recorded every k-th): the line
+            # must keep to one line under the picture in the presenter view
+            steps = "" if traj.ticks == len(traj) else f" · {traj.ticks - 1} steps{kept}"
+            line = (f"Frame {session.cursor} of {len(traj) - 1}{steps} · recorded earlier, "
                     f"replayed without computing · {state}.")
             return line + (f" {note}" if note else "")
         line = (f"Frame {session.cursor} of {len(traj) - 1} recorded · {max(traj.ticks - 1, 0)} of "
