@@ -603,6 +603,32 @@ def test_in_high_contrast_the_presenter_bar_leaves_the_last_tab_in_sight(browser
         page.close()
 
 
+def contrast_ratio(fg: str, bg: str) -> float:
+    """WCAG contrast of two CSS colours ('rgb(r, g, b)')."""
+    def rel(c):
+        vals = [int(v) / 255 for v in re.findall(r"\d+", c)[:3]]
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in vals]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((rel(fg), rel(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("contrast", ["light", "dark"])
+def test_the_compared_schedules_labels_keep_their_colours_readable_in_high_contrast(browser, app_url, contrast):
+    """Stop 4 names each picture in its curve's colour: on the theme's violet chip the colours could not be
+    read in high contrast (a dark variant inverts chip and text alike, which keeps their contrast)."""
+    page = open_page(browser, app_url + f"?present=1&lesson=diffusion-in-50-minutes&stop=4&contrast={contrast}",
+                     1024, 768)
+    try:
+        page.wait_for_selector("#cmp0 label", state="visible")
+        for k in range(3):
+            fg, bg = page.evaluate(f"() => {{ const s = getComputedStyle(document.querySelector('#cmp{k} label'));"
+                                   " return [s.color, s.backgroundColor]; }")
+            assert contrast_ratio(fg, bg) >= 3, (k, fg, bg)
+    finally:
+        page.close()
+
+
 def luminance(rgb: str) -> float:
     r, g, b = (int(v) for v in re.findall(r"\d+", rgb)[:3])
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
