@@ -629,6 +629,27 @@ def test_the_compared_schedules_labels_keep_their_colours_readable_in_high_contr
         page.close()
 
 
+def test_gradios_dark_theme_keeps_the_charts_text_and_the_schedules_labels_readable(browser, app_url):
+    """Gradio's own dark theme (the system's, or ?__theme=dark): chart text was drawn dark grey for a white
+    page (about 1.9:1 on the dark one) and the curve-coloured labels stood on a violet chip."""
+    page = open_page(browser, app_url + "?present=1&lesson=diffusion-in-50-minutes&stop=4&__theme=dark", 1024, 768)
+    try:
+        page.wait_for_function("() => document.body.classList.contains('dark')")
+        page.wait_for_selector("#fw-cmp-curves .js-plotly-plot .xtick text")
+        # the ground the chart is seen on: the first box under it with a colour of its own
+        ground = page.evaluate("""() => { for (let e = document.querySelector('#fw-cmp-curves'); e; e = e.parentElement) {
+            const c = getComputedStyle(e).backgroundColor;
+            if (c && c !== 'transparent' && !c.startsWith('rgba(0, 0, 0, 0)')) return c; } return 'rgb(255, 255, 255)'; }""")
+        tick = page.evaluate("() => getComputedStyle(document.querySelector('#fw-cmp-curves .xtick text')).fill")
+        assert contrast_ratio(tick, ground) >= 4.5, (tick, ground)
+        for k in range(3):
+            fg, bg = page.evaluate(f"() => {{ const s = getComputedStyle(document.querySelector('#cmp{k} label'));"
+                                   " return [s.color, s.backgroundColor]; }")
+            assert contrast_ratio(fg, bg) >= 3, (k, fg, bg)
+    finally:
+        page.close()
+
+
 def luminance(rgb: str) -> float:
     r, g, b = (int(v) for v in re.findall(r"\d+", rgb)[:3])
     return 0.2126 * r + 0.7152 * g + 0.0722 * b

@@ -1,7 +1,8 @@
 """The lecture layer: what serves a room rather than a desk, in one place so the tabs stay small.
 
 - `present.css` and `page.js`: the presenter view (a class on <body>, not a second copy of each
-  tab), the page-level key map, fullscreen of the main view, and the URL that follows the view.
+  tab), the page-level key map, fullscreen of the main view, and the URL that follows the view;
+  `contrast.css` the high-contrast themes and `dark.css` what Gradio's own dark theme needs besides.
 - `url_state`: a link's settings read and checked; each tab applies them with its own restorer.
 - `header()`: the bar with the presenter toggle, the controls drawer, Copy link, the key map and the
   class's join card (`join`: the quiz's address as a QR code).
@@ -21,7 +22,7 @@ import gradio as gr
 from . import lessons, url_state
 
 HERE = Path(__file__).parent
-CSS = (HERE / "present.css").read_text() + (HERE / "contrast.css").read_text()
+CSS = "".join((HERE / name).read_text() for name in ("present.css", "contrast.css", "dark.css"))
 READY = '<span data-ready="1"></span>'
 
 
