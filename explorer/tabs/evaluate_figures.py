@@ -89,10 +89,10 @@ TABLE_CSS = """<style>
 .ev-table .ev-num { font-variant-numeric: tabular-nums; }
 /* intervals and spreads may wrap at their spaces, never inside a number: the table fits a 1024 px screen */
 .ev-table td.ev-num .ev-dim, .ev-table .ev-int { display: block; }
-.ev-table .ev-dim { color: #6b7280; font-size: 0.85em; }
+.ev-table .ev-dim { color: var(--body-text-color-subdued, #6b7280); font-size: 0.85em; }
 .ev-table .ev-warn { color: #b45309; font-size: 0.85em; }
-.ev-table .ev-caption { margin-bottom: 6px; color: #374151; }
-.ev-table .ev-notes { color: #6b7280; font-size: 0.85em; margin-top: 6px; }
+.ev-table .ev-caption { margin-bottom: 6px; color: var(--body-text-color, #374151); }
+.ev-table .ev-notes { color: var(--body-text-color-subdued, #6b7280); font-size: 0.85em; margin-top: 6px; }
 .ev-table .ev-verdict { font-size: 0.85em; }
 .ev-table .ev-verdict span { color: inherit; }
 .ev-table .ev-says-short { display: none; }

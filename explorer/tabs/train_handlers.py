@@ -125,7 +125,9 @@ def status_html(snap: dict) -> str:
     if snap["error"]:
         html += f'<div style="color:#dc2626;margin-top:6px"><b>Error:</b> {_escape(snap["error"])}</div>'
     elif snap["message"]:
-        html += f'<div style="color:#4b5563;margin-top:4px">{_escape(snap["message"])}</div>'
+        # the theme's muted text colour: a fixed dark grey could not be read on the dark theme
+        html += (f'<div style="color:var(--body-text-color-subdued, #4b5563);margin-top:4px">'
+                 f'{_escape(snap["message"])}</div>')
     return html + "</div>"
 
 
