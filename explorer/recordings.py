@@ -9,9 +9,9 @@ Two sources, looked up in this order by `Recordings.get(spec)`:
   Reverse tab's default setting (see `save`), so the first Play of a shipped model shows its first
   frame at once and plays at full speed on any laptop, offline; and `<checkpoint>/trajectory-<key>.npz`,
   the runs a shipped lesson's stops play (DDPM's 1000 steps, two samplers side by side) and those
-  opened lesson bundles carry, named by their setting (`file_name`). A recording is used only when its setting is exactly the one asked
-  for and the checkpoint's weights are those it was recorded from (their SHA-256 is in the file);
-  anything else is computed live as before.
+  opened lesson bundles carry, named by their setting (`file_name`). A recording is used only when
+  its setting is exactly the one asked for and the checkpoint's weights are those it was recorded
+  from (their SHA-256 is in the file); anything else is computed live as before.
 
 A recording file holds plain arrays and a JSON string (`np.load(allow_pickle=False)`): nothing in
 it is executed or unpickled.

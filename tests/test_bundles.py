@@ -360,6 +360,21 @@ def test_a_tampered_recording_is_dropped_with_a_problem(reverse_zip, tmp_path):
     assert len(got.problems) == 1 and "cannot be used and was left out" in got.problems[0]
 
 
+def test_a_recording_whose_arrays_are_not_one_or_two_samplers_is_dropped_with_a_problem(reverse_zip, tmp_path):
+    z = np.load(DIGITS / "trajectory.npz")
+    arrays = {k: z[k] for k in z.files}
+    for extra, what in (({"x_t_1": arrays["x_t"]}, "half a second sampler"),
+                        ({f"{a}_{k}": arrays[a] for a in ("i", "n", "t", "x_t", "x0", "eps") for k in (1, 2)},
+                         "three samplers")):
+        buf = io.BytesIO()
+        np.savez(buf, **arrays, **extra)
+        got = bundles.import_bundle(altered(reverse_zip, tmp_path, {"checkpoint/trajectory.npz": buf.getvalue()}),
+                                    tmp_path / what)
+        assert sorted(os.listdir(got.checkpoint)) == ["config.json", "model.safetensors"], what
+        assert len(got.problems) == 1 and "a recording holds eps, i, meta, n, t, x0, x_t, and for a second " \
+            "sampler beside the first the same arrays (meta excepted) again with the suffix _1" in got.problems[0], what
+
+
 def test_a_different_folder_of_the_same_name_is_never_overwritten(reverse_zip, tmp_path):
     dest = tmp_path / "d"
     sha = recordings.weights_digest(DIGITS)

@@ -517,7 +517,7 @@ def _check_npz(path: Path) -> None:
             if len(names) != len(set(names)) or set(names) not in lanes:
                 raise ValueError(f"it holds {', '.join(sorted(names)[:16])}; a recording holds "
                                  f"{', '.join(sorted(RECORDING_ARRAYS))}, and for a second sampler beside the "
-                                 "first the same arrays but meta again with the suffix _1")
+                                 "first the same arrays (meta excepted) again with the suffix _1")
             left = MAX_RECORDING_BYTES
             for i in infos:
                 with z.open(i) as src:
