@@ -613,6 +613,14 @@ def contrast_ratio(fg: str, bg: str) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
+def assert_schedule_labels_readable(page) -> None:
+    """Each compared schedule's label (#cmp0-2, coloured as its curve) at a contrast of at least 3 on its chip."""
+    for k in range(3):
+        fg, bg = page.evaluate(f"() => {{ const s = getComputedStyle(document.querySelector('#cmp{k} label'));"
+                               " return [s.color, s.backgroundColor]; }")
+        assert contrast_ratio(fg, bg) >= 3, (k, fg, bg)
+
+
 @pytest.mark.parametrize("contrast", ["light", "dark"])
 def test_the_compared_schedules_labels_keep_their_colours_readable_in_high_contrast(browser, app_url, contrast):
     """Stop 4 names each picture in its curve's colour: on the theme's violet chip the colours could not be
@@ -621,10 +629,7 @@ def test_the_compared_schedules_labels_keep_their_colours_readable_in_high_contr
                      1024, 768)
     try:
         page.wait_for_selector("#cmp0 label", state="visible")
-        for k in range(3):
-            fg, bg = page.evaluate(f"() => {{ const s = getComputedStyle(document.querySelector('#cmp{k} label'));"
-                                   " return [s.color, s.backgroundColor]; }")
-            assert contrast_ratio(fg, bg) >= 3, (k, fg, bg)
+        assert_schedule_labels_readable(page)
     finally:
         page.close()
 
@@ -642,10 +647,7 @@ def test_gradios_dark_theme_keeps_the_charts_text_and_the_schedules_labels_reada
             if (c && c !== 'transparent' && !c.startsWith('rgba(0, 0, 0, 0)')) return c; } return 'rgb(255, 255, 255)'; }""")
         tick = page.evaluate("() => getComputedStyle(document.querySelector('#fw-cmp-curves .xtick text')).fill")
         assert contrast_ratio(tick, ground) >= 4.5, (tick, ground)
-        for k in range(3):
-            fg, bg = page.evaluate(f"() => {{ const s = getComputedStyle(document.querySelector('#cmp{k} label'));"
-                                   " return [s.color, s.backgroundColor]; }")
-            assert contrast_ratio(fg, bg) >= 3, (k, fg, bg)
+        assert_schedule_labels_readable(page)
     finally:
         page.close()
 
