@@ -14,7 +14,7 @@ from types import ModuleType
 
 import gradio as gr
 
-from . import errors, feed, forward_frames, lecture
+from . import errors, feed, forward_frames, lecture, static_assets
 from .lecture import join
 from .context import AppContext, Settings
 from .images import MAX_FILE_BYTES
@@ -105,8 +105,10 @@ def launch_options(present: bool = False) -> dict:
         css=CSS + lecture.CSS,
         js=lecture.page_js(present, {label: key for key, label in SAMPLER_LABELS.items()},
                            scripts=(PLAYER_JS, FORWARD_JS, VIEW_SWAP_JS)),
-        # the Reverse player's live frames (explorer/feed.py), the Forward slider's pictures (forward_frames.py)
-        app_kwargs={"routes": feed.routes() + forward_frames.routes(forward_handlers.x_t_picture)},
+        # the Reverse player's live frames (explorer/feed.py), the Forward slider's pictures (forward_frames.py),
+        # Gradio's page code compressed once and cached by browsers (static_assets.py)
+        app_kwargs={"routes": feed.routes() + forward_frames.routes(forward_handlers.x_t_picture)
+                    + static_assets.routes()},
         max_file_size=MAX_FILE_BYTES,
         enable_monitoring=False,
         # Gradio 6 records every call in the browser's localStorage; with a slider firing many calls
