@@ -587,8 +587,25 @@ def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints,
         phone.locator("#qz-generated").click()
         phone.wait_for_function("() => document.querySelector('#qz-progress').innerText.includes('2 of 6')")
         wait_url(phone, "student", 1)  # the URL keeps the phone's view
+        # a phone draws no chart and so loads no plotly: about half of a phone's page load
+        # (benchmarks/RESULTS.md, page_load); the Forward tab's figures wait until that tab is shown
+        loaded = phone.evaluate("() => performance.getEntriesByType('resource').map(r => r.name)"
+                                ".filter(n => /plotly/i.test(n))")
+        assert not loaded and phone.locator(".js-plotly-plot").count() == 0, loaded
     finally:
         phone.close()
+
+
+def test_a_page_opened_on_another_tab_draws_the_forward_figures_when_forward_is_shown(browser, app_url):
+    page = open_page(browser, app_url + "?tab=evaluate&view=quiz", 1280, 800)
+    try:
+        assert page.locator("#fw-curves, #fw-hist").count() == 0  # not drawn while out of sight
+        page.get_by_role("tab", name="Forward process").click()
+        page.wait_for_selector("#fw-curves .main-svg")
+        page.wait_for_selector("#fw-hist .main-svg")
+        assert "ᾱ(t)" in page.locator("#fw-curves").inner_text()
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("contrast", ["light", "dark"])

@@ -6,6 +6,7 @@ explanations in forward_text.
 from __future__ import annotations
 
 import gradio as gr
+from gradio.context import Context
 
 from core.forward import q_sample
 from core.schedules import SCHEDULES
@@ -23,6 +24,8 @@ TITLE = "Forward process"
 # --- layout and wiring ----------------------------------------------------------------------
 
 def build(ctx) -> None:
+    own_tab = Context.block  # the app's "Forward process" tab (explorer/app.py)
+    in_tab = isinstance(own_tab, gr.Tab)  # built on its own, the tab is always in sight: its figures too
     photos = ctx.images
     datasets = builtin_datasets()
     default_photo = "astronaut" if "astronaut" in photos else next(iter(photos), None)
@@ -86,7 +89,13 @@ def build(ctx) -> None:
                                          container=False, padding=False)
                         noisy_go = gr.Button("x_t", elem_id="fw-noisy")
                         hist_go = gr.Button("histogram", elem_id="fw-hist-go")
-                    with gr.Row(elem_classes=["de-secondary"]):
+                        chosen = gr.Checkbox(False, label="tab chosen", elem_id="fw-chosen")  # a select: chosen? (below)
+                    # Hidden until this tab is shown: Gradio draws no hidden block, so a page that opens on
+                    # another tab (a student's quiz on a phone, a link to Reverse) never loads plotly for
+                    # these two (about half of a phone's page load: benchmarks/RESULTS.md, page_load).
+                    # Shown by the opening view (a link or lesson stop on this tab) or by selecting the tab.
+                    with gr.Row(elem_classes=["de-secondary"], elem_id="fw-figures",
+                                visible=not in_tab) as figures:
                         curves_plot = gr.Plot(h.curves(s0, t0), show_label=False, elem_id="fw-curves")
                         hist_plot = gr.Plot(h.histogram(x_t0, t0), show_label=False, elem_id="fw-hist")
                         with gr.Column(min_width=240):
@@ -205,6 +214,18 @@ def build(ctx) -> None:
             ev.then(h.step_encoding, [T, t], [enc_bars, enc_map], api_name="step_encoding",
                     show_progress="hidden")
 
+    # Gradio also selects the tab it opens on as the page is drawn, before the link's view (which may name
+    # another tab) has landed: that select is not a choice, and the opening view decides instead. The
+    # page says which it is: the ready marker (explorer/lecture) comes with the opening view.
+    if in_tab:
+        own_tab.select(lambda chosen: gr.Row(visible=True) if chosen else gr.skip(), chosen, figures,
+                       js="() => !!document.querySelector('#de-ready [data-ready]')", queue=False,
+                       show_progress="hidden", api_visibility="private")
     restore = h.make_restorer(photos, datasets, select_input)
+
+    def restore_with_figures(values: dict, problems: list[str]) -> tuple:
+        shown = gr.Row(visible=True) if values.get("tab", "forward") == "forward" else gr.skip()
+        return (*restore(values, problems), shown)
+
     return with_views(Restorer([source, photo, dataset, index, upload_btn, note, inp, schedule, T, t, seed, last_T,
-                                t_copy, *main_outputs], restore), "forward", inner)
+                                t_copy, *main_outputs, figures], restore_with_figures), "forward", inner)
