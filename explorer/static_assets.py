@@ -1,11 +1,11 @@
 """Gradio's own page code (its build's /assets/...), compressed once and kept by the browser.
 
-Why: a fresh page of this app asks for about 120 of Gradio's build files (3.3 MB once compressed;
-plotly alone 4.6 MB before). Gradio's server reads each from disk and compresses it anew for every
-request (Brotli in its middleware), and sends no Cache-Control, so every student who opens the app
-costs the server about a quarter of a second of CPU for files that never change, and a reload
-fetches them all again. A class that joins at once from a QR code then holds the lecturer's laptop
-busy for tens of seconds (benchmarks/class_join.py). Here the same files are served by a route
+Why: a fresh page of this app asks for 115-122 of Gradio's build files (0.7 MB compressed for a
+student's quiz page; 2.1 MB where the page draws a chart, plotly alone 4.6 MB before compression).
+Gradio's server reads each from disk and compresses it anew for every request (Brotli in its
+middleware), and sends no Cache-Control, so every student who opens the app cost the server 0.2-0.35 s
+of CPU for files that never change, and a class joining at once from a QR code held the lecturer's
+laptop busy for that much longer (benchmarks/class_join.py). Here the same files are served by a route
 that comes before Gradio's own:
 
     GET /assets/{path}  -> 200 the file, Brotli (or gzip) compressed once per process and kept in
