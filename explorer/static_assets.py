@@ -12,7 +12,7 @@ that comes before Gradio's own:
                            memory (bounded, least recently used dropped); a name with a content hash
                            (`Index-Akn07EZk2.js`) is cached by the browser for a year, as immutable;
                            others must be revalidated (ETag, 304)
-                        -> 404 a path outside the build folder or no such file
+                        -> 404 a path outside the build folder, no such file, or one that cannot be read
                         -> a Range request gets the plain file (Starlette's FileResponse)
 
 The files are Gradio's own, unchanged: the route only changes how often they are read, compressed
@@ -91,9 +91,12 @@ class AssetCache:
             with self._lock:
                 if target in self._items:
                     return self._items[target]
-            asset = self._load(target)
+            try:
+                asset = self._load(target)  # OSError (gone or unreadable since `file`): the caller says 404
+            finally:
+                with self._lock:
+                    self._loading.pop(target, None)
             with self._lock:
-                self._loading.pop(target, None)
                 self._items[target] = asset
                 self._bytes += asset.size
                 while self._bytes > self.max_bytes and len(self._items) > 1:
@@ -130,7 +133,10 @@ def serve_asset(cache: AssetCache, request: Request) -> Response:
         return Response("Not found", status_code=404, media_type="text/plain")
     if "range" in request.headers:
         return FileResponse(target)
-    asset = cache.get(target)
+    try:
+        asset = cache.get(target)
+    except OSError:  # removed or made unreadable since it was found (an upgrade of Gradio while serving)
+        return Response("Not found", status_code=404, media_type="text/plain")
     headers = {"ETag": asset.etag, "Cache-Control": asset.cache_control}
     if asset.br is not None:
         headers["Vary"] = "Accept-Encoding"

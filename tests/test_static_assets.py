@@ -102,6 +102,25 @@ def test_a_file_is_read_and_compressed_once_however_many_ask_at_once(folder):
     assert cache.loads == 2
 
 
+def test_a_file_that_cannot_be_read_answers_404_and_is_not_cached(folder, monkeypatch):
+    client, cache = client_for(folder)
+    real = Path.read_bytes
+
+    def failing(self):
+        if self.name == "plain.css":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", failing)
+    with client:
+        r = client.get("/assets/plain.css")
+        assert r.status_code == 404 and r.text == "Not found"
+        assert client.get("/assets/Index-Akn07EZk2.js").status_code == 200  # the others still served
+        assert cache.loads == 1 and not cache._loading
+        monkeypatch.setattr(Path, "read_bytes", real)
+        assert client.get("/assets/plain.css").status_code == 200  # readable again: served
+
+
 def test_the_cache_keeps_to_its_bound_dropping_the_least_recently_used(folder):
     cache = static_assets.AssetCache(folder, max_bytes=len(SCRIPT) + 1000)
     first = cache.get(cache.file("Index-Akn07EZk2.js"))
