@@ -34,11 +34,11 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,7 +99,7 @@ def record(pages: int) -> tuple[list[str], str, list[float], str]:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    runs = tempfile.mkdtemp(prefix="class-join-runs-")
+    runs = str(scratch_dir("class-join-runs-"))
     proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--port", str(port), "--checkpoints", runs], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"

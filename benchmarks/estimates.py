@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,7 +66,7 @@ def main() -> int:
     for name, sampler, steps, n in CASES:
         ests, reals, errs = [], [], []
         for _ in range(ROUNDS):  # each round measures afresh (a new speed book), as a new device would
-            calls = costs.CallCosts(book=costs.SpeedBook(Path(tempfile.mkdtemp()) / "speeds.json"))
+            calls = costs.CallCosts(book=costs.SpeedBook(scratch_dir() / "speeds.json"))
             est, real = run_case(name, sampler, steps, n, calls)
             ests.append(est)
             reals.append(real)

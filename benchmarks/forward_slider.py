@@ -20,7 +20,6 @@ import os
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from explorer.inputs import from_image_file  # noqa: E402
 from explorer.tabs import forward_handlers as fw  # noqa: E402
 from core.threads import default_threads  # noqa: E402
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 TARGET_SERVER_MS, TARGET_BROWSER_MS = 20.0, 80.0
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -129,7 +129,7 @@ def browser_side(moves: int, route: bool = True) -> tuple[list[float], float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = build_app(Settings(runs_dir=Path(tempfile.mkdtemp())))
+    demo = build_app(Settings(runs_dir=scratch_dir()))
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         **launch_options())
     try:

@@ -22,11 +22,11 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 from class_join import free_port, wait_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ LONG_TASKS = """window.__long = 0; new PerformanceObserver((l) => { for (const e
 
 def start(folder: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    runs = tempfile.mkdtemp(prefix="page-load-runs-")
+    runs = str(scratch_dir("page-load-runs-"))
     proc = subprocess.Popen([sys.executable, "launch.py", "--port", str(port), "--checkpoints", runs], cwd=folder,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
@@ -83,7 +83,7 @@ def main() -> None:
     if args.against:
         rev = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.strip()
-        worktree = Path(tempfile.mkdtemp(prefix="page-load-")) / rev
+        worktree = scratch_dir("page-load-") / rev
         subprocess.run(["git", "worktree", "add", "--detach", str(worktree), rev], cwd=ROOT, check=True,
                        capture_output=True)
         versions[f"{rev} (--against)"] = worktree

@@ -21,7 +21,6 @@ import os
 import socketserver
 import statistics
 import sys
-import tempfile
 import threading
 from datetime import date
 from pathlib import Path
@@ -34,6 +33,7 @@ import plotly  # noqa: E402
 import torch  # noqa: E402
 
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 from core.checkpoint import load  # noqa: E402
 from core.samplers import get_sampler  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
@@ -101,7 +101,7 @@ def main() -> int:
     fig, data = figure_now()
     forms = {"as the app builds it (data as one picture, heads as strokes)": fig,
              "old form (1,500 data markers, arrow markers)": old_form(fig, data)}
-    folder = Path(tempfile.mkdtemp())
+    folder = scratch_dir()
     (folder / "index.html").write_text(PAGE)
     (folder / "plotly.min.js").write_bytes((Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes())
 

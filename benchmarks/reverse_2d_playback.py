@@ -25,7 +25,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import date
@@ -40,6 +39,7 @@ import torch  # noqa: E402
 from explorer.app import build_app, launch_options  # noqa: E402
 from explorer.context import Settings  # noqa: E402
 from explorer.tabs.reverse_handlers import ReverseHandlers  # noqa: E402
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BEGIN, END = "<!-- reverse_2d_playback: begin -->", "<!-- reverse_2d_playback: end -->"
@@ -248,7 +248,7 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = build_app(Settings(runs_dir=Path(tempfile.mkdtemp())))
+    demo = build_app(Settings(runs_dir=scratch_dir()))
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         **launch_options())
     load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -23,7 +23,6 @@ import os
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from explorer.tabs.reverse_handlers import ReverseHandlers  # noqa: E402
 from explorer.tabs.reverse_session import ReverseSession, default_samples  # noqa: E402
 from core.threads import default_threads  # noqa: E402
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 TARGET_MS = 500.0
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -256,7 +256,7 @@ def main() -> None:
     args = p.parse_args()
     threads = default_threads()
     torch.set_num_threads(threads)
-    runs = Path(tempfile.mkdtemp()) / "runs"
+    runs = scratch_dir() / "runs"
     models = checkpoints(runs)
     h = ReverseHandlers(AppContext(Settings(runs_dir=runs)))
     server = {}

@@ -19,7 +19,6 @@ import os
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -31,6 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch  # noqa: E402
 from _results import write_section  # noqa: E402
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 from explorer.app import build_app, launch_options  # noqa: E402
 from explorer.context import Settings  # noqa: E402
@@ -75,7 +75,7 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = build_app(Settings(runs_dir=Path(tempfile.mkdtemp())))
+    demo = build_app(Settings(runs_dir=scratch_dir()))
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         **launch_options())
     load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())

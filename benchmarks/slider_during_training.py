@@ -21,11 +21,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    runs = tempfile.mkdtemp(prefix="bench-runs-")
+    runs = str(scratch_dir("bench-runs-"))
     server = subprocess.Popen([sys.executable, "-u", __file__, "--serve", str(port), "--runs", runs,
                                *(["--nice", str(args.nice)] if args.nice is not None else [])],
                               stdout=subprocess.PIPE, text=True, cwd=str(ROOT))

@@ -22,12 +22,12 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import date
 from pathlib import Path
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
 
     from benchmarks.slider_during_training import free_port
 
-    port, runs = free_port(), tempfile.mkdtemp(prefix="bench-runs-")
+    port, runs = free_port(), str(scratch_dir("bench-runs-"))
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--runs", runs], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     spares = Spares(server.stdout)
