@@ -290,7 +290,7 @@ def _images(gen, sets, boot_args, extractor: FeatureExtractor | None, device, ca
     _check(cancel)
     progress(0.80, f"extracting {extractor.name} features of {n_ref + len(draws) * m} real images")
     f_all, lg_all = extractor(torch.cat([real, *draws]), device=device, cancel=cancel)
-    f_real, lg_real = f_all[:n_ref], lg_all[:n_ref]
+    f_real = f_all[:n_ref]
     f_draws = type(draws)(f_all[n_ref + k * m:n_ref + (k + 1) * m] for k in range(len(draws)))
     lg_draws = type(draws)(lg_all[n_ref + k * m:n_ref + (k + 1) * m] for k in range(len(draws)))
     f_gen, lg_gen = extractor(gen, device=device, cancel=cancel)

@@ -15,7 +15,7 @@ import functools
 import logging
 import math
 import types
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 

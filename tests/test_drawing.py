@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from core.config import DataConfig, DiffusionConfig, RunConfig, TrainConfig
 from core.data import load_dataset

@@ -171,7 +171,7 @@ def test_forward_numbers_follow_their_rules(app_url, T, t, seed):
     status, out = call(app_url, "noisy", ["linear", T, t, seed])
     seed_ok = whole_in(seed, 0, SEED_MAX)
     if not whole_in(T, 10, 2000):
-        expected = f"Steps T must be a whole number from 10 to 2,000, got "
+        expected = "Steps T must be a whole number from 10 to 2,000, got "
     elif not whole_in(t, -(2**53), 2**53):
         expected = "Timestep t must be a whole number from 0 to T, got "
     elif not seed_ok:

@@ -113,7 +113,6 @@ def test_limits_refuse_nonsense():
 def test_launch_serves_behind_its_login_with_its_session_cap(tmp_path):
     """launch.py end to end: the login from the environment, the cap from the flag, the folder created."""
     import os
-    import time
 
     import httpx
     from gradio_client import Client

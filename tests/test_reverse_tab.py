@@ -759,7 +759,7 @@ def test_live_play_pause_ends_the_feed_and_the_run_goes_on_with_play(h, ckpt):
     import threading
 
     session, gen = play_live(h, ckpt["tiny-digits"], sampler="ddpm", steps=200, speed="30")
-    first = next(gen)
+    next(gen)  # the first view
     threading.Timer(0.3, h.pause, args=(session,)).start()
     closing = list(gen)[-1]
     assert "paused" in closing[2] and closing[4] == ""
