@@ -16,7 +16,7 @@ from explorer import animation
 from explorer.context import AppContext, Settings
 from explorer.lecture import OPENING
 from explorer.render import Figure
-from explorer.tabs.checkpoint_picker import checkpoint_summary
+from explorer.tabs.checkpoint_picker import checkpoint_summary, sample_words
 from explorer.tabs.reverse_handlers import ReverseHandlers
 from explorer.tabs.reverse_session import DEFAULT_SAMPLES, ReverseSession, default_samples
 
@@ -62,12 +62,19 @@ def test_lists_the_checkpoints_and_prefers_an_image_model(h, ckpt):
     assert "digits" in info and "T = 200" in info and "30 steps" in info
 
 
+@pytest.mark.parametrize("shape, words", [([2], "2-D points"), ([1, 32, 32], "32×32 images, 1 channel"),
+                                          ([3, 48, 64], "48×64 images, 3 channels"),
+                                          ([1, 64], "signals of 64 values, 1 channel"), ([5], "samples 5")])
+def test_a_checkpoint_says_what_one_sample_is_in_words(shape, words):
+    assert sample_words(shape) == words
+
+
 def test_summary_says_when_a_run_stopped_before_its_planned_steps():
     cfg = RunConfig(model=ModelConfig("mlp", {}), diffusion=DiffusionConfig("cosine", 500),
                     data=DataConfig("moons"), train=TrainConfig(steps=8000))
     meta = {"sample_shape": [2], "steps": 4025, "dataset": "moons"}
     line = checkpoint_summary(cfg, meta)
-    assert line.startswith("**moons** · mlp · samples 2 · T = 500 (cosine) · predicts eps")
+    assert line.startswith("**moons** · mlp · 2-D points · T = 500 (cosine) · predicts eps")
     assert line.endswith("trained 4,025 of 8,000 planned steps")
     assert checkpoint_summary(cfg, {**meta, "steps": 8000}).endswith("trained 8,000 steps")
     assert "trained" not in checkpoint_summary(cfg, {"sample_shape": [2]})

@@ -23,14 +23,27 @@ def checkpoint_label(entry: dict) -> str:
     return " · ".join(parts)
 
 
+def sample_words(shape) -> str:
+    """What one sample is, in words: '2-D points', '32×32 images, 1 channel', '1×64 signals'."""
+    shape = tuple(int(s) for s in shape)
+    if shape == (2,):
+        return "2-D points"
+    if len(shape) == 3:
+        c, h, w = shape
+        return f"{h}×{w} images, {c} channel{'s' if c != 1 else ''}"
+    if len(shape) == 2:
+        c, n = shape
+        return f"signals of {n} values, {c} channel{'s' if c != 1 else ''}"
+    return "samples " + "×".join(map(str, shape))
+
+
 def checkpoint_summary(config, meta: dict) -> str:
     """One markdown line about a checkpoint: dataset, net, sample shape, schedule, target, training.
 
     A run saved before its planned end (stopped, interrupted, saved mid-run) says so: its samples
     are those of a model still learning.
     """
-    shape = "×".join(str(s) for s in meta["sample_shape"])
-    line = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · samples {shape} · "
+    line = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · {sample_words(meta['sample_shape'])} · "
             f"T = {config.diffusion.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}")
     trained, planned = meta.get("steps"), config.train.steps
     if isinstance(trained, int):
