@@ -128,9 +128,13 @@ def test_points_model_shows_the_field_and_both_samplers(reverse, screenshots):
 
 def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse, screenshots):
     page = reverse
-    choose(page, "tiny-signals")  # the opening run was of another model: there is nothing to step through
-    page.locator("#rv-back").click()
-    page.locator(".toast-body", has_text="press Play first").wait_for()
+    choose(page, "tiny-signals")
+    page.locator("#rv-seed input").fill("-5")  # a seed below 0: Play says so and the tab goes on working
+    page.locator("#rv-seed input").blur()
+    page.locator("#rv-play").click()
+    page.locator(".toast-body", has_text="Seed must be a whole number from 0 to 2,147,483,647, got -5").wait_for()
+    page.locator("#rv-seed input").fill("0")
+    page.locator("#rv-seed input").blur()
     page.locator("#rv-speed").get_by_text("max", exact=True).click()
     page.locator("#rv-play").click()
     wait_plot(page)
@@ -424,6 +428,20 @@ def test_a_2d_play_never_blanks_the_view_or_moves_the_page_below_it(reverse, rep
     moved = [(top - rest, what) for top, _, what in seen if abs(top - rest) > 4]
     assert not blank, f"the view showed nothing at {len(blank)} of {len(seen)} animation frames: {blank}"
     assert not moved, f"the frame slider moved during the play (px, the view then): {moved}"
+
+
+def test_a_checkpoint_chosen_in_the_list_shows_its_first_frame_not_an_empty_box(reverse):
+    page = reverse
+    page.wait_for_function("() => /Frame 0 of/.test(document.querySelector('#rv-caption').innerText)")  # opening
+    choose(page, "tiny-points")
+    # the figure of the run Play will play, on its first frame, and a caption of that run
+    page.wait_for_selector("#rv-frame-plot .main-svg", state="visible")
+    # computed live, or replayed where an earlier test played the same run (runs are kept for every session)
+    page.wait_for_function("() => /computed live|recorded earlier/.test(document.querySelector('#rv-caption').innerText)")
+    assert "step 1 of" in caption(page) and not page.locator("#rv-frame").is_visible()
+    choose(page, "tiny-digits")
+    page.wait_for_selector("#rv-frame img", state="visible")
+    assert not page.locator("#rv-frame-plot").is_visible()
 
 
 def test_a_shipped_2d_model_switches_to_its_fastest_setting_that_meets_its_goal(reverse):

@@ -18,7 +18,7 @@ from explorer.lecture import OPENING
 from explorer.render import Figure
 from explorer.tabs.checkpoint_picker import checkpoint_summary, sample_words
 from explorer.tabs.reverse_handlers import ReverseHandlers
-from explorer.tabs.reverse_session import DEFAULT_SAMPLES, ReverseSession, default_samples
+from explorer.tabs.reverse_session import DEFAULT_SAMPLES, ReverseSession, default_samples, default_steps
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
@@ -94,6 +94,40 @@ def test_select_checkpoint_fits_steps_to_T_and_samples_to_the_kind(h, ckpt):
     for left in (9, 16):
         assert h.select_checkpoint(ckpt["tiny-digits"], "ddim", 50, "ddpm", 200, left, "image")[3]["value"] == 16
     assert h.select_checkpoint(None, "ddim", 10, "ddim", 10, 4, None)[0] == "*No checkpoint selected.*"
+
+
+def test_a_checkpoint_chosen_in_the_list_opens_on_its_first_frame_and_its_own_caption(h, ckpt):
+    session, _ = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10)  # a run of another model on screen
+    out = h.choose_checkpoint(ckpt["tiny-points"], "ddim", 10, "ddpm", 50, 4, "image", session, 0.0, 3)
+    info, steps, _, n, image, plot, kind, caption, scrub = out
+    assert kind == "points" and steps["value"] == 10 and n["value"] == DEFAULT_SAMPLES["points"]
+    # the run Play will play is set up on the noise it starts from (x_T and one model call, nothing more),
+    # with the steps the sampler's default for this T, as the event after this one sets them
+    assert session.spec.checkpoint == ckpt["tiny-points"] and session.spec.seed == 3
+    assert session.spec.n == DEFAULT_SAMPLES["points"] and session.spec.lanes[0].steps == default_steps("ddim", 100)
+    assert len(session.traj) == 1 and session.cursor == 0 and session.computing
+    assert isinstance(plot["value"], Figure) and plot["visible"] is True and image["visible"] is False
+    assert (f"step **1** of {default_steps('ddim', 100)}" in caption
+            and "Ready: press Play (or Space)." in caption and "computed live" in caption)
+    assert scrub["value"] == 0 and scrub["maximum"] <= 1  # one frame so far (the slider keeps a span of 1)
+    # Play goes on from that frame with the same settings instead of starting over
+    x_T = session.traj.frames[0][0].x_t.copy()
+    settings = (ckpt["tiny-points"], "ddim", default_steps("ddim", 100), 0.0, 3, DEFAULT_SAMPLES["points"], False,
+                "ddpm", 50, 0.0)
+    outs = list(h.play(*settings, "max", session))
+    assert "complete" in outs[-1][2] and np.array_equal(session.traj.frames[0][0].x_t, x_T)
+    # chosen again while a run of it is on screen: the view stays
+    again = h.choose_checkpoint(ckpt["tiny-points"], "ddim", 10, "ddpm", 50, 4, "points", session, 0.0, 3)
+    assert all(o == gr.skip() for o in again[4:6] + again[7:])
+    # an image model: its picture, the image component shown
+    out = h.choose_checkpoint(ckpt["tiny-digits"], "ddim", 10, "ddpm", 50, 4, "points", session)
+    image, plot, caption = out[4], out[5], out[7]
+    assert image["visible"] is True and image["value"] is not None and plot["visible"] is False
+    assert f"step **1** of {default_steps('ddim', 200)}" in caption
+    # a setting Play would refuse: the controls still fit the model, the caption says what is wrong
+    out = h.choose_checkpoint(ckpt["tiny-points"], "ddim", 10, "ddpm", 50, 4, "image", session, 0.0, None)
+    assert out[6] == "points" and out[7] == "Press **Play** to start. seed must be a whole number between 0 and 2147483647, got None" and session.spec is None
+    assert h.choose_checkpoint(None, "ddim", 10, "ddim", 10, 4, None)[-2:] == (gr.skip(), gr.skip())
 
 
 def test_default_sample_count_keeps_large_images_cheap():

@@ -158,7 +158,10 @@ def build(ctx) -> None:
 
     ckpt_inputs = [ckpt, sampler, steps, sampler_b, steps_b, n, shown_kind, session]
     ckpt_outputs = [info, steps, steps_b, n, *view.outputs, shown_kind]
-    ckpt.select(h.select_checkpoint, ckpt_inputs, ckpt_outputs, api_name="reverse_select_checkpoint").then(
+    # a checkpoint chosen in the list also opens on its first frame, as a link to it does (one event: the
+    # view lands with the facts, before a Play click can follow)
+    ckpt.select(h.choose_checkpoint, [*ckpt_inputs, eta, seed, compare, eta_b, spacing], [*ckpt_outputs, cap, scrub],
+                api_name="reverse_select_checkpoint").then(
         h.sampler_changed, [ckpt, sampler], [eta, steps], api_visibility="private")
     sampler.input(h.sampler_changed, [ckpt, sampler], [eta, steps], api_visibility="private")
     sampler_b.input(h.sampler_changed, [ckpt, sampler_b], [eta_b, steps_b], api_visibility="private")

@@ -153,6 +153,27 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
                 *((gr.skip(), gr.skip()) if same else DataView.show(kind, None)),
                 kind)
 
+    def choose_checkpoint(self, checkpoint, sampler, steps, sampler_b, steps_b, n, last_kind=None, session=None,
+                          eta=0.0, seed=0, compare=False, eta_b=0.0, spacing="linear"):
+        """A checkpoint chosen in the list: `select_checkpoint`, and the view on the first frame of the run
+        Play will play (`first_view`), with the steps the sampler's default for this T (as the event
+        after this one sets them). Outputs: select_checkpoint's, then the caption and the frame slider."""
+        out = self.select_checkpoint(checkpoint, sampler, steps, sampler_b, steps_b, n, last_kind, session)
+        if not checkpoint:
+            return (*out, gr.skip(), gr.skip())
+        info, steps_u, steps_b_u, n_u, image, plot, kind = out
+        try:
+            first = self.first_view(checkpoint, sampler, default_steps(sampler, steps_u["maximum"]), eta, seed,
+                                    n_u["value"], compare, sampler_b, steps_b_u["value"], eta_b, session, spacing)
+        except gr.Error as e:  # a setting Play would refuse too (an empty seed): the controls still fit the model
+            if plot == gr.skip():
+                return (*out, gr.skip(), gr.skip())
+            return (*out, f"Press **Play** to start. {e.message}", gr.update(value=0, maximum=1, interactive=False))
+        if all(o == gr.skip() for o in first):
+            return (*out, gr.skip(), gr.skip())
+        image, plot, caption, scrub = first
+        return info, steps_u, steps_b_u, n_u, image, plot, kind, caption, scrub
+
     def _warm(self, model, meta, n: int) -> None:
         """One throw-away forward pass: the first call of a net pays for allocations and kernel choice."""
         x = torch.zeros((n, *meta["sample_shape"]), device=self.ctx.device)

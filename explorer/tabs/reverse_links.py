@@ -56,10 +56,7 @@ class ReverseLinks:
         if frame >= len(session.traj):
             problems.append(f"the link's frame={frame} is past the last frame of this run ({len(session.traj) - 1})")
         session.cursor = min(frame, len(session.traj) - 1)
-        image, plot, caption, scrub = self.view(session, session.cursor)
-        if kind == "image":
-            image, plot = DataView.show(kind, image)
-        return (*controls, image, plot, caption, scrub, session)
+        return (*controls, *self._shown(session), session)
 
     def link_spec(self, setting: dict) -> tuple[Spec, tuple]:
         """(Spec, loaded) of a setting from `link_setting`: the run the link's Play plays."""
@@ -138,7 +135,33 @@ class ReverseLinks:
             return skip
         session = ReverseSession()
         self._start(session, spec, loaded)
-        image, plot, caption, scrub = self.view(session, 0)
-        if spec.kind == "image":
-            image, plot = DataView.show(spec.kind, image)
-        return (*(gr.skip(),) * (self.N_RESTORED - 5), image, plot, caption, scrub, session)
+        return (*(gr.skip(),) * (self.N_RESTORED - 5), *self._shown(session), session)
+
+    def first_view(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, session,
+                   spacing="linear") -> tuple:
+        """A checkpoint chosen in the list opens on its first frame, as a link to it does: the run Play will
+        play is set up from the tab's settings (replayed where it was recorded, as each shipped model's
+        default run is; else x_T and one model call), so the tab shows the noise that run starts from and
+        says what Play will do, not an empty box under the caption of the checkpoint before.
+
+        Outputs: image, plot, caption, frame slider. Nothing changes while the session has a run of this
+        checkpoint (the one on screen stays) or while one plays."""
+        if not checkpoint or not isinstance(session, ReverseSession):
+            return (gr.skip(),) * 4
+        spec, loaded = self.spec(checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b,
+                                 spacing)
+        with session.lock:  # a Play clicked meanwhile either finds this run set up or has begun its own
+            if session.token is not None or (session.spec is not None and session.spec.checkpoint == checkpoint):
+                return (gr.skip(),) * 4
+            self._start(session, spec, loaded)
+            while not len(session.traj) and self._advance(session):
+                pass
+            return self._shown(session)
+
+    def _shown(self, session: ReverseSession) -> tuple:
+        """(image, plot, caption, frame slider) of the session's frame at its cursor, the view's
+        component for the data kind made visible."""
+        image, plot, caption, scrub = self.view(session, session.cursor)
+        if session.spec.kind == "image":
+            image, plot = DataView.show("image", image)
+        return image, plot, caption, scrub
