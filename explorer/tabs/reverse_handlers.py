@@ -165,7 +165,7 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         try:
             first = self.first_view(checkpoint, sampler, default_steps(sampler, steps_u["maximum"]), eta, seed,
                                     n_u["value"], compare, sampler_b, steps_b_u["value"], eta_b, session, spacing)
-        except gr.Error as e:  # a setting Play would refuse too (an empty seed): the controls still fit the model
+        except gr.Error as e:  # a setting Play would refuse too (a seed out of range): the controls still fit the model
             if plot == gr.skip():
                 return (*out, gr.skip(), gr.skip())
             return (*out, f"Press **Play** to start. {e.message}", gr.update(value=0, maximum=1, interactive=False))
