@@ -24,7 +24,8 @@ def checkpoint_label(entry: dict) -> str:
 
 
 def sample_words(shape) -> str:
-    """What one sample is, in words: '2-D points', '32×32 images, 1 channel', '1×64 signals'."""
+    """What one sample is, in words: '2-D points', '32×32 images, 1 channel', 'signals of 64 values,
+    1 channel'; another shape as its sizes ('samples 5')."""
     shape = tuple(int(s) for s in shape)
     if shape == (2,):
         return "2-D points"
@@ -43,8 +44,9 @@ def checkpoint_summary(config, meta: dict) -> str:
     A run saved before its planned end (stopped, interrupted, saved mid-run) says so: its samples
     are those of a model still learning.
     """
-    line = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · {sample_words(meta['sample_shape'])} · "
-            f"T = {config.diffusion.T} ({config.diffusion.schedule}) · predicts {config.diffusion.prediction}")
+    line = (f"**{meta.get('dataset', config.data.name)}** · {config.model.net} · "
+            f"{sample_words(meta['sample_shape'])} · T = {config.diffusion.T} ({config.diffusion.schedule}) · "
+            f"predicts {config.diffusion.prediction}")
     trained, planned = meta.get("steps"), config.train.steps
     if isinstance(trained, int):
         line += (f" · trained {trained:,} of {planned:,} planned steps" if trained < planned
