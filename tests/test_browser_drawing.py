@@ -9,8 +9,13 @@ STEP = "() => { const m = /step ([\\d,]+) \\//.exec(document.querySelector('#tr-
        " return m && +m[1].replace(/,/g, '') > %d; }"
 
 
-def stroke(page, box, points, moves: int = 10):
-    """Press, drag through `points` (fractions of the canvas) and release, as a hand would."""
+def stroke(page, box, points, moves: int = 3):
+    """Press, drag through `points` (fractions of the canvas) and release, as a hand would.
+
+    The canvas joins successive pointer positions with straight ink, so a few moves a segment draw the
+    same shape as many; each move costs headless chromium without a GPU about half a second (the canvas
+    is WebGL, drawn in software there).
+    """
     at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
     page.mouse.move(*at(*points[0]))
     page.mouse.down()
