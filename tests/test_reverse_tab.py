@@ -184,6 +184,34 @@ def test_explanation_has_each_samplers_update_and_the_kinds_panels(h, ckpt):
     assert "DPM-Solver++ 2M SDE" in sde and "stochastic" in sde and "DDIM." not in sde
 
 
+def test_showing_the_tab_again_redraws_nothing_unless_the_list_or_the_checkpoint_changed(
+        h, ckpt, app_settings, trained_checkpoints):
+    import shutil
+
+    session = ReverseSession()
+    listed = [[label, path] for label, path in h.choices(fresh=True)]
+    args = ("ddim", 50, "ddpm", 1000, 16, "image", session)
+    out = h.tab_shown(ckpt["tiny-digits"], listed, *args)
+    assert len(out) == 9 and out[1] == listed
+    assert all(o == gr.skip() for o in (out[0], *out[2:]))  # the same list, the same choice: no redraw
+
+    extra = Path(app_settings.runs_dir) / "copy-of-points-shown"
+    shutil.copytree(trained_checkpoints["tiny-points"], extra)
+    try:  # a checkpoint saved since (as Train saves one): the list comes, the view and controls stay
+        out = h.tab_shown(ckpt["tiny-digits"], listed, *args)
+        assert str(extra) in [p for _, p in out[0]["choices"]] and "value" not in out[0]  # a choice made meanwhile stays
+        assert str(extra) in [p for _, p in out[1]]
+        assert all(o == gr.skip() for o in out[2:])
+        again = h.tab_shown(ckpt["tiny-digits"], out[1], *args)  # the page holds the new list now
+        assert again[0] == gr.skip()
+    finally:
+        shutil.rmtree(extra)
+    # the checkpoint in view is gone: the default is chosen and the controls are fitted to it
+    gone = h.tab_shown("/no/such/checkpoint", listed, *args)
+    assert gone[0]["value"] == h.default_checkpoint()
+    assert gone[2:] == tuple(h.select_checkpoint(h.default_checkpoint(), *args))
+
+
 def test_refresh_finds_a_new_checkpoint_and_keeps_the_choice(h, ckpt, app_settings, trained_checkpoints):
     import shutil
 
@@ -313,8 +341,7 @@ def test_quadratic_spacing_visits_its_timesteps_in_both_lanes_and_says_so(h, ckp
                         steps_b=10)
     linear_end = session.traj.frames[-1][0].x_t
     session = ReverseSession()
-    outs = list(h.play(ckpt["tiny-points"], "ddim", 10, 0.0, 0, 4, True, "dpm++2m", 10, 0.0, "max", session,
-                       "quadratic"))
+    list(h.play(ckpt["tiny-points"], "ddim", 10, 0.0, 0, 4, True, "dpm++2m", 10, 0.0, "max", session, "quadratic"))
     lanes = session.spec.lanes
     assert [lane.spacing for lane in lanes] == ["quadratic", "quadratic"] and session.traj.complete
     assert [f[0].t for f in session.traj.frames[:-1]] == quad and [f[1].t for f in session.traj.frames[:-1]] == quad

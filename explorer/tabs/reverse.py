@@ -52,6 +52,7 @@ def build(ctx) -> None:
             ckpt0 = None  # a broken checkpoint must not keep the app from starting; choosing it says why
     session = gr.State(ReverseSession)
     shown_kind = gr.State(kind0)
+    listed = gr.State([[label, path] for label, path in choices])  # the checkpoint list this page holds
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320, variant="panel", elem_classes=["de-controls"], elem_id="rv-controls"):
@@ -182,7 +183,9 @@ def build(ctx) -> None:
     do_refresh(refresh.click)
     tab = gr.context.Context.block  # the gr.Tab the app opened for this module
     if isinstance(tab, gr.Tab):
-        do_refresh(tab.select)
+        # shown again: one event, every output a skip unless the list or the checkpoint in view changed
+        tab.select(h.tab_shown, [ckpt, listed, *ckpt_inputs[1:]], [ckpt, listed, *ckpt_outputs],
+                   api_visibility="private", show_progress="hidden")
 
     return Restorer([ckpt, sampler, steps, eta, seed, n, info, steps_b, shown_kind, explain,
                      compare, second, sampler_b, eta_b, spacing, *outputs, session], h.restore)
