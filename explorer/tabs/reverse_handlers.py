@@ -117,9 +117,10 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         the controls only where the checkpoint in view is gone from it.
 
         `listed` is the list this page holds (a per-page state). When the list and the choice are as they
-        were, every output is a skip: switching tabs in a lecture then costs the page no redrawing (the
-        rescan and fit as two events with their outputs were about 0.6 s of a 2-core laptop's page each
-        time the tab was shown). Outputs: the checkpoint list, `listed`, then select_checkpoint's.
+        were, every output is a skip: switching tabs in a lecture then costs the page no redrawing (as a
+        rescan and a fit of every control, two events, a click on the tab kept a 2-core laptop's page
+        0.70 s in long tasks, against 0.48 s now: benchmarks/tab_switch.py). Outputs: the checkpoint
+        list, `listed`, then select_checkpoint's.
         """
         choices = self.choices(fresh=True)
         now = [[label, path] for label, path in choices]

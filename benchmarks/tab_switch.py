@@ -1,0 +1,142 @@
+"""What switching tabs costs the page: main-thread time in long tasks after a click on a tab.
+
+Starts the app as `python launch.py` serves it and, with `--against REV`, the app as it was at git
+revision REV (a worktree of this repository, the same Python and packages) beside it. Then, `--repeat`
+times, the versions in turn (one page open at a time): a fresh page at a projector's 1024x768 in
+headless chromium clicks the tabs round (Reverse, Train, Evaluate, Forward process) twice; the first
+round is not counted (a tab's first showing mounts its content). At chromium's CPU speed and, with
+`--rates 1 4`, slowed 4x (Emulation.setCPUThrottlingRate, a slow laptop). For each counted click: the
+main thread's time in long tasks (over 50 ms, PerformanceObserver) from the click until `--window`
+seconds after it (`--slow-window` on a slowed page, whose work after a click lasts longer), and the
+time until the tab's first control is drawn. Medians per tab and version.
+
+    python benchmarks/tab_switch.py [--against HEAD~1] [--repeat 4] [--rates 1 4] [--window 2.5] [--slow-window 6]
+
+Writes its section of benchmarks/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
+from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
+from page_load import start  # noqa: E402  (serves a tree as launch.py does, on a free port)
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- tab_switch: begin -->", "<!-- tab_switch: end -->"
+TABS = {"Reverse": "#rv-play", "Train": "#tr-start", "Evaluate": "#ev-ckpt", "Forward process": "#tslider"}
+WATCH = """() => { window.__lt = []; new PerformanceObserver((l) => {
+  for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); }"""
+MARK = "() => { window.__click = performance.now(); }"
+LONG = """w => window.__lt.reduce((s, [a, d]) => s + Math.max(0, Math.min(a + d, window.__click + w) -
+  Math.max(a, window.__click)), 0)"""
+DRAWN = """s => new Promise(r => { const look = () => { const e = document.querySelector(s);
+  if (e && e.offsetParent !== null) requestAnimationFrame(() => r(performance.now() - window.__click));
+  else requestAnimationFrame(look); }; look(); })"""
+
+
+def open_page(browser, url: str, rate: float):
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.goto(url)
+    page.wait_for_selector("#de-ready [data-ready]", state="attached", timeout=300_000)
+    if rate != 1:
+        page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": rate})
+    page.evaluate(WATCH)
+    return page
+
+
+def one_round(page, window: float) -> dict[str, tuple[float, float]]:
+    """Click the tabs round once: {tab: (long-task s, drawn s)}."""
+    got = {}
+    for tab, control in TABS.items():
+        page.evaluate(MARK)
+        page.get_by_role("tab", name=tab, exact=True).click()
+        drawn = page.evaluate(DRAWN, control) / 1000
+        time.sleep(window)
+        got[tab] = (page.evaluate(LONG, window * 1000) / 1000, drawn)
+    return got
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--against", metavar="REV", help="also serve the app as it was at this git revision")
+    ap.add_argument("--repeat", type=int, default=4)
+    ap.add_argument("--window", type=float, default=2.5, help="seconds after each click whose long tasks count")
+    ap.add_argument("--slow-window", type=float, default=6.0, help="the same on a slowed page")
+    ap.add_argument("--rates", type=float, nargs="+", default=[1.0], help="CPU slow-downs (1: as is)")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    started = time.perf_counter()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip())
+    versions = {f"{head}{' + changes' if dirty else ''} (this tree)": ROOT}
+    worktree = None
+    if args.against:
+        rev = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        worktree = scratch_dir("tab-switch-") / rev
+        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), rev], cwd=ROOT, check=True,
+                       capture_output=True)
+        versions[f"{rev} (--against)"] = worktree
+    servers, results = {}, {}
+    load = [os.getloadavg()[0]]
+    try:
+        for name, folder in versions.items():
+            servers[name] = start(folder)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            for rate in args.rates:
+                window = args.window if rate == 1 else args.slow_window
+                for _ in range(args.repeat):  # the versions in turn, one page open at a time (the load drifts)
+                    for name, (_, url) in servers.items():
+                        page = open_page(browser, url, rate)
+                        one_round(page, window)  # the first round mounts each tab's content once: not counted
+                        for tab, got in one_round(page, window).items():
+                            results.setdefault((tab, rate, name), []).append(got)
+                            print(tab, f"CPU/{rate:g}", name, f"{got[0]:.2f}/{got[1]:.2f}", flush=True)
+                        page.close()
+            chromium = browser.version
+            browser.close()
+    finally:
+        load.append(os.getloadavg()[0])
+        for proc, _ in servers.values():
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+        if worktree is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
+
+    import gradio
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [BEGIN, "## Switching tabs: the page's main thread after a click (`benchmarks/tab_switch.py`)", "",
+             f"{when}. {platform.machine()}, {os.cpu_count()} logical CPUs, no GPU; gradio {gradio.__version__}, chromium "
+             f"{chromium}, Python {platform.python_version()}. `python benchmarks/tab_switch.py"
+             f"{' --against ' + args.against if args.against else ''} --repeat {args.repeat} --rates "
+             f"{' '.join(f'{r:g}' for r in args.rates)} --window {args.window:g} --slow-window {args.slow_window:g}` "
+             f"({time.perf_counter() - started:.0f} s); load average {load[0]:.1f} before, {load[1]:.1f} after. Browser and "
+             "servers share the CPU. A fresh page at 1024x768 for each round of "
+             f"each version, the versions in turn; the tabs clicked round twice, the first round not counted. **Long tasks**: the main thread's time in tasks over 50 ms from the click until {args.window:g} s "
+             f"after it ({args.slow_window:g} s on the slowed page); **drawn**: until the tab's first control is on "
+             "screen. Medians, each click's figure beside.", "",
+             "| tab | CPU | version | long tasks (median) | each (s) | drawn (median) |",
+             "| --- | --- | --- | ---: | --- | ---: |"]
+    for (tab, rate, name), got in results.items():
+        lines.append(f"| {tab} | {'as is' if rate == 1 else f'{rate:g}x slower'} | {name} | "
+                     f"{statistics.median(g[0] for g in got):.2f} s | {', '.join(f'{g[0]:.2f}' for g in got)} | "
+                     f"{statistics.median(g[1] for g in got):.2f} s |")
+    lines.append(END)
+    print("\n".join(lines))
+    write_section("\n".join(lines), BEGIN, END)
+
+
+if __name__ == "__main__":
+    main()
