@@ -75,7 +75,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip())
     versions = {f"{head}{' + changes' if dirty else ''} (this tree)": ROOT}
@@ -118,13 +119,14 @@ def main() -> None:
     import gradio
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [BEGIN, "## Switching tabs: the page's main thread after a click (`benchmarks/tab_switch.py`)", "",
-             f"{when}. {platform.machine()}, {os.cpu_count()} logical CPUs, no GPU; gradio {gradio.__version__}, chromium "
-             f"{chromium}, Python {platform.python_version()}. `python benchmarks/tab_switch.py"
+             f"{when}. {platform.machine()}, {os.cpu_count()} logical CPUs, no GPU; gradio {gradio.__version__}, "
+             f"chromium {chromium}, Python {platform.python_version()}. `python benchmarks/tab_switch.py"
              f"{' --against ' + args.against if args.against else ''} --repeat {args.repeat} --rates "
              f"{' '.join(f'{r:g}' for r in args.rates)} --window {args.window:g} --slow-window {args.slow_window:g}` "
-             f"({time.perf_counter() - started:.0f} s); load average {load[0]:.1f} before, {load[1]:.1f} after. Browser and "
-             "servers share the CPU. A fresh page at 1024x768 for each round of "
-             f"each version, the versions in turn; the tabs clicked round twice, the first round not counted. **Long tasks**: the main thread's time in tasks over 50 ms from the click until {args.window:g} s "
+             f"({time.perf_counter() - started:.0f} s); load average {load[0]:.1f} before, {load[1]:.1f} after. "
+             "Browser and servers share the CPU. A fresh page at 1024x768 for each round of each version, the "
+             "versions in turn; the tabs clicked round twice, the first round not counted. "
+             f"**Long tasks**: the main thread's time in tasks over 50 ms from the click until {args.window:g} s "
              f"after it ({args.slow_window:g} s on the slowed page); **drawn**: until the tab's first control is on "
              "screen. Medians, each click's figure beside.", "",
              "| tab | CPU | version | long tasks (median) | each (s) | drawn (median) |",

@@ -47,6 +47,7 @@ CAPTION_FPS = 4.0
 # one costs the browser's main thread about 19 ms to decode and paint (headless chromium, 2-core
 # CPU), so at 25 a second it was 48% busy; at 12 it stays free for clicks and keys.
 LIVE_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
+SELECT_OUTPUTS = 7  # select_checkpoint's: info, steps, steps_b, n, the picture, the figure, the kind shown
 EXPORT_MAX_FRAMES = {"gif": 90, "mp4": 360}
 EXPORT_FPS = {"gif": 12, "mp4": 24}
 SECOND_LANE_SALT = 1_000_003  # the second sampler's noise stream: seed + salt (its x_T is the first's)
@@ -133,8 +134,9 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
                     self.load(current)  # cached already (it was chosen); loaded again if it was let go
                 except gr.Error:
                     pass  # a checkpoint that cannot be loaded says why when it is played or chosen
-            return (listing, now, *(gr.skip(),) * 7)
-        return (gr.update(choices=choices, value=value), now, *self.select_checkpoint(value, sampler, steps, sampler_b, steps_b, n, last_kind, session))
+            return (listing, now, *(gr.skip(),) * SELECT_OUTPUTS)
+        fitted = self.select_checkpoint(value, sampler, steps, sampler_b, steps_b, n, last_kind, session)
+        return (gr.update(choices=choices, value=value), now, *fitted)
 
     def select_checkpoint(self, checkpoint, sampler, steps, sampler_b, steps_b, n, last_kind=None, session=None):
         """Fit the controls to a checkpoint (steps up to its T, sample count for its kind) and warm it up.
