@@ -8,9 +8,11 @@ round is not counted (a tab's first showing mounts its content). At chromium's C
 `--rates 1 4`, slowed 4x (Emulation.setCPUThrottlingRate, a slow laptop). For each counted click: the
 main thread's time in long tasks (over 50 ms, PerformanceObserver) from the click until `--window`
 seconds after it (`--slow-window` on a slowed page, whose work after a click lasts longer), and the
-time until the tab's first control is drawn. Medians per tab and version.
+time until the tab's first control is drawn. Then, at chromium's speed, each tab is left alone for
+`--idle` seconds: the main thread's time in long tasks and the Gradio calls the page makes meanwhile.
+Medians per tab and version.
 
-    python benchmarks/tab_switch.py [--against HEAD~1] [--repeat 4] [--rates 1 4] [--window 2.5] [--slow-window 6]
+    python benchmarks/tab_switch.py [--against HEAD~1] [--repeat 4] [--rates 1 4] [--window 2.5] [--idle 10]
 
 Writes its section of benchmarks/RESULTS.md.
 """
@@ -64,6 +66,21 @@ def one_round(page, window: float) -> dict[str, tuple[float, float]]:
     return got
 
 
+def idle(page, seconds: float) -> dict[str, tuple[float, int]]:
+    """Each tab shown and left alone: {tab: (long-task s in `seconds`, Gradio calls in them)}."""
+    got = {}
+    for tab, control in TABS.items():
+        page.get_by_role("tab", name=tab, exact=True).click()
+        page.evaluate(DRAWN.replace("window.__click", "0"), control)
+        time.sleep(2)  # the tab's own work on showing is the clicks' figure, not this one
+        page.evaluate(MARK)
+        time.sleep(seconds)
+        calls = page.evaluate("t => performance.getEntriesByType('resource').filter(r => r.startTime > t"
+                              " && r.name.includes('/gradio_api/')).length", page.evaluate("() => window.__click"))
+        got[tab] = (page.evaluate(LONG, seconds * 1000) / 1000, calls)
+    return got
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--against", metavar="REV", help="also serve the app as it was at this git revision")
@@ -71,6 +88,7 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=2.5, help="seconds after each click whose long tasks count")
     ap.add_argument("--slow-window", type=float, default=6.0, help="the same on a slowed page")
     ap.add_argument("--rates", type=float, nargs="+", default=[1.0], help="CPU slow-downs (1: as is)")
+    ap.add_argument("--idle", type=float, default=10.0, help="seconds each tab is left alone after the rounds")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -88,7 +106,7 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", str(worktree), rev], cwd=ROOT, check=True,
                        capture_output=True)
         versions[f"{rev} (--against)"] = worktree
-    servers, results = {}, {}
+    servers, results, idles = {}, {}, {}
     load = [os.getloadavg()[0]]
     try:
         for name, folder in versions.items():
@@ -105,6 +123,11 @@ def main() -> None:
                         for tab, got in one_round(page, window).items():
                             results.setdefault((tab, rate, name), []).append(got)
                             print(tab, f"CPU/{rate:g}", name, f"{got[0]:.2f}/{got[1]:.2f}", flush=True)
+                        if args.idle and rate == 1:
+                            page.evaluate("() => performance.setResourceTimingBufferSize(100000)")
+                            for tab, got in idle(page, args.idle).items():
+                                idles.setdefault((tab, name), []).append(got)
+                                print(tab, "idle", name, f"{got[0]:.2f} s, {got[1]} Gradio calls", flush=True)
                         page.close()
             chromium = browser.version
             browser.close()
@@ -135,6 +158,15 @@ def main() -> None:
         lines.append(f"| {tab} | {'as is' if rate == 1 else f'{rate:g}x slower'} | {name} | "
                      f"{statistics.median(g[0] for g in got):.2f} s | {', '.join(f'{g[0]:.2f}' for g in got)} | "
                      f"{statistics.median(g[1] for g in got):.2f} s |")
+    if idles:
+        lines += ["", f"Each tab then left alone for {args.idle:g} s (after 2 s for its own work on showing), at "
+                  "chromium's speed: the main thread's time in long tasks and the Gradio calls the page made "
+                  "meanwhile.", "",
+                  "| tab | version | long tasks (median) | each (s) | Gradio calls (median) |",
+                  "| --- | --- | ---: | --- | ---: |"]
+        for (tab, name), got in idles.items():
+            lines.append(f"| {tab} | {name} | {statistics.median(g[0] for g in got):.2f} s | "
+                         f"{', '.join(f'{g[0]:.2f}' for g in got)} | {statistics.median(g[1] for g in got):g} |")
     lines.append(END)
     print("\n".join(lines))
     write_section("\n".join(lines), BEGIN, END)

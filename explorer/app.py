@@ -14,7 +14,7 @@ from types import ModuleType
 
 import gradio as gr
 
-from . import errors, feed, forward_frames, lecture, static_assets
+from . import errors, feed, forward_frames, lecture, static_assets, train_ticks
 from .lecture import join
 from .context import AppContext, Settings
 from .images import MAX_FILE_BYTES
@@ -39,7 +39,7 @@ CSS = """
   padding: 0.35em 0.8em; font-variant-numeric: tabular-nums; }
 #fw-coeffs .eq { font-size: 1.15em; }
 #fw-coeffs .tt { opacity: 0.7; }
-#rv-feed, #rv-armed, #rv-theme, #fw-hidden { display: none !important; }
+#rv-feed, #rv-armed, #rv-theme, #fw-hidden, #tr-hidden { display: none !important; }
 /* a played frame repaints its own box only, not the page around it (benchmarks/reverse_2d_playback.py:
    the main thread 20-24% busy while DDPM 1000's frames play, against 20-29% without) */
 #rv-frame .image-container { contain: layout paint; }
@@ -48,6 +48,7 @@ CSS = """
 PLAYER_JS = Path(__file__).parent / "tabs" / "reverse_player.js"
 FORWARD_JS = Path(__file__).parent / "tabs" / "forward_frames.js"
 VIEW_SWAP_JS = Path(__file__).parent / "view_swap.js"  # a data view's picture <-> figure with no blank between
+TRAIN_JS = Path(__file__).parent / "tabs" / "train_ticks.js"  # the Train tab's charts follow a run
 
 # Output files pile up in the cache as a slider is dragged: sweep every 10 min, drop those > 30 min old.
 DELETE_CACHE = (600, 1800)
@@ -104,11 +105,12 @@ def launch_options(present: bool = False) -> dict:
         theme=THEME,
         css=CSS + lecture.CSS,
         js=lecture.page_js(present, {label: key for key, label in SAMPLER_LABELS.items()},
-                           scripts=(PLAYER_JS, FORWARD_JS, VIEW_SWAP_JS)),
+                           scripts=(PLAYER_JS, FORWARD_JS, VIEW_SWAP_JS, TRAIN_JS)),
         # the Reverse player's live frames (explorer/feed.py), the Forward slider's pictures (forward_frames.py),
-        # Gradio's page code compressed once and cached by browsers (static_assets.py)
+        # whether a training job has changed (train_ticks.py), Gradio's page code compressed once and cached
+        # by browsers (static_assets.py)
         app_kwargs={"routes": feed.routes() + forward_frames.routes(forward_handlers.x_t_picture)
-                    + static_assets.routes()},
+                    + train_ticks.routes() + static_assets.routes()},
         max_file_size=MAX_FILE_BYTES,
         enable_monitoring=False,
         # Gradio 6 records every call in the browser's localStorage; with a slider firing many calls

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -177,6 +178,15 @@ class RunHistory:
         return max(0, self.steps_total - self.step) * pace + previews_left * per_preview
 
 
+_JOBS: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()  # every job of this process (tests make several)
+
+
+def version_key() -> str:
+    """A short text that changes whenever any training job of this process changes (its run or its
+    version): what the Train tab's page asks once a second before it asks Gradio for a redraw."""
+    return ",".join(f"{id(job):x}:{job.run_id}:{job.version}" for job in sorted(list(_JOBS), key=id))
+
+
 class TrainingJob:
     """Starts, steers and watches the one training run of this app. Thread-safe; every method is cheap
     except `save` (waits for the checkpoint) and `stop` (waits for the child to end).
@@ -208,6 +218,7 @@ class TrainingJob:
         self.version = 0  # bumped on every change, across runs: a viewer redraws only when it moves
         self.run_id = 0
         self._reset(None, None, "idle")
+        _JOBS.add(self)
         atexit.register(self.shutdown)
         if prestart and prestart_now:
             self.prestart_spare()

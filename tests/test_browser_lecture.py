@@ -139,7 +139,7 @@ def test_presenter_train_shows_the_buttons_and_a_large_loss_curve_on_one_screen(
                                                                                  width, height):
     page = open_page(browser, app_url + "?tab=train&present=1", width, height)
     try:
-        # opened by a link, not a click: the charts must still tick (the restorer starts the timer)
+        # opened by a link, not a click: the charts are still drawn (the page asks for them once the tab is in view)
         page.wait_for_selector("body.presenting #tr-loss .js-plotly-plot .main-svg")
         loss = page.evaluate("() => { const b = document.querySelector('#tr-loss .js-plotly-plot .main-svg')"
                              ".getBoundingClientRect(); return {y: b.top, height: b.height}; }")

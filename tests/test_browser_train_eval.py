@@ -121,6 +121,23 @@ def test_live_training_in_two_tabs_then_save_and_find_it_in_reverse(page, browse
     assert page.locator("[role=option]", has_text=saved).count() == 1
 
 
+def test_an_idle_train_tab_asks_a_plain_route_each_second_not_gradio(page):
+    """With no run moving, the Train tab in view asks the server once a second whether a job has changed
+    (a plain route) and sends Gradio no event for it: a Gradio timer ticking each second cost the page about
+    80 ms of main thread a tick on a 2-core laptop. (The live run above shows the charts still follow.)"""
+    page.evaluate("""() => { window.__asked = {route: 0, gradio: 0};
+        new PerformanceObserver((l) => { for (const e of l.getEntries()) {
+            if (e.name.includes('/de-train-version')) window.__asked.route++;
+            else if (e.name.includes('/gradio_api/')) window.__asked.gradio++; } }).observe({type: 'resource'}); }""")
+    open_tab(page, "Train", "#tr-start")
+    # four questions asked (or, as a Gradio timer did, four Gradio calls): then count
+    page.wait_for_function("() => window.__asked.route >= 4 || window.__asked.gradio >= 4")
+    asked = page.evaluate("() => window.__asked")
+    # the tab's first redraw as it came into view, and at most one more: the redraw every ten seconds
+    # whatever the answer (a loaded machine can stretch four seconds' asking that far)
+    assert asked["route"] >= 4 and asked["gradio"] <= 2, asked
+
+
 def test_evaluate_a_checkpoint_and_see_the_figures(page, trained_checkpoints, screenshots):
     open_tab(page, "Evaluate", "#ev-run")
     # the shipped model it opens on shows the figures recorded with it, before anything is pressed

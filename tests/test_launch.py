@@ -136,9 +136,11 @@ def test_launch_serves_behind_its_login_with_its_session_cap(tmp_path):
         url = f"http://127.0.0.1:{port}/"
         assert httpx.get(url + "config").status_code == 401  # nothing without the login
         assert httpx.get(url + "de-feed/any-token?after=0").status_code == 401  # nor the Reverse player's frames
+        assert httpx.get(url + "de-train-version").status_code == 401  # nor whether a run has moved
         with httpx.Client() as logged_in:
             assert logged_in.post(url + "login", data={"username": "teach", "password": "pw-1"}).status_code == 200
             assert logged_in.get(url + "de-feed/any-token?after=0").status_code == 410  # in, and no such run
+            assert logged_in.get(url + "de-train-version").status_code == 200
         first = Client(url, verbose=False, auth=("teach", "pw-1"))
         second = Client(url, verbose=False, auth=("teach", "pw-1"))
         third = Client(url, verbose=False, auth=("teach", "pw-1"))

@@ -1,9 +1,10 @@
 """Train tab: start a run in the background, watch its loss, learning rate, per-timestep loss and
 sample previews live, pause / resume / stop it, and save checkpoints that other tabs can load.
 
-The run is the app's one `jobs.TrainingJob` (a child process). Every browser tab polls its
-snapshot with a `gr.Timer` once a second; a tick that finds nothing new returns `gr.skip()`, so
-an idle page costs almost nothing. What a run is (datasets, presets, defaults, the time estimate, the
+The run is the app's one `jobs.TrainingJob` (a child process). While this tab is in view, the page
+asks the server once a second whether the job has changed (a plain route, `explorer/train_ticks.py`,
+no Gradio event) and only then presses a hidden button whose event redraws what changed since that
+page last looked (`gr.skip()` for the rest), so an idle page costs almost nothing. What a run is (datasets, presets, defaults, the time estimate, the
 config its settings make) is in `train_settings.py`; the handlers, plain functions that tests and
 gradio_client call, are in `train_handlers.py`; `build(ctx)` here lays out widgets and wires events.
 """
@@ -17,7 +18,6 @@ from core.schedules import SCHEDULES
 from .. import drawing
 from ..inputs import builtin_datasets
 from ..jobs import manager_for
-from ..lecture import Restorer
 from ..widgets import DataView, md
 from .train_handlers import (POINTS_HINT, checkpoints_md, from_csv_file, from_csv_text, from_drawing, make_handlers,
                              make_poll, on_dataset, status_html, upload_images)
@@ -69,7 +69,7 @@ PICK_BRUSH_JS = """(dataset) => { if (dataset !== %r) return [];
 
 # --- layout and wiring ----------------------------------------------------------------------
 
-def build(ctx) -> Restorer:
+def build(ctx) -> None:
     job = manager_for(ctx)
     start, pause, resume, stop, save, status = make_handlers(ctx)
     poll, scrub, set_follow = make_poll(ctx)
@@ -170,23 +170,17 @@ def build(ctx) -> Restorer:
                     md(HELP)
 
     seen = gr.State({})
-    # Tick only while this tab is in view: a hidden tab's charts would still be sent and drawn each
-    # second, taking the browser's time from the tab the user is looking at.
-    tab = gr.context.Context.block  # the gr.Tab the app opened for this module (None in a bare build)
-    tabs = tab.parent if isinstance(tab, gr.Tab) and isinstance(tab.parent, gr.Tabs) else None
-    timer = gr.Timer(1.0, active=tabs is None)
+    # The page's script (train_ticks.js) presses this when the job has changed and the tab is in view: a
+    # hidden tab's charts are not sent, and an idle one costs no Gradio event a second
+    with gr.Row(elem_id="tr-hidden"):
+        tick = gr.Button("tick", elem_id="tr-tick")
     view = [status_box, loss_plot, lr_plot, per_t_plot, per_t_now, preview_step, *preview.outputs, ckpts]
     buttons = [start_btn, pause_btn, resume_btn, stop_btn, save_btn]
     upload_folder = gr.State(None)
     points = gr.State(None)  # {"path": the points' CSV file, "source"} or {"error": why not}
     quiet = dict(show_progress="hidden", api_visibility="private")
 
-    timer.tick(poll, seen, [*view, *buttons, seen], queue=False, **quiet)
-    if tabs is not None:
-        def in_view(evt: gr.SelectData):
-            return gr.Timer(active=evt.value == tab.label)
-
-        tabs.select(in_view, None, timer, queue=False, **quiet)
+    tick.click(poll, seen, [*view, *buttons, seen], queue=False, **quiet)
     follow.input(set_follow, [follow, preview_step], None, queue=False, **quiet)
     preview_step.input(scrub, preview_step, [follow, preview_step, loss_plot, *preview.outputs],
                        trigger_mode="always_last", **quiet)
@@ -226,10 +220,3 @@ def build(ctx) -> Restorer:
     est_inputs = [dataset, preset, batch, steps, preview_every, compile_mode, precision]
     gr.on([dataset.change, preset.change, batch.change, steps.change, preview_every.change, compile_mode.change,
            precision.change], estimate_for, est_inputs, estimate, queue=False, **quiet)
-
-    # A link, a lesson stop or a bundle opens this tab without a click, so the tab's select event (which
-    # starts the ticking) never fires: the restorer starts or stops the ticking with the tab it opens.
-    def tick_when_shown(values: dict, problems: list[str]) -> tuple:
-        return (gr.Timer(active=values.get("tab") == "train") if tabs is not None and "tab" in values else gr.skip(),)
-
-    return Restorer([timer], tick_when_shown)
