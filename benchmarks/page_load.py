@@ -20,31 +20,16 @@ import datetime
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
-from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
-from class_join import free_port, wait_up  # noqa: E402
+from _versions import served_versions  # noqa: E402  (benchmarks/_versions.py, beside this script)
 
-ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- page_load: begin -->", "<!-- page_load: end -->"
 PAGES = {"student's join link": "?tab=evaluate&view=quiz&student=1", "plain app": "", "link to Reverse": "?tab=reverse"}
 RATES = (1, 4)
 LONG_TASKS = """window.__long = 0; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long += e.duration; })
   .observe({type: 'longtask', buffered: true});"""
-
-
-def start(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    runs = str(scratch_dir("page-load-runs-"))
-    proc = subprocess.Popen([sys.executable, "launch.py", "--port", str(port), "--checkpoints", runs], cwd=folder,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    wait_up(url, proc)
-    return proc, url
 
 
 def open_once(browser, url: str, rate: float) -> tuple[float, bool, float]:
@@ -75,33 +60,18 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip())
-    versions = {f"{head}{' + changes' if dirty else ''} (this tree)": ROOT}
-    worktree = None
-    if args.against:
-        rev = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        worktree = scratch_dir("page-load-") / rev
-        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), rev], cwd=ROOT, check=True,
-                       capture_output=True)
-        versions[f"{rev} (--against)"] = worktree
-    servers = {}
     results: dict = {}
     load = [os.getloadavg()[0]]
     try:
-        for name, folder in versions.items():
-            servers[name] = start(folder)
-        with sync_playwright() as p:
+        with served_versions(args.against) as servers, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
-            for name, (_, url) in servers.items():  # a first page each: the server's first page computes its views
+            for name, url in servers.items():  # a first page each: the server's first page computes its views
                 open_once(browser, url, 1)
             for _ in range(args.repeat):
                 for page_name, query in PAGES.items():
                     for rate in RATES:
-                        for name, (_, url) in servers.items():  # the versions in turn, for each page and speed
+                        for name, url in servers.items():  # the versions in turn, for each page and speed
                             got = open_once(browser, url + query, rate)
                             results.setdefault((page_name, rate, name), []).append(got)
                             print(page_name, f"CPU/{rate}", name, f"ready {got[0]:.2f} s, plotly {got[1]}, "
@@ -110,11 +80,6 @@ def main() -> None:
             browser.close()
     finally:
         load.append(os.getloadavg()[0])
-        for proc, _ in servers.values():
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
-        if worktree is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
 
     import gradio
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -23,15 +23,11 @@ import datetime
 import os
 import platform
 import statistics
-import subprocess
 import time
-from pathlib import Path
 
 from _results import write_section  # noqa: E402  (benchmarks/_results.py, beside this script)
-from _scratch import scratch_dir  # noqa: E402  (benchmarks/_scratch.py, beside this script)
-from page_load import start  # noqa: E402  (serves a tree as launch.py does, on a free port)
+from _versions import served_versions  # noqa: E402  (benchmarks/_versions.py, beside this script)
 
-ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- tab_switch: begin -->", "<!-- tab_switch: end -->"
 TABS = {"Reverse": "#rv-play", "Train": "#tr-start", "Evaluate": "#ev-ckpt", "Forward process": "#tslider"}
 WATCH = """() => { window.__lt = []; new PerformanceObserver((l) => {
@@ -93,31 +89,16 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip())
-    versions = {f"{head}{' + changes' if dirty else ''} (this tree)": ROOT}
-    worktree = None
-    if args.against:
-        rev = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        worktree = scratch_dir("tab-switch-") / rev
-        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), rev], cwd=ROOT, check=True,
-                       capture_output=True)
-        versions[f"{rev} (--against)"] = worktree
-    servers, results, idles = {}, {}, {}
+    results, idles = {}, {}
     load = [os.getloadavg()[0]]
     try:
-        for name, folder in versions.items():
-            servers[name] = start(folder)
-        with sync_playwright() as p:
+        with served_versions(args.against) as servers, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
             for rate in args.rates:
                 window = args.window if rate == 1 else args.slow_window
                 for _ in range(args.repeat):  # the versions in turn, one page open at a time (the load drifts)
-                    for name, (_, url) in servers.items():
+                    for name, url in servers.items():
                         page = open_page(browser, url, rate)
                         one_round(page, window)  # the first round mounts each tab's content once: not counted
                         for tab, got in one_round(page, window).items():
@@ -133,11 +114,6 @@ def main() -> None:
             browser.close()
     finally:
         load.append(os.getloadavg()[0])
-        for proc, _ in servers.values():
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
-        if worktree is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
 
     import gradio
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
