@@ -179,12 +179,17 @@ class RunHistory:
 
 
 _JOBS: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()  # every job of this process (tests make several)
+_SERIALS = itertools.count(1)
 
 
 def version_key() -> str:
     """A short text that changes whenever any training job of this process changes (its run or its
     version): what the Train tab's page asks once a second before it asks Gradio for a redraw."""
-    return ",".join(f"{id(job):x}:{job.run_id}:{job.version}" for job in sorted(list(_JOBS), key=id))
+    return ",".join(f"{job.serial}:{job.run_id}:{job.version}" for job in sorted(list(_JOBS), key=_serial))
+
+
+def _serial(job: "TrainingJob") -> int:
+    return job.serial
 
 
 class TrainingJob:
@@ -218,6 +223,7 @@ class TrainingJob:
         self.version = 0  # bumped on every change, across runs: a viewer redraws only when it moves
         self.run_id = 0
         self._reset(None, None, "idle")
+        self.serial = next(_SERIALS)  # names the job in version_key (a number, not a memory address)
         _JOBS.add(self)
         atexit.register(self.shutdown)
         if prestart and prestart_now:

@@ -11,7 +11,7 @@ def test_the_key_moves_when_a_job_changes_and_names_every_job(tmp_path):
     one = jobs.TrainingJob(tmp_path / "a", prestart=False)
     other = jobs.TrainingJob(tmp_path / "b", prestart=False)
     try:
-        key = lambda job: f"{id(job):x}:{job.run_id}:{job.version}"  # noqa: E731
+        key = lambda job: f"{job.serial}:{job.run_id}:{job.version}"  # noqa: E731
         before = jobs.version_key()
         assert key(one) in before and key(other) in before
         assert jobs.version_key() == before  # nothing changed: the same text, so the page asks Gradio nothing

@@ -4,9 +4,10 @@ sample previews live, pause / resume / stop it, and save checkpoints that other 
 The run is the app's one `jobs.TrainingJob` (a child process). While this tab is in view, the page
 asks the server once a second whether the job has changed (a plain route, `explorer/train_ticks.py`,
 no Gradio event) and only then presses a hidden button whose event redraws what changed since that
-page last looked (`gr.skip()` for the rest), so an idle page costs almost nothing. What a run is (datasets, presets, defaults, the time estimate, the
-config its settings make) is in `train_settings.py`; the handlers, plain functions that tests and
-gradio_client call, are in `train_handlers.py`; `build(ctx)` here lays out widgets and wires events.
+page last looked (`gr.skip()` for the rest), so an idle page costs almost nothing. What a run is
+(datasets, presets, defaults, the time estimate, the config its settings make) is in
+`train_settings.py`; the handlers, plain functions that tests and gradio_client call, are in
+`train_handlers.py`; `build(ctx)` here lays out widgets and wires events.
 """
 from __future__ import annotations
 
