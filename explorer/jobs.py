@@ -25,6 +25,7 @@ import time
 import weakref
 from datetime import datetime
 from multiprocessing.connection import Connection
+from operator import attrgetter
 from pathlib import Path
 
 from core import checkpoint, retention
@@ -185,11 +186,7 @@ _SERIALS = itertools.count(1)
 def version_key() -> str:
     """A short text that changes whenever any training job of this process changes (its run or its
     version): what the Train tab's page asks once a second before it asks Gradio for a redraw."""
-    return ",".join(f"{job.serial}:{job.run_id}:{job.version}" for job in sorted(list(_JOBS), key=_serial))
-
-
-def _serial(job: "TrainingJob") -> int:
-    return job.serial
+    return ",".join(f"{job.serial}:{job.run_id}:{job.version}" for job in sorted(list(_JOBS), key=attrgetter("serial")))
 
 
 class TrainingJob:

@@ -18,7 +18,7 @@ from ..lecture import Restorer
 from ..widgets import DataView, md
 from . import reverse_text as text
 from .checkpoint_picker import kind_of
-from .reverse_handlers import ReverseHandlers
+from .reverse_handlers import ReverseHandlers, listing
 from .reverse_session import (
     AUTO_SECONDS,
     DEFAULT_SAMPLES,
@@ -52,7 +52,7 @@ def build(ctx) -> None:
             ckpt0 = None  # a broken checkpoint must not keep the app from starting; choosing it says why
     session = gr.State(ReverseSession)
     shown_kind = gr.State(kind0)
-    listed = gr.State([[label, path] for label, path in choices])  # the checkpoint list this page holds
+    listed = gr.State(listing(choices))  # the checkpoint list this page holds
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320, variant="panel", elem_classes=["de-controls"], elem_id="rv-controls"):

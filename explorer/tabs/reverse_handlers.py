@@ -47,6 +47,11 @@ CAPTION_FPS = 4.0
 # one costs the browser's main thread about 19 ms to decode and paint (headless chromium, 2-core
 # CPU), so at 25 a second it was 48% busy; at 12 it stays free for clicks and keys.
 LIVE_FPS = {"image": 30.0, "points": 12.0, "signal": 15.0}
+def listing(choices) -> list[list[str]]:
+    """The checkpoint list as a page's state holds it, to tell whether the page's list is the current one."""
+    return [[label, path] for label, path in choices]
+
+
 SELECT_OUTPUTS = 7  # select_checkpoint's: info, steps, steps_b, n, the picture, the figure, the kind shown
 EXPORT_MAX_FRAMES = {"gif": 90, "mp4": 360}
 EXPORT_FPS = {"gif": 12, "mp4": 24}
@@ -124,17 +129,17 @@ class ReverseHandlers(CheckpointPicker, ReverseViews, ReverseLinks):
         list, `listed`, then select_checkpoint's.
         """
         choices = self.choices(fresh=True)
-        now = [[label, path] for label, path in choices]
+        now = listing(choices)
         value = current if current in {path for _, path in choices} else self.default_checkpoint()
         if value == current:
             # the list alone: a value sent back would undo a checkpoint chosen while this event was on its way
-            listing = gr.skip() if now == listed else gr.update(choices=choices)
+            sent = gr.skip() if now == listed else gr.update(choices=choices)
             if current:
                 try:
                     self.load(current)  # cached already (it was chosen); loaded again if it was let go
                 except gr.Error:
                     pass  # a checkpoint that cannot be loaded says why when it is played or chosen
-            return (listing, now, *(gr.skip(),) * SELECT_OUTPUTS)
+            return (sent, now, *(gr.skip(),) * SELECT_OUTPUTS)
         fitted = self.select_checkpoint(value, sampler, steps, sampler_b, steps_b, n, last_kind, session)
         return (gr.update(choices=choices, value=value), now, *fitted)
 
