@@ -18,7 +18,8 @@ from ..lecture import Restorer
 from ..widgets import DataView, md
 from . import reverse_text as text
 from .checkpoint_picker import kind_of
-from .reverse_handlers import ReverseHandlers, listing
+from .reverse_handlers import ReverseHandlers
+from .reverse_models import listing
 from .reverse_session import (
     AUTO_SECONDS,
     DEFAULT_SAMPLES,
