@@ -1,6 +1,7 @@
 """The Reverse tab's checkpoint in view: finding and loading it, keeping the page's list current, and
-fitting the sampler controls to it (a mixin of `ReverseHandlers`, which supplies `ctx`, the listing of
-`CheckpointPicker`, and `first_view` and `default_spec` of the views and links)."""
+fitting the sampler controls to it (a mixin of `ReverseHandlers`, which supplies `ctx`, the checkpoint
+list of `CheckpointPicker` (`checkpoints`, `choices`), and `first_view` and `default_spec` of the views and
+links)."""
 from __future__ import annotations
 
 import gradio as gr
