@@ -6,12 +6,13 @@ is remembered from before), then the sampler really runs and is timed; three rou
 the machine's own spread shows beside the estimate's bias. Target: within +/-30%.
 Torch runs with one thread, as the app's default on a 2-core machine.
 
-    python benchmarks/estimates.py
+    python benchmarks/estimates.py [--rounds 3]
 
 Writes its section of benchmarks/RESULTS.md (between its own markers) and prints the numbers.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -55,7 +56,13 @@ def run_case(name: str, sampler: str, steps: int, n: int, calls) -> tuple[float,
     return est.seconds, time.perf_counter() - start
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=ROUNDS,
+                   help=f"times each case is measured and run, each measuring afresh (default {ROUNDS})")
+    a = p.parse_args(argv)
+    if a.rounds < 1:
+        p.error(f"--rounds must be at least 1, not {a.rounds}")
     import torch
 
     from explorer import costs
@@ -65,7 +72,7 @@ def main() -> int:
     load_start = os.getloadavg()
     for name, sampler, steps, n in CASES:
         ests, reals, errs = [], [], []
-        for _ in range(ROUNDS):  # each round measures afresh (a new speed book), as a new device would
+        for _ in range(a.rounds):  # each round measures afresh (a new speed book), as a new device would
             calls = costs.CallCosts(book=costs.SpeedBook(scratch_dir() / "speeds.json"))
             est, real = run_case(name, sampler, steps, n, calls)
             ests.append(est)
@@ -84,7 +91,7 @@ Device: {os.cpu_count()}-core {platform.machine()} CPU shared with other jobs, n
 1 thread; {date.today().isoformat()}. Load average at the start {load_start[0]:.1f}, at the end {load[0]:.1f} /
 {load[1]:.1f} / {load[2]:.1f}. Estimate = steps x the median of timed sampler steps on the batch (network
 call and the sampler's own work; after a warm-up step; at least 3 steps, up to 0.5 s or 25 steps), measured afresh for each
-model and n, as the app does once per device; real = the sampler run to the end. {ROUNDS} rounds per case, each
+model and n, as the app does once per device; real = the sampler run to the end. {a.rounds} rounds per case, each
 measuring afresh. `benchmarks/estimates.py`; target within +/-30%.
 
 | model | sampler | n | estimated | real | error |

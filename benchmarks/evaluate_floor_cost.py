@@ -8,6 +8,7 @@ old and new run alternately in one process (the machine's load changes under bot
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
@@ -40,8 +41,13 @@ def old_module(tree: str):
     return mod
 
 
-def main() -> int:
-    tree, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("tree", help="a folder holding the old core/ (see above)")
+    p.add_argument("name", help="a shipped checkpoint: moons, digits, signals_gru, ...")
+    p.add_argument("n", type=int, help="samples per figure step")
+    a = p.parse_args(argv)
+    tree, name, n = a.tree, a.name, a.n
     torch.set_num_threads(1)
     old = old_module(tree)
     config, _ = checkpoint.load_config(ROOT / "assets" / "checkpoints" / name)
