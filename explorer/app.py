@@ -30,8 +30,17 @@ Watch data dissolve into noise (the **forward process**) and a trained network b
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="slate")
 
 CSS = """
-.gradio-container { max-width: 1600px !important; margin: 0 auto; }
+/* width 100%: centred by its auto margins, the container would otherwise be as wide as its widest line
+   (the tab bars' buttons side by side), and a phone's page scrolled sideways by 75-255 px */
+.gradio-container { max-width: 1600px !important; width: 100% !important; margin: 0 auto; }
 .tight-md p { margin: 0.2em 0; }
+/* a phone: narrower tab buttons, so that the four tabs fit one line (Gradio moves the tabs that do not fit
+   behind a "..." menu, where a student would not find them). Gradio scopes the rules in an @media block to
+   its .contain element: only what lies inside it can be styled here. */
+@media (max-width: 520px) {
+  #de-tabs > .tab-wrapper > .tab-container > button { padding-left: 5px !important; padding-right: 5px !important;
+    font-size: 13px !important; }  /* the tabs and Gradio's hidden copies it measures them by */
+}
 .katex-display { overflow-x: auto; overflow-y: hidden; }
 #fw-trio { flex-wrap: wrap; }
 #fw-trio > #fw-coeffs { flex: 1 1 100% !important; min-width: 100% !important; }

@@ -596,6 +596,26 @@ def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints,
         phone.close()
 
 
+
+@pytest.mark.parametrize("tab", ["forward", "reverse", "train", "evaluate"])
+def test_the_whole_app_on_a_phone_shows_its_four_tabs_and_never_scrolls_sideways(browser, app_url, tab):
+    """A student who opens the app itself (not the quiz) on a phone. The page was as wide as the tab bar's
+    buttons side by side (75-255 px wider than the phone: the side of every view cut off or a sideways
+    scroll), and three of the four tabs sat behind Gradio's "..." menu."""
+    phone = open_page(browser, f"{app_url}?tab={tab}", 360, 740)
+    try:
+        wait_open(phone, f"#tab-{tab}-button")
+        # Gradio sets which tabs fit after it has measured them: wait for the bar to settle on all four
+        phone.wait_for_function("() => [...document.querySelectorAll('#de-tabs > .tab-wrapper button[role=tab]')]"
+                                ".filter(b => b.offsetParent !== null).length === 4")
+        for name in ("forward", "reverse", "train", "evaluate"):
+            b = box(phone, f"#tab-{name}-button")
+            assert b and b["x"] >= 0 and b["x"] + b["width"] <= 360, (name, b)
+        assert not phone.locator("#de-tabs > .tab-wrapper .overflow-menu button").is_visible()
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360, "the page scrolls sideways"
+    finally:
+        phone.close()
+
 def test_a_page_opened_on_another_tab_draws_the_forward_figures_when_forward_is_shown(browser, app_url):
     page = open_page(browser, app_url + "?tab=evaluate&view=quiz", 1280, 800)
     try:
