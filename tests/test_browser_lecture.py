@@ -613,6 +613,9 @@ def test_the_whole_app_on_a_phone_shows_its_four_tabs_and_never_scrolls_sideways
             assert b and b["x"] >= 0 and b["x"] + b["width"] <= 360, (name, b)
         assert not phone.locator("#de-tabs > .tab-wrapper .overflow-menu button").is_visible()
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360, "the page scrolls sideways"
+        if tab == "evaluate":  # the MSE chart goes under its notes at full width, not squeezed to 160 px beside them
+            phone.locator("#ev-mse .js-plotly-plot").wait_for()
+            assert box(phone, "#ev-mse")["width"] >= box(phone, "#ev-table")["width"] - 2, box(phone, "#ev-mse")
     finally:
         phone.close()
 

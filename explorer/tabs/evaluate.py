@@ -83,7 +83,7 @@ def build(ctx) -> Restorer:
                     table = gr.HTML(h.figures_at_rest(ckpt0) if ckpt0 else EVALUATE_PROMPT, elem_id="ev-table")
                     with gr.Row():
                         mse_plot = gr.Plot(h.mse_view_at_rest(ckpt0) if ckpt0 else mse_at_rest(), show_label=False,
-                                           elem_id="ev-mse")
+                                           elem_id="ev-mse", min_width=300)  # a phone: under the notes, full width
                         warnings = md("", elem_id="ev-warnings")
                 with gr.Tab("Visual inspection", id="visual", elem_id="view-visual"):
                     md("Generated samples beside real ones; the full-screen button zooms in.")
