@@ -611,13 +611,48 @@ def test_the_whole_app_on_a_phone_shows_its_four_tabs_and_never_scrolls_sideways
         for name in ("forward", "reverse", "train", "evaluate"):
             b = box(phone, f"#tab-{name}-button")
             assert b and b["x"] >= 0 and b["x"] + b["width"] <= 360, (name, b)
-        assert not phone.locator("#de-tabs > .tab-wrapper .overflow-menu button").is_visible()
+        assert not phone.locator("#de-tabs > .tab-wrapper .overflow-menu > button").is_visible()
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360, "the page scrolls sideways"
         if tab == "evaluate":  # the MSE chart goes under its notes at full width, not squeezed to 160 px beside them
             phone.locator("#ev-mse .js-plotly-plot").wait_for()
             assert box(phone, "#ev-mse")["width"] >= box(phone, "#ev-table")["width"] - 2, box(phone, "#ev-mse")
     finally:
         phone.close()
+
+
+TABS_IN_SIGHT = """() => {
+  const bar = document.querySelector('#de-bar').getBoundingClientRect(), out = {shown: [], menu: [], wrong: []};
+  for (const w of document.querySelectorAll('.tab-wrapper')) {
+    if (w.offsetParent === null) continue;
+    const strip = w.querySelector('.tab-container[role=tablist]').getBoundingClientRect();
+    for (const b of w.querySelectorAll('button[role=tab]')) {
+      const r = b.getBoundingClientRect(), name = b.innerText.trim();
+      out.shown.push(name);
+      if (r.right > strip.right + 1 || r.right > innerWidth) out.wrong.push(name + ': cut off');
+      if (r.right > bar.left && r.top < bar.bottom && r.bottom > bar.top) out.wrong.push(name + ': under the bar');
+      if (b.scrollWidth > b.clientWidth + 1) out.wrong.push(name + ': squeezed');
+    }
+    for (const b of w.querySelectorAll('.overflow-dropdown button')) out.menu.push(b.innerText.trim());
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("tab", ["forward", "evaluate"])
+def test_presenter_tabs_at_800x600_keep_clear_of_the_bar_and_the_rest_go_behind_the_menu(browser, app_url, tab):
+    """An old 800x600 projector. Gradio decides which tabs fit by measuring hidden copies of them, which
+    had the normal size, not the presenter's 20 px: tabs that did not fit were squeezed and cut ("Noisy
+    sampl", "Compare schedule"), and Train and Evaluate lay under the presenter bar. Now the main tabs take
+    their own line under the bar there, and a view's tabs that do not fit go behind Gradio's "..." menu."""
+    page = open_page(browser, f"{app_url}?tab={tab}&present=1", 800, 600)
+    try:
+        wait_open(page, f"#tab-{tab}-button")
+        page.wait_for_function(f"() => {{ const s = ({TABS_IN_SIGHT})(); return !s.wrong.length && s.menu.length > 0; }}")
+        seen = page.evaluate(TABS_IN_SIGHT)
+        assert {"Forward process", "Reverse", "Train", "Evaluate"} <= set(seen["shown"]), seen
+        assert page.locator(f"#tab-{tab} .tab-wrapper .overflow-menu > button").first.is_visible()
+    finally:
+        page.close()
 
 def test_a_page_opened_on_another_tab_draws_the_forward_figures_when_forward_is_shown(browser, app_url):
     page = open_page(browser, app_url + "?tab=evaluate&view=quiz", 1280, 800)

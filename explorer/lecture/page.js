@@ -13,6 +13,21 @@
     const b = $('#de-present'); if (b) b.setAttribute('aria-pressed', String(on));
     window.dispatchEvent(new Event('resize'));  // plotly relayouts to the new sizes
   };
+  // The presenter bar is fixed over the top right of the page; the main tab strip keeps clear of it by its
+  // width (present.css), so that Gradio puts the tabs that do not fit behind its "..." menu, not under the bar
+  // (at 800x600 Train and Evaluate lay under it).
+  const watchBar = () => {
+    const bar = $('#de-bar');
+    if (!bar) { setTimeout(watchBar, 200); return; }
+    new ResizeObserver(() => {
+      body.style.setProperty('--de-bar-w', `${bar.offsetWidth}px`);
+      body.style.setProperty('--de-bar-h', `${bar.offsetHeight}px`);
+      // under about 960 px (an 800x600 projector) the strip beside the bar has no room for the first tab and
+      // the open one side by side (Gradio shows both, squeezed): there the strip goes under the bar
+      body.classList.toggle('de-narrow', innerWidth < 960);
+    }).observe(bar);
+  };
+  watchBar();
   const params = new URLSearchParams(location.search);
   setPresent(params.has('present') ? params.get('present') === '1' : !!DE.present);
 
