@@ -19,13 +19,15 @@
   const watchBar = () => {
     const bar = $('#de-bar');
     if (!bar) { setTimeout(watchBar, 200); return; }
-    new ResizeObserver(() => {
+    const fit = () => {
       body.style.setProperty('--de-bar-w', `${bar.offsetWidth}px`);
       body.style.setProperty('--de-bar-h', `${bar.offsetHeight}px`);
       // under about 960 px (an 800x600 projector) the strip beside the bar has no room for the first tab and
       // the open one side by side (Gradio shows both, squeezed): there the strip goes under the bar
       body.classList.toggle('de-narrow', innerWidth < 960);
-    }).observe(bar);
+    };
+    new ResizeObserver(fit).observe(bar);  // the bar's own size (presenter view on or off, a lesson's buttons)
+    window.addEventListener('resize', fit);  // the window's, which leaves a fixed bar as it is
   };
   watchBar();
   const params = new URLSearchParams(location.search);
