@@ -597,12 +597,12 @@ def test_a_class_joins_the_quiz_on_phones(browser, app_url, trained_checkpoints,
 
 
 
-@pytest.mark.parametrize("tab", ["forward", "reverse", "train", "evaluate"])
-def test_the_whole_app_on_a_phone_shows_its_four_tabs_and_never_scrolls_sideways(browser, app_url, tab):
+@pytest.mark.parametrize("tab,width", [("forward", 360), ("reverse", 390), ("train", 430), ("evaluate", 360)])
+def test_the_whole_app_on_a_phone_shows_its_four_tabs_and_never_scrolls_sideways(browser, app_url, tab, width):
     """A student who opens the app itself (not the quiz) on a phone. The page was as wide as the tab bar's
     buttons side by side (75-255 px wider than the phone: the side of every view cut off or a sideways
     scroll), and three of the four tabs sat behind Gradio's "..." menu."""
-    phone = open_page(browser, f"{app_url}?tab={tab}", 360, 740)
+    phone = open_page(browser, f"{app_url}?tab={tab}", width, 740)
     try:
         wait_open(phone, f"#tab-{tab}-button")
         # Gradio sets which tabs fit after it has measured them: wait for the bar to settle on all four
@@ -610,9 +610,12 @@ def test_the_whole_app_on_a_phone_shows_its_four_tabs_and_never_scrolls_sideways
                                 ".filter(b => b.offsetParent !== null).length === 4")
         for name in ("forward", "reverse", "train", "evaluate"):
             b = box(phone, f"#tab-{name}-button")
-            assert b and b["x"] >= 0 and b["x"] + b["width"] <= 360, (name, b)
+            assert b and b["x"] >= 0 and b["x"] + b["width"] <= width, (name, b)
         assert not phone.locator("#de-tabs > .tab-wrapper .overflow-menu > button").is_visible()
-        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360, "the page scrolls sideways"
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+        if tab == "train":  # each pair of charts one under the other (side by side: 190 px each, titles cut)
+            for first, second in (("#tr-loss", "#tr-lr-chart"), ("#tr-per-t", "#tr-per-t-now")):
+                assert box(phone, second)["y"] >= box(phone, first)["y"] + box(phone, first)["height"] - 1, second
         if tab == "evaluate":  # the MSE chart goes under its notes at full width, not squeezed to 160 px beside them
             phone.locator("#ev-mse .js-plotly-plot").wait_for()
             assert box(phone, "#ev-mse")["width"] >= box(phone, "#ev-table")["width"] - 2, box(phone, "#ev-mse")

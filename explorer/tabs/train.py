@@ -154,12 +154,14 @@ def build(ctx) -> None:
                 save_btn = gr.Button("Save checkpoint", elem_id="tr-save", min_width=120, interactive=False)
             message = md("", elem_id="tr-message")
             status_box = gr.HTML(status_html(snap0), elem_id="tr-status")
+            # min_width: on a phone the charts of a pair go one under the other (two side by side were 190 px
+            # each at 430 px, their titles cut)
             with gr.Row(equal_height=True):
-                loss_plot = gr.Plot(show_label=False, elem_id="tr-loss", scale=3)
-                lr_plot = gr.Plot(show_label=False, elem_id="tr-lr-chart", scale=2)
+                loss_plot = gr.Plot(show_label=False, elem_id="tr-loss", scale=3, min_width=220)
+                lr_plot = gr.Plot(show_label=False, elem_id="tr-lr-chart", scale=2, min_width=220)
             with gr.Row(equal_height=True, elem_classes=["de-secondary"]):
-                per_t_plot = gr.Plot(show_label=False, elem_id="tr-per-t", scale=3)
-                per_t_now = gr.Plot(show_label=False, elem_id="tr-per-t-now", scale=2)
+                per_t_plot = gr.Plot(show_label=False, elem_id="tr-per-t", scale=3, min_width=220)
+                per_t_now = gr.Plot(show_label=False, elem_id="tr-per-t-now", scale=2, min_width=220)
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     preview = DataView("Samples", "tr-preview", kind0, height=384)
