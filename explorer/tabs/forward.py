@@ -96,8 +96,10 @@ def build(ctx) -> None:
                     # Shown by the opening view (a link or lesson stop on this tab) or by selecting the tab.
                     with gr.Row(elem_classes=["de-secondary"], elem_id="fw-figures",
                                 visible=not in_tab) as figures:
-                        curves_plot = gr.Plot(h.curves(s0, t0), show_label=False, elem_id="fw-curves")
-                        hist_plot = gr.Plot(h.histogram(x_t0, t0), show_label=False, elem_id="fw-hist")
+                        # min_width 190: on a phone one chart under the other (side by side at 430 px the SNR axis's
+                        # labels ran into its curve), while at 1024 px both stay beside the text (2 x 190 + 240 + gaps)
+                        curves_plot = gr.Plot(h.curves(s0, t0), show_label=False, elem_id="fw-curves", min_width=190)
+                        hist_plot = gr.Plot(h.histogram(x_t0, t0), show_label=False, elem_id="fw-hist", min_width=190)
                         with gr.Column(min_width=240):
                             md(text.MAIN)
                 with gr.Tab("Compare schedules", id="compare", elem_id="view-compare") as tab_compare:
