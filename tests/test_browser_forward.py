@@ -70,6 +70,36 @@ def test_when_the_frame_route_cannot_answer_the_event_shows_x_t(page):
                            " return !!(el && el.textContent.includes('x_' + t + ' ')); }", arg=final_t)
 
 
+def test_a_drag_before_the_histogram_is_drawn_still_moves_it_to_the_last_t(browser, app_url):
+    # The first page a server serves can get the slider's pictures before plotly has loaded (its
+    # code is compressed on that first request): the histogram's values came with each picture and
+    # were dropped, so it stayed at the t it was drawn at. Here plotly is held back until the drag is over.
+    tab = browser.new_page()
+    held, hold = [], [True]
+    tab.route("**/PlotlyPlot-*.js", lambda route: held.append(route) if hold[0] else route.continue_())
+    try:
+        tab.goto(app_url)
+        tab.wait_for_selector("#ximg img")
+        tab.wait_for_selector("#de-ready [data-ready]", state="attached")
+        tab.wait_for_function("() => !!document.querySelector('#fw-frames [data-frames]')")
+        assert held and not tab.locator("#fw-hist .js-plotly-plot").count()  # not drawn yet
+        before = src(tab)
+        drag(tab, "#tslider input[type=range]", 0.25, 0.6)
+        final_t = tab.locator("#tslider input[type=number]").input_value()
+        tab.wait_for_function("b => { const img = document.querySelector('#ximg img'); return !!img && img.src !== b"
+                              " && img.src.startsWith('blob:'); }", arg=before)  # the route's picture
+        tab.wait_for_function("t => document.querySelector('#fw-coeffs').innerText.includes('x' + t + ' =')"
+                              " || document.querySelector('#fw-coeffs').innerText.includes('x' + t + '=')",
+                              arg=final_t)
+        hold[0] = False
+        for route in held:
+            route.continue_()
+        tab.wait_for_function("t => { const el = document.querySelector('#fw-hist .gtitle');"
+                              " return !!(el && el.textContent.includes('x_' + t + ' ')); }", arg=final_t)
+    finally:
+        tab.close()
+
+
 def test_sub_tabs_render(page, screenshots):
     page.get_by_role("tab", name="Compare schedules").click()
     page.wait_for_selector("#cmp2 img")

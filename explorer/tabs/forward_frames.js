@@ -24,19 +24,29 @@
   const fallback = (picture) => {
     for (const id of picture ? ['#fw-noisy', '#fw-hist-go'] : ['#fw-noisy']) { const b = $(id); if (b) b.click(); }
   };
+  // false: the histogram is not drawn yet (plotly still loading, as on the first page a server
+  // serves), so the values are kept and tried again, or the histogram would stay at the t it was drawn at
   const moveHistogram = (header) => {
     const gd = $('#fw-hist .js-plotly-plot');
-    if (!header || !gd || !gd.data || !window.Plotly) return;
+    if (!header) return true;
+    if (!gd || !gd.data || !window.Plotly) return false;
     try {
       const h = JSON.parse(decodeURIComponent(header));
       window.Plotly.update(gd, {y: [h.y], name: [h.name]}, {'title.text': h.title, 'yaxis.range': [0, h.ceiling]}, [0]);
     } catch (_) { /* a plot being redrawn by Gradio: its own value follows */ }
+    return true;
   };
+  let histFor = null, histTries = 0;  // the settings the kept values belong to; tries while not drawn
   const queueHistogram = (header) => {  // latest wins; at most one redraw every HIST_GAP_MS
-    histHeader = header;
+    if (header !== histHeader) { histHeader = header; histFor = source(); histTries = 0; }
     if (histTimer !== null) return;
     histTimer = setTimeout(() => {
-      const run = () => { histTimer = null; histLast = performance.now(); moveHistogram(histHeader); };
+      const run = () => {
+        histTimer = null;
+        histLast = performance.now();
+        // not drawn yet: again in HIST_GAP_MS while the settings are the same (for up to a minute)
+        if (!moveHistogram(histHeader) && source() === histFor && ++histTries < 400) queueHistogram(histHeader);
+      };
       if (window.requestIdleCallback) requestIdleCallback(run, {timeout: 100}); else run();
     }, Math.max(0, histLast + HIST_GAP_MS - performance.now()));
   };
