@@ -100,6 +100,25 @@ def test_a_drag_before_the_histogram_is_drawn_still_moves_it_to_the_last_t(brows
         tab.close()
 
 
+def test_a_link_with_its_own_t_asks_for_that_t_picture_not_the_one_the_page_opened_with(browser, app_url):
+    # A link's view writes the new settings' address before the slider's t: the page once asked for the
+    # opening t's picture (250) at the new address, and its answer, coming after the view, replaced the
+    # link's picture and numbers (hidden until a later redraw put the numbers back, never the picture).
+    tab = browser.new_page()
+    asked, answered = [], []
+    tab.on("request", lambda r: asked.append(r.url) if "/de-forward/" in r.url else None)
+    tab.on("requestfinished", lambda r: answered.append(r.url) if "/de-forward/" in r.url else None)
+    try:
+        tab.goto(app_url + "?tab=forward&source=photo&input=astronaut&schedule=cosine&T=1000&t=900&seed=0")
+        tab.wait_for_selector("#de-ready [data-ready]", state="attached")
+        tab.wait_for_function("() => { const img = document.querySelector('#ximg img');"
+                              " return !!img && img.src.startsWith('blob:'); }")  # the route's picture is shown
+        assert answered and all("schedule=cosine" in u and u.endswith("&t=900") for u in asked), asked
+        assert "x900 =" in tab.locator("#fw-coeffs").inner_text()
+    finally:
+        tab.close()
+
+
 def test_sub_tabs_render(page, screenshots):
     page.get_by_role("tab", name="Compare schedules").click()
     page.wait_for_selector("#cmp2 img")

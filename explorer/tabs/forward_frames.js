@@ -117,9 +117,18 @@
     const el = $('#fw-frames');
     if (el && el !== watched) {
       watched = el;
+      // read t once the view's other outputs are applied too: the address is written first, and a
+      // link's view (t=900) then asked for the picture at the t the page opened with (250), whose answer
+      // came after the view and replaced its picture and numbers
+      let pending = false;
       new MutationObserver(() => {
-        const box = $('#tslider input[type=number]');
-        if (box && source() && inSight()) { asked = null; move(Number(box.value)); }
+        if (pending) return;
+        pending = true;
+        requestAnimationFrame(() => setTimeout(() => {
+          pending = false;
+          const box = $('#tslider input[type=number]');
+          if (box && source() && inSight()) { asked = null; move(Number(box.value)); }
+        }, 0));
       }).observe(el, {subtree: true, childList: true, attributes: true});
     }
     if (!el) setTimeout(watch, 500);
