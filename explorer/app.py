@@ -17,6 +17,7 @@ import gradio as gr
 from . import errors, feed, forward_frames, lecture, static_assets, train_ticks
 from .lecture import join
 from .context import AppContext, Settings
+from .gradio_fixes import hide_progress_targets
 from .images import MAX_FILE_BYTES
 
 TABS = ["forward", "reverse", "train", "evaluate"]
@@ -94,6 +95,7 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
                         restorers.append(restorer)
         lecture.restore_on_load(demo, tabs, restorers, lesson_bar)
     errors.guard(demo)  # every input checked against its control, every user error said in words
+    hide_progress_targets(demo)  # cheaper Gradio messages in the page (explorer/gradio_fixes.py)
     demo.ctx = ctx  # lets launchers and tests reach the shared context
     ctx.serve_after_launch(demo)  # the work the first page does not need waits until it is served
     return demo

@@ -98,3 +98,30 @@ def test_the_startup_check_still_fails_when_nothing_answers(monkeypatch):
         port = s.getsockname()[1]
     monkeypatch.setattr(gradio_fixes, "PATIENCE_S", 1.0)
     assert gradio_fixes._patient_url_ok(f"http://127.0.0.1:{port}/") is False
+
+
+def test_events_with_hidden_progress_name_no_progress_targets_and_the_others_keep_theirs():
+    import gradio as gr
+
+    from explorer.gradio_fixes import hide_progress_targets
+
+    with gr.Blocks() as demo:
+        a, b, c = gr.Number(), gr.Number(), gr.Number()
+        a.change(lambda x: x, a, b, show_progress="hidden")
+        a.change(lambda x: x, a, c)  # shows progress on its output
+        b.change(lambda x: x, b, c, show_progress="hidden", show_progress_on=[c])  # names its own
+    assert hide_progress_targets(demo) == 1
+    deps = demo.get_config_file()["dependencies"]
+    assert [d["show_progress_on"] for d in deps] == [[], None, [c._id]]
+    assert hide_progress_targets(demo) == 0  # once is enough
+
+
+def test_the_app_keeps_its_hidden_progress_events_off_the_pages_loading_status_list(app):
+    deps = app.get_config_file()["dependencies"]
+    hidden = [d for d in deps if d["show_progress"] == "hidden"]
+    assert len(hidden) > 30  # the slider, player and restore events of every tab
+    # an empty list, not None: None makes every output a progress target that the page refreshes at
+    # every message of every event from then on
+    assert all(d["show_progress_on"] == [] for d in hidden), [d["api_name"] for d in hidden if d["show_progress_on"] != []]
+    shown = [d for d in deps if d["show_progress"] != "hidden"]
+    assert shown and all(d["show_progress_on"] != [] for d in shown)
