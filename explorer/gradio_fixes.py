@@ -114,7 +114,7 @@ def patient_startup_check() -> None:
 # copy of the component's properties each, whatever the message carries. A progress target is one of
 # the event's outputs unless the event names its own (`show_progress_on`), and a target stays on the
 # list for good. Once this app's page had loaded, 59 components were on it and every message of a
-# Reverse play refreshed 60 (about 11 ms of main thread for the updates alone on a 2-core CPU, 25-60 ms
+# Reverse play refreshed 60 (10-14 ms of main thread for the updates alone on a 2-core CPU, 23-59 ms
 # with what they set off). An event whose progress is hidden shows nothing on its outputs anyway, so
 # it names no progress targets at all (an empty `show_progress_on`, which the page keeps as it is):
 # its outputs never join the list, and the refresh has 18-24 entries (3-6 ms, 5-16 ms in all).
