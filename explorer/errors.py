@@ -86,14 +86,18 @@ def _whole_only(block) -> bool:
     return step is not None and float(step).is_integer() and float(lo).is_integer()
 
 
-def number_problem(block, value) -> str | None:
-    """Why `value` is no number for this slider or number box (None when it is fine)."""
+def number_problem(block, value, ranged: str | None = None) -> str | None:
+    """Why `value` is no number for this slider or number box (None when it is fine).
+
+    ranged: the range in words where the handler checks it (`range_in_handler`; found by the block's id
+    when not given)."""
     whole = _whole_only(block)
     kind = "a whole number" if whole else "a number"
     lo, hi = block.minimum, block.maximum
-    if block._id in _HANDLER_RANGES:
+    ranged = ranged if ranged is not None else _HANDLER_RANGES.get(block._id)
+    if ranged is not None:
         lo, hi = None, None  # the handler checks the range, which depends on other controls
-        allowed = f"{kind} {_HANDLER_RANGES[block._id]}"
+        allowed = f"{kind} {ranged}"
     else:
         lo_text = _number_text(lo if lo is not None else -BIG)
         hi_text = _number_text(hi if hi is not None else BIG)
@@ -150,10 +154,11 @@ def file_problem(block, value) -> str | None:
     return None
 
 
-def problem(block, value) -> str | None:
-    """Why `value` cannot be what control `block` sends, in words; None when it can."""
+def problem(block, value, ranged: str | None = None) -> str | None:
+    """Why `value` cannot be what control `block` sends, in words; None when it can. ranged: as for
+    `number_problem`."""
     if isinstance(block, (gr.Slider, gr.Number)):
-        return number_problem(block, value)
+        return number_problem(block, value, ranged)
     if isinstance(block, gr.Checkbox):
         return None if isinstance(value, bool) else f"{name_of(block)} must be true or false, got {shown(value)}"
     if isinstance(block, (gr.Dropdown, gr.Radio, gr.CheckboxGroup)):
@@ -177,11 +182,14 @@ def check_inputs(block_fn, inputs: list, state) -> None:
     for i, block in enumerate(block_fn.inputs):
         if block.stateful or i >= len(inputs) or i in block_fn.component_prop_inputs:
             continue
+        ranged = _HANDLER_RANGES.get(block._id)
         if state is not None and block._id in state:
-            block = state[block._id]  # this session's copy: its choices and bounds may have been updated
-            if block._id in _HANDLER_RANGES:
+            # this session's copy: its choices and bounds may have been updated. Gradio makes it anew at each
+            # update, with an id of its own, so a range left to the handler is found by the control's id.
+            block = state[block._id]
+            if ranged is not None:
                 _unbound(block)
-        message = problem(block, inputs[i])
+        message = problem(block, inputs[i], ranged)
         if message:
             raise refusal(message, _endpoint(block_fn))
 

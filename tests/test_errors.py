@@ -175,3 +175,43 @@ def test_the_guard_checks_inputs_before_gradio_and_before_the_function():
             run(*inputs)
         assert e.value.message == message and e.value.print_exception is False
     assert calls == [(4, True), (3, False)]  # refused inputs never reached the function
+
+
+def test_a_range_left_to_the_handler_stays_with_it_after_an_update_narrows_the_sessions_bounds():
+    """Gradio keeps each session's updated control as a new object with an id of its own; the range left to
+    the handler is still found. (The session's narrowed bounds refused a value sent before the update landed
+    on the page: "Steps must be a whole number from 1 to 200, got 1000".)"""
+    from gradio.state_holder import SessionState
+
+    calls = []
+
+    def fit(T):
+        return gr.update(maximum=T, value=min(50, T)), gr.update(maximum=T)
+
+    def go(steps, plain):
+        calls.append((steps, plain))
+        if steps > 200:
+            raise ValueError(f"steps must be from 1 to T = 200, got {steps}")
+        return f"{steps} {plain}"
+
+    with gr.Blocks() as demo:
+        T = gr.Number(1000, precision=0, label="T")
+        steps = errors.range_in_handler(gr.Slider(1, 1000, value=50, step=1, label="Steps"), "from 1 to T")
+        plain = gr.Slider(1, 1000, value=50, step=1, label="Plain")
+        out = gr.Textbox()
+        T.change(fit, T, [steps, plain], api_name="fit")
+        gr.Button().click(go, [steps, plain], out, api_name="go")
+    errors.guard(demo)
+    state = SessionState(demo)
+
+    def run(fn_index, *inputs):
+        return run_async(demo.process_api(block_fn=fn_index, inputs=list(inputs), state=state))
+
+    run(0, 200)
+    assert state[steps._id]._id != steps._id and state[steps._id].maximum == 200  # the session's own copy
+    assert run(1, 150, 150)["data"] == ["150 150"]
+    with pytest.raises(gr.Error, match="steps must be from 1 to T = 200, got 1000"):  # the handler's words
+        run(1, 1000, 150)
+    with pytest.raises(gr.Error, match="Plain must be a whole number from 1 to 200, got 300"):  # bounds kept
+        run(1, 150, 300)
+    assert calls == [(150, 150), (1000, 150)]

@@ -96,6 +96,43 @@ def test_select_checkpoint_fits_steps_to_T_and_samples_to_the_kind(h, ckpt):
     assert h.select_checkpoint(None, "ddim", 10, "ddim", 10, 4, None)[0] == "*No checkpoint selected.*"
 
 
+def test_a_page_play_sent_with_the_controls_of_the_checkpoint_before_plays_the_chosen_one_as_fitted(h, ckpt):
+    """Play clicked while the choice of a T = 200 digits model is on its way sends the controls as they were
+    for a T = 1000 points model: DDPM's 1000 steps, 500 samples, the hidden second sampler's 1000 steps."""
+    session, gen = play_live(h, ckpt["tiny-digits"], sampler="ddpm", steps=1000, n=500, steps_b=1000)
+    first = next(gen)
+    gen.close()
+    assert "of 200" in first[2]
+    assert session.spec.lanes[0].steps == 200 and len(session.spec.lanes) == 1
+    assert session.spec.n == default_samples("image", (1, 8, 8))
+    # what the checkpoint's choice itself sets (the same rule)
+    fitted = h.select_checkpoint(ckpt["tiny-digits"], "ddpm", 1000, "ddpm", 1000, 500, "points")
+    assert (fitted[1]["value"], fitted[2]["value"], fitted[3]["value"]) == (200, 200, session.spec.n)
+    # values within the checkpoint's ranges are the user's and stay; the API's Play still refuses
+    assert h.fit_to_checkpoint(ckpt["tiny-digits"], 37, 5, 9) == (37, 5, 9)
+    assert h.fit_to_checkpoint(ckpt["tiny-digits"], 0, -1, 0.5) == (0, -1, 0.5)  # the run says what is wrong
+    with pytest.raises(gr.Error, match="between 1 and 200, got 1000"):
+        run(h, ckpt["tiny-digits"], sampler="ddpm", steps=1000)
+
+
+def test_controls_whose_range_is_the_checkpoints_are_checked_by_the_run_not_by_the_sessions_bounds(app_url, ckpt):
+    """The session's copy of Steps already has the new checkpoint's bounds (max 200) when a Play sent with
+    the page's values of the checkpoint before arrives: that Play runs, with the hidden second sampler's
+    1000 steps unread. (Refused with "Steps must be a whole number from 1 to 200, got 1000" before.)"""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    app = Client(app_url, verbose=False)  # a session of its own
+    app.predict(ckpt["tiny-digits"], "ddim", 50, "ddpm", 1000, 16, 0.0, 0, False, 0.0, "linear",
+                api_name="/reverse_select_checkpoint")
+    out = app.predict(ckpt["tiny-digits"], "ddim", 10, 0.0, 0, 4, False, "ddpm", 1000, 0.0, "max", "linear",
+                      api_name="/reverse_play_live")
+    assert "complete" in out[2]
+    with pytest.raises(AppError, match=r"steps \(second sampler\) must be a whole number between 1 and 200"):
+        app.predict(ckpt["tiny-digits"], "ddim", 10, 0.0, 0, 4, True, "ddpm", 1000, 0.0, "max", "linear",
+                    api_name="/reverse_play")
+
+
 def test_a_checkpoint_chosen_in_the_list_opens_on_its_first_frame_and_its_own_caption(h, ckpt):
     session, _ = run(h, ckpt["tiny-digits"], sampler="ddim", steps=10)  # a run of another model on screen
     out = h.choose_checkpoint(ckpt["tiny-points"], "ddim", 10, "ddpm", 50, 4, "image", session, 0.0, 3)
@@ -570,8 +607,10 @@ def test_api_errors_are_messages_not_tracebacks(client, ckpt):
 
     with pytest.raises(AppError, match="between 1 and 200"):
         client.predict(ckpt["tiny-digits"], "ddim", 201, 0.0, 0, 4, api_name="/reverse_sample")
-    with pytest.raises(AppError, match="Steps must be a whole number from 1 to"):  # the control's own bound
-        client.predict(ckpt["tiny-digits"], "ddim", 0, 0.0, 0, 4, api_name="/reverse_sample")
+    with pytest.raises(AppError, match=r"steps \(sampler\) must be a whole number between 1 and 200, got 0"):
+        client.predict(ckpt["tiny-digits"], "ddim", 0, 0.0, 0, 4, api_name="/reverse_sample")  # the checkpoint's range
+    with pytest.raises(AppError, match="eta must be a number from 0 to 1, got 2"):  # the control's own bound
+        client.predict(ckpt["tiny-digits"], "ddim", 10, 2.0, 0, 4, api_name="/reverse_sample")
     with pytest.raises(AppError, match="Unknown checkpoint"):
         client.predict("/etc", "ddim", 10, 0.0, 0, 4, api_name="/reverse_sample")
 

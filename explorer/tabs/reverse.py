@@ -13,7 +13,7 @@ import gradio as gr
 
 from core.schedules import MAX_T, SPACINGS
 
-from .. import animation
+from .. import animation, errors
 from ..lecture import Restorer
 from ..widgets import DataView, md
 from . import reverse_text as text
@@ -65,9 +65,13 @@ def build(ctx) -> None:
             info = md(h.info(ckpt0), label="Checkpoint facts", elem_id="rv-info", elem_classes=["tight-md"])
             md("### Sampler")
             sampler = gr.Dropdown(sampler_choices(), value="ddim", label="Sampler", elem_id="rv-sampler")
-            # Bounds fit the chosen checkpoint when the tab opens (select_checkpoint); until then they are
-            # wide, because gradio checks API calls against a new session's initial bounds.
-            steps = gr.Slider(1, MAX_T, value=default_steps("ddim", T0), step=1, label="Steps", elem_id="rv-steps")
+            # The sliders' bounds fit the chosen checkpoint on the page (select_checkpoint), but the ranges of
+            # steps and samples are checked by the handlers against the checkpoint a call names, not by the
+            # session's bounds: a Play clicked while the page's choice of another checkpoint is on its way
+            # sends the values the page still shows, which bounds already fitted to the new one would refuse.
+            steps = errors.range_in_handler(
+                gr.Slider(1, MAX_T, value=default_steps("ddim", T0), step=1, label="Steps", elem_id="rv-steps"),
+                "from 1 to the checkpoint's T")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="eta", info="0: deterministic · 1: as noisy as DDPM",
                             elem_id="rv-eta")
             spacing = gr.Radio(list(SPACINGS), value="linear", label="Timestep spacing",
@@ -80,12 +84,15 @@ def build(ctx) -> None:
                                      visible=use0.get("visible", False))
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="rv-seed")
-                n = gr.Slider(1, max(MAX_SAMPLES.values()), value=n0, step=1, label="Samples",
-                              elem_id="rv-n")
+                n = errors.range_in_handler(
+                    gr.Slider(1, max(MAX_SAMPLES.values()), value=n0, step=1, label="Samples", elem_id="rv-n"),
+                    "from 1 to " + ", ".join(f"{m} ({k}s)" for k, m in MAX_SAMPLES.items()))
             compare = gr.Checkbox(False, label="Compare with a second sampler (same x_T)", elem_id="rv-compare")
             with gr.Group(visible=False) as second:
                 sampler_b = gr.Dropdown(sampler_choices(), value="ddpm", label="Second sampler", elem_id="rv-sampler-b")
-                steps_b = gr.Slider(1, MAX_T, value=T0, step=1, label="Steps (second)", elem_id="rv-steps-b")
+                steps_b = errors.range_in_handler(
+                    gr.Slider(1, MAX_T, value=T0, step=1, label="Steps (second)", elem_id="rv-steps-b"),
+                    "from 1 to the checkpoint's T (read only with the second sampler on)")
                 eta_b = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="eta (second)", visible=False,
                                   info="0: deterministic · 1: as noisy as DDPM", elem_id="rv-eta-b")
             speed = gr.Radio(SPEEDS, value=DEFAULT_SPEED, elem_id="rv-speed",
@@ -100,8 +107,11 @@ def build(ctx) -> None:
                 back = gr.Button("◀ Step", elem_id="rv-back", min_width=80)
                 fwd = gr.Button("Step ▶", elem_id="rv-fwd", min_width=80)
             view = DataView("trajectory", "rv-frame", kind0, None, height=None, show_label=False, steady=True)
-            scrub = gr.Slider(0, 1, value=0, step=1, label="Frame (drag to scrub the recorded trajectory)",
-                              interactive=False, elem_id="rv-scrub")
+            # its range is the run's: a frame past the end shows the last (a scrub may race a new, shorter run)
+            scrub = errors.range_in_handler(
+                gr.Slider(0, 1, value=0, step=1, label="Frame (drag to scrub the recorded trajectory)",
+                          interactive=False, elem_id="rv-scrub"),
+                "from 0 (a frame past the run's last shows the last)")
             cap = md("Press **Play** to start.", label="Caption", elem_id="rv-caption", elem_classes=["tight-md"])
             # which live feed the page's player follows while a run plays (explorer/feed.py); never shown
             feed = gr.HTML("", elem_id="rv-feed", container=False, padding=False)

@@ -262,7 +262,9 @@ class ReverseHandlers(CheckpointPicker, ReverseModels, ReverseViews, ReverseLink
                   session: ReverseSession | None, spacing="linear"):
         """The page's Play: the first and the closing view go through Gradio, the frames between
         through a `Feed` that the page's player fetches (see explorer/feed.py). Outputs: the view
-        (image, plot, caption, frame slider) and the feed marker."""
+        (image, plot, caption, frame slider) and the feed marker. Settings that a checkpoint just chosen
+        changes are taken as that choice sets them (`fit_to_checkpoint`)."""
+        steps, steps_b, n = self.fit_to_checkpoint(checkpoint, steps, steps_b, n)
         settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, spacing)
         session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
         feed = self._take_feed(session, fresh)

@@ -4,6 +4,8 @@ list of `CheckpointPicker` (`checkpoints`, `choices`), and `first_view` and `def
 links)."""
 from __future__ import annotations
 
+import math
+
 import gradio as gr
 import torch
 
@@ -138,6 +140,32 @@ class ReverseModels:
                 gr.update(maximum=n_max, value=n_val),
                 *((gr.skip(), gr.skip()) if same else DataView.show(kind, None)),
                 kind)
+
+    def fit_to_checkpoint(self, checkpoint, steps, steps_b, n) -> tuple:
+        """(steps, steps_b, n) as choosing `checkpoint` in the list sets them, for the page's Play.
+
+        A Play clicked while the page's choice of another checkpoint is on its way carries the controls
+        as they were for the one before (1,000 steps of a T = 1000 model, 500 points for a digits model,
+        the hidden second sampler's steps): the run is the one the choice sets up. Steps above the
+        checkpoint's T become T and a sample count above its kind's most becomes its default, as
+        `select_checkpoint` makes them; anything else is left as sent (the run's own checks say what
+        is wrong with it). A checkpoint that cannot be loaded is left to the run to report.
+        """
+        try:
+            entry = self.entry(checkpoint)
+            _, _, meta, schedule = self.load(checkpoint)
+        except gr.Error:
+            return steps, steps_b, n
+        kind, T = kind_of(entry), schedule.T
+
+        def above(value, top) -> bool:
+            return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                    and value > top)
+
+        steps, steps_b = (T if above(v, T) else v for v in (steps, steps_b))
+        if above(n, MAX_SAMPLES[kind]):
+            n = default_samples(kind, meta["sample_shape"])
+        return steps, steps_b, n
 
     def choose_checkpoint(self, checkpoint, sampler, steps, sampler_b, steps_b, n, last_kind=None, session=None,
                           eta=0.0, seed=0, compare=False, eta_b=0.0, spacing="linear"):

@@ -16,7 +16,7 @@ import gradio as gr
 from core.config import PREDICTIONS
 from core.schedules import SCHEDULES
 
-from .. import drawing
+from .. import drawing, errors
 from ..inputs import builtin_datasets
 from ..jobs import manager_for
 from ..widgets import DataView, md
@@ -166,8 +166,11 @@ def build(ctx) -> None:
                 with gr.Column(scale=3):
                     preview = DataView("Samples", "tr-preview", kind0, height=384)
                 with gr.Column(scale=2, min_width=240):
-                    preview_step = gr.Slider(0, max(d0["steps"], 1), value=0, step=1, label="Previews",
-                                             elem_id="tr-preview-step")
+                    # its range is the run's (each tick fits it): a position sent as a new, shorter run starts
+                    # shows that run's nearest preview rather than being refused
+                    preview_step = errors.range_in_handler(
+                        gr.Slider(0, max(d0["steps"], 1), value=0, step=1, label="Previews", elem_id="tr-preview-step"),
+                        "from 0 (the preview at or before that step is shown)")
                     follow = gr.Checkbox(True, label="Follow the newest preview", elem_id="tr-follow")
                     ckpts = md(checkpoints_md(snap0), elem_id="tr-checkpoints")
                     md(HELP)
