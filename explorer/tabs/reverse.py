@@ -86,7 +86,8 @@ def build(ctx) -> None:
                 seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="rv-seed")
                 n = errors.range_in_handler(
                     gr.Slider(1, max(MAX_SAMPLES.values()), value=n0, step=1, label="Samples", elem_id="rv-n"),
-                    "from 1 to " + ", ".join(f"{m} ({k}s)" for k, m in MAX_SAMPLES.items()))
+                    f"from 1 to the most the checkpoint's data allows ({MAX_SAMPLES['image']} images, "
+                    f"{MAX_SAMPLES['points']} points, {MAX_SAMPLES['signal']} signals)")
             compare = gr.Checkbox(False, label="Compare with a second sampler (same x_T)", elem_id="rv-compare")
             with gr.Group(visible=False) as second:
                 sampler_b = gr.Dropdown(sampler_choices(), value="ddpm", label="Second sampler", elem_id="rv-sampler-b")
