@@ -142,14 +142,15 @@ class ReverseModels:
                 kind)
 
     def fit_to_checkpoint(self, checkpoint, steps, steps_b, n) -> tuple:
-        """(steps, steps_b, n) as choosing `checkpoint` in the list sets them, for the page's Play.
+        """(steps, steps_b, n) fitted to `checkpoint` where they cannot be its own, for the page's Play.
 
         A Play clicked while the page's choice of another checkpoint is on its way carries the controls
-        as they were for the one before (1,000 steps of a T = 1000 model, 500 points for a digits model,
-        the hidden second sampler's steps): the run is the one the choice sets up. Steps above the
-        checkpoint's T become T and a sample count above its kind's most becomes its default, as
-        `select_checkpoint` makes them; anything else is left as sent (the run's own checks say what
-        is wrong with it). A checkpoint that cannot be loaded is left to the run to report.
+        as they were for the one before (1,000 steps of a T = 1000 model, 500 samples of a points model,
+        the hidden second sampler's steps), which need not fit the new one: that Play plays the new one.
+        Steps above its T become T and a sample count above its kind's most becomes its default, as
+        `select_checkpoint` fits them. Values within its ranges are the user's and stay (the page then
+        shows the choice's own; a Play of those is a new run); anything else is left as sent for the
+        run's own checks to name. A checkpoint that cannot be loaded is left to the run to report.
         """
         try:
             entry = self.entry(checkpoint)
