@@ -33,8 +33,9 @@ _HANDLER_RANGES: dict[int, str] = {}  # id of a slider whose range its handler c
 def range_in_handler(slider: gr.Slider, allowed: str) -> gr.Slider:
     """Leave this slider's range to its handler, because it depends on another control (t on T).
 
-    Gradio checks a slider's value against the bounds a session started with, so an API call with
-    T=2000 and t=1500 would be refused by t's initial maximum (1000). The value is still checked to be a
+    Gradio checks a slider's value against the bounds a session started with, or the ones an update
+    last set, so an API call with T=2000 and t=1500 would be refused by t's initial maximum (1000), and a
+    value the page sent before an update landed by the update's. The value is still checked to be a
     finite number here. allowed: the range in words ("from 0 to T"). Returns the slider.
     """
     _HANDLER_RANGES[slider._id] = allowed
