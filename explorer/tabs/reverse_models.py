@@ -153,11 +153,10 @@ class ReverseModels:
         run's own checks to name. A checkpoint that cannot be loaded is left to the run to report.
         """
         try:
-            entry = self.entry(checkpoint)
             _, _, meta, schedule = self.load(checkpoint)
         except gr.Error:
             return steps, steps_b, n
-        kind, T = kind_of(entry), schedule.T
+        kind, T = kind_of(meta), schedule.T
 
         def above(value, top) -> bool:
             return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
