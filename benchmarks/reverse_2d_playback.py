@@ -5,7 +5,8 @@
 Opens the Reverse tab in headless chromium with the shipped swiss_roll model and plays DDIM 50 and
 DDPM 1000 at top speed (the setting that froze the browser when every frame was a plotly figure).
 The play window runs from the click on Play to the run over on the page (the caption says complete and
-the closing view has drawn the interactive figure again). In it:
+the closing view's picture of the last frame is shown; since 2026-12-07 the interactive figure is drawn
+when a pointer comes to the view, not by the closing view). In it:
 - a chromium performance trace (devtools.timeline, toplevel) gives the renderer main thread's busy
   time: the sum of its top-level tasks, each clipped to the window, and where that time went (self
   time by trace event; script time by the function the browser called);
@@ -13,6 +14,8 @@ the closing view has drawn the interactive figure again). In it:
   itself can see;
 - a `requestAnimationFrame` loop counts the distinct frame pictures on screen at paint time;
 - the server counts the frames it sent (so "painted" can be read against what was there to paint).
+After the window the pointer moves onto the picture and the trace goes on until the interactive figure is
+drawn (no look of the picture left over it): what that figure costs when it is asked for.
 `--profile` also runs the V8 sampling profiler over a third DDPM run and prints script self time by
 function. Writes its section of benchmarks/RESULTS.md with the load average before and after.
 Targets (the playback issue): main thread busy < 30% of the time, >= 10 distinct frames a second
@@ -45,11 +48,15 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BEGIN, END = "<!-- reverse_2d_playback: begin -->", "<!-- reverse_2d_playback: end -->"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# (sampler, steps, speed): the first play of a freshly opened page, then the long one, then the first again
-# in the same page (its code warm, as every play after a lecture's first is), all at top speed; last, the
-# short run at the tab's default speed ('auto': a run in about 4 s), as a lecturer who only presses Play sees it
-RUNS = {"DDIM 50": ("DDIM", 50, "max"), "DDPM 1000": ("DDPM", 1000, "max"), "DDIM 50, again": ("DDIM", 50, "max"),
-        "DDIM 50, default speed (auto)": ("DDIM", 50, "auto")}
+# (sampler, steps, speed, point): the first play of a freshly opened page, then the long one, then the first
+# again in the same page (its code warm, as every play after a lecture's first is), all at top speed; last,
+# the short run at the tab's default speed ('auto': a run in about 4 s), as a lecturer who only presses Play
+# sees it. point: after the play, the pointer moves onto the view and its interactive figure is drawn. A
+# play starts from the figure (the view after a checkpoint's choice, or after a pointer asked for it) or
+# from the picture the play before it ended on (Play's first view then swaps nothing): both are timed.
+RUNS = {"DDIM 50": ("DDIM", 50, "max", False), "DDPM 1000": ("DDPM", 1000, "max", True),
+        "DDIM 50, again": ("DDIM", 50, "max", False), "DDIM 50, again from its picture": ("DDIM", 50, "max", True),
+        "DDIM 50, default speed (auto)": ("DDIM", 50, "auto", True)}
 TRACE_CATEGORIES = ["-*", "devtools.timeline", "disabled-by-default-devtools.timeline", "toplevel",
                     "v8.execute", "blink.user_timing"]
 TOP_LEVEL = {"RunTask", "ThreadControllerImpl::RunTask"}
@@ -58,7 +65,9 @@ TOP_LEVEL = {"RunTask", "ThreadControllerImpl::RunTask"}
 # Each animation frame looks at the frame picture: a src not seen before is a distinct frame painted.
 # (The picture's <img> appears only once playing starts: 2-D models show a plot at rest.)
 # The window closes at the first animation frame at which the run is over on the page: the caption
-# says complete and the closing view has put the interactive figure back (drawn, the picture hidden).
+# says complete and the closing view has landed (its word that the figure waits, in #rv-feed) with its
+# picture loaded. (Until 2026-12-07 the closing view drew the interactive figure, and the window closed
+# once it was drawn, the picture hidden.)
 # (Until 2026-12-05 it closed at the first 200 ms poll that saw the caption say complete, which the
 # live feed's last frame can say before the closing view: the figure's draw fell inside the window
 # or after it by chance.)
@@ -70,9 +79,9 @@ WATCH = """n => {
   const over = () => {
     const c = (document.querySelector('#rv-caption') || {}).textContent || '';
     if (!(c.includes(n + ' of ' + n + ' steps computed') && c.includes('complete'))) return false;
-    if (!document.querySelector('#rv-frame-plot .scatterlayer .trace')) return false;
-    const img = document.querySelector('#rv-frame');
-    return !img || img.offsetParent === null;
+    if (!document.querySelector('#rv-feed [data-figure-later]')) return false;
+    const img = document.querySelector('#rv-frame img');
+    return !!img && img.offsetParent !== null && img.complete && img.naturalWidth > 0 && !img.src.startsWith('blob:');
   };
   const tick = () => {
     if (w.t1 !== null) return;
@@ -90,12 +99,15 @@ WATCH = """n => {
   requestAnimationFrame(tick);
 }"""
 DONE = "() => window.__bench.t1 !== null"
+# the interactive figure asked for by a pointer over the picture: drawn, and no look of the picture over it
+FIGURE_DRAWN = """() => !!document.querySelector('#rv-frame-plot .scatterlayer .trace') && !document.querySelector('#rv-frame')
+  && !document.querySelector('.de-ghost')"""
 READ = """() => {
   const w = window.__bench;
   let lt = 0;  // long tasks clipped to the window
   for (const [s, d] of w.lt) lt += Math.max(0, Math.min(s + d, w.t1) - Math.max(s, w.t0));
   // while frames play: from the first live frame painted to the last (Play's first view and its
-  // closing view, which draws the interactive figure again, fall outside it)
+  // closing view fall outside it)
   const a = w.live.length ? w.live[0] : w.t0, b = w.live.length ? w.live[w.live.length - 1] : w.t0;
   let ltPlay = 0;
   for (const [s, d] of w.lt) ltPlay += Math.max(0, Math.min(s + d, b) - Math.max(s, a));
@@ -162,18 +174,24 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   timed in the page). Runs of this script in turn with it (B) and without it (A), load 1.6-1.9: DDPM 1000
   over the whole window B 33%, A 29%, B 31%, A 29%, and the table above (B, load 1.5-1.7) 28%; while frames
   play 27, 24, 24, 22 and 22%; 11.0-11.2 frames a second in all. The difference is within the spread of
-  runs of the same code (20-29% while frames play, below)."""
+  runs of the same code (20-29% while frames play, below).
+- 2026-12-07: a play ends on its last frame's picture; the interactive figure is drawn when a pointer or the
+  keyboard comes to the view. The closing view went from 0.19-0.25 s of main thread to 35-48 ms, DDIM 50 at
+  top speed from 59-69% busy (2-3 frames painted) to 49-57% (4-5 frames, 10.4-14.9 a second). The figure,
+  when asked for, takes 0.26-0.39 s of main thread once."""
 
 
-def main_thread_busy(trace: dict, within: tuple[float, float] | None = None) -> dict:
+def main_thread_busy(trace: dict, within: tuple[float, float] | None = None,
+                     marks: tuple[str, str] = ("bench-start", "bench-end")) -> dict:
     """From a chromium trace: the window, the page main thread's busy time and self time by event.
 
     within: (from, to) in seconds after the window opens, to measure a part of it instead.
+    marks: the console.timeStamp messages that open and close the window.
     """
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     stamps = {e["args"]["data"].get("message"): e for e in events
               if e.get("name") == "TimeStamp" and "data" in e.get("args", {})}
-    start, end = stamps["bench-start"], stamps["bench-end"]
+    start, end = stamps[marks[0]], stamps[marks[1]]
     pid, tid = start["pid"], start["tid"]
     t0, t1 = start["ts"], end["ts"]
     if within is not None:
@@ -252,7 +270,7 @@ def main() -> None:
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         **launch_options())
     load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    rows, breakdowns, ends = [], {}, {}
+    rows, breakdowns, ends, figures, starts = [], {}, {}, {}, {}
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -265,7 +283,7 @@ def main() -> None:
             seed.fill("1")
             seed.blur()
 
-            def play(label, sampler, steps, seed_value, trace=True, speed="max"):
+            def play(label, sampler, steps, seed_value, trace=True, speed="max", point=False):
                 page.locator("#rv-speed").get_by_text(speed, exact=True).click()
                 page.locator("#rv-sampler input").click()
                 page.locator("[role=option]", has_text=sampler).first.click()
@@ -286,10 +304,18 @@ def main() -> None:
                                        polling=50)  # the last run's caption is gone
                 page.wait_for_function(DONE, polling=200)
                 r = page.evaluate(READ)
+                if point:  # the figure, asked for by a pointer over the picture (the window is closed)
+                    page.evaluate("() => console.timeStamp('figure-start')")
+                    page.locator("#rv-frame img").hover()
+                    page.wait_for_function(FIGURE_DRAWN, polling="raf")
+                    page.evaluate("() => console.timeStamp('figure-end')")
+                    page.mouse.move(0, 0)  # off the view: the next play's picture is not pointed at
                 return r, (json.loads(browser.stop_tracing()) if trace else None)
 
-            for k, (label, (sampler, steps, speed)) in enumerate(RUNS.items()):
-                r, trace = play(label, sampler, steps, 1 + k, speed=speed)
+            start = "figure"  # the view a play starts from
+            for k, (label, (sampler, steps, speed, point)) in enumerate(RUNS.items()):
+                r, trace = play(label, sampler, steps, 1 + k, speed=speed, point=point)
+                starts[label], start = start, "figure" if point else "picture"
                 t = main_thread_busy(trace)
                 secs = r["seconds"]
                 span = r["play"][1] - r["play"][0]
@@ -308,6 +334,11 @@ def main() -> None:
                     ends[label] = (r["play"][0], head, secs - r["play"][1], tail)
                     print(f"    before the first live frame ({r['play'][0]:.2f} s): busy {head:.0f} ms; after the "
                           f"last ({secs - r['play'][1]:.2f} s): busy {tail:.0f} ms", flush=True)
+                if point:
+                    f = main_thread_busy(trace, marks=("figure-start", "figure-end"))
+                    figures[label] = (f["seconds"], f["busy_ms"])
+                    print(f"    then the figure asked for by a pointer: drawn in {f['seconds']:.2f} s, main thread "
+                          f"busy {f['busy_ms']:.0f} ms", flush=True)
                 if playing:
                     print(f"    while frames play ({span:.1f} s, {r['live']} live frames): busy {playing[1]:.0%}, "
                           f"long tasks {playing[2]:.0%}, {playing[3]:.1f} frames/s", flush=True)
@@ -332,15 +363,15 @@ def main() -> None:
              f"{a.threads} torch thread(s) in the server; {date.today()}; load average before: {load_before}, "
              f"after: {load}. Browser and server share the CPU.",
              "Shipped swiss_roll model, 500 points, top speed ('max') unless the run names another, seeds computed live (not recorded runs); "
-             "frames go out as server-drawn JPEG pictures from the live feed while playing (the interactive figure "
-             "returns at rest). The runs go in the order of the table in one page: the first is the page's first "
+             "frames go out as server-drawn JPEG pictures from the live feed while playing; a play ends on the "
+             "last frame's picture and the interactive figure is drawn when a pointer comes to the view. The runs go in the order of the table in one page: the first is the page's first "
              "play, 'again' the same setting played after the others.",
-             "Window: from the click on Play to the run over on the page (the caption says complete and the closing view has drawn the interactive figure). **Main thread busy** is the sum of "
+             "Window: from the click on Play to the run over on the page (the caption says complete and the closing view's picture of the last frame is shown). **Main thread busy** is the sum of "
              "the page's renderer main-thread top-level tasks in a chromium trace, clipped to the window; "
              "**long tasks** is the part of it in tasks over 50 ms (PerformanceObserver, clipped to the window). "
              "The trace itself costs the browser some time.", "",
              "**While frames play** is the part of the window from the first live frame painted to the last: "
-             "Play's first view and the closing view (which draws the interactive figure again) fall outside it.",
+             "Play's first view and the closing view fall outside it.",
              "",
              "| run | wall time | main thread busy (trace) | in long tasks | frames sent by the server /s "
              "| distinct frames painted | per second | while frames play: span | busy | in long tasks "
@@ -354,10 +385,19 @@ def main() -> None:
     lines += ["", "The window's two ends, which every play has whatever its length: from the click to the first live "
               "frame painted (Play's first view through Gradio) and from the last live frame to the run over "
               "on the page (the closing view):", "",
-              "| run | click to first live frame | main thread busy in it | last live frame to complete | busy in it |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+              "| run | starts from | click to first live frame | main thread busy in it | last live frame to complete "
+              "| busy in it |",
+              "| --- | --- | ---: | ---: | ---: | ---: |"]
     for label, (s0, b0, s1, b1) in ends.items():
-        lines.append(f"| {label} | {s0:.2f} s | {b0:.0f} ms | {s1:.2f} s | {b1:.0f} ms |")
+        lines.append(f"| {label} | the {starts[label]} | {s0:.2f} s | {b0:.0f} ms | {s1:.2f} s | {b1:.0f} ms |")
+    lines += ["", "A play starts from the interactive figure (after a checkpoint's choice, or after a pointer "
+              "asked for it: Play's first view swaps it for the picture) or from the picture the play "
+              "before it ended on.", "",
+              "After some plays, outside their window: the pointer moved onto the picture the play ended on, "
+              "until the interactive figure is drawn (what the figure costs when it is asked for):", "",
+              "| run | pointer to figure drawn | main thread busy in it |", "| --- | ---: | ---: |"]
+    for label, (secs, busy) in figures.items():
+        lines.append(f"| {label} | {secs:.2f} s | {busy:.0f} ms |")
     label = "DDIM 50, again" if "DDIM 50, again" in breakdowns else list(breakdowns)[-1]
     t, frames = breakdowns[label]
     lines += ["", f"Where the main thread's time went in the {label} run (self time, top entries of the trace):", "",

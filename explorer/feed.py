@@ -255,6 +255,13 @@ def marker(feed: Feed | None) -> str:
     return "" if feed is None else f'<span data-feed="{feed.token}"></span>'
 
 
+def figure_later() -> str:
+    """The HTML (in the feed's place: no run plays) that tells the page's player a 2-D or signal run ended
+    on its last frame's picture and its interactive figure waits to be asked for; each one new, so the
+    page asks once for each."""
+    return f'<span data-figure-later="{secrets.token_urlsafe(6)}"></span>'
+
+
 def armed_marker(feed: Feed | None) -> str:
     """The HTML that tells the page's player which armed feed its next Play click may ask ('' when none)."""
     return "" if feed is None else f'<span data-armed="{feed.token}"></span>'

@@ -56,6 +56,22 @@ def wait_plot(page):
     page.wait_for_function("() => document.querySelectorAll('#rv-frame-plot .scatterlayer .trace').length > 0")
 
 
+def wait_closing_picture(page):
+    """A 2-D or signal play's closing view: the last frame's picture, with the word that the figure waits."""
+    page.wait_for_function("""() => { const img = document.querySelector('#rv-frame img');
+        return !!document.querySelector('#rv-feed [data-figure-later]') && !!img && img.offsetParent !== null
+            && img.complete && img.naturalWidth > 0 && !img.src.startsWith('blob:'); }""")
+
+
+def figure_at_rest(page):
+    """A pointer over the picture a 2-D play ended on: the interactive figure is drawn in its place."""
+    page.locator("#rv-frame img").hover()
+    page.wait_for_selector("#rv-frame", state="detached")
+    wait_plot(page)
+    page.wait_for_function("() => !document.querySelector('.de-ghost')")
+    page.mouse.move(0, 0)
+
+
 def test_play_streams_frames_then_scrub_step_and_export(reverse, screenshots):
     page = reverse
     choose(page, "tiny-digits")
@@ -120,13 +136,18 @@ def test_points_model_shows_the_field_and_both_samplers(reverse, screenshots):
     page.wait_for_selector("#rv-sampler-b", state="visible")
     page.locator("#rv-speed").get_by_text("max", exact=True).click()
     page.locator("#rv-play").click()
-    wait_plot(page)
     wait_complete(page)
-    # the live feed's last frame (a picture) can say "complete" before Play's closing view (through the
-    # busy server's queue) puts the interactive figure back: wait for that view, not for the words
-    page.wait_for_selector("#rv-frame", state="hidden")
+    # the play ends on the last frame's picture: the interactive figure is drawn only when asked for
+    wait_closing_picture(page)
+    page.wait_for_timeout(500)
+    assert page.locator("#rv-frame-plot").count() == 0, "the figure is drawn before anyone asked for it"
+    # a chart's picture: the lecture's dark high contrast inverts it as it does the figure
+    assert page.evaluate("() => document.body.classList.contains('rv-chart-picture')"
+                         " && document.body.classList.contains('de-chart-frames')")
+    figure_at_rest(page)
     page.wait_for_function("() => [...document.querySelectorAll('#rv-frame-plot .annotation-text')]"
                            ".some(t => t.textContent.startsWith('DDPM'))")
+    assert not page.evaluate("() => document.body.classList.contains('rv-chart-picture')")
     titles = page.locator("#rv-frame-plot .annotation-text").all_text_contents()
     assert any(t.startswith("DDIM") for t in titles) and any(t.startswith("DDPM") for t in titles)
     assert page.locator("#rv-frame-plot .scatterlayer .trace").count() >= 8  # field, trails, x_t, x0, data x2
@@ -144,9 +165,12 @@ def test_a_mistake_shows_a_message_and_the_tab_keeps_working(reverse, screenshot
     page.locator("#rv-seed input").blur()
     page.locator("#rv-speed").get_by_text("max", exact=True).click()
     page.locator("#rv-play").click()
-    wait_plot(page)
     wait_complete(page)
-    page.wait_for_selector("#rv-frame", state="hidden")  # the interactive figure is back
+    wait_closing_picture(page)
+    page.locator("#rv-fwd").focus()  # the keyboard asks for the interactive figure too: Tab into the view
+    page.keyboard.press("Tab")
+    page.wait_for_selector("#rv-frame", state="detached")
+    wait_plot(page)
     assert page.locator("#rv-frame-plot .scatterlayer .trace").count() == 3 * 4  # three panels of four lines
     page.screenshot(path=str(screenshots / "reverse-signals.png"))
 
@@ -341,7 +365,7 @@ def test_a_2d_model_shows_plays_first_frame_over_its_figure_before_plays_event_a
     click shows is laid over the figure until Play's first view has made the picture visible."""
     page = reverse
     complete_run(page, "tiny-points")
-    wait_plot(page)
+    figure_at_rest(page)
     held = []
     page.route("**/queue/join**", lambda route: held.append(route))
     page.locator("#rv-play").click()
@@ -357,7 +381,7 @@ def test_a_2d_model_shows_plays_first_frame_over_its_figure_before_plays_event_a
     page.unroute("**/queue/join**")
     wait_complete(page)
     page.wait_for_function("() => !document.querySelector('img.rv-cover')")
-    wait_plot(page)  # the interactive figure is back at rest
+    wait_closing_picture(page)  # at rest on the last frame's picture
 
 
 def test_scrubbing_a_2d_run_shows_each_position_from_the_feed_until_the_figure_is_drawn(reverse):
@@ -366,7 +390,7 @@ def test_scrubbing_a_2d_run_shows_each_position_from_the_feed_until_the_figure_i
     again), the cover goes and the interactive figure shows that position."""
     page = reverse
     complete_run(page, "tiny-points")
-    wait_plot(page)
+    figure_at_rest(page)
     frames = int(re.search(r"Frame (\d+) of (\d+)", caption(page)).group(2))
     held = []
     page.route("**/queue/join**", lambda route: held.append(route))
@@ -414,11 +438,11 @@ WATCH_VIEW = """() => {
 def test_a_2d_play_never_blanks_the_view_or_moves_the_page_below_it(reverse, replayed):
     """A 2-D model shows an interactive figure at rest and pictures while it plays; Gradio mounts one and
     removes the other, and a new one has no height until it is drawn. Through a whole play (a new run,
-    and a run replayed from the armed feed), at every animation frame something is shown in the view and
-    the frame slider under it stays where it was."""
+    and a run replayed from the armed feed) and the figure asked for after it, at every animation frame
+    something is shown in the view and the frame slider under it stays where it was."""
     page = reverse
     complete_run(page, "tiny-points")
-    wait_plot(page)
+    figure_at_rest(page)
     if not replayed:
         seed = page.locator("#rv-seed input")
         seed.fill("5")
@@ -426,8 +450,8 @@ def test_a_2d_play_never_blanks_the_view_or_moves_the_page_below_it(reverse, rep
     page.evaluate(WATCH_VIEW)
     page.locator("#rv-play").click()
     wait_complete(page)
-    wait_plot(page)
-    page.wait_for_function("() => !document.querySelector('img.rv-cover, .de-ghost')")
+    wait_closing_picture(page)
+    figure_at_rest(page)
     page.evaluate("() => { window.__viewDone = true; }")
     seen = page.evaluate("window.__view")
     rest = seen[0][0]

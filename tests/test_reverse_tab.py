@@ -860,7 +860,39 @@ def test_live_play_draws_no_frame_the_page_has_not_asked_for(h, ckpt, monkeypatc
     session, gen = play_live(h, ckpt["tiny-points"], sampler="ddpm", steps=50, seed=3)
     outs = list(gen)
     assert len(outs) == 2 and "complete" in outs[1][2]
-    assert len(drawn) == 2  # the first view's picture, then one frame for the feed that nobody took
+    # the first view's picture, one frame for the feed that nobody took, and the closing view's picture
+    assert len(drawn) == 3 and drawn[-1] == session.cursor
+
+
+def test_a_live_2d_play_ends_on_its_last_picture_and_the_figure_comes_when_the_page_asks(h, ckpt):
+    """The page's Play of a 2-D run ends on the last frame's picture (the figure left alone) with a word
+    that the interactive figure waits, new for each play; `figure` then draws it for the frame shown.
+    Nothing while a run plays, for an image run, or with no run; the API's Play still ends on the figure."""
+    import re
+
+    session, gen = play_live(h, ckpt["tiny-points"], sampler="ddim", steps=10, seed=3)
+    closing = list(gen)[-1]
+    assert "complete" in closing[2] and session.cursor == len(session.traj) - 1
+    np.testing.assert_array_equal(closing[0]["value"], h.raster(session, session.cursor, themed=True))
+    assert closing[0]["visible"] is True and closing[1] == {"__type__": "update", "visible": False}
+    key = re.fullmatch(r'<span data-figure-later="([\w-]+)"></span>', closing[4]).group(1)
+    _, again = play_live(h, ckpt["tiny-points"], session=session, sampler="ddim", steps=10, seed=3)
+    assert re.fullmatch(r'<span data-figure-later="([\w-]+)"></span>', list(again)[-1][4]).group(1) != key
+
+    image, plot = h.figure(session)
+    assert image == {"__type__": "update", "visible": False} and plot["visible"] is True
+    assert plot["value"].to_json() == h.picture(session, session.cursor).to_json()
+
+    session.token = object()  # a run playing: nothing
+    assert h.figure(session) == (gr.skip(), gr.skip())
+    session.token = None
+    assert h.figure(None) == (gr.skip(), gr.skip())
+    digits, gen = play_live(h, ckpt["tiny-digits"], sampler="ddim", steps=10)
+    assert list(gen)[-1][4] == ""  # image runs end on their picture as always: nothing waits
+    assert h.figure(digits) == (gr.skip(), gr.skip())
+
+    api = list(h.play(ckpt["tiny-points"], "ddim", 10, 0.0, 4, 4, False, "ddpm", 20, 0.0, "max", ReverseSession()))
+    assert api[-1][0] == {"__type__": "update", "visible": False} and api[-1][1]["visible"] is True
 
 
 def test_live_play_pause_ends_the_feed_and_the_run_goes_on_with_play(h, ckpt):

@@ -47,11 +47,12 @@
   const nextContrast = () => setContrast(CONTRASTS[(CONTRASTS.indexOf(contrast) + 1) % CONTRASTS.length]);
   // Reverse frames of 2-D points and signals are charts (inverted in the dark theme); pictures of
   // images are data and never are. While a chart run plays its frames come as pictures, so the kind
-  // is read when the view is at rest: the interactive figure shows for charts, the picture for images.
+  // is read when the view is at rest: the interactive figure shows for charts, the picture for images,
+  // or a chart's picture that a play ended on (the Reverse player marks the body rv-chart-picture).
   const markChartFrames = () => {
     const plot = $('#rv-frame-plot'), img = $('#rv-frame');
     const cap = ($('#rv-caption') || {}).innerText || '';
-    if (plot && plot.offsetParent !== null) body.classList.add('de-chart-frames');
+    if ((plot && plot.offsetParent !== null) || body.classList.contains('rv-chart-picture')) body.classList.add('de-chart-frames');
     else if (img && img.offsetParent !== null && !/computing…|replaying/.test(cap)) body.classList.remove('de-chart-frames');
   };
   // --- the lesson card (presenter view): the stop's text along the bottom, shown again at each new stop.

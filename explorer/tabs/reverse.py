@@ -119,11 +119,13 @@ def build(ctx) -> None:
             # the feed a Play click asks for Play's first frame before Play's event arrives (never shown)
             armed = gr.HTML("", elem_id="rv-armed", container=False, padding=False)
             # the page's theme, said by the page's player when a picture's ground does not match it, its
-            # request for an armed feed, and its word that the frame slider has come to rest (never shown)
+            # request for an armed feed, its word that the frame slider has come to rest, and its request
+            # for the interactive figure of a 2-D run that a play left on a picture (never shown)
             with gr.Row(elem_id="rv-theme"):
                 themes = {mode: gr.Button(mode, elem_id=f"rv-theme-{mode}") for mode in ("dark", "light")}
                 arm = gr.Button("arm", elem_id="rv-arm")
                 settle = gr.Button("scrub", elem_id="rv-scrub-settle")
+                figure = gr.Button("figure", elem_id="rv-figure")
             with gr.Row(elem_classes=["de-secondary"]):
                 fmt = gr.Radio(list(animation.EXPORT_FORMATS), value="gif", label="Export as", elem_id="rv-fmt",
                                scale=1)
@@ -153,6 +155,7 @@ def build(ctx) -> None:
         button.click(functools.partial(h.set_theme, mode), session, view.image, api_visibility="private",
                      queue=False, show_progress="hidden")
     arm.click(h.arm, session, armed, api_visibility="private", queue=False, show_progress="hidden")
+    figure.click(h.figure, session, view.outputs, api_visibility="private", queue=False, show_progress="hidden")
     pause.click(h.pause, session, cap, api_name="reverse_pause", queue=False)
     stop.click(h.stop, session, outputs, api_name="reverse_stop", queue=False)
     back.click(h.back, session, outputs, api_name="reverse_back", show_progress="hidden")

@@ -22,11 +22,12 @@ from core.schedules import SPACINGS
 
 from .. import animation, tempfiles
 from ..costs import COSTS, LIMIT_S, say_seconds
-from ..feed import FEEDS, Feed, armed_marker, jpeg
+from ..feed import FEEDS, Feed, armed_marker, figure_later, jpeg
 from ..feed import marker as feed_marker
 from ..pacer import FrameSlots
 from ..recordings import Recordings
 from ..trajectory import Clock, Lane, ReuseLastCall, Trajectory, snapshot
+from ..widgets import DataView
 from .checkpoint_picker import RANK_KIND, CheckpointPicker
 from .reverse_links import ReverseLinks
 from .reverse_models import ReverseModels
@@ -217,7 +218,7 @@ class ReverseHandlers(CheckpointPicker, ReverseModels, ReverseViews, ReverseLink
                     last_words = now
                 yield session.cursor, words
 
-    def _closing(self, session: ReverseSession, spec: Spec, token, shown: int):
+    def _closing(self, session: ReverseSession, spec: Spec, token, shown: int, figure: bool = True):
         """The view a play ends with, or None when a step, a scrub or a new Play took over.
 
         Pause and Stop answer outside the queue, so a frame this generator sent just before them can
@@ -226,18 +227,19 @@ class ReverseHandlers(CheckpointPicker, ReverseModels, ReverseViews, ReverseLink
         rewrite its cached file in place while the browser may still be reading it (a broken frame),
         so the picture comes only if the cursor moved since `shown`, the last one the page has from
         Gradio. A step, a scrub or a new Play that took over is queued after this generator's frames
-        and shows its own view. 2-D and signal frames travel as pictures while playing and the closing
-        view swaps in the interactive figure (a different component, no cached file), so it always goes out.
+        and shows its own view. 2-D and signal frames travel as pictures while playing; with `figure`
+        the closing view swaps in the interactive figure (a different component, no cached file), so it
+        always goes out. Without it (the page's Play) they end on a picture, as image frames do.
         """
         with session.lock:
             mine = session.token is token
             if mine:
                 session.token = None
-        again = shown != session.cursor or spec.kind != "image"
+        again = shown != session.cursor or (figure and spec.kind != "image")
         if session.stopped is token:
-            return self.view(session, session.cursor, note=self.STOPPED, picture=again)
+            return self.view(session, session.cursor, note=self.STOPPED, picture=again, figure=figure)
         if mine or session.paused is token:  # complete or paused
-            return self.view(session, session.cursor, picture=again)
+            return self.view(session, session.cursor, picture=again, figure=figure)
         return None
 
     def play(self, checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, speed,
@@ -263,7 +265,12 @@ class ReverseHandlers(CheckpointPicker, ReverseModels, ReverseViews, ReverseLink
         """The page's Play: the first and the closing view go through Gradio, the frames between
         through a `Feed` that the page's player fetches (see explorer/feed.py). Outputs: the view
         (image, plot, caption, frame slider) and the feed marker. Settings that a checkpoint just chosen
-        changes are taken as that choice sets them (`fit_to_checkpoint`)."""
+        changes are taken as that choice sets them (`fit_to_checkpoint`).
+
+        A 2-D or signal run ends on its last frame's picture, as it played, with a marker that says
+        its interactive figure waits (`figure_later`): drawing that figure took the browser's main
+        thread 0.2-0.3 s at the end of every play (benchmarks/reverse_2d_playback.py); the page asks
+        for it (`figure`) when a pointer or the keyboard comes to the view."""
         steps, steps_b, n = self.fit_to_checkpoint(checkpoint, steps, steps_b, n)
         settings = (checkpoint, sampler, steps, eta, seed, n, compare, sampler_b, steps_b, eta_b, spacing)
         session, spec, rate, token, fresh, T = self._begin(settings, speed, session)
@@ -279,8 +286,21 @@ class ReverseHandlers(CheckpointPicker, ReverseModels, ReverseViews, ReverseLink
                              len(session.traj))
         finally:
             FEEDS.close(feed)
-        closing = self._closing(session, spec, token, first)
-        yield *(closing if closing is not None else (gr.skip(),) * 4), feed_marker(None)
+        closing = self._closing(session, spec, token, first, figure=False)
+        later = closing is not None and spec.kind != "image"
+        yield *(closing if closing is not None else (gr.skip(),) * 4), figure_later() if later else feed_marker(None)
+
+    def figure(self, session):
+        """The interactive figure of the frame shown at rest, where a play ended on its picture (the
+        page asks when a pointer or the keyboard comes to the view); nothing while a run plays, for
+        image runs, or with no run. Outputs: the view's image and plot."""
+        if not isinstance(session, ReverseSession):
+            return gr.skip(), gr.skip()
+        with session.lock:  # a Play that starts meanwhile sends its first view after this one
+            traj = session.traj
+            if session.token is not None or traj is None or not len(traj) or traj.kind == "image":
+                return gr.skip(), gr.skip()
+            return DataView.show(traj.kind, self.picture(session, session.cursor))
 
     # Play's first frame before Play's event arrives (armed feeds, see explorer/feed.py) -------
 

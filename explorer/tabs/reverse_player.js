@@ -33,6 +33,7 @@
     new MutationObserver(() => {
       const now = named();
       if (now !== lastNamed) { lastNamed = now; feedWrites++; }
+      markLater();  // a closing view's word binds to the picture it came with
     }).observe(el, {subtree: true, childList: true, attributes: true, characterData: true});
   };
 
@@ -162,6 +163,7 @@
   const checkGround = () => {
     const img = $('#rv-frame img');
     if (!img || !$('#rv-theme-dark') || following || !$('#de-ready [data-ready]') || img.src.startsWith('blob:')) return;
+    if (laterHolds()) return;  // a chart's picture: drawn light whatever the theme
     if (!img.complete || !img.naturalWidth || img.offsetParent === null) return;
     const dark = document.body.classList.contains('dark');
     const key = img.src + (dark ? ' dark' : ' light');
@@ -257,6 +259,31 @@
   };
   document.addEventListener('input', scrubbed, true);
   document.addEventListener('change', scrubbed, true);
+
+  // A 2-D or signal run ends a play on its last frame's picture, as it played, and its interactive figure
+  // (hover, zoom) waits: drawing it took the main thread 0.2-0.3 s at the end of every play. The closing
+  // view says so in #rv-feed (data-figure-later, a new key each time); that holds for the picture it came
+  // with until the view changes. The page asks for the figure (the hidden #rv-figure button, once a key)
+  // when a pointer or the keyboard comes to the view. While it holds, the body has the class
+  // rv-chart-picture: the picture is a chart (the lecture's dark high contrast inverts charts).
+  let later = null;          // {key, src}: the closing view's word, and the picture shown as it landed
+  let figureAsked = null;    // the key the page asked the figure for
+  const laterHolds = () => {
+    const mark = $('#rv-feed [data-figure-later]'), img = $('#rv-frame img');
+    if (!mark || !img || img.offsetParent === null) return false;  // (the word itself says no feed is named)
+    if (!later || later.key !== mark.dataset.figureLater) later = {key: mark.dataset.figureLater, src: img.src};
+    return img.src === later.src;
+  };
+  const markLater = () => { document.body.classList.toggle('rv-chart-picture', laterHolds()); };
+  const askFigure = (e) => {
+    if (!e.target.closest || !e.target.closest('#rv-frame') || !laterHolds() || later.key === figureAsked) return;
+    const button = $('#rv-figure');
+    if (!button) return;
+    figureAsked = later.key;
+    button.click();
+  };
+  for (const type of ['pointerover', 'pointermove', 'pointerdown', 'focusin']) document.addEventListener(type, askFigure, true);
+  setInterval(markLater, 300);
 
   // anything that takes over from playback ends the player before its own request goes out
   const endPlayer = () => { if (following) ended.add(following); following = null; early = null; uncover(); };

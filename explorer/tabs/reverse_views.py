@@ -121,13 +121,15 @@ class ReverseViews:
         return self.caption(session, session.cursor, note)
 
     def view(self, session: ReverseSession, k: int, note: str | None = None, playing: bool = False,
-             slider: bool = True, picture: bool = True, streaming: bool = False, words: bool = True) -> tuple:
+             slider: bool = True, picture: bool = True, streaming: bool = False, words: bool = True,
+             figure: bool = True) -> tuple:
         """The outputs (image, plot, caption, frame slider) for frame k; picture=False leaves the shown one.
 
         While playing, 2-D and signal frames are drawn on the server as JPEG pictures like image
         frames: a plotly figure with hundreds of points, trails and arrows costs the browser a
         full redraw per frame and froze it at a few frames a second. At rest (paused, stopped,
-        complete, scrubbed, stepped) the same frame is the interactive figure, for hover and zoom.
+        complete, scrubbed, stepped) the same frame is the interactive figure, for hover and zoom,
+        except where the page's Play ends (`figure`=False).
 
         streaming: a later frame of a play whose first view set the components up: only values go
         (the picture, and with `words` the caption and the slider's position and length).
@@ -135,6 +137,10 @@ class ReverseViews:
         interactive, maximum) makes it deep-copy all of that component's properties: a hidden
         figure's hundreds of points copied on every frame were most of the browser's work. So the
         first playing view also empties the hidden figure (the closing view sends a new one).
+
+        figure=False: a 2-D or signal frame at rest is the picture, as it played (the closing view of
+        the page's Play, whose first view showed the picture; the figure is drawn when the page asks
+        for it: `ReverseHandlers.figure`).
         """
         kind = session.traj.kind
         if not picture:
@@ -145,6 +151,8 @@ class ReverseViews:
             image, plot = self.raster(session, k), gr.skip()
         elif playing:
             image, plot = gr.update(value=self.raster(session, k), visible=True), gr.update(value=None, visible=False)
+        elif not figure:  # a play's closing view: its first view showed the picture and emptied the figure
+            image, plot = gr.update(value=self.raster(session, k, themed=True), visible=True), gr.update(visible=False)
         else:
             image, plot = DataView.show(kind, self.picture(session, k))
         if not words:
