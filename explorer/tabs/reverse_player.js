@@ -292,6 +292,7 @@
     scrubWant = null;
     endPlayer();
     if (!e.target.closest('#rv-play')) return;
+    if (later) figureAsked = later.key;  // a new play: the figure of the picture it leaves is not wanted
     const token = armedName();
     watchFeed();
     if (token && !changed() && !named() && !ended.has(token) && !asked.has(token) && watched) {
