@@ -176,9 +176,10 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   play 27, 24, 24, 22 and 22%; 11.0-11.2 frames a second in all. The difference is within the spread of
   runs of the same code (20-29% while frames play, below).
 - 2026-12-07: a play ends on its last frame's picture; the interactive figure is drawn when a pointer or the
-  keyboard comes to the view. The closing view went from 0.19-0.25 s of main thread to 35-48 ms, DDIM 50 at
-  top speed from 59-69% busy (2-3 frames painted) to 49-57% (4-5 frames, 10.4-14.9 a second). The figure,
-  when asked for, takes 0.26-0.39 s of main thread once."""
+  keyboard comes to the view, and the closing view takes a slot of the frame grid of its own. The closing
+  view went from 0.19-0.25 s of main thread to 41-57 ms, DDIM 50 at top speed from 59-69% busy (2-3 frames
+  painted, 4.3-4.6 a second) to 45-58% (3-4 frames, 9.0-13.4 a second, every frame sent painted). The
+  figure, when asked for, takes 0.24-0.41 s of main thread once."""
 
 
 def main_thread_busy(trace: dict, within: tuple[float, float] | None = None,

@@ -70,3 +70,9 @@ class FrameSlots:
     def take(self) -> None:
         """A frame went out now: the current slot is taken."""
         self._taken = self._slot()
+
+    def until_free(self) -> float:
+        """Seconds from now until a slot with no frame starts: 0 when the current one has none."""
+        if self._t0 is None:
+            return 0.0
+        return max(0.0, self._t0 + (self._taken + 1) * self.gap_s - self._clock())

@@ -90,3 +90,19 @@ def test_steps_slower_than_the_cap_all_go_out_and_faster_ones_are_capped():
 def test_frame_slots_refuse_a_gap_that_is_not_positive():
     with pytest.raises(ValueError, match="gap_s must be > 0"):
         FrameSlots(0)
+
+
+def test_until_free_is_the_time_to_the_start_of_the_next_slot_no_frame_took():
+    ft = FakeTime()
+    slots = FrameSlots(0.25, ft.clock)
+    assert slots.until_free() == 0.0  # no frame yet: any time
+    slots.take()                     # a frame at 0: slot 0 taken
+    ft.now = 0.1
+    assert slots.until_free() == 0.25 - 0.1
+    ft.now = 0.3                     # slot 1, free
+    assert slots.until_free() == 0.0
+    slots.take()
+    ft.now = 0.375
+    assert slots.until_free() == 0.5 - 0.375
+    ft.now = 2.0                     # long after: free now
+    assert slots.until_free() == 0.0

@@ -864,6 +864,21 @@ def test_live_play_draws_no_frame_the_page_has_not_asked_for(h, ckpt, monkeypatc
     assert len(drawn) == 3 and drawn[-1] == session.cursor
 
 
+def test_a_run_computed_faster_than_the_frame_slots_ends_in_a_slot_of_its_own(h, ckpt, monkeypatch):
+    """The closing view (the final frame) waits for the next free slot of the frame grid, so the page shows
+    the frame before it for its slot (sent just after it, that frame was never shown). Slots of 100 s here:
+    the whole run falls in the first view's slot, and the play ends by waiting out the rest of it."""
+    from explorer.tabs import reverse_handlers
+
+    monkeypatch.setattr(reverse_handlers, "LIVE_FPS", dict.fromkeys(reverse_handlers.LIVE_FPS, 0.01))
+    slept = []
+    monkeypatch.setattr(reverse_handlers.time, "sleep", slept.append)
+    session, gen = play_live(h, ckpt["tiny-points"], sampler="ddim", steps=10, seed=3)
+    outs = list(gen)
+    assert len(outs) == 2 and "complete" in outs[1][2]  # no frame in between: no slot was free
+    assert len(slept) == 1 and 90 < slept[0] <= 100
+
+
 def test_a_live_2d_play_ends_on_its_last_picture_and_the_figure_comes_when_the_page_asks(h, ckpt):
     """The page's Play of a 2-D run ends on the last frame's picture (the figure left alone) with a word
     that the interactive figure waits, new for each play; `figure` then draws it for the frame shown.

@@ -182,7 +182,8 @@ class ReverseHandlers(CheckpointPicker, ReverseModels, ReverseViews, ReverseLink
         clock (`FrameSlots`: about 1 / min_gap a second even where steps come just faster than that) and,
         with `ready`, only while ready() says the viewer wants one; `words` at most CAPTION_FPS times
         a second. Ends when the run is complete, or Pause, Stop, a step or a new Play took over.
-        The final frame is not yielded: the closing view (`_closing`) shows it.
+        The final frame is not yielded: the closing view (`_closing`) shows it, no sooner than the
+        next free slot (a run that ends, not one that is paused or stopped).
         """
         words_gap = 1.0 / CAPTION_FPS
         t0 = last_words = time.perf_counter()
@@ -209,7 +210,11 @@ class ReverseHandlers(CheckpointPicker, ReverseModels, ReverseViews, ReverseLink
             if session.token is not token:
                 break
             if session.cursor >= len(traj) - 1 and not session.computing:
-                break  # the final frame: the closing view shows it
+                # the final frame: the closing view shows it, in a slot of its own too. A run computed
+                # faster than the slots (DDIM 50 at top speed, about 0.15 s) sent its closing view just
+                # after its last frame, which the page then never showed (3 of 5 frames painted)
+                time.sleep(slots.until_free())
+                break
             now = time.perf_counter()
             if slots.free() and (ready is None or ready()):
                 slots.take()
