@@ -414,12 +414,16 @@ def test_scrubbing_a_2d_run_shows_each_position_from_the_feed_until_the_figure_i
 
 # At every animation frame: where the frame slider sits (page coordinates) and whether the view shows
 # anything: a loaded picture, a drawn figure, or a laid-over look of either (the player's cover, a ghost).
+# A picture given a new src keeps showing its last image until the new one has loaded (chromium; its
+# `complete` is false meanwhile), as a play's closing view does to the picture its frames were shown in.
 WATCH_VIEW = """() => {
     window.__view = [];
     const shown = (el) => !!el && el.offsetParent !== null;
+    const loaded = new WeakSet();  // picture elements that have shown an image
     const tick = () => {
         const img = document.querySelector('#rv-frame img'), plot = document.querySelector('#rv-frame-plot');
-        const drawn = (shown(img) && img.complete && img.naturalWidth > 0)
+        if (shown(img) && img.complete && img.naturalWidth > 0) loaded.add(img);
+        const drawn = (shown(img) && loaded.has(img))
             || (shown(plot) && plot.querySelectorAll('.scatterlayer .trace').length > 0)
             || !!document.querySelector('img.rv-cover, .de-ghost');
         const scrub = document.querySelector('#rv-scrub').getBoundingClientRect().top + scrollY;
