@@ -136,7 +136,8 @@ class ReverseViews:
         Gradio's page applies each key of an update on its own, and one without a value (visible,
         interactive, maximum) makes it deep-copy all of that component's properties: a hidden
         figure's hundreds of points copied on every frame were most of the browser's work. So the
-        first playing view also empties the hidden figure (the closing view sends a new one).
+        first playing view also empties the hidden figure (a view at rest sends a new one; after the
+        page's Play, the page asks for it).
 
         figure=False: a 2-D or signal frame at rest is the picture, as it played (the closing view of
         the page's Play, whose first view showed the picture; the figure is drawn when the page asks
