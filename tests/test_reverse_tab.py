@@ -871,16 +871,17 @@ def test_a_run_computed_faster_than_the_frame_slots_ends_in_a_slot_of_its_own(h,
     from explorer.tabs import reverse_handlers
 
     monkeypatch.setattr(reverse_handlers, "LIVE_FPS", dict.fromkeys(reverse_handlers.LIVE_FPS, 0.01))
-    slept = []
-    monkeypatch.setattr(reverse_handlers.time, "sleep", slept.append)
+    waits = []  # what the play waits before its closing view (recorded, not slept)
+    until_free = reverse_handlers.FrameSlots.until_free
+    monkeypatch.setattr(reverse_handlers.FrameSlots, "until_free", lambda self: waits.append(until_free(self)) or 0.0)
     session, gen = play_live(h, ckpt["tiny-points"], sampler="ddim", steps=10, seed=3)
     outs = list(gen)
     assert len(outs) == 2 and "complete" in outs[1][2]  # no frame in between: no slot was free
-    assert len(slept) == 1 and 90 < slept[0] <= 100
+    assert len(waits) == 1 and 90 < waits[0] <= 100
 
 
 def test_a_live_2d_play_ends_on_its_last_picture_and_the_figure_comes_when_the_page_asks(h, ckpt):
-    """The page's Play of a 2-D run ends on the last frame's picture (the figure left alone) with a word
+    """The page's Play of a 2-D run ends on the last frame's picture (the figure stays hidden) with a word
     that the interactive figure waits, new for each play; `figure` then draws it for the frame shown.
     Nothing while a run plays, for an image run, or with no run; the API's Play still ends on the figure."""
     import re
