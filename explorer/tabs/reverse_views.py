@@ -153,7 +153,7 @@ class ReverseViews:
         elif playing:
             image, plot = gr.update(value=self.raster(session, k), visible=True), gr.update(value=None, visible=False)
         elif not figure:  # a play's closing view: its first view showed the picture and emptied the figure
-            image, plot = gr.update(value=self.raster(session, k, themed=True), visible=True), gr.update(visible=False)
+            image, plot = DataView.show("image", self.raster(session, k, themed=True))
         else:
             image, plot = DataView.show(kind, self.picture(session, k))
         if not words:
