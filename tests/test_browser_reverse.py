@@ -412,6 +412,40 @@ def test_scrubbing_a_2d_run_shows_each_position_from_the_feed_until_the_figure_i
     wait_plot(page)
 
 
+@pytest.mark.parametrize("name, chart", [("tiny-digits", False), ("tiny-points", True)])
+def test_in_dark_high_contrast_a_scrubs_picture_is_inverted_only_over_a_chart(browser, app_url, trained_checkpoints,
+                                                                               name, chart):
+    """The lecture's dark high contrast inverts charts (white ground -> black) and the player's cover with
+    them where it lies over one. An image model's frames are drawn on the page's dark ground already: its
+    scrub pictures were inverted too (light digits on white). And an inverted cover's fill around its
+    chart (the page's black ground) showed white bars beside the chart: it is filled white, so black on screen."""
+    page = browser.new_page()
+    try:
+        page.goto(app_url + "?tab=reverse&contrast=dark")
+        page.wait_for_selector("#de-ready [data-ready]", state="attached")
+        complete_run(page, name)
+        if chart:
+            figure_at_rest(page)
+        held = []
+        page.route("**/queue/join**", lambda route: held.append(route))  # the scrub's own view waits
+        page.locator("#rv-scrub input[type=range]").focus()
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function("() => { const c = document.querySelector('img.rv-cover');"
+                               " return !!c && c.complete && c.naturalWidth > 0; }")
+        look = page.evaluate("() => { const s = getComputedStyle(document.querySelector('img.rv-cover'));"
+                             " return [s.filter, s.backgroundColor]; }")
+        if chart:
+            assert "invert(1)" in look[0] and look[1] == "rgb(255, 255, 255)", look
+        else:
+            assert look[0] == "none", look
+        for route in held:
+            route.continue_()
+        page.unroute("**/queue/join**")
+        page.wait_for_function("() => !document.querySelector('img.rv-cover')")
+    finally:
+        page.close()
+
+
 # At every animation frame: where the frame slider sits (page coordinates) and whether the view shows
 # anything: a loaded picture, a drawn figure, or a laid-over look of either (the player's cover, a ghost).
 # A picture given a new src keeps showing its last image until the new one has loaded (chromium; its
