@@ -12,7 +12,9 @@ when a pointer comes to the view, not by the closing view). In it:
   time by trace event; script time by the function the browser called);
 - a PerformanceObserver gives the long tasks (over 50 ms) clipped to the window, the figure the page
   itself can see;
-- a `requestAnimationFrame` loop counts the distinct frame pictures on screen at paint time;
+- a `requestAnimationFrame` loop counts the distinct frame pictures on screen at paint time (not the one
+  on show at the click), over the window and, as a player's frame rate is counted, from the first frame
+  painted to the last (the wait for the first is the click-to-first-frame latency);
 - the server counts the frames it sent (so "painted" can be read against what was there to paint).
 After the window the pointer moves onto the picture and the trace goes on until the interactive figure is
 drawn (no look of the picture left over it): what that figure costs when it is asked for.
@@ -72,7 +74,10 @@ TOP_LEVEL = {"RunTask", "ThreadControllerImpl::RunTask"}
 # live feed's last frame can say before the closing view: the figure's draw fell inside the window
 # or after it by chance.)
 WATCH = """n => {
-  const w = window.__bench = {lt: [], frames: new Set(), live: [], t0: performance.now(), t1: null};
+  const w = window.__bench = {lt: [], frames: new Set(), paints: [], live: [], t0: performance.now(), t1: null};
+  // the picture on show at the click (the one a play before ended on) is not a frame of this play
+  const shown = document.querySelector('#rv-frame img');
+  if (shown && shown.src) w.frames.add(shown.src);
   w.obs = new PerformanceObserver(l => { for (const e of l.getEntries()) w.lt.push([e.startTime, e.duration]); });
   w.obs.observe({type: 'longtask', buffered: false});
   console.timeStamp('bench-start');
@@ -88,6 +93,7 @@ WATCH = """n => {
     const img = document.querySelector('#rv-frame img');
     if (img && img.complete && img.src && !w.frames.has(img.src)) {
       w.frames.add(img.src);
+      w.paints.push(performance.now());
       if (img.src.startsWith('blob:')) w.live.push(performance.now());  // a frame of the live feed
     }
     if (w.live.length && over()) {
@@ -111,7 +117,9 @@ READ = """() => {
   const a = w.live.length ? w.live[0] : w.t0, b = w.live.length ? w.live[w.live.length - 1] : w.t0;
   let ltPlay = 0;
   for (const [s, d] of w.lt) ltPlay += Math.max(0, Math.min(s + d, b) - Math.max(s, a));
-  return {seconds: (w.t1 - w.t0) / 1000, long_ms: lt, frames: w.frames.size,
+  const p = w.paints;  // every frame of the play painted: Play's first view, the live ones, the closing view
+  return {seconds: (w.t1 - w.t0) / 1000, long_ms: lt, frames: p.length,
+          painted: p.length ? [(p[0] - w.t0) / 1000, (p[p.length - 1] - w.t0) / 1000] : [0, 0],
           play: [(a - w.t0) / 1000, (b - w.t0) / 1000], live: w.live.length, long_play_ms: ltPlay};
 }"""
 
@@ -179,7 +187,24 @@ NOTES = """How it got here (each step measured with this script; the machine is 
   keyboard comes to the view, and the closing view takes a slot of the frame grid of its own. The closing
   view went from 0.19-0.25 s of main thread to 41-57 ms, DDIM 50 at top speed from 59-69% busy (2-3 frames
   painted, 4.3-4.6 a second) to 45-58% (3-4 frames, 9.0-13.4 a second, every frame sent painted). The
-  figure, when asked for, takes 0.24-0.41 s of main thread once."""
+  figure, when asked for, takes 0.24-0.41 s of main thread once.
+- 2026-12-07, fourth session: the picture on show at the click (the one the play before ended on) had been
+  counted as a frame of the play: the 'from its picture' rows had one frame too many (13.4 a second in the
+  table of the third session was 3 frames of the play, not 4). And a second table now gives the play's
+  frame rate as a player counts it: its frames from the first painted (Play's first view) to the last (the
+  closing picture), the wait for the first being the click-to-first-frame latency (0.13-0.19 s here, in
+  four runs, load 0.9-1.8). DDIM 50 at top speed: 11.5-14.6 frames a second that way in all twelve plays
+  (4-5 frames in 0.21-0.32 s), 9.2-10.0 over the whole window; DDPM 1000 and the default speed 11.7-12.0
+  both ways.
+  Tried and not kept the same day: a Play click following the session's armed feed for a new run too (the
+  run's first frame published there before Play's first view, the frames laid over the view until that
+  view was drawn). Click to first frame painted, swiss_roll DDIM 50 at top speed, 8 plays each, the code
+  before (A) and with it (B) in turn on a quiet machine: A 124-234 ms, B 99-175 ms, medians about 150 ms
+  both; reverse_first_frame.py (10 clicks each): digits DDIM 50 A 84 ms, B 83 ms; shapes A 156 ms, B 141
+  ms (p90 173 and 197); DDIM 50 at top speed 44-56% busy in A, 51-67% in B, 4-5 frames painted in both. The
+  server's part (the queue's round trip and the run's first step, 80-95 ms to the first frame published)
+  is what the first frame waits for, not Gradio's view on the page, and the frames a run computed in 0.15 s
+  can show are set by the 12-a-second cap, not by when the page starts following."""
 
 
 def main_thread_busy(trace: dict, within: tuple[float, float] | None = None,
@@ -323,12 +348,18 @@ def main() -> None:
                 tp = main_thread_busy(trace, within=tuple(r["play"])) if span > 0 else None
                 playing = (span, tp["busy_ms"] / 1000 / span, r["long_play_ms"] / 1000 / span,
                         (r["live"] - 1) / span) if tp else None
+                # the play's frame rate: its frames painted, from the first (Play's first view) to the last
+                # (the closing view's picture); the wait for the first is the click-to-first-frame latency
+                shown = r["painted"][1] - r["painted"][0]
+                rate = (shown, (r["frames"] - 1) / shown) if r["frames"] > 1 and shown > 0 else None
                 rows.append((label, secs, t["busy_ms"] / 1000 / t["seconds"], r["long_ms"] / 1000 / secs,
-                             len(sent) / secs, r["frames"], r["frames"] / secs, playing))
+                             len(sent) / secs, r["frames"], r["frames"] / secs, playing, rate, r["painted"][0]))
                 breakdowns[label] = (t, r["frames"])
                 print(f"{label}: {secs:.1f} s; main thread busy {rows[-1][2]:.0%} (trace), long tasks "
                       f"{rows[-1][3]:.0%}; server sent {len(sent)} frames ({rows[-1][4]:.1f}/s); "
-                      f"{r['frames']} distinct frames painted ({rows[-1][6]:.1f}/s)", flush=True)
+                      f"{r['frames']} distinct frames painted ({rows[-1][6]:.1f}/s); first painted "
+                      f"{r['painted'][0]:.2f} s after the click, then "
+                      + (f"{rate[1]:.1f} frames/s to the last ({rate[0]:.2f} s)" if rate else "no other"), flush=True)
                 if span > 0:  # the window's two ends: Play's first view, and the closing view
                     head = main_thread_busy(trace, within=(0, r["play"][0]))["busy_ms"]
                     tail = main_thread_busy(trace, within=(r["play"][1], secs))["busy_ms"]
@@ -378,11 +409,19 @@ def main() -> None:
              "| distinct frames painted | per second | while frames play: span | busy | in long tasks "
              "| frames painted /s | target |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for label, secs, busy, longs, sent_fps, frames, fps, playing in rows:
+    for label, secs, busy, longs, sent_fps, frames, fps, playing, _, _ in rows:
         during = (f"{playing[0]:.1f} s | {playing[1]:.0%} | {playing[2]:.0%} | {playing[3]:.1f}" if playing
                   else "- | - | - | -")
         lines.append(f"| {label} | {secs:.1f} s | {busy:.0%} | {longs:.0%} | {sent_fps:.1f} | {frames} | {fps:.1f} "
                      f"| {during} | busy < 30%, >= 10 frames/s |")
+    lines += ["", "The play's frame rate: its distinct frames painted from the first (Play's first view, after the "
+              "click-to-first-frame wait) to the last (the closing view's picture), as a player's frame rate is "
+              "counted; the picture on show at the click is not one of them:", "",
+              "| run | click to first frame painted | first to last frame painted | frames painted | per second "
+              "| target |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for label, secs, busy, longs, sent_fps, frames, fps, playing, rate, first in rows:
+        lines.append(f"| {label} | {first:.2f} s | " + (f"{rate[0]:.2f} s | {frames} | {rate[1]:.1f}" if rate else
+                                                         f"- | {frames} | -") + " | >= 10 frames/s |")
     lines += ["", "The window's two ends, which every play has whatever its length: from the click to the first live "
               "frame painted (Play's first view through Gradio) and from the last live frame to the run over "
               "on the page (the closing view):", "",
