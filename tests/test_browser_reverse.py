@@ -524,3 +524,100 @@ def test_a_shipped_2d_model_switches_to_its_fastest_setting_that_meets_its_goal(
     assert page.locator("#rv-steps input[type=number]").input_value() == "50"
     page.wait_for_function("() => document.querySelector('#rv-explain').innerText.includes('DPM-Solver++')")
 
+
+
+class SlowModel:
+    """The app's cached tiny-digits model, slowed to 30 ms a call for a batch of `slow_n` and its calls
+    counted by batch size: a long run in the page stays long on any machine, and whether the server
+    still computes it is seen from the calls."""
+
+    def __init__(self, app, path, slow_n: int = 64):
+        import time
+
+        self.calls: dict[int, int] = {}
+        self.model = app.ctx.load_checkpoint(str(path))[0]
+
+        def hook(module, args):
+            n = args[0].shape[0]
+            self.calls[n] = self.calls.get(n, 0) + 1
+            if n == slow_n:
+                time.sleep(0.03)
+
+        self.handle = self.model.register_forward_pre_hook(hook)
+
+    def wait_calls(self, page, n: int, at_least: int):
+        while self.calls.get(n, 0) < at_least:
+            page.wait_for_timeout(20)
+
+    def wait_quiet(self, page, n: int, limit: int) -> int:
+        """Until 3 s pass with no call for batch n (a run that goes on calls every 30 ms) or `limit` calls."""
+        seen = -1
+        while seen != self.calls.get(n, 0) and self.calls.get(n, 0) < limit:
+            seen = self.calls.get(n, 0)
+            page.wait_for_timeout(3000)
+        return self.calls.get(n, 0)
+
+
+def set_run(page, sampler: str, steps: int, n: int):
+    """Another sampler (its event shows eta for DDIM only and sets the sampler's usual steps: the steps are
+    typed once it has landed), then the steps and the number of samples."""
+    page.locator("#rv-sampler input").click()
+    page.get_by_role("option", name=sampler, exact=True).click()
+    page.wait_for_function("want => { const e = document.querySelector('#rv-eta');"
+                           " return (!!e && e.offsetParent !== null) === want; }", arg=sampler.startswith("DDIM"))
+    box = page.locator("#rv-steps input[type=number]")
+    box.fill(str(steps))
+    box.press("Enter")
+    page.wait_for_function("s => document.querySelector('#rv-steps input[type=number]').value === s", arg=str(steps))
+    count = page.locator("#rv-n input[type=number]")
+    count.fill(str(n))
+    count.press("Enter")
+    page.wait_for_function("s => document.querySelector('#rv-n input[type=number]').value === s", arg=str(n))
+
+
+def test_cancel_in_the_page_stops_a_long_sample_and_the_next_sample_runs(reverse, app, trained_checkpoints):
+    """'Sample to the end' over 200 DDPM steps of 64 samples, then the page's Cancel: the server's loop stops
+    between steps (the model is called no more) and the next request, 2 samples over 5 DDIM steps, runs and
+    shows its samples, where it would have waited for the first to end (one sampling request at a time)."""
+    page = reverse
+    slow = SlowModel(app, trained_checkpoints["tiny-digits"])
+    try:
+        choose(page, "tiny-digits")
+        set_run(page, "DDPM (ancestral, stochastic)", 200, 64)
+        page.get_by_text("Sample without animation").click()
+        page.locator("#rv-sample").click()
+        slow.wait_calls(page, 64, 10)  # it is sampling (the estimate's own calls come first)
+        page.locator("#rv-sample-cancel").click()
+        set_run(page, "DDIM (deterministic at eta 0)", 5, 2)
+        page.locator("#rv-sample").click()
+        page.wait_for_function("() => { const img = document.querySelector('#rv-final img');"
+                               " return !!img && img.complete && img.naturalWidth > 0; }")
+        page.wait_for_function(r"""() => { const t = document.querySelector('#rv-stats').innerText;
+            return /"n"\s*:\s*2\b/.test(t) && /"steps"\s*:\s*5\b/.test(t); }""")
+        assert slow.calls.get(2, 0) >= 5
+        assert slow.wait_quiet(page, 64, 200) < 150, "the cancelled run went on computing"
+    finally:
+        slow.handle.remove()
+
+
+def test_stop_in_the_page_stops_the_computation_on_the_server(reverse, app, trained_checkpoints):
+    """Stop during a long live run: the server's run stops between steps (its model is called no more),
+    and the next Play runs to its end."""
+    page = reverse
+    slow = SlowModel(app, trained_checkpoints["tiny-digits"])
+    try:
+        choose(page, "tiny-digits")
+        set_run(page, "DDPM (ancestral, stochastic)", 200, 64)
+        page.locator("#rv-speed").get_by_text("max", exact=True).click()
+        page.locator("#rv-play").click()
+        slow.wait_calls(page, 64, 10)
+        page.locator("#rv-stop").click()
+        wait_caption(page, "Stopped")
+        assert slow.wait_quiet(page, 64, 200) < 150, "the stopped run went on computing"
+        set_run(page, "DDIM (deterministic at eta 0)", 5, 2)
+        page.locator("#rv-play").click()
+        wait_caption(page, "5 of 5 steps computed")
+        wait_complete(page)
+        assert slow.calls.get(2, 0) >= 5
+    finally:
+        slow.handle.remove()
