@@ -527,7 +527,7 @@ def test_a_shipped_2d_model_switches_to_its_fastest_setting_that_meets_its_goal(
 
 
 class SlowModel:
-    """The app's cached tiny-digits model, slowed to 30 ms a call for a batch of `slow_n` and its calls
+    """The app's cached tiny-digits model, slowed to 50 ms a call for a batch of `slow_n` and its calls
     counted by batch size: a long run in the page stays long on any machine, and whether the server
     still computes it is seen from the calls."""
 
@@ -541,16 +541,18 @@ class SlowModel:
             n = args[0].shape[0]
             self.calls[n] = self.calls.get(n, 0) + 1
             if n == slow_n:
-                time.sleep(0.03)
+                time.sleep(0.05)
 
         self.handle = self.model.register_forward_pre_hook(hook)
+        # (a run that goes on past Cancel or Stop would reach 150 calls 6 s or more after them: the tests'
+        # bound, far above what a run stopped at its next step makes, whatever the machine's load)
 
     def wait_calls(self, page, n: int, at_least: int):
         while self.calls.get(n, 0) < at_least:
             page.wait_for_timeout(20)
 
     def wait_quiet(self, page, n: int, limit: int) -> int:
-        """Until 3 s pass with no call for batch n (a run that goes on calls every 30 ms) or `limit` calls."""
+        """Until 3 s pass with no call for batch n (a run that goes on calls every 50 ms) or `limit` calls."""
         seen = -1
         while seen != self.calls.get(n, 0) and self.calls.get(n, 0) < limit:
             seen = self.calls.get(n, 0)
