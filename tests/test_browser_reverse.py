@@ -525,7 +525,6 @@ def test_a_shipped_2d_model_switches_to_its_fastest_setting_that_meets_its_goal(
     page.wait_for_function("() => document.querySelector('#rv-explain').innerText.includes('DPM-Solver++')")
 
 
-
 class SlowModel:
     """The app's cached tiny-digits model, slowed to 50 ms a call for a batch of `slow_n` and its calls
     counted by batch size: a long run in the page stays long on any machine, and whether the server
